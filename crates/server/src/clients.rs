@@ -1,0 +1,131 @@
+//! The registry of connected clients: what `CLIENT LIST/INFO/KILL` and `INFO clients` read.
+//! Each connection owns an `Arc<ClientEntry>` and updates it as it works; killing a client
+//! cancels its token, and its connection task closes the socket.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+pub struct ClientEntry {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub name: Mutex<Option<Bytes>>,
+    pub lib_name: Mutex<Option<Bytes>>,
+    pub lib_ver: Mutex<Option<Bytes>>,
+    pub db: AtomicU32,
+    pub resp: AtomicU8,
+    /// Index in the command table of the last command, `usize::MAX` for none.
+    pub last_cmd: AtomicUsize,
+    /// Milliseconds since `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    pub query_buf: AtomicU64,
+    pub kill: CancellationToken,
+}
+
+impl ClientEntry {
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    pub fn touch(&self, cmd_index: usize) {
+        self.last_cmd.store(cmd_index, Ordering::Relaxed);
+        self.last_active_ms
+            .store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// One line of `CLIENT LIST` in Redis's format.
+    pub fn describe(&self) -> String {
+        let name = self
+            .name
+            .lock()
+            .ok()
+            .and_then(|n| n.clone())
+            .map(|n| String::from_utf8_lossy(&n).into_owned())
+            .unwrap_or_default();
+        let cmd = match self.last_cmd.load(Ordering::Relaxed) {
+            usize::MAX => "NULL".to_string(),
+            i => crate::commands::TABLE
+                .get(i)
+                .map(|c| c.name.to_string())
+                .unwrap_or_else(|| "NULL".into()),
+        };
+        let lib = |m: &Mutex<Option<Bytes>>| {
+            m.lock()
+                .ok()
+                .and_then(|n| n.clone())
+                .map(|n| String::from_utf8_lossy(&n).into_owned())
+                .unwrap_or_default()
+        };
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            self.created.elapsed().as_secs(),
+            self.idle_secs(),
+            self.db.load(Ordering::Relaxed),
+            self.query_buf.load(Ordering::Relaxed),
+            cmd,
+            self.resp.load(Ordering::Relaxed),
+            lib(&self.lib_name),
+            lib(&self.lib_ver),
+        )
+    }
+}
+
+#[derive(Default)]
+pub struct Clients {
+    next_id: AtomicU64,
+    map: Mutex<BTreeMap<u64, std::sync::Arc<ClientEntry>>>,
+}
+
+impl Clients {
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> std::sync::Arc<ClientEntry> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let entry = std::sync::Arc::new(ClientEntry {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            db: AtomicU32::new(0),
+            resp: AtomicU8::new(2),
+            last_cmd: AtomicUsize::new(usize::MAX),
+            last_active_ms: AtomicU64::new(0),
+            query_buf: AtomicU64::new(0),
+            kill: CancellationToken::new(),
+        });
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(id, entry.clone());
+        }
+        entry
+    }
+
+    pub fn unregister(&self, id: u64) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(&id);
+        }
+    }
+
+    pub fn all(&self) -> Vec<std::sync::Arc<ClientEntry>> {
+        self.map
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}

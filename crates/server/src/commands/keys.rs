@@ -1,0 +1,319 @@
+//! Generic key commands (any type): DEL, EXISTS, TYPE, expiry, RENAME, COPY, KEYS, SCAN, ...
+
+use bytes::Bytes;
+use resp::Frame;
+use storage::{now_ms, ExpireCond, KeyType};
+
+use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
+
+pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.del(ctx.session.db, &args[1..]) {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.exists(ctx.session.db, &args[1..]) {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.key_type(ctx.session.db, &args[1]) {
+        Ok(Some(t)) => Frame::Simple(t.name().into()),
+        Ok(None) => Frame::Simple("none".into()),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool, cmd: &str) -> Frame {
+    let v = match parse_int(&args[2]) {
+        Ok(v) => v,
+        Err(f) => return f,
+    };
+    let invalid = || Frame::Error(format!("ERR invalid expire time in '{cmd}' command"));
+    let Some(ms) = v.checked_mul(unit) else {
+        return invalid();
+    };
+    let at = if absolute {
+        ms
+    } else {
+        match ms.checked_add(now_ms() as i64) {
+            Some(t) => t,
+            None => return invalid(),
+        }
+    };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for a in &args[3..] {
+        if eq_ic(a, "nx") {
+            nx = true;
+        } else if eq_ic(a, "xx") {
+            xx = true;
+        } else if eq_ic(a, "gt") {
+            gt = true;
+        } else if eq_ic(a, "lt") {
+            lt = true;
+        } else {
+            return Frame::Error(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(a)
+            ));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Frame::error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return Frame::error("ERR GT and LT options at the same time are not compatible");
+    }
+    let cond = if nx {
+        ExpireCond::Nx
+    } else if gt {
+        ExpireCond::Gt
+    } else if lt {
+        ExpireCond::Lt
+    } else if xx {
+        ExpireCond::Xx
+    } else {
+        ExpireCond::Always
+    };
+    // With XX plus GT/LT, the key must also have an expiry already.
+    if xx && (gt || lt) {
+        match ctx.shared.storage.expire_time_ms(ctx.session.db, &args[1]) {
+            Ok(t) if t < 0 => return Frame::Integer(0),
+            Ok(_) => {}
+            Err(e) => return storage_error(e),
+        }
+    }
+    let at = at.max(0) as u64;
+    match ctx.shared.storage.expire_at(ctx.session.db, &args[1], at.max(1), cond) {
+        Ok(done) => Frame::Integer(done as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    expire_generic(ctx, args, 1000, false, "expire")
+}
+
+pub fn pexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    expire_generic(ctx, args, 1, false, "pexpire")
+}
+
+pub fn expireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    expire_generic(ctx, args, 1000, true, "expireat")
+}
+
+pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    expire_generic(ctx, args, 1, true, "pexpireat")
+}
+
+pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.pttl(ctx.session.db, &args[1]) {
+        Ok(ms) if ms < 0 => Frame::Integer(ms),
+        Ok(ms) => Frame::Integer((ms + 500) / 1000),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.pttl(ctx.session.db, &args[1]) {
+        Ok(ms) => Frame::Integer(ms),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.expire_time_ms(ctx.session.db, &args[1]) {
+        Ok(t) if t < 0 => Frame::Integer(t),
+        Ok(t) => Frame::Integer(t / 1000),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.expire_time_ms(ctx.session.db, &args[1]) {
+        Ok(t) => Frame::Integer(t),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.persist(ctx.session.db, &args[1]) {
+        Ok(done) => Frame::Integer(done as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .rename(ctx.session.db, &args[1], &args[2], false)
+    {
+        Ok(_) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .rename(ctx.session.db, &args[1], &args[2], true)
+    {
+        Ok(done) => Frame::Integer(done as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let mut dst_db = ctx.session.db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if eq_ic(&args[i], "replace") {
+            replace = true;
+        } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
+            match parse_int(&args[i + 1]) {
+                Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => dst_db = n as u32,
+                Ok(_) => return Frame::error("ERR DB index is out of range"),
+                Err(f) => return f,
+            }
+            i += 1;
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    match ctx
+        .shared
+        .storage
+        .copy(ctx.session.db, &args[1], dst_db, &args[2], replace)
+    {
+        Ok(done) => Frame::Integer(done as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.keys(ctx.session.db, &args[1]) {
+        Ok(keys) => Frame::Array(keys.into_iter().map(Frame::Bulk).collect()),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. Cursor 0 starts; other cursors are
+/// handed out by the server and map to the last key returned (see `shared::Cursors`). An
+/// unknown cursor (forgotten after many newer ones) restarts the iteration, which keeps SCAN's
+/// guarantee that every key present throughout is returned.
+pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let Some(cursor) = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return Frame::error("ERR invalid cursor");
+    };
+    let mut pattern: Option<Bytes> = None;
+    let mut count = 10usize;
+    let mut ty: Option<Option<KeyType>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(v) = args.get(i + 1) else {
+            return syntax_error();
+        };
+        if eq_ic(&args[i], "match") {
+            pattern = if &v[..] == b"*" { None } else { Some(v.clone()) };
+        } else if eq_ic(&args[i], "count") {
+            match parse_int(v) {
+                Ok(n) if n >= 1 => count = n as usize,
+                Ok(_) => return syntax_error(),
+                Err(f) => return f,
+            }
+        } else if eq_ic(&args[i], "type") {
+            ty = Some(KeyType::from_name(v));
+        } else {
+            return syntax_error();
+        }
+        i += 2;
+    }
+    // An unknown type name matches nothing (Redis 7.0).
+    if let Some(None) = ty {
+        return Frame::Array(vec![Frame::bulk_str("0"), Frame::Array(vec![])]);
+    }
+    let db = ctx.session.db;
+    let after = if cursor == 0 {
+        None
+    } else {
+        ctx.shared
+            .cursors
+            .lock()
+            .ok()
+            .and_then(|c| c.get(cursor).filter(|(ks, _)| *ks == db).map(|(_, k)| k.clone()))
+    };
+    let page = match ctx.shared.storage.scan(
+        db,
+        after.as_deref(),
+        count,
+        pattern.as_deref(),
+        ty.flatten(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return storage_error(e),
+    };
+    let next = match page.next {
+        None => 0,
+        Some(k) => match ctx.shared.cursors.lock() {
+            Ok(mut c) => c.insert(db, k),
+            Err(_) => 0,
+        },
+    };
+    Frame::Array(vec![
+        Frame::bulk(next.to_string()),
+        Frame::Array(page.keys.into_iter().map(Frame::Bulk).collect()),
+    ])
+}
+
+pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.random_key(ctx.session.db) {
+        Ok(k) => super::bulk_or_null(k),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.dbsize(ctx.session.db) {
+        Ok((n, _)) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn flush_mode_ok(args: &[Bytes]) -> bool {
+    match args.len() {
+        1 => true,
+        2 => eq_ic(&args[1], "async") || eq_ic(&args[1], "sync"),
+        _ => false,
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if !flush_mode_ok(args) {
+        return syntax_error();
+    }
+    match ctx.shared.storage.flushdb(ctx.session.db) {
+        Ok(()) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if !flush_mode_ok(args) {
+        return syntax_error();
+    }
+    match ctx.shared.storage.flushall() {
+        Ok(()) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}

@@ -1,0 +1,348 @@
+//! The command table: every command declared once as data (name, arity, flags, key positions,
+//! docs) and checked centrally by [`check`] before its handler runs. One file per family.
+//!
+//! Invariant: handlers never check arity, authentication or flags themselves; they only turn
+//! arguments into a reply through the storage layer.
+
+mod connection;
+mod keys;
+mod server;
+mod strings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use resp::{Frame, Protocol};
+
+use crate::clients::ClientEntry;
+use crate::shared::Shared;
+
+pub mod flags {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const FAST: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const DENYOOM: u32 = 1 << 7;
+    pub const NOSCRIPT: u32 = 1 << 8;
+    pub const PUBSUB: u32 = 1 << 9;
+    pub const BLOCKING: u32 = 1 << 10;
+
+    /// Names as `COMMAND` reports them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (NO_AUTH, "no_auth"),
+        (FAST, "fast"),
+    ];
+}
+
+use flags::*;
+
+/// Per-connection state that commands read and change.
+pub struct Session {
+    pub client: Arc<ClientEntry>,
+    pub db: u32,
+    pub proto: Protocol,
+    pub authed: bool,
+    /// Close the connection after this reply (QUIT, CLIENT KILL of oneself).
+    pub close_after_reply: bool,
+}
+
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub session: &'a mut Session,
+}
+
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Frame;
+
+pub struct CommandSpec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: N = exactly N arguments (name included), -N = at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions: first, last (negative counts from the end), step; 0,0,0 = no keys.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub handler: Handler,
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        group,
+        since,
+        summary,
+        complexity,
+        handler,
+    }
+}
+
+const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
+const KEY12: (i32, i32, i32) = (1, 2, 1);
+const O1: &str = "O(1)";
+const ON: &str = "O(N)";
+
+/// Every command. Handlers live in the family modules.
+pub static TABLE: &[CommandSpec] = &[
+    // connection
+    cmd("ping", -1, FAST | STALE | LOADING, NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", O1, connection::ping),
+    cmd("echo", 2, FAST | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Returns the given string.", O1, connection::echo),
+    cmd("select", 2, FAST | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Changes the selected database.", O1, connection::select),
+    cmd("quit", -1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Closes the connection.", O1, connection::quit),
+    cmd("hello", -1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", O1, connection::hello),
+    cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
+    cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", connection::client),
+    cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
+    // strings
+    cmd("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", O1, strings::get),
+    cmd("set", -3, WRITE | DENYOOM, KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", O1, strings::set),
+    cmd("setnx", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", O1, strings::setnx),
+    cmd("setex", 4, WRITE | DENYOOM, KEY1, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", O1, strings::setex),
+    cmd("psetex", 4, WRITE | DENYOOM, KEY1, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", O1, strings::psetex),
+    cmd("mget", -2, READONLY | FAST, KEYS_ALL, "string", "1.0.0", "Atomically returns the string values of one or more keys.", "O(N) where N is the number of keys to retrieve.", strings::mget),
+    cmd("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set.", strings::mset),
+    cmd("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "O(N) where N is the number of keys to set.", strings::msetnx),
+    cmd("getset", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", O1, strings::getset),
+    cmd("getdel", 2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", O1, strings::getdel),
+    cmd("getex", -2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", O1, strings::getex),
+    cmd("append", 3, WRITE | DENYOOM | FAST, KEY1, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", O1, strings::append),
+    cmd("strlen", 2, READONLY | FAST, KEY1, "string", "2.2.0", "Returns the length of a string value.", O1, strings::strlen),
+    cmd("incr", 2, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", O1, strings::incr),
+    cmd("decr", 2, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", O1, strings::decr),
+    cmd("incrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", O1, strings::incrby),
+    cmd("decrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", O1, strings::decrby),
+    cmd("incrbyfloat", 3, WRITE | DENYOOM | FAST, KEY1, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", O1, strings::incrbyfloat),
+    cmd("getrange", 4, READONLY, KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", "O(N) where N is the length of the returned string.", strings::getrange),
+    cmd("substr", 4, READONLY, KEY1, "string", "1.0.0", "Returns a substring from a string value.", "O(N) where N is the length of the returned string.", strings::getrange),
+    cmd("setrange", 4, WRITE | DENYOOM, KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", O1, strings::setrange),
+    // keys
+    cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
+    cmd("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),
+    cmd("exists", -2, READONLY | FAST, KEYS_ALL, "generic", "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", keys::exists),
+    cmd("touch", -2, READONLY | FAST, KEYS_ALL, "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", keys::exists),
+    cmd("type", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", O1, keys::type_),
+    cmd("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", O1, keys::expire),
+    cmd("pexpire", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", O1, keys::pexpire),
+    cmd("expireat", -3, WRITE | FAST, KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", O1, keys::expireat),
+    cmd("pexpireat", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", O1, keys::pexpireat),
+    cmd("ttl", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Returns the expiration time in seconds of a key.", O1, keys::ttl),
+    cmd("pttl", 2, READONLY | FAST, KEY1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", O1, keys::pttl),
+    cmd("expiretime", 2, READONLY | FAST, KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", O1, keys::expiretime),
+    cmd("pexpiretime", 2, READONLY | FAST, KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", O1, keys::pexpiretime),
+    cmd("persist", 2, WRITE | FAST, KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", O1, keys::persist),
+    cmd("rename", 3, WRITE, KEY12, "generic", "1.0.0", "Renames a key and overwrites the destination.", O1, keys::rename),
+    cmd("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", O1, keys::renamenx),
+    cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy),
+    cmd("keys", 2, READONLY, NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", ON, keys::keys),
+    cmd("scan", -2, READONLY, NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration.", keys::scan),
+    cmd("randomkey", 1, READONLY, NOKEYS, "generic", "1.0.0", "Returns a random key name from the database.", O1, keys::randomkey),
+    cmd("dbsize", 1, READONLY | FAST, NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", ON, keys::dbsize),
+    cmd("flushdb", -1, WRITE, NOKEYS, "server", "1.0.0", "Remove all keys from the current database.", O1, keys::flushdb),
+    cmd("flushall", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", O1, keys::flushall),
+    // server
+    cmd("info", -1, LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", O1, server::info),
+    cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.0.0", "A container for server configuration commands.", "Depends on subcommand.", server::config),
+    cmd("command", -1, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", ON, server::command),
+    cmd("time", 1, FAST | LOADING | STALE, NOKEYS, "server", "2.6.0", "Returns the server time.", O1, server::time),
+    cmd("lastsave", 1, FAST | LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", O1, server::lastsave),
+    cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
+    cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", ON, server::bgsave),
+    cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", ON, server::shutdown),
+];
+
+static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+
+/// Finds a command by name (case-insensitive) and returns its index in [`TABLE`].
+pub fn lookup(name: &[u8]) -> Option<usize> {
+    let index = INDEX.get_or_init(|| TABLE.iter().enumerate().map(|(i, c)| (c.name, i)).collect());
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    std::str::from_utf8(lower).ok().and_then(|n| index.get(n).copied())
+}
+
+fn quote_arg(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned();
+    s.replace(['\r', '\n'], " ")
+}
+
+/// Central checks before a handler runs: known command, arity, authentication. Returns the
+/// command index or the error reply (Redis's exact texts).
+pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize, Frame> {
+    let Some(idx) = lookup(&args[0]) else {
+        let mut msg = format!(
+            "ERR unknown command '{}', with args beginning with: ",
+            quote_arg(&args[0])
+        );
+        for a in args.iter().skip(1) {
+            msg.push_str(&format!("'{}' ", quote_arg(a)));
+        }
+        return Err(Frame::Error(msg));
+    };
+    let spec = &TABLE[idx];
+    let n = args.len() as i32;
+    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        shared.cmdstats[idx]
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(wrong_arity(spec.name));
+    }
+    if !session.authed && spec.flags & NO_AUTH == 0 && !shared.requirepass().is_empty() {
+        shared.cmdstats[idx]
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(Frame::error("NOAUTH Authentication required."));
+    }
+    Ok(idx)
+}
+
+pub fn wrong_arity(name: &str) -> Frame {
+    Frame::Error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+// ---- helpers shared by the handlers ----
+
+pub fn syntax_error() -> Frame {
+    Frame::error("ERR syntax error")
+}
+
+pub fn not_integer() -> Frame {
+    Frame::error("ERR value is not an integer or out of range")
+}
+
+/// Maps a storage error to its reply; engine failures are logged.
+pub fn storage_error(e: storage::Error) -> Frame {
+    match e {
+        storage::Error::Engine(_) | storage::Error::Io(_) | storage::Error::Corrupt(_) => {
+            tracing::error!(error = %e, "storage error");
+            Frame::Error(format!("ERR {e}"))
+        }
+        storage::Error::FormatVersion { .. } => Frame::Error(format!("ERR {e}")),
+        other => Frame::Error(other.to_string()),
+    }
+}
+
+pub fn parse_int(b: &[u8]) -> Result<i64, Frame> {
+    storage::num::parse_i64(b).ok_or_else(not_integer)
+}
+
+pub fn bulk_or_null(v: Option<Bytes>) -> Frame {
+    match v {
+        Some(b) => Frame::Bulk(b),
+        None => Frame::Null,
+    }
+}
+
+pub fn eq_ic(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// The keys of a command according to its declared positions (for COMMAND GETKEYS and for
+/// later gates such as cluster routing and namespaces).
+pub fn key_positions(spec: &CommandSpec, argc: usize) -> Vec<usize> {
+    if spec.first_key <= 0 {
+        return Vec::new();
+    }
+    let last = if spec.last_key < 0 {
+        argc as i32 + spec.last_key
+    } else {
+        spec.last_key
+    };
+    let mut out = Vec::new();
+    let mut i = spec.first_key;
+    while i <= last && (i as usize) < argc {
+        out.push(i as usize);
+        i += spec.step.max(1);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for c in TABLE {
+            assert!(seen.insert(c.name), "duplicate command {}", c.name);
+            assert_eq!(c.name, c.name.to_ascii_lowercase(), "{}", c.name);
+            assert!(c.arity != 0, "{} has arity 0", c.name);
+            assert!(
+                !(c.flags & WRITE != 0 && c.flags & READONLY != 0),
+                "{} is both write and readonly",
+                c.name
+            );
+            if c.first_key > 0 {
+                assert!(c.step >= 1, "{}: step", c.name);
+                assert!(c.arity.abs() > c.first_key, "{}: key beyond arity", c.name);
+                assert!(
+                    c.last_key < 0 || c.last_key >= c.first_key,
+                    "{}: last key before first",
+                    c.name
+                );
+                assert!(
+                    c.flags & (WRITE | READONLY) != 0,
+                    "{} has keys but is neither write nor readonly",
+                    c.name
+                );
+            } else {
+                assert_eq!((c.last_key, c.step), (0, 0), "{}", c.name);
+            }
+            assert!(!c.summary.is_empty() && !c.group.is_empty());
+            assert_eq!(lookup(c.name.to_uppercase().as_bytes()), Some(seen.len() - 1));
+        }
+    }
+
+    #[test]
+    fn key_positions_follow_declarations() {
+        let mset = &TABLE[lookup(b"mset").unwrap()];
+        assert_eq!(key_positions(mset, 5), vec![1, 3]);
+        let del = &TABLE[lookup(b"del").unwrap()];
+        assert_eq!(key_positions(del, 4), vec![1, 2, 3]);
+        let ping = &TABLE[lookup(b"ping").unwrap()];
+        assert!(key_positions(ping, 1).is_empty());
+    }
+}

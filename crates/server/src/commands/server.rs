@@ -1,0 +1,373 @@
+//! Server commands: INFO CONFIG COMMAND TIME LASTSAVE SAVE BGSAVE SHUTDOWN.
+
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use resp::Frame;
+use storage::glob::glob_match;
+
+use super::{eq_ic, flags, syntax_error, CommandSpec, Ctx, TABLE};
+use crate::config;
+
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sections: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    Frame::Verbatim(Bytes::from(crate::info::render(ctx.shared, &sections)))
+}
+
+pub fn time(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Frame::Array(vec![
+        Frame::bulk(d.as_secs().to_string()),
+        Frame::bulk(d.subsec_micros().to_string()),
+    ])
+}
+
+pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    Frame::Integer(ctx.shared.last_save.load(Ordering::Relaxed) as i64)
+}
+
+/// SAVE: every write is already persistent; this flushes memtables to SST files and syncs
+/// the WAL, which is the closest equivalent of a snapshot on disk.
+pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.flush_all() {
+        Ok(()) => {
+            ctx.shared
+                .last_save
+                .store(storage::now_ms() / 1000, Ordering::Relaxed);
+            Frame::ok()
+        }
+        Err(e) => super::storage_error(e),
+    }
+}
+
+pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if args.len() > 2 || (args.len() == 2 && !eq_ic(&args[1], "schedule")) {
+        return syntax_error();
+    }
+    match save(ctx, args) {
+        f @ Frame::Error(_) => f,
+        _ => Frame::Simple("Background saving started".into()),
+    }
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Data is always persistent, so SAVE/NOSAVE
+/// only differ in whether memtables are flushed (shutdown always syncs the WAL).
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    for a in &args[1..] {
+        if !["nosave", "save", "now", "force", "abort"]
+            .iter()
+            .any(|o| eq_ic(a, o))
+        {
+            return syntax_error();
+        }
+    }
+    if args[1..].iter().any(|a| eq_ic(a, "abort")) {
+        return Frame::error("ERR No shutdown in progress.");
+    }
+    tracing::info!(client = ctx.session.client.id, "SHUTDOWN requested by a client");
+    ctx.shared.shutdown.cancel();
+    ctx.session.close_after_reply = true;
+    // Redis closes the connection without a reply on success.
+    Frame::Raw(Bytes::new())
+}
+
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let arity_err = |s: &str| {
+        Frame::Error(format!(
+            "ERR wrong number of arguments for 'config|{s}' command"
+        ))
+    };
+    match sub.as_str() {
+        "get" => {
+            if args.len() < 3 {
+                return arity_err("get");
+            }
+            let mut out: Vec<(Frame, Frame)> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            ctx.shared.with_config(|cfg| {
+                for pat in &args[2..] {
+                    for (name, value) in cfg.iter() {
+                        let param = config::find(name);
+                        let alias_match = param.is_some_and(|p| {
+                            p.aliases.iter().any(|a| glob_match(pat, a.as_bytes(), true))
+                        });
+                        if (glob_match(pat, name.as_bytes(), true) || alias_match)
+                            && seen.insert(name)
+                        {
+                            out.push((Frame::bulk_str(name), Frame::bulk_str(value)));
+                        }
+                        if let Some(p) = param {
+                            for a in p.aliases {
+                                if glob_match(pat, a.as_bytes(), true) && seen.insert(a) {
+                                    out.push((Frame::bulk_str(a), Frame::bulk_str(value)));
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+            out.retain(|(k, _)| !matches!(k, Frame::Bulk(b) if b.is_empty()));
+            Frame::Map(out)
+        }
+        "set" => {
+            if args.len() < 4 || args.len() % 2 != 0 {
+                return arity_err("set");
+            }
+            config_set(ctx, &args[2..])
+        }
+        "rewrite" => {
+            if args.len() != 2 {
+                return arity_err("rewrite");
+            }
+            match ctx.shared.with_config(|c| c.rewrite()) {
+                Ok(()) => Frame::ok(),
+                Err(e) => Frame::Error(format!("ERR Rewriting config file: {e}")),
+            }
+        }
+        "resetstat" => {
+            if args.len() != 2 {
+                return arity_err("resetstat");
+            }
+            let s = &ctx.shared.stats;
+            for c in [
+                &s.commands_processed,
+                &s.connections_received,
+                &s.rejected_connections,
+                &s.net_input_bytes,
+                &s.net_output_bytes,
+                &s.expired_keys,
+                &s.keyspace_hits,
+                &s.keyspace_misses,
+                &s.error_replies,
+            ] {
+                c.store(0, Ordering::Relaxed);
+            }
+            for c in &ctx.shared.cmdstats {
+                c.calls.store(0, Ordering::Relaxed);
+                c.usec.store(0, Ordering::Relaxed);
+                c.rejected.store(0, Ordering::Relaxed);
+                c.failed.store(0, Ordering::Relaxed);
+            }
+            Frame::ok()
+        }
+        "help" => Frame::Array(
+            [
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple(s.to_string()))
+            .collect(),
+        ),
+        _ => Frame::Error(format!(
+            "ERR unknown subcommand '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing, as in Redis 7.
+fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
+    let mut staged = Vec::new();
+    for pair in pairs.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).to_string();
+        let Some(param) = config::find(&name) else {
+            return Frame::Error(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        if !param.mutable {
+            return Frame::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+        }
+        if let Err(e) = config::normalize(param, &value) {
+            return Frame::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
+            ));
+        }
+        if staged.iter().any(|(p, _): &(&config::Param, String)| p.name == param.name) {
+            return Frame::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            ));
+        }
+        staged.push((param, value));
+    }
+    let mut cfg = match ctx.shared.config.write() {
+        Ok(c) => c,
+        Err(p) => p.into_inner(),
+    };
+    for (param, value) in &staged {
+        if let Err(e) = cfg.set(param.name, value) {
+            return Frame::Error(format!("ERR CONFIG SET failed - {e}"));
+        }
+    }
+    drop(cfg);
+    crate::server::apply_config(ctx.shared);
+    Frame::ok()
+}
+
+fn flag_frames(spec: &CommandSpec) -> Vec<Frame> {
+    flags::NAMES
+        .iter()
+        .filter(|(f, _)| spec.flags & f != 0)
+        .map(|(_, n)| Frame::Simple(n.to_string()))
+        .collect()
+}
+
+fn acl_categories(spec: &CommandSpec) -> Vec<Frame> {
+    let mut cats = vec![format!("@{}", spec.group)];
+    if spec.flags & flags::WRITE != 0 {
+        cats.push("@write".into());
+    }
+    if spec.flags & flags::READONLY != 0 {
+        cats.push("@read".into());
+    }
+    if spec.flags & flags::FAST != 0 {
+        cats.push("@fast".into());
+    } else {
+        cats.push("@slow".into());
+    }
+    if spec.flags & flags::ADMIN != 0 {
+        cats.push("@admin".into());
+        cats.push("@dangerous".into());
+    }
+    if spec.first_key > 0 {
+        cats.push("@keyspace".into());
+    }
+    cats.into_iter().map(Frame::Simple).collect()
+}
+
+/// One entry of `COMMAND` / `COMMAND INFO` (Redis 7 shape: 10 elements).
+fn command_info(spec: &CommandSpec) -> Frame {
+    Frame::Array(vec![
+        Frame::bulk_str(spec.name),
+        Frame::Integer(spec.arity as i64),
+        Frame::Set(flag_frames(spec)),
+        Frame::Integer(spec.first_key as i64),
+        Frame::Integer(spec.last_key as i64),
+        Frame::Integer(spec.step as i64),
+        Frame::Set(acl_categories(spec)),
+        Frame::Set(vec![]),
+        Frame::Array(vec![]),
+        Frame::Array(vec![]),
+    ])
+}
+
+fn command_docs(spec: &CommandSpec) -> Frame {
+    Frame::Map(vec![
+        (Frame::bulk_str("summary"), Frame::bulk_str(spec.summary)),
+        (Frame::bulk_str("since"), Frame::bulk_str(spec.since)),
+        (Frame::bulk_str("group"), Frame::bulk_str(spec.group)),
+        (Frame::bulk_str("complexity"), Frame::bulk_str(spec.complexity)),
+    ])
+}
+
+pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if args.len() == 1 {
+        return Frame::Array(TABLE.iter().map(command_info).collect());
+    }
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let find = |a: &Bytes| super::lookup(a).map(|i| &TABLE[i]);
+    match sub.as_str() {
+        "count" if args.len() == 2 => Frame::Integer(TABLE.len() as i64),
+        "info" => {
+            if args.len() == 2 {
+                return Frame::Array(TABLE.iter().map(command_info).collect());
+            }
+            Frame::Array(
+                args[2..]
+                    .iter()
+                    .map(|a| find(a).map(command_info).unwrap_or(Frame::NullArray))
+                    .collect(),
+            )
+        }
+        "docs" => {
+            let specs: Vec<&CommandSpec> = if args.len() == 2 {
+                TABLE.iter().collect()
+            } else {
+                args[2..].iter().filter_map(find).collect()
+            };
+            Frame::Map(
+                specs
+                    .into_iter()
+                    .map(|s| (Frame::bulk_str(s.name), command_docs(s)))
+                    .collect(),
+            )
+        }
+        "list" => {
+            let mut names: Vec<&CommandSpec> = TABLE.iter().collect();
+            if args.len() == 5 && eq_ic(&args[2], "filterby") {
+                let v = String::from_utf8_lossy(&args[4]).to_ascii_lowercase();
+                if eq_ic(&args[3], "pattern") {
+                    names.retain(|s| glob_match(v.as_bytes(), s.name.as_bytes(), true));
+                } else if eq_ic(&args[3], "aclcat") {
+                    let cat = format!("@{}", v.trim_start_matches('@'));
+                    names.retain(|s| {
+                        acl_categories(s)
+                            .iter()
+                            .any(|f| matches!(f, Frame::Simple(c) if *c == cat))
+                    });
+                } else if eq_ic(&args[3], "module") {
+                    names.clear();
+                } else {
+                    return syntax_error();
+                }
+            } else if args.len() != 2 {
+                return syntax_error();
+            }
+            Frame::Array(names.iter().map(|s| Frame::bulk_str(s.name)).collect())
+        }
+        "getkeys" if args.len() >= 3 => {
+            let Some(spec) = find(&args[2]) else {
+                return Frame::error("ERR Invalid command specified");
+            };
+            let cmd_args = &args[2..];
+            let n = cmd_args.len() as i32;
+            if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+                return Frame::error("ERR Invalid number of arguments specified for command");
+            }
+            let pos = super::key_positions(spec, cmd_args.len());
+            if pos.is_empty() {
+                return Frame::error("ERR The command has no key arguments");
+            }
+            Frame::Array(pos.into_iter().map(|i| Frame::Bulk(cmd_args[i].clone())).collect())
+        }
+        "help" => Frame::Array(
+            [
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)", "    Return details about all Redis commands.",
+                "COUNT", "    Return the total number of commands in this Redis server.",
+                "LIST", "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
+                "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.",
+                "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+                "HELP", "    Print this help.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple(s.to_string()))
+            .collect(),
+        ),
+        _ => Frame::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}

@@ -1,0 +1,325 @@
+//! String commands: argument parsing and replies; the semantics live in `storage::strings`.
+
+use bytes::Bytes;
+use resp::Frame;
+use storage::{now_ms, SetCond, SetExpiry};
+
+use super::{bulk_or_null, eq_ic, not_integer, parse_int, storage_error, syntax_error, Ctx};
+
+fn invalid_expire(cmd: &str) -> Frame {
+    Frame::Error(format!("ERR invalid expire time in '{cmd}' command"))
+}
+
+/// Converts a relative or absolute EX/PX/EXAT/PXAT argument to an absolute unix time in ms,
+/// with Redis's checks (positive, no overflow).
+pub(crate) fn absolute_expiry(
+    arg: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &str,
+) -> Result<u64, Frame> {
+    let v = parse_int(arg)?;
+    if v <= 0 {
+        return Err(invalid_expire(cmd));
+    }
+    let ms = v.checked_mul(unit_ms).ok_or_else(|| invalid_expire(cmd))?;
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(now_ms() as i64)
+            .ok_or_else(|| invalid_expire(cmd))?
+    };
+    Ok(at as u64)
+}
+
+/// Parses the expiry options shared by SET and GETEX. `allow_keepttl` for SET,
+/// `allow_persist` for GETEX.
+fn parse_expiry_opt(
+    args: &[Bytes],
+    i: &mut usize,
+    cmd: &str,
+) -> Result<Option<SetExpiry>, Frame> {
+    let a = &args[*i];
+    let (unit, abs) = if eq_ic(a, "ex") {
+        (1000, false)
+    } else if eq_ic(a, "px") {
+        (1, false)
+    } else if eq_ic(a, "exat") {
+        (1000, true)
+    } else if eq_ic(a, "pxat") {
+        (1, true)
+    } else {
+        return Ok(None);
+    };
+    let Some(v) = args.get(*i + 1) else {
+        return Err(syntax_error());
+    };
+    *i += 1;
+    Ok(Some(SetExpiry::At(absolute_expiry(v, unit, abs, cmd)?)))
+}
+
+pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.get(ctx.session.db, &args[1]) {
+        Ok(v) => {
+            hit_or_miss(ctx, v.is_some());
+            bulk_or_null(v)
+        }
+        Err(e) => storage_error(e),
+    }
+}
+
+fn hit_or_miss(ctx: &Ctx<'_>, hit: bool) {
+    let s = &ctx.shared.stats;
+    if hit {
+        ctx.shared.bump(&s.keyspace_hits, 1);
+    } else {
+        ctx.shared.bump(&s.keyspace_misses, 1);
+    }
+}
+
+pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let mut cond = SetCond::Always;
+    let mut expiry = SetExpiry::Clear;
+    let mut expiry_given = false;
+    let mut get = false;
+    let mut i = 3;
+    while i < args.len() {
+        let a = &args[i];
+        if eq_ic(a, "nx") && cond == SetCond::Always {
+            cond = SetCond::Nx;
+        } else if eq_ic(a, "xx") && cond == SetCond::Always {
+            cond = SetCond::Xx;
+        } else if eq_ic(a, "get") {
+            get = true;
+        } else if eq_ic(a, "keepttl") && !expiry_given {
+            expiry = SetExpiry::Keep;
+            expiry_given = true;
+        } else if !expiry_given {
+            match parse_expiry_opt(args, &mut i, "set") {
+                Ok(Some(e)) => {
+                    expiry = e;
+                    expiry_given = true;
+                }
+                Ok(None) => return syntax_error(),
+                Err(f) => return f,
+            }
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    match ctx
+        .shared
+        .storage
+        .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get)
+    {
+        Ok(out) if get => bulk_or_null(out.old),
+        Ok(out) if out.written => Frame::ok(),
+        Ok(_) => Frame::Null,
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.set(
+        ctx.session.db,
+        &args[1],
+        args[3 - 1].clone(),
+        SetCond::Nx,
+        SetExpiry::Clear,
+        false,
+    ) {
+        Ok(out) => Frame::Integer(out.written as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, cmd: &str) -> Frame {
+    let at = match absolute_expiry(&args[2], unit, false, cmd) {
+        Ok(t) => t,
+        Err(f) => return f,
+    };
+    match ctx.shared.storage.set(
+        ctx.session.db,
+        &args[1],
+        args[3].clone(),
+        SetCond::Always,
+        SetExpiry::At(at),
+        false,
+    ) {
+        Ok(_) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    setex_generic(ctx, args, 1000, "setex")
+}
+
+pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    setex_generic(ctx, args, 1, "psetex")
+}
+
+pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.mget(ctx.session.db, &args[1..]) {
+        Ok(vals) => Frame::Array(vals.into_iter().map(bulk_or_null).collect()),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool, name: &str) -> Result<bool, Frame> {
+    if args.len() % 2 == 0 {
+        return Err(super::wrong_arity(name));
+    }
+    let pairs: Vec<(Bytes, Bytes)> = args[1..]
+        .chunks(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    ctx.shared
+        .storage
+        .mset(ctx.session.db, &pairs, nx)
+        .map_err(storage_error)
+}
+
+pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match mset_generic(ctx, args, false, "mset") {
+        Ok(_) => Frame::ok(),
+        Err(f) => f,
+    }
+}
+
+pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match mset_generic(ctx, args, true, "msetnx") {
+        Ok(done) => Frame::Integer(done as i64),
+        Err(f) => f,
+    }
+}
+
+pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.set(
+        ctx.session.db,
+        &args[1],
+        args[2].clone(),
+        SetCond::Always,
+        SetExpiry::Clear,
+        true,
+    ) {
+        Ok(out) => bulk_or_null(out.old),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.getdel(ctx.session.db, &args[1]) {
+        Ok(v) => bulk_or_null(v),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let mut expiry = None;
+    let mut i = 2;
+    while i < args.len() {
+        if expiry.is_some() {
+            return syntax_error();
+        }
+        if eq_ic(&args[i], "persist") {
+            expiry = Some(SetExpiry::Clear);
+        } else {
+            match parse_expiry_opt(args, &mut i, "getex") {
+                Ok(Some(e)) => expiry = Some(e),
+                Ok(None) => return syntax_error(),
+                Err(f) => return f,
+            }
+        }
+        i += 1;
+    }
+    match ctx.shared.storage.getex(ctx.session.db, &args[1], expiry) {
+        Ok(v) => bulk_or_null(v),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.append(ctx.session.db, &args[1], &args[2]) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.strlen(ctx.session.db, &args[1]) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Frame {
+    match ctx.shared.storage.incr_by(ctx.session.db, key, delta) {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    incr_generic(ctx, &args[1], 1)
+}
+
+pub fn decr(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    incr_generic(ctx, &args[1], -1)
+}
+
+pub fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match parse_int(&args[2]) {
+        Ok(d) => incr_generic(ctx, &args[1], d),
+        Err(f) => f,
+    }
+}
+
+pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match parse_int(&args[2]) {
+        Ok(i64::MIN) => Frame::error("ERR decrement would overflow"),
+        Ok(d) => incr_generic(ctx, &args[1], -d),
+        Err(f) => f,
+    }
+}
+
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let Some(delta) = storage::num::parse_f64(&args[2]) else {
+        return Frame::error("ERR value is not a valid float");
+    };
+    match ctx
+        .shared
+        .storage
+        .incr_by_float(ctx.session.db, &args[1], delta)
+    {
+        Ok(v) => Frame::Bulk(v),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let (Ok(start), Ok(end)) = (parse_int(&args[2]), parse_int(&args[3])) else {
+        return not_integer();
+    };
+    match ctx.shared.storage.getrange(ctx.session.db, &args[1], start, end) {
+        Ok(v) => Frame::Bulk(v),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let offset = match parse_int(&args[2]) {
+        Ok(o) if o < 0 => return Frame::error("ERR offset is out of range"),
+        Ok(o) => o as usize,
+        Err(f) => return f,
+    };
+    match ctx
+        .shared
+        .storage
+        .setrange(ctx.session.db, &args[1], offset, &args[3])
+    {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}

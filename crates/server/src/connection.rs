@@ -1,0 +1,175 @@
+//! One client connection: read bytes, decode every complete request in the buffer, run each in
+//! order, encode the replies into one output buffer and write it back. Pipelined requests are
+//! thus answered strictly in order and in as few writes as possible.
+//!
+//! Memory per connection is bounded: the input buffer plus the request being assembled may not
+//! exceed `client-query-buffer-limit`, no single bulk may exceed `proto-max-bulk-len`, and the
+//! output buffer is flushed (waiting for the client to read) whenever it passes 64 KB, so a
+//! client that does not read its replies stops being read from.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use resp::{Frame, Limits, Protocol, RequestParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::clients::ClientEntry;
+use crate::commands::{self, flags, Ctx, Session, TABLE};
+use crate::shared::Shared;
+
+const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+fn limits(shared: &Shared) -> (Limits, usize) {
+    shared.with_config(|c| {
+        (
+            Limits {
+                max_bulk_len: c.get_u64("proto-max-bulk-len") as usize,
+                max_multibulk_len: c.get_u64("proto-max-multibulk-len") as usize,
+                max_inline_len: c.get_u64("proto-max-inline-len") as usize,
+            },
+            c.get_u64("client-query-buffer-limit") as usize,
+        )
+    })
+}
+
+/// Serves one client until it quits, is killed, breaks the protocol or the server stops.
+pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<ClientEntry>) {
+    let _ = stream.set_nodelay(true);
+    let (lim, mut qbuf_limit) = limits(&shared);
+    let mut parser = RequestParser::new(lim);
+    let mut session = Session {
+        client: client.clone(),
+        db: 0,
+        proto: Protocol::Resp2,
+        authed: shared.requirepass().is_empty(),
+        close_after_reply: false,
+    };
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        // Run every complete request already buffered.
+        loop {
+            match parser.parse(&mut rbuf, session.authed) {
+                Ok(Some(args)) => {
+                    let reply = execute(&shared, &mut session, args).await;
+                    if reply.is_error() {
+                        shared.bump(&shared.stats.error_replies, 1);
+                    }
+                    reply.encode(session.proto, &mut wbuf);
+                    if session.close_after_reply {
+                        break;
+                    }
+                    if wbuf.len() >= OUTPUT_FLUSH_BYTES && !flush(&shared, &mut stream, &mut wbuf).await {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(client = client.id, addr = %client.addr, error = %e, "protocol error, closing connection");
+                    Frame::Error(format!("ERR {e}")).encode(session.proto, &mut wbuf);
+                    shared.bump(&shared.stats.error_replies, 1);
+                    let _ = flush(&shared, &mut stream, &mut wbuf).await;
+                    return;
+                }
+            }
+        }
+        if !wbuf.is_empty() && !flush(&shared, &mut stream, &mut wbuf).await {
+            return;
+        }
+        if session.close_after_reply {
+            let _ = stream.shutdown().await;
+            return;
+        }
+        // Refresh limits (CONFIG SET may have changed them) and enforce the query buffer limit.
+        if parser.is_idle() {
+            let (lim, q) = limits(&shared);
+            parser.set_limits(lim);
+            qbuf_limit = q;
+        }
+        let pending = rbuf.len() + parser.held_bytes();
+        client.query_buf.store(pending as u64, Ordering::Relaxed);
+        if pending > qbuf_limit {
+            tracing::warn!(client = client.id, addr = %client.addr, bytes = pending, "closing client that reached max query buffer length");
+            return;
+        }
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+            rbuf.reserve(READ_CHUNK);
+        }
+        let idle_timeout = shared.with_config(|c| c.get_u64("timeout"));
+        let idle = async {
+            if idle_timeout == 0 {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(idle_timeout)).await
+            }
+        };
+        tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => shared.bump(&shared.stats.net_input_bytes, n as u64),
+            },
+            _ = client.kill.cancelled() => {
+                tracing::debug!(client = client.id, "connection killed");
+                return;
+            }
+            _ = shared.shutdown.cancelled() => return,
+            _ = idle => {
+                tracing::debug!(client = client.id, "closing idle client");
+                return;
+            }
+        }
+    }
+}
+
+async fn flush(shared: &Shared, stream: &mut TcpStream, wbuf: &mut BytesMut) -> bool {
+    let n = wbuf.len();
+    let ok = stream.write_all(wbuf).await.is_ok();
+    wbuf.clear();
+    shared.bump(&shared.stats.net_output_bytes, n as u64);
+    ok
+}
+
+/// Runs one request: central checks, then the handler; records statistics.
+pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Bytes>) -> Frame {
+    let idx = match commands::check(shared, session, &args) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    let spec = &TABLE[idx];
+    session.client.touch(idx);
+    let start = Instant::now();
+    let is_write = spec.flags & flags::WRITE != 0;
+    let run = |session: &mut Session| {
+        let mut ctx = Ctx {
+            shared,
+            session,
+        };
+        (spec.handler)(&mut ctx, &args)
+    };
+    // With `appendfsync always` a write waits for an fsync: let the runtime move other
+    // connections off this thread meanwhile, so concurrent writers share fsyncs (group commit).
+    let reply = if is_write
+        && shared.storage.durability() == storage::Durability::Always
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        tokio::task::block_in_place(|| run(session))
+    } else {
+        run(session)
+    };
+    let st = &shared.cmdstats[idx];
+    st.calls.fetch_add(1, Ordering::Relaxed);
+    st.usec
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if reply.is_error() {
+        st.failed.fetch_add(1, Ordering::Relaxed);
+    } else if is_write {
+        shared.bump(&shared.stats.dirty, 1);
+    }
+    shared.bump(&shared.stats.commands_processed, 1);
+    reply
+}

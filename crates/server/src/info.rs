@@ -1,0 +1,299 @@
+//! INFO in Redis's format: `# Section` headers, `name:value` lines ending in CRLF, a blank line
+//! between sections. Field names are Redis's where one exists (Sentinel and tools parse them).
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crate::commands::TABLE;
+use crate::shared::Shared;
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "keyspace",
+];
+
+/// Renders the requested sections (`default`, `all`, `everything` or names).
+pub fn render(shared: &Shared, requested: &[String]) -> String {
+    let mut wanted: Vec<&str> = Vec::new();
+    if requested.is_empty() || requested.iter().any(|s| s == "default") {
+        wanted.extend(DEFAULT_SECTIONS);
+    }
+    if requested.iter().any(|s| s == "all" || s == "everything") {
+        wanted.extend(ALL_SECTIONS);
+    }
+    for r in requested {
+        if let Some(s) = ALL_SECTIONS.iter().find(|s| **s == r.as_str()) {
+            wanted.push(s);
+        }
+    }
+    let mut out = String::new();
+    for s in ALL_SECTIONS {
+        if !wanted.contains(s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        match *s {
+            "server" => server(shared, &mut out),
+            "clients" => clients(shared, &mut out),
+            "memory" => memory(shared, &mut out),
+            "persistence" => persistence(shared, &mut out),
+            "stats" => stats(shared, &mut out),
+            "replication" => replication(shared, &mut out),
+            "cpu" => cpu(&mut out),
+            "commandstats" => commandstats(shared, &mut out),
+            "keyspace" => keyspace(shared, &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn line(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    let _ = write!(out, "{name}:{value}\r\n");
+}
+
+fn server(shared: &Shared, out: &mut String) {
+    out.push_str("# Server\r\n");
+    let up = shared.started.elapsed().as_secs();
+    let (port, hz, config_file) = shared.with_config(|c| {
+        (
+            c.get("port").to_string(),
+            c.get("hz").to_string(),
+            c.file
+                .as_ref()
+                .and_then(|f| std::fs::canonicalize(f).ok())
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
+        )
+    });
+    let port = match shared.port.load(Ordering::Relaxed) {
+        0 => port,
+        p => p.to_string(),
+    };
+    line(out, "redis_version", crate::REDIS_VERSION);
+    line(out, "strata_version", crate::STRATA_VERSION);
+    line(out, "redis_git_sha1", "00000000");
+    line(out, "redis_git_dirty", 0);
+    line(out, "redis_mode", "standalone");
+    line(out, "os", std::env::consts::OS);
+    line(out, "arch_bits", 64);
+    line(out, "multiplexing_api", "epoll");
+    line(out, "process_id", std::process::id());
+    line(out, "run_id", &shared.run_id);
+    line(out, "tcp_port", port);
+    line(
+        out,
+        "server_time_usec",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0),
+    );
+    line(out, "uptime_in_seconds", up);
+    line(out, "uptime_in_days", up / 86400);
+    line(out, "hz", hz);
+    line(
+        out,
+        "executable",
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    line(out, "config_file", config_file);
+}
+
+fn clients(shared: &Shared, out: &mut String) {
+    out.push_str("# Clients\r\n");
+    line(out, "connected_clients", shared.clients.count());
+    line(out, "cluster_connections", 0);
+    line(out, "maxclients", shared.with_config(|c| c.get_i64("maxclients")));
+    line(out, "blocked_clients", 0);
+    line(out, "tracking_clients", 0);
+    line(out, "clients_in_timeout_table", 0);
+}
+
+/// Resident set size from /proc (bytes), 0 where unavailable.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.2}G", b / (1u64 << 30) as f64)
+    } else if b >= (1u64 << 20) as f64 {
+        format!("{:.2}M", b / (1u64 << 20) as f64)
+    } else if b >= 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
+}
+
+fn memory(shared: &Shared, out: &mut String) {
+    out.push_str("# Memory\r\n");
+    let rss = rss_bytes();
+    line(out, "used_memory", rss);
+    line(out, "used_memory_human", human(rss));
+    line(out, "used_memory_rss", rss);
+    line(out, "used_memory_rss_human", human(rss));
+    line(out, "maxmemory", 0);
+    line(out, "maxmemory_human", "0B");
+    line(out, "maxmemory_policy", "noeviction");
+    line(out, "mem_allocator", "libc");
+    let st = &shared.storage;
+    line(
+        out,
+        "rocksdb_memtables_bytes",
+        st.property_int("meta", "rocksdb.cur-size-all-mem-tables")
+            + st.property_int("sub", "rocksdb.cur-size-all-mem-tables"),
+    );
+    line(
+        out,
+        "rocksdb_block_cache_usage",
+        st.property_int("meta", "rocksdb.block-cache-usage"),
+    );
+}
+
+fn persistence(shared: &Shared, out: &mut String) {
+    out.push_str("# Persistence\r\n");
+    let fsync = shared.storage.durability().name();
+    line(out, "loading", 0);
+    line(out, "async_loading", 0);
+    line(out, "rdb_changes_since_last_save", shared.stats.dirty.load(Ordering::Relaxed));
+    line(out, "rdb_bgsave_in_progress", 0);
+    line(out, "rdb_last_save_time", shared.last_save.load(Ordering::Relaxed));
+    line(out, "rdb_last_bgsave_status", "ok");
+    line(out, "aof_enabled", 1);
+    line(out, "aof_rewrite_in_progress", 0);
+    line(out, "aof_last_write_status", "ok");
+    line(out, "appendfsync", fsync);
+    line(out, "storage_engine", "rocksdb");
+    line(out, "storage_dir", shared.storage.path().display());
+    line(out, "storage_disk_bytes", shared.storage.disk_usage());
+}
+
+fn stats(shared: &Shared, out: &mut String) {
+    out.push_str("# Stats\r\n");
+    let s = &shared.stats;
+    let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    line(out, "total_connections_received", g(&s.connections_received));
+    line(out, "total_commands_processed", g(&s.commands_processed));
+    line(out, "instantaneous_ops_per_sec", g(&s.ops_per_sec));
+    line(out, "total_net_input_bytes", g(&s.net_input_bytes));
+    line(out, "total_net_output_bytes", g(&s.net_output_bytes));
+    line(out, "rejected_connections", g(&s.rejected_connections));
+    line(out, "expired_keys", g(&s.expired_keys));
+    line(out, "evicted_keys", 0);
+    line(out, "keyspace_hits", g(&s.keyspace_hits));
+    line(out, "keyspace_misses", g(&s.keyspace_misses));
+    line(out, "pubsub_channels", 0);
+    line(out, "pubsub_patterns", 0);
+    line(out, "total_error_replies", g(&s.error_replies));
+}
+
+fn replication(shared: &Shared, out: &mut String) {
+    out.push_str("# Replication\r\n");
+    line(out, "role", "master");
+    line(out, "connected_slaves", 0);
+    line(out, "master_failover_state", "no-failover");
+    line(out, "master_replid", &shared.run_id);
+    line(out, "master_replid2", "0000000000000000000000000000000000000000");
+    line(out, "master_repl_offset", 0);
+    line(out, "second_repl_offset", -1);
+    line(out, "repl_backlog_active", 0);
+}
+
+fn cpu(out: &mut String) {
+    out.push_str("# CPU\r\n");
+    // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks (100/s).
+    let (user, sys) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()?, f.get(12)?.parse::<f64>().ok()?))
+        })
+        .unwrap_or((0.0, 0.0));
+    line(out, "used_cpu_sys", format!("{:.6}", sys / 100.0));
+    line(out, "used_cpu_user", format!("{:.6}", user / 100.0));
+}
+
+fn commandstats(shared: &Shared, out: &mut String) {
+    out.push_str("# Commandstats\r\n");
+    for (spec, st) in TABLE.iter().zip(shared.cmdstats.iter()) {
+        let calls = st.calls.load(Ordering::Relaxed);
+        let rejected = st.rejected.load(Ordering::Relaxed);
+        let failed = st.failed.load(Ordering::Relaxed);
+        if calls == 0 && rejected == 0 && failed == 0 {
+            continue;
+        }
+        let usec = st.usec.load(Ordering::Relaxed);
+        let per = if calls > 0 {
+            usec as f64 / calls as f64
+        } else {
+            0.0
+        };
+        let _ = write!(
+            out,
+            "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+            spec.name
+        );
+    }
+}
+
+/// Key counts per database. Counting is O(N): a count that took under 5 ms is simply redone
+/// (small databases are always exact); a longer one is cached and refreshed when older than
+/// 5 s or 50× the time it took, whichever is longer.
+fn keyspace(shared: &Shared, out: &mut String) {
+    out.push_str("# Keyspace\r\n");
+    let mut cache = match shared.keyspace_cache.lock() {
+        Ok(c) => c,
+        Err(p) => p.into_inner(),
+    };
+    let stale = cache.took_ms < 5
+        || cache.at.is_none_or(|at| {
+            at.elapsed().as_millis() as u64 > (cache.took_ms * 50).max(5000)
+        });
+    if stale {
+        let t = Instant::now();
+        let mut counts = Vec::new();
+        for db in 0..shared.databases() {
+            if let Ok((keys, expires)) = shared.storage.dbsize(db) {
+                if keys > 0 {
+                    counts.push((db, keys, expires));
+                }
+            }
+        }
+        cache.counts = counts;
+        cache.took_ms = t.elapsed().as_millis() as u64;
+        cache.at = Some(Instant::now());
+    }
+    for (db, keys, expires) in &cache.counts {
+        let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+    }
+}

@@ -1,0 +1,21 @@
+//! The Strata server: accepts Redis-protocol connections, checks every command centrally against
+//! its declaration in the command table, runs it on the storage layer and writes the reply.
+//!
+//! `run` is a plain async function that tests can start on port 0 and stop on demand.
+
+pub mod clients;
+pub mod commands;
+pub mod config;
+pub mod connection;
+pub mod info;
+pub mod server;
+pub mod shared;
+
+pub use server::{run, start, ServerHandle};
+pub use shared::Shared;
+
+/// Version of Strata itself.
+pub const STRATA_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The Redis version whose semantics and replies Strata follows (reported to clients, which
+/// use it to pick features).
+pub const REDIS_VERSION: &str = "7.0.15";

@@ -1,0 +1,110 @@
+//! `strata-server [config-file] [--name value ...]`
+
+use std::process::ExitCode;
+
+use server::config::Config;
+
+fn init_logging(cfg: &Config) -> Result<(), String> {
+    let level = match cfg.get("loglevel") {
+        "debug" => "debug",
+        "verbose" | "notice" => "info",
+        "warning" => "warn",
+        _ => "off",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let logfile = cfg.get("logfile");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if logfile.is_empty() {
+        builder.with_writer(std::io::stderr).init();
+    } else {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+            .map_err(|e| format!("cannot open logfile {logfile}: {e}"))?;
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init();
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!("strata-server {} (redis {})", server::STRATA_VERSION, server::REDIS_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: strata-server [config-file] [--name value ...]\n\nEvery parameter of the config file can be given as --name value; see docs/operations.md.");
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strata-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logging(&cfg) {
+        eprintln!("strata-server: {e}");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strata-server: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async_main(cfg))
+}
+
+async fn async_main(cfg: Config) -> ExitCode {
+    let pidfile = cfg.get("pidfile").to_string();
+    let dir = cfg.get("dir").to_string();
+    let handle = match server::start(cfg).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("start-up failed: {e}");
+            eprintln!("strata-server: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+            tracing::warn!(error = %e, pidfile = %pidfile, "cannot write pid file");
+        }
+    }
+    tracing::info!(
+        version = server::STRATA_VERSION,
+        addr = %handle.addr,
+        dir = %dir,
+        pid = std::process::id(),
+        "Strata ready to accept connections"
+    );
+    let shared = handle.shared.clone();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install SIGTERM handler");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
+            _ = shared.shutdown.cancelled() => {}
+        }
+        shared.shutdown.cancel();
+    });
+    handle.wait().await;
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    tracing::info!("Strata stopped");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,165 @@
+//! Start-up, the accept loop, background maintenance (active expiry, `everysec` fsync,
+//! statistics) and shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use storage::{Durability, Storage, StorageOptions};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::shared::Shared;
+
+/// A running server: its address and shared state; `wait` resolves when it has stopped.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Asks the server to stop (as SIGTERM does).
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Waits until the server has stopped and its data is synced.
+    pub async fn wait(self) {
+        let _ = self.join.await;
+    }
+}
+
+/// Applies the parts of the configuration that take effect at run time.
+pub fn apply_config(shared: &Shared) {
+    let (fsync, max_bulk) = shared.with_config(|c| {
+        (
+            Durability::parse(c.get("appendfsync")).unwrap_or(Durability::EverySec),
+            c.get_u64("proto-max-bulk-len"),
+        )
+    });
+    shared.storage.set_durability(fsync);
+    shared.storage.set_max_value_len(max_bulk as usize);
+}
+
+/// Opens the storage and binds the listener; errors here stop start-up.
+pub async fn start(config: Config) -> Result<ServerHandle, String> {
+    let dir = config.get("dir").to_string();
+    let mut opts = StorageOptions::new(&dir);
+    opts.block_cache_bytes = config.get_u64("rocksdb-block-cache-size") as usize;
+    opts.write_buffer_bytes = config.get_u64("rocksdb-write-buffer-size") as usize;
+    opts.durability = Durability::parse(config.get("appendfsync")).unwrap_or(Durability::EverySec);
+    opts.max_value_len = config.get_u64("proto-max-bulk-len") as usize;
+    let t = Instant::now();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&opts))
+        .await
+        .map_err(|e| format!("storage open task failed: {e}"))?
+        .map_err(|e| format!("cannot open data directory '{dir}': {e}"))?;
+    tracing::info!(dir = %dir, took_ms = t.elapsed().as_millis() as u64, "storage opened");
+    let bind = config.get("bind").split_whitespace().next().unwrap_or("127.0.0.1").to_string();
+    let port = config.get_i64("port");
+    let listener = TcpListener::bind((bind.as_str(), port as u16))
+        .await
+        .map_err(|e| format!("cannot listen on {bind}:{port}: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read listening address: {e}"))?;
+    let shared = Arc::new(Shared::new(storage, config));
+    shared.port.store(addr.port() as u64, Ordering::Relaxed);
+    apply_config(&shared);
+    let join = tokio::spawn(run(listener, shared.clone()));
+    Ok(ServerHandle { addr, shared, join })
+}
+
+/// Serves until `shared.shutdown` is cancelled, then stops in order: close the listener,
+/// let connections finish the requests they hold, sync and flush the storage.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
+    let tracker = TaskTracker::new();
+    let maintenance = tokio::spawn(maintenance(shared.clone()));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (mut stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                shared.bump(&shared.stats.connections_received, 1);
+                let max = shared.with_config(|c| c.get_i64("maxclients")) as usize;
+                if shared.clients.count() >= max {
+                    shared.bump(&shared.stats.rejected_connections, 1);
+                    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+                    continue;
+                }
+                let laddr = stream.local_addr().unwrap_or(peer);
+                let entry = shared.clients.register(peer, laddr);
+                let sh = shared.clone();
+                tracker.spawn(async move {
+                    let id = entry.id;
+                    crate::connection::serve(sh.clone(), stream, entry).await;
+                    sh.clients.unregister(id);
+                });
+            }
+            _ = shared.shutdown.cancelled() => break,
+        }
+    }
+    let t = Instant::now();
+    drop(listener);
+    tracing::info!("shutdown: listener closed, no new connections");
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: some connections did not finish within 10 s");
+    }
+    maintenance.abort();
+    tracing::info!(took_ms = t.elapsed().as_millis() as u64, "shutdown: connections closed");
+    let sh = shared.clone();
+    let synced = tokio::task::spawn_blocking(move || sh.storage.flush_all()).await;
+    match synced {
+        Ok(Ok(())) => tracing::info!("shutdown: storage flushed and synced"),
+        Ok(Err(e)) => tracing::error!(error = %e, "shutdown: storage flush failed"),
+        Err(e) => tracing::error!(error = %e, "shutdown: storage flush task failed"),
+    }
+}
+
+/// Background work, `hz` times per second: active expiry; once a second: the `everysec` WAL
+/// fsync and the ops/sec sample.
+async fn maintenance(shared: Arc<Shared>) {
+    let mut last_sync = Instant::now();
+    let mut last_ops = (Instant::now(), 0u64);
+    loop {
+        let hz = shared.with_config(|c| c.get_i64("hz")).clamp(1, 500) as u64;
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        let per_cycle = shared.with_config(|c| c.get_u64("active-expire-keys-per-cycle")) as usize;
+        let sh = shared.clone();
+        match tokio::task::spawn_blocking(move || sh.storage.expire_cycle(per_cycle)).await {
+            Ok(Ok(n)) if n > 0 => shared.bump(&shared.stats.expired_keys, n as u64),
+            Ok(Err(e)) => tracing::warn!(error = %e, "active expiry failed"),
+            _ => {}
+        }
+        if last_sync.elapsed() >= Duration::from_secs(1) {
+            last_sync = Instant::now();
+            if shared.storage.durability() == Durability::EverySec {
+                let sh = shared.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sh.storage.sync_wal()).await {
+                    tracing::error!(error = %e, "everysec WAL fsync failed");
+                }
+            }
+            let total = shared.stats.commands_processed.load(Ordering::Relaxed);
+            let secs = last_ops.0.elapsed().as_secs_f64().max(0.001);
+            shared.stats.ops_per_sec.store(
+                (total.saturating_sub(last_ops.1) as f64 / secs) as u64,
+                Ordering::Relaxed,
+            );
+            last_ops = (Instant::now(), total);
+        }
+    }
+}

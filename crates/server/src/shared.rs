@@ -1,0 +1,147 @@
+//! State shared by every connection: the storage engine, the live configuration, the client
+//! registry, statistics and the shutdown signal.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
+
+use storage::{KeyspaceId, Storage};
+use tokio_util::sync::CancellationToken;
+
+use crate::clients::Clients;
+use crate::config::Config;
+
+/// Server-wide counters (INFO stats).
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub expired_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub error_replies: AtomicU64,
+    pub dirty: AtomicU64,
+    /// Commands per second over the last sample, computed by the maintenance task.
+    pub ops_per_sec: AtomicU64,
+}
+
+/// Per-command counters (INFO commandstats), indexed like the command table.
+#[derive(Default)]
+pub struct CommandStat {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// SCAN cursors: Redis cursors are integers, our positions are keys, so the server maps one to
+/// the other in a bounded table (oldest entries are forgotten first).
+pub struct Cursors {
+    next: u64,
+    map: HashMap<u64, (KeyspaceId, Vec<u8>)>,
+    order: VecDeque<u64>,
+    capacity: usize,
+}
+
+impl Cursors {
+    pub fn new(capacity: usize) -> Self {
+        Cursors {
+            next: 0,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    pub fn insert(&mut self, ks: KeyspaceId, key: Vec<u8>) -> u64 {
+        self.next += 1;
+        let id = self.next;
+        self.map.insert(id, (ks, key));
+        self.order.push_back(id);
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+        id
+    }
+
+    pub fn get(&self, id: u64) -> Option<&(KeyspaceId, Vec<u8>)> {
+        self.map.get(&id)
+    }
+}
+
+/// Cached key counts for INFO keyspace (a full count is O(N), so it is refreshed at most
+/// every few seconds, and less often the longer it takes).
+#[derive(Default)]
+pub struct KeyspaceCache {
+    pub at: Option<Instant>,
+    pub took_ms: u64,
+    pub counts: Vec<(u32, u64, u64)>,
+}
+
+pub struct Shared {
+    pub storage: Storage,
+    pub config: RwLock<Config>,
+    pub clients: Clients,
+    pub stats: Stats,
+    pub cmdstats: Vec<CommandStat>,
+    pub run_id: String,
+    pub started: Instant,
+    pub cursors: Mutex<Cursors>,
+    pub keyspace_cache: Mutex<KeyspaceCache>,
+    pub last_save: AtomicU64,
+    pub shutdown: CancellationToken,
+    pub port: AtomicU64,
+}
+
+fn random_hex40() -> String {
+    let bytes: [u8; 20] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Shared {
+    pub fn new(storage: Storage, config: Config) -> Shared {
+        Shared {
+            storage,
+            config: RwLock::new(config),
+            clients: Clients::default(),
+            stats: Stats::default(),
+            cmdstats: crate::commands::TABLE
+                .iter()
+                .map(|_| CommandStat::default())
+                .collect(),
+            run_id: random_hex40(),
+            started: Instant::now(),
+            cursors: Mutex::new(Cursors::new(65536)),
+            keyspace_cache: Mutex::new(KeyspaceCache::default()),
+            last_save: AtomicU64::new(storage::now_ms() / 1000),
+            shutdown: CancellationToken::new(),
+            port: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `f` with the configuration read-locked (a poisoned lock still gives the data).
+    pub fn with_config<T>(&self, f: impl FnOnce(&Config) -> T) -> T {
+        match self.config.read() {
+            Ok(c) => f(&c),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    pub fn requirepass(&self) -> String {
+        self.with_config(|c| c.get("requirepass").to_string())
+    }
+
+    pub fn databases(&self) -> u32 {
+        self.with_config(|c| c.get_i64("databases") as u32)
+    }
+
+    pub fn bump(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,104 @@
+//! Persistence across restarts, and `kill -9` under write load.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::{Client, Reply, Server};
+
+#[test]
+fn hundred_thousand_keys_survive_a_restart() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    let n = 100_000;
+    // Pipelined in batches of 1000.
+    for batch in 0..(n / 1000) {
+        let mut buf = Vec::new();
+        for i in batch * 1000..(batch + 1) * 1000 {
+            let k = format!("key:{i}");
+            let v = format!("value:{i}");
+            buf.extend(Client::encode(&[b"SET", k.as_bytes(), v.as_bytes()]));
+        }
+        c.send_raw(&buf).unwrap();
+        for _ in 0..1000 {
+            assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        }
+    }
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "in-db-3", "yes", "EX", "1000"]);
+    drop(c);
+    assert_eq!(s.stop(), Some(0), "clean stop exits 0");
+    s.spawn();
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(n as i64));
+    for batch in 0..(n / 1000) {
+        let mut buf = Vec::new();
+        for i in batch * 1000..(batch + 1) * 1000 {
+            let k = format!("key:{i}");
+            buf.extend(Client::encode(&[b"GET", k.as_bytes()]));
+        }
+        c.send_raw(&buf).unwrap();
+        for i in batch * 1000..(batch + 1) * 1000 {
+            assert_eq!(c.read_reply().unwrap(), Reply::bulk(&format!("value:{i}")));
+        }
+    }
+    c.cmd(&["SELECT", "3"]);
+    assert_eq!(c.cmd(&["GET", "in-db-3"]), Reply::bulk("yes"));
+    assert!(c.cmd(&["TTL", "in-db-3"]).int() > 900);
+}
+
+/// Writers record every SET the server acknowledged; after `kill -9` and restart, all of
+/// them must be there (appendfsync always: a reply means the write is on disk).
+#[test]
+fn kill9_under_load_loses_no_acknowledged_write() {
+    let mut s = Server::start(&["--appendfsync", "always"]);
+    for round in 0..3 {
+        let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let port = s.port;
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let acked = acked.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let Ok(mut c) = Client::try_connect(port) else { return };
+                    let mut i = 0u64;
+                    let t = Instant::now();
+                    while !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(20) {
+                        let k = format!("r{round}:w{w}:{i}");
+                        let v = format!("v{i}");
+                        match c.try_cmd(&["SET", &k, &v]) {
+                            Ok(Reply::Status(s)) if s == "OK" => {
+                                acked.lock().unwrap().push((k, v));
+                            }
+                            _ => return,
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(700));
+        s.kill9().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            let _ = w.join();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert!(acked.len() > 50, "round {round}: only {} writes acknowledged", acked.len());
+        let t = Instant::now();
+        s.spawn();
+        eprintln!("round {round}: {} acknowledged writes, restart took {:?}", acked.len(), t.elapsed());
+        let mut c = s.client();
+        for chunk in acked.chunks(500) {
+            let mut buf = Vec::new();
+            for (k, _) in chunk {
+                buf.extend(Client::encode(&[b"GET", k.as_bytes()]));
+            }
+            c.send_raw(&buf).unwrap();
+            for (k, v) in chunk {
+                assert_eq!(c.read_reply().unwrap(), Reply::bulk(v), "lost acknowledged write {k}");
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: each starts the real `strata-server` binary on a free port with a
+//! temporary data directory and talks RESP to it over TCP.
+
+mod util;
+
+mod crash;
+mod keys;
+mod protocol;
+mod robustness;
+mod server_cmds;
+mod strings;
+mod tools;

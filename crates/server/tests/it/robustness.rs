@@ -1,0 +1,97 @@
+//! Bad input never crashes the server or grows its memory without bound.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+
+use crate::util::{Client, Reply, Server};
+
+fn fragments() -> Vec<Vec<u8>> {
+    vec![
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n".to_vec(),
+        b"*1\r\n$4\r\nPING\r\n".to_vec(),
+        b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".to_vec(),
+        b"*-1\r\n".to_vec(),
+        b"*0\r\n".to_vec(),
+        b"$5\r\nhello\r\n".to_vec(),
+        b"*99999999999\r\n".to_vec(),
+        b"*2147483647\r\n$2147483647\r\n".to_vec(),
+        b"*1\r\n$536870912\r\n".to_vec(),
+        b"PING\r\n".to_vec(),
+        b"SET a \"b\r\n".to_vec(),
+        b"\r\n\r\n".to_vec(),
+        b"*1\r\n$-1\r\n".to_vec(),
+        b"INCR k\r\n".to_vec(),
+        b"GETRANGE k 0 -1\r\n".to_vec(),
+        b"SCAN 0 COUNT 100000000\r\n".to_vec(),
+        b"CLIENT KILL ID 1\r\n".to_vec(),
+    ]
+}
+
+#[test]
+fn random_and_truncated_input_never_kills_the_server() {
+    let s = Server::start(&[]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let frags = fragments();
+    let mut watcher = s.client();
+    let rss_before = s.rss_kb();
+    for round in 0..300 {
+        let Ok(mut conn) = TcpStream::connect(("127.0.0.1", s.port)) else {
+            panic!("server stopped accepting at round {round}");
+        };
+        let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+        let mut payload = Vec::new();
+        for _ in 0..rng.random_range(1..8) {
+            match rng.random_range(0..4) {
+                0 => {
+                    let n = rng.random_range(1..512);
+                    payload.extend((0..n).map(|_| rng.random::<u8>()));
+                }
+                1 => {
+                    let f = &frags[rng.random_range(0..frags.len())];
+                    let cut = rng.random_range(0..=f.len());
+                    payload.extend_from_slice(&f[..cut]);
+                }
+                _ => payload.extend_from_slice(&frags[rng.random_range(0..frags.len())]),
+            }
+        }
+        let _ = conn.write_all(&payload);
+        if round % 2 == 0 {
+            drop(conn); // close mid-request
+        } else {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if round % 50 == 0 {
+            assert_eq!(watcher.cmd(&["PING"]), Reply::Status("PONG".into()), "round {round}");
+        }
+    }
+    // Still serving, and a fresh client works normally.
+    let mut c = Client::connect(s.port);
+    assert_eq!(c.cmd(&["SET", "alive", "1"]), Reply::ok());
+    assert_eq!(c.cmd(&["GET", "alive"]), Reply::bulk("1"));
+    let rss_after = s.rss_kb();
+    assert!(
+        rss_after < rss_before + 200 * 1024,
+        "RSS grew from {rss_before} kB to {rss_after} kB"
+    );
+}
+
+/// Many clients each announce a huge bulk and then stall: the server holds only what was sent.
+#[test]
+fn announced_sizes_do_not_allocate() {
+    let s = Server::start(&[]);
+    let before = s.rss_kb();
+    let mut conns = Vec::new();
+    for _ in 0..200 {
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.write_all(b"*2\r\n$3\r\nGET\r\n$536870000\r\nabc").unwrap();
+        conns.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = Client::connect(s.port);
+    assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
+    let after = s.rss_kb();
+    assert!(after < before + 100 * 1024, "RSS grew from {before} kB to {after} kB");
+}

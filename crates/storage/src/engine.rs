@@ -1,0 +1,500 @@
+//! The engine: RocksDB with its column families, per-key write locks, version numbers for
+//! collections, the durability policy, and the compaction filters that reclaim stale data.
+//!
+//! Invariant: every write of a command goes through [`Storage::write`] as ONE `WriteBatch`,
+//! taken while the command holds the locks of every key it reads and writes; a command is
+//! therefore atomic on disk and serialisable with every other command on the same keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rust_rocksdb::compaction_filter::Decision;
+use rust_rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    WriteBatch, WriteOptions, DB,
+};
+
+use crate::encoding::{self, KeyType, KeyspaceId, Meta};
+use crate::Error;
+
+pub const CF_DEFAULT: &str = "default";
+pub const CF_META: &str = "meta";
+pub const CF_SUB: &str = "sub";
+pub const CF_SCORE: &str = "score";
+pub const CF_EXPIRE: &str = "expire";
+const ALL_CFS: [&str; 5] = [CF_DEFAULT, CF_META, CF_SUB, CF_SCORE, CF_EXPIRE];
+
+/// When a write is on disk, in Redis terms (`appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Durability {
+    /// The WAL is fsync'd before the write returns (and so before the reply is sent).
+    Always = 0,
+    /// The WAL is written to the OS at once and fsync'd by a background task every second.
+    EverySec = 1,
+    /// The WAL is written to the OS at once; the OS decides when it reaches the disk.
+    No = 2,
+}
+
+impl Durability {
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s.to_ascii_lowercase().as_str() {
+            "always" => Some(Durability::Always),
+            "everysec" => Some(Durability::EverySec),
+            "no" => Some(Durability::No),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Durability::Always => "always",
+            Durability::EverySec => "everysec",
+            Durability::No => "no",
+        }
+    }
+}
+
+/// Options for opening the engine.
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    pub path: PathBuf,
+    pub durability: Durability,
+    pub block_cache_bytes: usize,
+    pub write_buffer_bytes: usize,
+    /// Largest string value a command may build (`proto-max-bulk-len`).
+    pub max_value_len: usize,
+}
+
+impl StorageOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StorageOptions {
+            path: path.into(),
+            durability: Durability::EverySec,
+            block_cache_bytes: 256 << 20,
+            write_buffer_bytes: 64 << 20,
+            max_value_len: 512 << 20,
+        }
+    }
+}
+
+/// Number of lock stripes; keys hash onto stripes, multi-key commands lock stripes in
+/// ascending order so they cannot deadlock.
+const LOCK_STRIPES: usize = 4096;
+
+pub struct Storage {
+    pub(crate) db: Arc<DB>,
+    path: PathBuf,
+    locks: Vec<Mutex<()>>,
+    durability: AtomicU8,
+    last_version: AtomicU64,
+    max_value_len: AtomicU64,
+    _cache: Cache,
+}
+
+/// Held locks of one command; dropping it releases them.
+pub struct KeyLocks<'a> {
+    _guards: Vec<MutexGuard<'a, ()>>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn stripe_of(ks: KeyspaceId, key: &[u8]) -> usize {
+    // FNV-1a: cheap and good enough to spread keys over stripes.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in ks.to_be_bytes().iter().chain(key.iter()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    (h % LOCK_STRIPES as u64) as usize
+}
+
+impl Storage {
+    /// Opens (or creates) the database at `opts.path`, checking the format version.
+    pub fn open(opts: &StorageOptions) -> Result<Storage, Error> {
+        std::fs::create_dir_all(&opts.path)?;
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(2);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_bytes_per_sync(1 << 20);
+        db_opts.set_wal_bytes_per_sync(0);
+
+        let db_slot: Arc<OnceLock<Weak<DB>>> = Arc::new(OnceLock::new());
+        let descriptors = ALL_CFS.iter().map(|&name| {
+            let mut cf_opts = Options::default();
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            cf_opts.set_block_based_table_factory(&table);
+            cf_opts.set_compression_type(DBCompressionType::Lz4);
+            cf_opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+            cf_opts.set_level_compaction_dynamic_level_bytes(true);
+            match name {
+                CF_META => {
+                    cf_opts.set_write_buffer_size(opts.write_buffer_bytes);
+                    cf_opts.set_compaction_filter("strata-meta-expired", meta_filter);
+                }
+                CF_SUB | CF_SCORE => {
+                    cf_opts.set_write_buffer_size(opts.write_buffer_bytes);
+                    cf_opts.set_compaction_filter(
+                        "strata-stale-subkeys",
+                        SubKeyFilter::new(db_slot.clone()).into_fn(),
+                    );
+                }
+                _ => {}
+            }
+            ColumnFamilyDescriptor::new(name, cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&db_opts, &opts.path, descriptors)?;
+        let db = Arc::new(db);
+        let _ = db_slot.set(Arc::downgrade(&db));
+
+        let storage = Storage {
+            db,
+            path: opts.path.clone(),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            durability: AtomicU8::new(opts.durability as u8),
+            last_version: AtomicU64::new(0),
+            max_value_len: AtomicU64::new(opts.max_value_len as u64),
+            _cache: cache,
+        };
+        storage.check_format()?;
+        Ok(storage)
+    }
+
+    fn check_format(&self) -> Result<(), Error> {
+        let cf = self.cf(CF_DEFAULT)?;
+        match self.db.get_cf(cf, encoding::FORMAT_KEY)? {
+            Some(v) if v.len() == 4 => {
+                let found = encoding::be_u32(&v);
+                if found != encoding::FORMAT_VERSION {
+                    return Err(Error::FormatVersion {
+                        found,
+                        expected: encoding::FORMAT_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            Some(_) => Err(Error::Corrupt("format-version record is malformed".into())),
+            None => {
+                // A new database, or one with data but no record (not ours): refuse the latter.
+                let mut it = self.db.raw_iterator_cf(self.cf(CF_META)?);
+                it.seek_to_first();
+                if it.valid() {
+                    return Err(Error::Corrupt(
+                        "database has data but no format-version record".into(),
+                    ));
+                }
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                let mut b = WriteBatch::default();
+                b.put_cf(cf, encoding::FORMAT_KEY, encoding::FORMAT_VERSION.to_be_bytes());
+                self.db.write_opt(&b, &wo)?;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily, Error> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::Corrupt(format!("column family {name} missing")))
+    }
+
+    pub fn durability(&self) -> Durability {
+        match self.durability.load(Ordering::Relaxed) {
+            0 => Durability::Always,
+            1 => Durability::EverySec,
+            _ => Durability::No,
+        }
+    }
+
+    pub fn set_durability(&self, d: Durability) {
+        self.durability.store(d as u8, Ordering::Relaxed);
+    }
+
+    pub fn max_value_len(&self) -> usize {
+        self.max_value_len.load(Ordering::Relaxed) as usize
+    }
+
+    pub fn set_max_value_len(&self, n: usize) {
+        self.max_value_len.store(n as u64, Ordering::Relaxed);
+    }
+
+    /// Locks the given keys (any order, duplicates allowed) until the guard is dropped.
+    pub fn lock<'a, K: AsRef<[u8]>>(&'a self, keys: &[(KeyspaceId, K)]) -> KeyLocks<'a> {
+        let mut stripes: Vec<usize> = keys
+            .iter()
+            .map(|(ks, k)| stripe_of(*ks, k.as_ref()))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let guards = stripes
+            .into_iter()
+            .map(|s| self.locks[s].lock().unwrap_or_else(|p| p.into_inner()))
+            .collect();
+        KeyLocks { _guards: guards }
+    }
+
+    /// A new collection version, strictly greater than every version handed out before
+    /// (microsecond clock, bumped past the previous value).
+    pub fn next_version(&self) -> u64 {
+        let now = now_us();
+        let mut prev = self.last_version.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(prev + 1);
+            match self.last_version.compare_exchange_weak(
+                prev,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(p) => prev = p,
+            }
+        }
+    }
+
+    /// Commits one batch according to the durability policy.
+    pub fn write(&self, batch: WriteBatch) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.durability() == Durability::Always);
+        self.db.write_opt(&batch, &wo)?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable (the `everysec` task, shutdown).
+    pub fn sync_wal(&self) -> Result<(), Error> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    /// Flushes memtables to SST files and syncs the WAL (clean shutdown).
+    pub fn flush_all(&self) -> Result<(), Error> {
+        self.sync_wal()?;
+        let cfs: Vec<&ColumnFamily> = ALL_CFS.iter().filter_map(|n| self.db.cf_handle(n)).collect();
+        self.db.flush_cfs_opt(&cfs, &rust_rocksdb::FlushOptions::default())?;
+        Ok(())
+    }
+
+    /// Reads the live (not expired) metadata of a key.
+    pub fn get_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>, Error> {
+        let raw = self.db.get_pinned_cf(self.cf(CF_META)?, encoding::meta_key(ks, key))?;
+        match raw {
+            None => Ok(None),
+            Some(raw) => {
+                let m = Meta::decode(&raw)?;
+                Ok(if m.is_expired(now) { None } else { Some(m) })
+            }
+        }
+    }
+
+    /// Adds the writes that store `meta` for `key` to `batch` (and its expiry hint).
+    pub(crate) fn put_meta(
+        &self,
+        batch: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+        meta: &Meta,
+    ) -> Result<(), Error> {
+        batch.put_cf(self.cf(CF_META)?, encoding::meta_key(ks, key), meta.encode());
+        if meta.expire_ms != 0 {
+            batch.put_cf(
+                self.cf(CF_EXPIRE)?,
+                encoding::expire_key(meta.expire_ms, ks, key),
+                [],
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds the deletion of a key to `batch`. O(1) whatever the key's size: the sub-keys of a
+    /// collection become stale (their version no longer matches) and are reclaimed by the
+    /// compaction filter.
+    pub(crate) fn delete_meta(
+        &self,
+        batch: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+    ) -> Result<(), Error> {
+        batch.delete_cf(self.cf(CF_META)?, encoding::meta_key(ks, key));
+        Ok(())
+    }
+
+    /// Compacts everything now (tests and `DEBUG`-style maintenance), running the filters
+    /// on the bottommost level too.
+    pub fn compact_all(&self) -> Result<(), Error> {
+        let mut co = rust_rocksdb::CompactOptions::default();
+        co.set_bottommost_level_compaction(rust_rocksdb::BottommostLevelCompaction::Force);
+        for name in ALL_CFS {
+            let cf = self.cf(name)?;
+            self.db
+                .compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &co);
+        }
+        Ok(())
+    }
+
+    /// Bytes of SST files and live WAL, for INFO.
+    pub fn disk_usage(&self) -> u64 {
+        self.db
+            .live_files()
+            .map(|files| files.iter().map(|f| f.size as u64).sum())
+            .unwrap_or(0)
+    }
+
+    pub fn property_int(&self, cf: &str, name: &str) -> u64 {
+        self.cf(cf)
+            .ok()
+            .and_then(|cf| self.db.property_int_value_cf(cf, name).ok().flatten())
+            .unwrap_or(0)
+    }
+}
+
+/// Compaction filter of `meta`: drops records whose expiry has passed.
+fn meta_filter(_level: u32, _key: &[u8], value: &[u8]) -> Decision {
+    match Meta::peek(value) {
+        Ok((_, expire)) if expire != 0 && expire <= now_ms() => Decision::Remove,
+        _ => Decision::Keep,
+    }
+}
+
+/// Compaction filter of `sub` and `score`: drops members whose collection no longer exists,
+/// was replaced (different version or type) or has expired. Remembers the last decision,
+/// since members of one collection are adjacent.
+struct SubKeyFilter {
+    db: Arc<OnceLock<Weak<DB>>>,
+    last: Option<(Vec<u8>, bool)>,
+}
+
+impl SubKeyFilter {
+    fn new(db: Arc<OnceLock<Weak<DB>>>) -> Self {
+        SubKeyFilter { db, last: None }
+    }
+
+    fn into_fn(mut self) -> impl FnMut(u32, &[u8], &[u8]) -> Decision + Send + 'static {
+        move |_level, key, _value| self.decide(key)
+    }
+
+    fn decide(&mut self, raw: &[u8]) -> Decision {
+        let Some((ks, key, version, _)) = encoding::split_sub_key(raw) else {
+            return Decision::Keep;
+        };
+        let prefix_len = 8 + key.len() + 8;
+        let prefix = &raw[..prefix_len];
+        if let Some((p, stale)) = &self.last {
+            if p.as_slice() == prefix {
+                return if *stale { Decision::Remove } else { Decision::Keep };
+            }
+        }
+        let Some(db) = self.db.get().and_then(Weak::upgrade) else {
+            return Decision::Keep;
+        };
+        let Some(meta_cf) = db.cf_handle(CF_META) else {
+            return Decision::Keep;
+        };
+        let stale = match db.get_pinned_cf(meta_cf, encoding::meta_key(ks, key)) {
+            Ok(None) => true,
+            Ok(Some(v)) => match Meta::decode(&v) {
+                Ok(m) => m.ty == KeyType::String || m.version != version || m.is_expired(now_ms()),
+                Err(_) => false,
+            },
+            Err(_) => false, // never drop data on an error
+        };
+        self.last = Some((prefix.to_vec(), stale));
+        if stale {
+            Decision::Remove
+        } else {
+            Decision::Keep
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
+        let a = s.next_version();
+        let b = s.next_version();
+        assert!(b > a);
+    }
+
+    #[test]
+    fn format_version_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
+            let mut wo = WriteOptions::default();
+            wo.set_sync(true);
+            s.db.put_cf_opt(
+                s.cf(CF_DEFAULT).unwrap(),
+                encoding::FORMAT_KEY,
+                99u32.to_be_bytes(),
+                &wo,
+            )
+            .unwrap();
+        }
+        match Storage::open(&StorageOptions::new(dir.path())) {
+            Err(Error::FormatVersion { found: 99, .. }) => {}
+            Err(e) => panic!("wrong error {e}"),
+            Ok(_) => panic!("opened a database of another format"),
+        }
+    }
+
+    #[test]
+    fn stale_subkeys_are_reclaimed_by_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
+        let live_v = s.next_version();
+        let dead_v = s.next_version();
+        let meta = Meta {
+            ty: KeyType::Hash,
+            expire_ms: 0,
+            version: live_v,
+            size: 1,
+            value: bytes::Bytes::new(),
+        };
+        let mut b = WriteBatch::default();
+        s.put_meta(&mut b, 0, b"h", &meta).unwrap();
+        let sub = s.cf(CF_SUB).unwrap();
+        b.put_cf(sub, encoding::sub_key(0, b"h", live_v, b"f1"), b"v");
+        b.put_cf(sub, encoding::sub_key(0, b"h", dead_v, b"f1"), b"old");
+        b.put_cf(sub, encoding::sub_key(0, b"gone", live_v, b"f"), b"x");
+        s.write(b).unwrap();
+        s.flush_all().unwrap();
+        s.compact_all().unwrap();
+        let get = |k: Vec<u8>| s.db.get_cf(s.cf(CF_SUB).unwrap(), k).unwrap();
+        assert!(get(encoding::sub_key(0, b"h", live_v, b"f1")).is_some());
+        assert!(get(encoding::sub_key(0, b"h", dead_v, b"f1")).is_none());
+        assert!(get(encoding::sub_key(0, b"gone", live_v, b"f")).is_none());
+    }
+}

@@ -1,0 +1,45 @@
+//! Storage: Redis data types on RocksDB. Knows byte layouts and engine semantics; knows
+//! nothing of RESP or sockets. Every operation takes the keyspace id (`SELECT` database or
+//! namespace) explicitly and returns typed results or an [`Error`]; the server maps those to
+//! replies.
+
+mod encoding;
+mod engine;
+pub mod glob;
+mod keys;
+mod strings;
+pub mod num;
+
+pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
+pub use engine::{now_ms, Durability, KeyLocks, Storage, StorageOptions};
+pub use keys::{ExpireCond, ScanPage};
+pub use strings::{SetCond, SetExpiry, SetOutcome};
+
+/// Errors of the storage layer. Each maps to exactly one Redis error reply.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    #[error("ERR increment would produce NaN or Infinity")]
+    NanOrInfinity,
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    TooLarge,
+    #[error("ERR no such key")]
+    NoSuchKey,
+    #[error("storage engine error: {0}")]
+    Engine(#[from] rust_rocksdb::Error),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("data directory has format version {found}, this build reads version {expected}")]
+    FormatVersion { found: u32, expected: u32 },
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Strata and redis-server (AOF, appendfsync everysec) on free loopback
+# ports, the same redis-benchmark workloads against both in one run, ops/s and the
+# Strata/Redis ratio per line.
+#
+#   scripts/bench.sh [requests-per-test]      (default 200000)
+#
+# Workloads: SET, GET, INCR, MSET; 50 clients; -P 1 and -P 16; random keys over 1M (-r);
+# 100-byte values (-d 100). Results go to stdout as a Markdown table (paste into
+# docs/benchmarks.md). Every run is bounded by the request count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+source scripts/env.sh
+N="${1:-200000}"
+cargo build --release -p server --bin strata-server >&2
+BIN="$CARGO_TARGET_DIR/release/strata-server"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+WORK=$(mktemp -d)
+SP=$(free_port); RP=$(free_port)
+"$BIN" --port "$SP" --dir "$WORK/strata" --appendfsync everysec --loglevel warning 2>"$WORK/strata.log" &
+SPID=$!
+redis-server --port "$RP" --dir "$WORK" --appendonly yes --appendfsync everysec --save "" \
+  --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
+RPID=$!
+cleanup() { kill "$SPID" "$RPID" 2>/dev/null || true; wait "$SPID" "$RPID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+for p in "$SP" "$RP"; do
+  for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+
+run() { # port test pipeline -> ops/s
+  redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv 2>/dev/null \
+    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+}
+
+echo "| test | pipeline | Strata ops/s | Redis AOF everysec ops/s | Strata/Redis |"
+echo "|---|---|---:|---:|---:|"
+for P in 1 16; do
+  for T in set get incr mset; do
+    s=$(run "$SP" "$T" "$P"); r=$(run "$RP" "$T" "$P")
+    ratio=$(python3 -c "print(f'{float(\"$s\")/float(\"$r\"):.2f}')" 2>/dev/null || echo "n/a")
+    echo "| ${T^^} | $P | $s | $r | $ratio |"
+  done
+done
+echo
+echo "requests per test: $N; clients: 50; keyspace: 1M random keys; value size: 100 B;"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; redis $(redis-server --version | awk '{print $3}')"

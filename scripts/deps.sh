@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what building and testing Strata needs on Debian, if missing:
+#   libclang-dev + clang (bindgen for the RocksDB bindings), redis-tools (redis-cli,
+#   redis-benchmark) and redis-server (the reference peer in tests and benchmarks).
+# Usage: scripts/deps.sh [build|test]   (build = only what compiling needs)
+set -euo pipefail
+want=(libclang-dev clang)
+if [ "${1:-test}" != build ]; then
+  want+=(redis-tools redis-server redis-sentinel)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "deps: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# A stock redis-server may be started by the package; tests start their own on free ports.
