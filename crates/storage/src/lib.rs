@@ -3,7 +3,7 @@
 //! namespace) explicitly and returns typed results or an [`Error`]; the server maps those to
 //! replies.
 
-mod encoding;
+pub mod encoding;
 mod engine;
 pub mod glob;
 mod keys;
