@@ -246,6 +246,9 @@ mod tests {
 
     #[test]
     fn simple_strings_cannot_break_framing() {
-        assert_eq!(enc(&Frame::error("ERR a\r\nb"), Protocol::Resp2), "-ERR a  b\r\n");
+        assert_eq!(
+            enc(&Frame::error("ERR a\r\nb"), Protocol::Resp2),
+            "-ERR a  b\r\n"
+        );
     }
 }

@@ -11,6 +11,6 @@
 mod frame;
 mod parser;
 
-pub use frame::{Frame, Protocol};
 pub use frame::format_double;
+pub use frame::{Frame, Protocol};
 pub use parser::{split_args as split_inline, Limits, ProtocolError, RequestParser};

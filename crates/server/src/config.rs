@@ -99,9 +99,24 @@ pub static PARAMS: &[Param] = &[
     // Security.
     p("requirepass", STR, "", true),
     // Protocol limits.
-    p("proto-max-bulk-len", mem(1 << 20, 4 * GB), "536870912", true),
-    p("client-query-buffer-limit", mem(1 << 20, 4 * GB), "1073741824", true),
-    p("proto-max-multibulk-len", int(1, i32::MAX as i64), "2147483647", true),
+    p(
+        "proto-max-bulk-len",
+        mem(1 << 20, 4 * GB),
+        "536870912",
+        true,
+    ),
+    p(
+        "client-query-buffer-limit",
+        mem(1 << 20, 4 * GB),
+        "1073741824",
+        true,
+    ),
+    p(
+        "proto-max-multibulk-len",
+        int(1, i32::MAX as i64),
+        "2147483647",
+        true,
+    ),
     p("proto-max-inline-len", mem(1024, 64 << 20), "65536", true),
     // Durability and engine.
     p(
@@ -111,9 +126,24 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("appendonly", BOOL, "yes", true),
-    p("rocksdb-block-cache-size", mem(1 << 20, 1 << 40), "268435456", false),
-    p("rocksdb-write-buffer-size", mem(1 << 20, 1 << 32), "67108864", false),
-    p("active-expire-keys-per-cycle", int(1, 1_000_000), "200", true),
+    p(
+        "rocksdb-block-cache-size",
+        mem(1 << 20, 1 << 40),
+        "268435456",
+        false,
+    ),
+    p(
+        "rocksdb-write-buffer-size",
+        mem(1 << 20, 1 << 32),
+        "67108864",
+        false,
+    ),
+    p(
+        "active-expire-keys-per-cycle",
+        int(1, 1_000_000),
+        "200",
+        true,
+    ),
     // Redis parameters accepted as no-ops.
     noop("save", STR, ""),
     noop("dbfilename", STR, "dump.rdb"),
@@ -126,7 +156,11 @@ pub static PARAMS: &[Param] = &[
     noop("stop-writes-on-bgsave-error", BOOL, "yes"),
     noop("no-appendfsync-on-rewrite", BOOL, "no"),
     noop("auto-aof-rewrite-percentage", int(0, I64MAX), "100"),
-    noop("auto-aof-rewrite-min-size", mem(0, u64::MAX >> 1), "67108864"),
+    noop(
+        "auto-aof-rewrite-min-size",
+        mem(0, u64::MAX >> 1),
+        "67108864",
+    ),
     noop("aof-load-truncated", BOOL, "yes"),
     noop("aof-use-rdb-preamble", BOOL, "yes"),
     noop("aof-timestamp-enabled", BOOL, "no"),
@@ -172,7 +206,11 @@ pub static PARAMS: &[Param] = &[
     noop("activerehashing", BOOL, "yes"),
     noop("activedefrag", BOOL, "no"),
     noop("dynamic-hz", BOOL, "yes"),
-    noop("client-output-buffer-limit", STR, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    noop(
+        "client-output-buffer-limit",
+        STR,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
     noop("slowlog-log-slower-than", int(-1, I64MAX), "10000"),
     noop("slowlog-max-len", int(0, I64MAX), "128"),
     noop("latency-monitor-threshold", int(0, I64MAX), "0"),
@@ -187,7 +225,11 @@ pub static PARAMS: &[Param] = &[
     noop("supervised", STR, "no"),
     noop("always-show-logo", BOOL, "no"),
     noop("set-proc-title", BOOL, "yes"),
-    noop("proc-title-template", STR, "{title} {listen-addr} {server-mode}"),
+    noop(
+        "proc-title-template",
+        STR,
+        "{title} {listen-addr} {server-mode}",
+    ),
     noop("oom-score-adj", STR, "no"),
     noop("oom-score-adj-values", STR, "0 200 800"),
     noop("disable-thp", BOOL, "yes"),
@@ -261,15 +303,19 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
                 .parse()
                 .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if v < min || v > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
             }
             Ok(v.to_string())
         }
         Kind::Memory { min, max } => {
-            let v = parse_memory(value)
-                .ok_or_else(|| "argument must be a memory value".to_string())?;
+            let v =
+                parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
             if v < min || v > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
             }
             Ok(v.to_string())
         }
@@ -283,7 +329,10 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
             if words.contains(&v.as_str()) {
                 Ok(v)
             } else {
-                Err(format!("argument(s) must be one of the following: {}", words.join(", ")))
+                Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    words.join(", ")
+                ))
             }
         }
         Kind::Str => Ok(value.to_string()),
@@ -301,7 +350,10 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            values: PARAMS.iter().map(|p| (p.name, p.default.to_string())).collect(),
+            values: PARAMS
+                .iter()
+                .map(|p| (p.name, p.default.to_string()))
+                .collect(),
             file: None,
         }
     }
@@ -337,9 +389,12 @@ impl Config {
 
     /// Every (name, value) pair, in table order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        PARAMS
-            .iter()
-            .map(|p| (p.name, self.values.get(p.name).map(String::as_str).unwrap_or("")))
+        PARAMS.iter().map(|p| {
+            (
+                p.name,
+                self.values.get(p.name).map(String::as_str).unwrap_or(""),
+            )
+        })
     }
 
     /// Loads a redis.conf-style file: `name value...` per line, `#` comments, quotes as in
@@ -348,9 +403,8 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         for (i, line) in text.lines().enumerate() {
-            let Some((name, value)) = parse_line(line).map_err(|e| {
-                format!("config file {} line {}: {e}", path.display(), i + 1)
-            })?
+            let Some((name, value)) = parse_line(line)
+                .map_err(|e| format!("config file {} line {}: {e}", path.display(), i + 1))?
             else {
                 continue;
             };
@@ -444,7 +498,10 @@ fn format_line(name: &str, value: &str) -> String {
     if value.is_empty() {
         format!("{name} \"\"")
     } else if value.contains([' ', '"', '\'', '\\', '#']) && !is_multiword_param(name) {
-        format!("{name} \"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+        format!(
+            "{name} \"{}\"",
+            value.replace('\\', "\\\\").replace('"', "\\\"")
+        )
     } else {
         format!("{name} {value}")
     }
@@ -491,7 +548,9 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("config"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config"),
         std::process::id()
     ));
     {
@@ -514,7 +573,11 @@ mod tests {
         for p in PARAMS {
             assert!(names.insert(p.name), "duplicate {}", p.name);
             assert_eq!(p.name, p.name.to_ascii_lowercase());
-            assert!(normalize(p, p.default).is_ok(), "default of {} invalid", p.name);
+            assert!(
+                normalize(p, p.default).is_ok(),
+                "default of {} invalid",
+                p.name
+            );
         }
     }
 
@@ -535,8 +598,11 @@ mod tests {
     fn args_and_file() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("strata.conf");
-        std::fs::write(&f, "# my config\nport 7000\n\nsave 900 1 300 10\nappendfsync always\n")
-            .unwrap();
+        std::fs::write(
+            &f,
+            "# my config\nport 7000\n\nsave 900 1 300 10\nappendfsync always\n",
+        )
+        .unwrap();
         let c = Config::from_args(&[
             f.display().to_string(),
             "--port".into(),

@@ -63,7 +63,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                     if session.close_after_reply {
                         break;
                     }
-                    if wbuf.len() >= OUTPUT_FLUSH_BYTES && !flush(&shared, &mut stream, &mut wbuf).await {
+                    if wbuf.len() >= OUTPUT_FLUSH_BYTES
+                        && !flush(&shared, &mut stream, &mut wbuf).await
+                    {
                         return;
                     }
                 }
@@ -144,10 +146,7 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     let start = Instant::now();
     let is_write = spec.flags & flags::WRITE != 0;
     let run = |session: &mut Session| {
-        let mut ctx = Ctx {
-            shared,
-            session,
-        };
+        let mut ctx = Ctx { shared, session };
         (spec.handler)(&mut ctx, &args)
     };
     // With `appendfsync always` a write waits for an fsync: let the runtime move other

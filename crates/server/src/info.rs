@@ -126,7 +126,11 @@ fn clients(shared: &Shared, out: &mut String) {
     out.push_str("# Clients\r\n");
     line(out, "connected_clients", shared.clients.count());
     line(out, "cluster_connections", 0);
-    line(out, "maxclients", shared.with_config(|c| c.get_i64("maxclients")));
+    line(
+        out,
+        "maxclients",
+        shared.with_config(|c| c.get_i64("maxclients")),
+    );
     line(out, "blocked_clients", 0);
     line(out, "tracking_clients", 0);
     line(out, "clients_in_timeout_table", 0);
@@ -136,7 +140,11 @@ fn clients(shared: &Shared, out: &mut String) {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }
@@ -184,9 +192,17 @@ fn persistence(shared: &Shared, out: &mut String) {
     let fsync = shared.storage.durability().name();
     line(out, "loading", 0);
     line(out, "async_loading", 0);
-    line(out, "rdb_changes_since_last_save", shared.stats.dirty.load(Ordering::Relaxed));
+    line(
+        out,
+        "rdb_changes_since_last_save",
+        shared.stats.dirty.load(Ordering::Relaxed),
+    );
     line(out, "rdb_bgsave_in_progress", 0);
-    line(out, "rdb_last_save_time", shared.last_save.load(Ordering::Relaxed));
+    line(
+        out,
+        "rdb_last_save_time",
+        shared.last_save.load(Ordering::Relaxed),
+    );
     line(out, "rdb_last_bgsave_status", "ok");
     line(out, "aof_enabled", 1);
     line(out, "aof_rewrite_in_progress", 0);
@@ -201,7 +217,11 @@ fn stats(shared: &Shared, out: &mut String) {
     out.push_str("# Stats\r\n");
     let s = &shared.stats;
     let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    line(out, "total_connections_received", g(&s.connections_received));
+    line(
+        out,
+        "total_connections_received",
+        g(&s.connections_received),
+    );
     line(out, "total_commands_processed", g(&s.commands_processed));
     line(out, "instantaneous_ops_per_sec", g(&s.ops_per_sec));
     line(out, "total_net_input_bytes", g(&s.net_input_bytes));
@@ -222,7 +242,11 @@ fn replication(shared: &Shared, out: &mut String) {
     line(out, "connected_slaves", 0);
     line(out, "master_failover_state", "no-failover");
     line(out, "master_replid", &shared.run_id);
-    line(out, "master_replid2", "0000000000000000000000000000000000000000");
+    line(
+        out,
+        "master_replid2",
+        "0000000000000000000000000000000000000000",
+    );
     line(out, "master_repl_offset", 0);
     line(out, "second_repl_offset", -1);
     line(out, "repl_backlog_active", 0);
@@ -236,7 +260,10 @@ fn cpu(out: &mut String) {
         .and_then(|s| {
             let rest = s.rsplit_once(')')?.1.to_string();
             let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()?, f.get(12)?.parse::<f64>().ok()?))
+            Some((
+                f.get(11)?.parse::<f64>().ok()?,
+                f.get(12)?.parse::<f64>().ok()?,
+            ))
         })
         .unwrap_or((0.0, 0.0));
     line(out, "used_cpu_sys", format!("{:.6}", sys / 100.0));
@@ -276,9 +303,9 @@ fn keyspace(shared: &Shared, out: &mut String) {
         Err(p) => p.into_inner(),
     };
     let stale = cache.took_ms < 5
-        || cache.at.is_none_or(|at| {
-            at.elapsed().as_millis() as u64 > (cache.took_ms * 50).max(5000)
-        });
+        || cache
+            .at
+            .is_none_or(|at| at.elapsed().as_millis() as u64 > (cache.took_ms * 50).max(5000));
     if stale {
         let t = Instant::now();
         let mut counts = Vec::new();

@@ -14,7 +14,9 @@ fn init_logging(cfg: &Config) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let logfile = cfg.get("logfile");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if logfile.is_empty() {
         builder.with_writer(std::io::stderr).init();
     } else {
@@ -34,7 +36,11 @@ fn init_logging(cfg: &Config) -> Result<(), String> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--version" || a == "-v") {
-        println!("strata-server {} (redis {})", server::STRATA_VERSION, server::REDIS_VERSION);
+        println!(
+            "strata-server {} (redis {})",
+            server::STRATA_VERSION,
+            server::REDIS_VERSION
+        );
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -52,7 +58,10 @@ fn main() -> ExitCode {
         eprintln!("strata-server: {e}");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("strata-server: cannot start runtime: {e}");
@@ -87,13 +96,14 @@ async fn async_main(cfg: Config) -> ExitCode {
     );
     let shared = handle.shared.clone();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot install SIGTERM handler");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot install SIGTERM handler");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),

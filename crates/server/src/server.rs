@@ -59,7 +59,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
         .map_err(|e| format!("storage open task failed: {e}"))?
         .map_err(|e| format!("cannot open data directory '{dir}': {e}"))?;
     tracing::info!(dir = %dir, took_ms = t.elapsed().as_millis() as u64, "storage opened");
-    let bind = config.get("bind").split_whitespace().next().unwrap_or("127.0.0.1").to_string();
+    let bind = config
+        .get("bind")
+        .split_whitespace()
+        .next()
+        .unwrap_or("127.0.0.1")
+        .to_string();
     let port = config.get_i64("port");
     let listener = TcpListener::bind((bind.as_str(), port as u16))
         .await
@@ -120,7 +125,10 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
         tracing::warn!("shutdown: some connections did not finish within 10 s");
     }
     maintenance.abort();
-    tracing::info!(took_ms = t.elapsed().as_millis() as u64, "shutdown: connections closed");
+    tracing::info!(
+        took_ms = t.elapsed().as_millis() as u64,
+        "shutdown: connections closed"
+    );
     let sh = shared.clone();
     let synced = tokio::task::spawn_blocking(move || sh.storage.flush_all()).await;
     match synced {
@@ -149,7 +157,8 @@ async fn maintenance(shared: Arc<Shared>) {
             last_sync = Instant::now();
             if shared.storage.durability() == Durability::EverySec {
                 let sh = shared.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sh.storage.sync_wal()).await {
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sh.storage.sync_wal()).await
+                {
                     tracing::error!(error = %e, "everysec WAL fsync failed");
                 }
             }

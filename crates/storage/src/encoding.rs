@@ -317,7 +317,12 @@ mod tests {
             f64::INFINITY,
         ];
         for w in scores.windows(2) {
-            assert!(encode_score(w[0]) < encode_score(w[1]), "{} < {}", w[0], w[1]);
+            assert!(
+                encode_score(w[0]) < encode_score(w[1]),
+                "{} < {}",
+                w[0],
+                w[1]
+            );
         }
         for s in scores {
             assert_eq!(decode_score(&encode_score(s)), s);

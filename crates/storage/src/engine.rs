@@ -207,7 +207,11 @@ impl Storage {
                 let mut wo = WriteOptions::default();
                 wo.set_sync(true);
                 let mut b = WriteBatch::default();
-                b.put_cf(cf, encoding::FORMAT_KEY, encoding::FORMAT_VERSION.to_be_bytes());
+                b.put_cf(
+                    cf,
+                    encoding::FORMAT_KEY,
+                    encoding::FORMAT_VERSION.to_be_bytes(),
+                );
                 self.db.write_opt(&b, &wo)?;
                 Ok(())
             }
@@ -298,14 +302,20 @@ impl Storage {
     /// Flushes memtables to SST files and syncs the WAL (clean shutdown).
     pub fn flush_all(&self) -> Result<(), Error> {
         self.sync_wal()?;
-        let cfs: Vec<&ColumnFamily> = ALL_CFS.iter().filter_map(|n| self.db.cf_handle(n)).collect();
-        self.db.flush_cfs_opt(&cfs, &rust_rocksdb::FlushOptions::default())?;
+        let cfs: Vec<&ColumnFamily> = ALL_CFS
+            .iter()
+            .filter_map(|n| self.db.cf_handle(n))
+            .collect();
+        self.db
+            .flush_cfs_opt(&cfs, &rust_rocksdb::FlushOptions::default())?;
         Ok(())
     }
 
     /// Reads the live (not expired) metadata of a key.
     pub fn get_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>, Error> {
-        let raw = self.db.get_pinned_cf(self.cf(CF_META)?, encoding::meta_key(ks, key))?;
+        let raw = self
+            .db
+            .get_pinned_cf(self.cf(CF_META)?, encoding::meta_key(ks, key))?;
         match raw {
             None => Ok(None),
             Some(raw) => {
@@ -323,7 +333,11 @@ impl Storage {
         key: &[u8],
         meta: &Meta,
     ) -> Result<(), Error> {
-        batch.put_cf(self.cf(CF_META)?, encoding::meta_key(ks, key), meta.encode());
+        batch.put_cf(
+            self.cf(CF_META)?,
+            encoding::meta_key(ks, key),
+            meta.encode(),
+        );
         if meta.expire_ms != 0 {
             batch.put_cf(
                 self.cf(CF_EXPIRE)?,
@@ -409,7 +423,11 @@ impl SubKeyFilter {
         let prefix = &raw[..prefix_len];
         if let Some((p, stale)) = &self.last {
             if p.as_slice() == prefix {
-                return if *stale { Decision::Remove } else { Decision::Keep };
+                return if *stale {
+                    Decision::Remove
+                } else {
+                    Decision::Keep
+                };
             }
         }
         let Some(db) = self.db.get().and_then(Weak::upgrade) else {

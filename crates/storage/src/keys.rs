@@ -418,8 +418,15 @@ mod tests {
     }
 
     fn set(s: &Storage, ks: u32, k: &str, exp: SetExpiry) {
-        s.set(ks, k.as_bytes(), Bytes::from("v"), SetCond::Always, exp, false)
-            .unwrap();
+        s.set(
+            ks,
+            k.as_bytes(),
+            Bytes::from("v"),
+            SetCond::Always,
+            exp,
+            false,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -458,10 +465,9 @@ mod tests {
         assert_eq!(s.expire_cycle(100).unwrap(), 1);
         assert_eq!(s.dbsize(0).unwrap().0, 2);
         // The expired key's record is really gone, not just hidden.
-        let raw = s
-            .db
-            .get_cf(s.cf(CF_META).unwrap(), encoding::meta_key(0, b"gone"))
-            .unwrap();
+        let raw =
+            s.db.get_cf(s.cf(CF_META).unwrap(), encoding::meta_key(0, b"gone"))
+                .unwrap();
         assert!(raw.is_none());
     }
 
@@ -494,9 +500,15 @@ mod tests {
     fn rename_and_copy() {
         let (_d, s) = open();
         set(&s, 0, "a", SetExpiry::Clear);
-        assert!(matches!(s.rename(0, b"zz", b"y", false), Err(Error::NoSuchKey)));
+        assert!(matches!(
+            s.rename(0, b"zz", b"y", false),
+            Err(Error::NoSuchKey)
+        ));
         assert!(s.rename(0, b"a", b"b", false).unwrap());
-        assert_eq!(s.exists(0, &[Bytes::from("a"), Bytes::from("b")]).unwrap(), 1);
+        assert_eq!(
+            s.exists(0, &[Bytes::from("a"), Bytes::from("b")]).unwrap(),
+            1
+        );
         assert!(s.copy(0, b"b", 5, b"b", false).unwrap());
         assert!(!s.copy(0, b"b", 5, b"b", false).unwrap());
         assert!(s.copy(0, b"b", 5, b"b", true).unwrap());

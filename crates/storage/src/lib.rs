@@ -7,8 +7,8 @@ pub mod encoding;
 mod engine;
 pub mod glob;
 mod keys;
-mod strings;
 pub mod num;
+mod strings;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{now_ms, Durability, KeyLocks, Storage, StorageOptions};

@@ -294,7 +294,13 @@ impl Storage {
     }
 
     /// SETRANGE; returns the new length. An empty `value` never creates the key.
-    pub fn setrange(&self, ks: KeyspaceId, key: &[u8], offset: usize, value: &[u8]) -> Result<usize> {
+    pub fn setrange(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        offset: usize,
+        value: &[u8],
+    ) -> Result<usize> {
         let max = self.max_value_len();
         if value.is_empty() {
             return self.strlen(ks, key);
@@ -330,12 +336,19 @@ mod tests {
     fn set_get_and_conditions() {
         let (_d, s) = open();
         let set = |k: &str, v: &str, c| {
-            s.set(0, k.as_bytes(), Bytes::from(v.to_string()), c, SetExpiry::Clear, true)
-                .unwrap()
+            s.set(
+                0,
+                k.as_bytes(),
+                Bytes::from(v.to_string()),
+                c,
+                SetExpiry::Clear,
+                true,
+            )
+            .unwrap()
         };
-        assert_eq!(set("a", "1", SetCond::Xx).written, false);
-        assert_eq!(set("a", "1", SetCond::Nx).written, true);
-        assert_eq!(set("a", "2", SetCond::Nx).written, false);
+        assert!(!set("a", "1", SetCond::Xx).written);
+        assert!(set("a", "1", SetCond::Nx).written);
+        assert!(!set("a", "2", SetCond::Nx).written);
         let o = set("a", "3", SetCond::Always);
         assert_eq!(o.old, Some(Bytes::from("1")));
         assert_eq!(s.get(0, b"a").unwrap(), Some(Bytes::from("3")));
@@ -347,11 +360,25 @@ mod tests {
         let (_d, s) = open();
         assert_eq!(s.incr_by(0, b"n", 5).unwrap(), 5);
         assert_eq!(s.incr_by(0, b"n", -7).unwrap(), -2);
-        s.set(0, b"m", Bytes::from("9223372036854775807"), SetCond::Always, SetExpiry::Clear, false)
-            .unwrap();
+        s.set(
+            0,
+            b"m",
+            Bytes::from("9223372036854775807"),
+            SetCond::Always,
+            SetExpiry::Clear,
+            false,
+        )
+        .unwrap();
         assert!(matches!(s.incr_by(0, b"m", 1), Err(Error::Overflow)));
-        s.set(0, b"x", Bytes::from("abc"), SetCond::Always, SetExpiry::Clear, false)
-            .unwrap();
+        s.set(
+            0,
+            b"x",
+            Bytes::from("abc"),
+            SetCond::Always,
+            SetExpiry::Clear,
+            false,
+        )
+        .unwrap();
         assert!(matches!(s.incr_by(0, b"x", 1), Err(Error::NotInteger)));
         assert_eq!(s.incr_by_float(0, b"f", 10.5).unwrap(), Bytes::from("10.5"));
         assert_eq!(s.incr_by_float(0, b"f", 0.1).unwrap(), Bytes::from("10.6"));
@@ -360,8 +387,15 @@ mod tests {
     #[test]
     fn ranges() {
         let (_d, s) = open();
-        s.set(0, b"k", Bytes::from("Hello World"), SetCond::Always, SetExpiry::Clear, false)
-            .unwrap();
+        s.set(
+            0,
+            b"k",
+            Bytes::from("Hello World"),
+            SetCond::Always,
+            SetExpiry::Clear,
+            false,
+        )
+        .unwrap();
         assert_eq!(s.getrange(0, b"k", 0, 4).unwrap(), Bytes::from("Hello"));
         assert_eq!(s.getrange(0, b"k", -5, -1).unwrap(), Bytes::from("World"));
         assert_eq!(s.getrange(0, b"k", 5, 2).unwrap(), Bytes::new());
@@ -374,10 +408,24 @@ mod tests {
     #[test]
     fn past_expiry_deletes() {
         let (_d, s) = open();
-        s.set(0, b"k", Bytes::from("v"), SetCond::Always, SetExpiry::Clear, false)
-            .unwrap();
-        s.set(0, b"k", Bytes::from("v"), SetCond::Always, SetExpiry::At(1), false)
-            .unwrap();
+        s.set(
+            0,
+            b"k",
+            Bytes::from("v"),
+            SetCond::Always,
+            SetExpiry::Clear,
+            false,
+        )
+        .unwrap();
+        s.set(
+            0,
+            b"k",
+            Bytes::from("v"),
+            SetCond::Always,
+            SetExpiry::At(1),
+            false,
+        )
+        .unwrap();
         assert_eq!(s.get(0, b"k").unwrap(), None);
     }
 
@@ -399,13 +447,27 @@ mod tests {
         assert!(matches!(s.append(0, b"h", b"x"), Err(Error::WrongType)));
         assert!(matches!(s.getdel(0, b"h"), Err(Error::WrongType)));
         assert!(matches!(
-            s.set(0, b"h", Bytes::from("v"), SetCond::Always, SetExpiry::Clear, true),
+            s.set(
+                0,
+                b"h",
+                Bytes::from("v"),
+                SetCond::Always,
+                SetExpiry::Clear,
+                true
+            ),
             Err(Error::WrongType)
         ));
         assert_eq!(s.mget(0, &[Bytes::from("h")]).unwrap(), vec![None]);
         // A plain SET replaces a key of any type (its members become stale).
-        s.set(0, b"h", Bytes::from("v"), SetCond::Always, SetExpiry::Clear, false)
-            .unwrap();
+        s.set(
+            0,
+            b"h",
+            Bytes::from("v"),
+            SetCond::Always,
+            SetExpiry::Clear,
+            false,
+        )
+        .unwrap();
         assert_eq!(s.get(0, b"h").unwrap(), Some(Bytes::from("v")));
         assert_eq!(
             Error::WrongType.to_string(),

@@ -80,7 +80,11 @@ fn set_name(ctx: &mut Ctx<'_>, name: &Bytes) -> Result<(), Frame> {
         ));
     }
     if let Ok(mut n) = ctx.session.client.name.lock() {
-        *n = if name.is_empty() { None } else { Some(name.clone()) };
+        *n = if name.is_empty() {
+            None
+        } else {
+            Some(name.clone())
+        };
     }
     Ok(())
 }
@@ -131,12 +135,18 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     );
     Frame::Map(vec![
         (Frame::bulk_str("server"), Frame::bulk_str("redis")),
-        (Frame::bulk_str("version"), Frame::bulk_str(crate::REDIS_VERSION)),
+        (
+            Frame::bulk_str("version"),
+            Frame::bulk_str(crate::REDIS_VERSION),
+        ),
         (
             Frame::bulk_str("proto"),
             Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 }),
         ),
-        (Frame::bulk_str("id"), Frame::Integer(ctx.session.client.id as i64)),
+        (
+            Frame::bulk_str("id"),
+            Frame::Integer(ctx.session.client.id as i64),
+        ),
         (Frame::bulk_str("mode"), Frame::bulk_str("standalone")),
         (Frame::bulk_str("role"), Frame::bulk_str("master")),
         (Frame::bulk_str("modules"), Frame::Array(vec![])),
@@ -195,10 +205,9 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
             Frame::ok()
         }
-        "info" if n == 2 => Frame::Verbatim(Bytes::from(format!(
-            "{}\n",
-            ctx.session.client.describe()
-        ))),
+        "info" if n == 2 => {
+            Frame::Verbatim(Bytes::from(format!("{}\n", ctx.session.client.describe())))
+        }
         "list" => client_list(ctx, args),
         "kill" if n >= 3 => client_kill(ctx, args),
         "no-evict" | "no-touch" if n == 3 => {
@@ -211,16 +220,22 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         "help" if n == 2 => Frame::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "    Return the ID of the current connection.",
-                "GETNAME", "    Return the name of the current connection.",
-                "SETNAME <name>", "    Assign the name <name> to the current connection.",
-                "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client library name or version.",
-                "INFO", "    Return information about the current client connection.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "    Set client library name or version.",
+                "INFO",
+                "    Return information about the current client connection.",
                 "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
                 "    Return information about client connections.",
                 "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
                 "    Kill connections. Options: ID, TYPE, ADDR, LADDR, SKIPME, MAXAGE.",
-                "HELP", "    Print this help.",
+                "HELP",
+                "    Print this help.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))
@@ -296,7 +311,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         return Frame::error("ERR No such client");
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return syntax_error();
     }
     let mut id: Option<u64> = None;

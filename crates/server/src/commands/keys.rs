@@ -28,7 +28,13 @@ pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
 }
 
-fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool, cmd: &str) -> Frame {
+fn expire_generic(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    unit: i64,
+    absolute: bool,
+    cmd: &str,
+) -> Frame {
     let v = match parse_int(&args[2]) {
         Ok(v) => v,
         Err(f) => return f,
@@ -88,7 +94,11 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, absolute: bool, 
         }
     }
     let at = at.max(0) as u64;
-    match ctx.shared.storage.expire_at(ctx.session.db, &args[1], at.max(1), cond) {
+    match ctx
+        .shared
+        .storage
+        .expire_at(ctx.session.db, &args[1], at.max(1), cond)
+    {
         Ok(done) => Frame::Integer(done as i64),
         Err(e) => storage_error(e),
     }
@@ -225,7 +235,11 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             return syntax_error();
         };
         if eq_ic(&args[i], "match") {
-            pattern = if &v[..] == b"*" { None } else { Some(v.clone()) };
+            pattern = if &v[..] == b"*" {
+                None
+            } else {
+                Some(v.clone())
+            };
         } else if eq_ic(&args[i], "count") {
             match parse_int(v) {
                 Ok(n) if n >= 1 => count = n as usize,
@@ -247,11 +261,11 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let after = if cursor == 0 {
         None
     } else {
-        ctx.shared
-            .cursors
-            .lock()
-            .ok()
-            .and_then(|c| c.get(cursor).filter(|(ks, _)| *ks == db).map(|(_, k)| k.clone()))
+        ctx.shared.cursors.lock().ok().and_then(|c| {
+            c.get(cursor)
+                .filter(|(ks, _)| *ks == db)
+                .map(|(_, k)| k.clone())
+        })
     };
     let page = match ctx.shared.storage.scan(
         db,

@@ -198,7 +198,9 @@ pub fn lookup(name: &[u8]) -> Option<usize> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    std::str::from_utf8(lower).ok().and_then(|n| index.get(n).copied())
+    std::str::from_utf8(lower)
+        .ok()
+        .and_then(|n| index.get(n).copied())
 }
 
 fn quote_arg(b: &[u8]) -> String {
@@ -332,7 +334,10 @@ mod tests {
                 assert_eq!((c.last_key, c.step), (0, 0), "{}", c.name);
             }
             assert!(!c.summary.is_empty() && !c.group.is_empty());
-            assert_eq!(lookup(c.name.to_uppercase().as_bytes()), Some(seen.len() - 1));
+            assert_eq!(
+                lookup(c.name.to_uppercase().as_bytes()),
+                Some(seen.len() - 1)
+            );
         }
     }
 

@@ -70,7 +70,10 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if args[1..].iter().any(|a| eq_ic(a, "abort")) {
         return Frame::error("ERR No shutdown in progress.");
     }
-    tracing::info!(client = ctx.session.client.id, "SHUTDOWN requested by a client");
+    tracing::info!(
+        client = ctx.session.client.id,
+        "SHUTDOWN requested by a client"
+    );
     ctx.shared.shutdown.cancel();
     ctx.session.close_after_reply = true;
     // Redis closes the connection without a reply on success.
@@ -96,7 +99,9 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     for (name, value) in cfg.iter() {
                         let param = config::find(name);
                         let alias_match = param.is_some_and(|p| {
-                            p.aliases.iter().any(|a| glob_match(pat, a.as_bytes(), true))
+                            p.aliases
+                                .iter()
+                                .any(|a| glob_match(pat, a.as_bytes(), true))
                         });
                         if (glob_match(pat, name.as_bytes(), true) || alias_match)
                             && seen.insert(name)
@@ -117,7 +122,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Frame::Map(out)
         }
         "set" => {
-            if args.len() < 4 || args.len() % 2 != 0 {
+            if args.len() < 4 || !args.len().is_multiple_of(2) {
                 return arity_err("set");
             }
             config_set(ctx, &args[2..])
@@ -203,7 +208,10 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
             ));
         }
-        if staged.iter().any(|(p, _): &(&config::Param, String)| p.name == param.name) {
+        if staged
+            .iter()
+            .any(|(p, _): &(&config::Param, String)| p.name == param.name)
+        {
             return Frame::Error(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
             ));
@@ -276,7 +284,10 @@ fn command_docs(spec: &CommandSpec) -> Frame {
         (Frame::bulk_str("summary"), Frame::bulk_str(spec.summary)),
         (Frame::bulk_str("since"), Frame::bulk_str(spec.since)),
         (Frame::bulk_str("group"), Frame::bulk_str(spec.group)),
-        (Frame::bulk_str("complexity"), Frame::bulk_str(spec.complexity)),
+        (
+            Frame::bulk_str("complexity"),
+            Frame::bulk_str(spec.complexity),
+        ),
     ])
 }
 
@@ -348,18 +359,29 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             if pos.is_empty() {
                 return Frame::error("ERR The command has no key arguments");
             }
-            Frame::Array(pos.into_iter().map(|i| Frame::Bulk(cmd_args[i].clone())).collect())
+            Frame::Array(
+                pos.into_iter()
+                    .map(|i| Frame::Bulk(cmd_args[i].clone()))
+                    .collect(),
+            )
         }
         "help" => Frame::Array(
             [
                 "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "(no subcommand)", "    Return details about all Redis commands.",
-                "COUNT", "    Return the total number of commands in this Redis server.",
-                "LIST", "    Return a list of all commands in this Redis server.",
-                "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
-                "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.",
-                "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
-                "HELP", "    Print this help.",
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "HELP",
+                "    Print this help.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))

@@ -34,11 +34,7 @@ pub(crate) fn absolute_expiry(
 
 /// Parses the expiry options shared by SET and GETEX. `allow_keepttl` for SET,
 /// `allow_persist` for GETEX.
-fn parse_expiry_opt(
-    args: &[Bytes],
-    i: &mut usize,
-    cmd: &str,
-) -> Result<Option<SetExpiry>, Frame> {
+fn parse_expiry_opt(args: &[Bytes], i: &mut usize, cmd: &str) -> Result<Option<SetExpiry>, Frame> {
     let a = &args[*i];
     let (unit, abs) = if eq_ic(a, "ex") {
         (1000, false)
@@ -168,7 +164,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool, name: &str) -> Result<bool, Frame> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(super::wrong_arity(name));
     }
     let pairs: Vec<(Bytes, Bytes)> = args[1..]
@@ -241,7 +237,11 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.append(ctx.session.db, &args[1], &args[2]) {
+    match ctx
+        .shared
+        .storage
+        .append(ctx.session.db, &args[1], &args[2])
+    {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -302,7 +302,11 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let (Ok(start), Ok(end)) = (parse_int(&args[2]), parse_int(&args[3])) else {
         return not_integer();
     };
-    match ctx.shared.storage.getrange(ctx.session.db, &args[1], start, end) {
+    match ctx
+        .shared
+        .storage
+        .getrange(ctx.session.db, &args[1], start, end)
+    {
         Ok(v) => Frame::Bulk(v),
         Err(e) => storage_error(e),
     }

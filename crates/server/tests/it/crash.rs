@@ -61,7 +61,9 @@ fn kill9_under_load_loses_no_acknowledged_write() {
                 let acked = acked.clone();
                 let stop = stop.clone();
                 std::thread::spawn(move || {
-                    let Ok(mut c) = Client::try_connect(port) else { return };
+                    let Ok(mut c) = Client::try_connect(port) else {
+                        return;
+                    };
                     let mut i = 0u64;
                     let t = Instant::now();
                     while !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(20) {
@@ -85,10 +87,18 @@ fn kill9_under_load_loses_no_acknowledged_write() {
             let _ = w.join();
         }
         let acked = acked.lock().unwrap().clone();
-        assert!(acked.len() > 50, "round {round}: only {} writes acknowledged", acked.len());
+        assert!(
+            acked.len() > 50,
+            "round {round}: only {} writes acknowledged",
+            acked.len()
+        );
         let t = Instant::now();
         s.spawn();
-        eprintln!("round {round}: {} acknowledged writes, restart took {:?}", acked.len(), t.elapsed());
+        eprintln!(
+            "round {round}: {} acknowledged writes, restart took {:?}",
+            acked.len(),
+            t.elapsed()
+        );
         let mut c = s.client();
         for chunk in acked.chunks(500) {
             let mut buf = Vec::new();
@@ -97,7 +107,11 @@ fn kill9_under_load_loses_no_acknowledged_write() {
             }
             c.send_raw(&buf).unwrap();
             for (k, v) in chunk {
-                assert_eq!(c.read_reply().unwrap(), Reply::bulk(v), "lost acknowledged write {k}");
+                assert_eq!(
+                    c.read_reply().unwrap(),
+                    Reply::bulk(v),
+                    "lost acknowledged write {k}"
+                );
             }
         }
     }

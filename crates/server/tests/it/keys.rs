@@ -15,7 +15,10 @@ fn del_exists_type_touch_unlink() {
     assert_eq!(c.cmd(&["DEL", "a", "a", "nope"]), Reply::Int(1));
     assert_eq!(c.cmd(&["UNLINK", "b", "c"]), Reply::Int(2));
     assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(0));
-    assert_eq!(c.cmd(&["DEL"]).err_text(), "ERR wrong number of arguments for 'del' command");
+    assert_eq!(
+        c.cmd(&["DEL"]).err_text(),
+        "ERR wrong number of arguments for 'del' command"
+    );
 }
 
 #[test]
@@ -29,7 +32,11 @@ fn expire_family_with_conditions() {
     assert_eq!(c.cmd(&["EXPIRETIME", "k"]), Reply::Int(-1));
     assert_eq!(c.cmd(&["EXPIRE", "nope", "10"]), Reply::Int(0));
     assert_eq!(c.cmd(&["EXPIRE", "k", "100", "XX"]), Reply::Int(0));
-    assert_eq!(c.cmd(&["EXPIRE", "k", "100", "GT"]), Reply::Int(0), "no TTL counts as infinite for GT");
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "100", "GT"]),
+        Reply::Int(0),
+        "no TTL counts as infinite for GT"
+    );
     assert_eq!(c.cmd(&["EXPIRE", "k", "100", "NX"]), Reply::Int(1));
     assert_eq!(c.cmd(&["EXPIRE", "k", "200", "NX"]), Reply::Int(0));
     assert_eq!(c.cmd(&["EXPIRE", "k", "50", "GT"]), Reply::Int(0));
@@ -53,7 +60,10 @@ fn expire_family_with_conditions() {
     assert_eq!(c.cmd(&["PERSIST", "k"]), Reply::Int(0));
     assert_eq!(c.cmd(&["TTL", "k"]), Reply::Int(-1));
     // Errors.
-    assert_eq!(c.cmd(&["EXPIRE", "k", "abc"]).err_text(), "ERR value is not an integer or out of range");
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "abc"]).err_text(),
+        "ERR value is not an integer or out of range"
+    );
     assert_eq!(
         c.cmd(&["EXPIRE", "k", "10", "NX", "XX"]).err_text(),
         "ERR NX and XX, GT or LT options at the same time are not compatible"
@@ -62,7 +72,10 @@ fn expire_family_with_conditions() {
         c.cmd(&["EXPIRE", "k", "10", "GT", "LT"]).err_text(),
         "ERR GT and LT options at the same time are not compatible"
     );
-    assert_eq!(c.cmd(&["EXPIRE", "k", "10", "FOO"]).err_text(), "ERR Unsupported option FOO");
+    assert_eq!(
+        c.cmd(&["EXPIRE", "k", "10", "FOO"]).err_text(),
+        "ERR Unsupported option FOO"
+    );
     assert_eq!(
         c.cmd(&["EXPIRE", "k", "9223372036854775807"]).err_text(),
         "ERR invalid expire time in 'expire' command"
@@ -82,7 +95,11 @@ fn keys_expire_lazily_and_actively() {
     c.cmd(&["SET", "keep", "v"]);
     c.cmd(&["SET", "lazy", "v", "PX", "100"]);
     std::thread::sleep(Duration::from_millis(250));
-    assert_eq!(c.cmd(&["GET", "lazy"]), Reply::Nil, "expired keys are invisible at once");
+    assert_eq!(
+        c.cmd(&["GET", "lazy"]),
+        Reply::Nil,
+        "expired keys are invisible at once"
+    );
     // The active cycle deletes expired keys without anyone reading them.
     let mut expired = 0;
     for _ in 0..100 {
@@ -99,7 +116,10 @@ fn keys_expire_lazily_and_actively() {
     }
     assert!(expired >= 301, "active expiry removed only {expired} keys");
     assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(1));
-    assert_eq!(c.cmd(&["KEYS", "*"]), Reply::Array(vec![Reply::bulk("keep")]));
+    assert_eq!(
+        c.cmd(&["KEYS", "*"]),
+        Reply::Array(vec![Reply::bulk("keep")])
+    );
 }
 
 #[test]
@@ -110,7 +130,10 @@ fn rename_renamenx_copy() {
     assert_eq!(c.cmd(&["RENAME", "a", "b"]), Reply::ok());
     assert_eq!(c.cmd(&["GET", "b"]), Reply::bulk("1"));
     assert!(c.cmd(&["TTL", "b"]).int() > 90, "RENAME keeps the TTL");
-    assert_eq!(c.cmd(&["RENAME", "nope", "x"]).err_text(), "ERR no such key");
+    assert_eq!(
+        c.cmd(&["RENAME", "nope", "x"]).err_text(),
+        "ERR no such key"
+    );
     c.cmd(&["SET", "c", "3"]);
     assert_eq!(c.cmd(&["RENAMENX", "b", "c"]), Reply::Int(0));
     assert_eq!(c.cmd(&["RENAMENX", "b", "d"]), Reply::Int(1));
@@ -118,8 +141,14 @@ fn rename_renamenx_copy() {
     assert_eq!(c.cmd(&["COPY", "d", "c", "REPLACE"]), Reply::Int(1));
     assert_eq!(c.cmd(&["GET", "c"]), Reply::bulk("1"));
     assert_eq!(c.cmd(&["COPY", "d", "e", "DB", "3"]), Reply::Int(1));
-    assert_eq!(c.cmd(&["COPY", "d", "e", "DB", "16"]).err_text(), "ERR DB index is out of range");
-    assert_eq!(c.cmd(&["COPY", "d", "e", "BOGUS"]).err_text(), "ERR syntax error");
+    assert_eq!(
+        c.cmd(&["COPY", "d", "e", "DB", "16"]).err_text(),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        c.cmd(&["COPY", "d", "e", "BOGUS"]).err_text(),
+        "ERR syntax error"
+    );
     c.cmd(&["SELECT", "3"]);
     assert_eq!(c.cmd(&["GET", "e"]), Reply::bulk("1"));
 }
@@ -133,9 +162,18 @@ fn select_isolates_databases() {
     assert_eq!(c.cmd(&["GET", "k"]), Reply::Nil);
     c.cmd(&["SET", "k", "db9"]);
     assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(1));
-    assert_eq!(c.cmd(&["SELECT", "16"]).err_text(), "ERR DB index is out of range");
-    assert_eq!(c.cmd(&["SELECT", "-1"]).err_text(), "ERR DB index is out of range");
-    assert_eq!(c.cmd(&["SELECT", "x"]).err_text(), "ERR value is not an integer or out of range");
+    assert_eq!(
+        c.cmd(&["SELECT", "16"]).err_text(),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        c.cmd(&["SELECT", "-1"]).err_text(),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(
+        c.cmd(&["SELECT", "x"]).err_text(),
+        "ERR value is not an integer or out of range"
+    );
     assert_eq!(c.cmd(&["FLUSHDB"]), Reply::ok());
     assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(0));
     c.cmd(&["SELECT", "0"]);
@@ -180,7 +218,10 @@ fn scan_keys_randomkey() {
     let r = c.cmd(&["SCAN", "0", "COUNT", "1000", "TYPE", "hash"]);
     assert_eq!(r.array()[1].array().len(), 0);
     assert_eq!(c.cmd(&["SCAN", "abc"]).err_text(), "ERR invalid cursor");
-    assert_eq!(c.cmd(&["SCAN", "0", "COUNT", "0"]).err_text(), "ERR syntax error");
+    assert_eq!(
+        c.cmd(&["SCAN", "0", "COUNT", "0"]).err_text(),
+        "ERR syntax error"
+    );
     assert_eq!(c.cmd(&["KEYS", "other:1?"]).array().len(), 10);
     let k = c.cmd(&["RANDOMKEY"]).text();
     assert!(k.starts_with("user:") || k.starts_with("other:"));

@@ -26,7 +26,8 @@ fn pipelined_replies_come_back_in_order() {
 fn inline_commands_work() {
     let s = Server::start(&[]);
     let mut c = s.client();
-    c.send_raw(b"SET greeting \"hello world\"\r\nGET greeting\r\nPING\n").unwrap();
+    c.send_raw(b"SET greeting \"hello world\"\r\nGET greeting\r\nPING\n")
+        .unwrap();
     assert_eq!(c.read_reply().unwrap(), Reply::ok());
     assert_eq!(c.read_reply().unwrap(), Reply::bulk("hello world"));
     assert_eq!(c.read_reply().unwrap(), Reply::Status("PONG".into()));
@@ -55,23 +56,38 @@ fn unknown_command_and_wrong_arity_keep_the_connection() {
 fn protocol_errors_reply_then_close() {
     let s = Server::start(&[]);
     let cases: &[(&[u8], &str)] = &[
-        (b"*2\r\n+foo\r\n", "ERR Protocol error: expected '$', got '+'"),
+        (
+            b"*2\r\n+foo\r\n",
+            "ERR Protocol error: expected '$', got '+'",
+        ),
         (b"*abc\r\n", "ERR Protocol error: invalid multibulk length"),
         (b"*1\r\n$-3\r\n", "ERR Protocol error: invalid bulk length"),
-        (b"SET \"unterminated\r\n", "ERR Protocol error: unbalanced quotes in request"),
-        (b"*1\r\n$4\r\nPINGxx", "ERR Protocol error: expected CRLF after bulk string"),
+        (
+            b"SET \"unterminated\r\n",
+            "ERR Protocol error: unbalanced quotes in request",
+        ),
+        (
+            b"*1\r\n$4\r\nPINGxx",
+            "ERR Protocol error: expected CRLF after bulk string",
+        ),
     ];
     for (input, expected) in cases {
         let mut c = s.client();
         c.send_raw(input).unwrap();
         assert_eq!(c.read_reply().unwrap(), Reply::Error(expected.to_string()));
-        assert!(c.is_closed(), "connection should be closed after {expected}");
+        assert!(
+            c.is_closed(),
+            "connection should be closed after {expected}"
+        );
     }
     // Replies to requests before the bad one are still sent.
     let mut c = s.client();
     c.send_raw(b"PING\r\n*1\r\n$x\r\n").unwrap();
     assert_eq!(c.read_reply().unwrap(), Reply::Status("PONG".into()));
-    assert_eq!(c.read_reply().unwrap().err_text(), "ERR Protocol error: invalid bulk length");
+    assert_eq!(
+        c.read_reply().unwrap().err_text(),
+        "ERR Protocol error: invalid bulk length"
+    );
     // The server still serves others.
     assert_eq!(s.client().cmd(&["PING"]), Reply::Status("PONG".into()));
 }
@@ -80,13 +96,20 @@ fn protocol_errors_reply_then_close() {
 fn bulk_and_inline_limits() {
     let s = Server::start(&["--proto-max-bulk-len", "1mb"]);
     let mut c = s.client();
-    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n").unwrap();
-    assert_eq!(c.read_reply().unwrap().err_text(), "ERR Protocol error: invalid bulk length");
+    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n")
+        .unwrap();
+    assert_eq!(
+        c.read_reply().unwrap().err_text(),
+        "ERR Protocol error: invalid bulk length"
+    );
     assert!(c.is_closed());
     let mut c = s.client();
     let long = vec![b'a'; 70 * 1024];
     c.send_raw(&long).unwrap();
-    assert_eq!(c.read_reply().unwrap().err_text(), "ERR Protocol error: too big inline request");
+    assert_eq!(
+        c.read_reply().unwrap().err_text(),
+        "ERR Protocol error: too big inline request"
+    );
     // Exactly at the limit is fine.
     let mut c = s.client();
     let v = "x".repeat(1 << 20);
@@ -104,7 +127,8 @@ fn query_buffer_limit_closes_the_client() {
     let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
     let mut c = s.client();
     // Announce a 3 MB argument (allowed by proto-max-bulk-len) and send 2 MB of it.
-    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n").unwrap();
+    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n")
+        .unwrap();
     let chunk = vec![b'z'; 64 * 1024];
     let mut closed = false;
     for _ in 0..32 {
@@ -113,7 +137,10 @@ fn query_buffer_limit_closes_the_client() {
             break;
         }
     }
-    assert!(closed || c.is_closed(), "client past the query buffer limit must be closed");
+    assert!(
+        closed || c.is_closed(),
+        "client past the query buffer limit must be closed"
+    );
     assert_eq!(s.client().cmd(&["PING"]), Reply::Status("PONG".into()));
 }
 
@@ -122,7 +149,9 @@ fn resp3_with_hello() {
     let s = Server::start(&[]);
     let mut c = s.client();
     let r = c.cmd(&["HELLO", "3"]);
-    let Reply::Map(m) = r else { panic!("HELLO 3 must answer a map, got {r:?}") };
+    let Reply::Map(m) = r else {
+        panic!("HELLO 3 must answer a map, got {r:?}")
+    };
     assert!(m.contains(&(Reply::bulk("proto"), Reply::Int(3))));
     assert!(m.contains(&(Reply::bulk("server"), Reply::bulk("redis"))));
     assert_eq!(c.cmd(&["GET", "missing"]), Reply::Nil);
@@ -130,10 +159,19 @@ fn resp3_with_hello() {
     // RESP3 null is "_\r\n"; our reader maps it to Nil as well; check raw bytes via CONFIG GET map.
     assert_eq!(c.read_reply().unwrap(), Reply::Nil);
     let r = c.cmd(&["CONFIG", "GET", "port"]);
-    assert!(matches!(r, Reply::Map(_)), "CONFIG GET in RESP3 is a map: {r:?}");
-    assert_eq!(c.cmd(&["HELLO", "4"]).err_text(), "NOPROTO unsupported protocol version");
+    assert!(
+        matches!(r, Reply::Map(_)),
+        "CONFIG GET in RESP3 is a map: {r:?}"
+    );
+    assert_eq!(
+        c.cmd(&["HELLO", "4"]).err_text(),
+        "NOPROTO unsupported protocol version"
+    );
     let r = c.cmd(&["HELLO", "2"]);
-    assert!(matches!(r, Reply::Array(_)), "HELLO 2 answers a flat array: {r:?}");
+    assert!(
+        matches!(r, Reply::Array(_)),
+        "HELLO 2 answers a flat array: {r:?}"
+    );
     assert_eq!(c.cmd(&["GET", "missing"]), Reply::Nil);
 }
 

@@ -64,7 +64,11 @@ fn random_and_truncated_input_never_kills_the_server() {
             std::thread::sleep(Duration::from_millis(1));
         }
         if round % 50 == 0 {
-            assert_eq!(watcher.cmd(&["PING"]), Reply::Status("PONG".into()), "round {round}");
+            assert_eq!(
+                watcher.cmd(&["PING"]),
+                Reply::Status("PONG".into()),
+                "round {round}"
+            );
         }
     }
     // Still serving, and a fresh client works normally.
@@ -86,12 +90,16 @@ fn announced_sizes_do_not_allocate() {
     let mut conns = Vec::new();
     for _ in 0..200 {
         let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        c.write_all(b"*2\r\n$3\r\nGET\r\n$536870000\r\nabc").unwrap();
+        c.write_all(b"*2\r\n$3\r\nGET\r\n$536870000\r\nabc")
+            .unwrap();
         conns.push(c);
     }
     std::thread::sleep(Duration::from_millis(300));
     let mut c = Client::connect(s.port);
     assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
     let after = s.rss_kb();
-    assert!(after < before + 100 * 1024, "RSS grew from {before} kB to {after} kB");
+    assert!(
+        after < before + 100 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
 }

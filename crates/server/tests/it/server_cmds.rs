@@ -17,7 +17,10 @@ fn info_has_redis_format() {
     c.cmd(&["SET", "a", "1"]);
     c.cmd(&["GET", "a"]);
     let info = c.cmd(&["INFO"]).text();
-    for l in info.split("\r\n").filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for l in info
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         assert!(l.contains(':') && !l.contains(' '), "bad INFO line {l:?}");
     }
     assert!(!info.contains('\n') || info.contains("\r\n"));
@@ -29,7 +32,14 @@ fn info_has_redis_format() {
         .to_string();
     assert_eq!(run_id.len(), 40);
     assert!(run_id.chars().all(|ch| ch.is_ascii_hexdigit()));
-    for section in ["# Server", "# Clients", "# Persistence", "# Stats", "# Replication", "# Keyspace"] {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# Keyspace",
+    ] {
         assert!(info.contains(section), "missing {section}");
     }
     assert!(info.contains("role:master\r\n"));
@@ -41,7 +51,10 @@ fn info_has_redis_format() {
     let s2 = Server::start(&[]);
     let info2 = s2.client().cmd(&["INFO", "server"]).text();
     assert!(!info2.contains(&run_id));
-    assert!(!info2.contains("# Keyspace"), "INFO server shows only that section");
+    assert!(
+        !info2.contains("# Keyspace"),
+        "INFO server shows only that section"
+    );
 }
 
 #[test]
@@ -52,7 +65,10 @@ fn config_get_set_and_redis_knobs() {
     assert_eq!(pairs, vec![("port".to_string(), s.port.to_string())]);
     let pairs = map_or_pairs(&c.cmd(&["CONFIG", "GET", "*max-*-entries*"]));
     assert!(pairs.iter().any(|(k, _)| k == "hash-max-listpack-entries"));
-    assert!(pairs.iter().any(|(k, _)| k == "hash-max-ziplist-entries"), "aliases are listed: {pairs:?}");
+    assert!(
+        pairs.iter().any(|(k, _)| k == "hash-max-ziplist-entries"),
+        "aliases are listed: {pairs:?}"
+    );
     // Redis's knobs are accepted (and documented as no-ops where they mean nothing here).
     for (k, v) in [
         ("list-max-listpack-size", "-2"),
@@ -62,25 +78,50 @@ fn config_get_set_and_redis_knobs() {
         ("appendonly", "yes"),
         ("lua-time-limit", "5000"),
     ] {
-        assert_eq!(c.cmd(&["CONFIG", "SET", k, v]), Reply::ok(), "CONFIG SET {k} {v}");
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", k, v]),
+            Reply::ok(),
+            "CONFIG SET {k} {v}"
+        );
     }
     assert_eq!(
         map_or_pairs(&c.cmd(&["CONFIG", "GET", "list-max-listpack-size"])),
         vec![("list-max-listpack-size".to_string(), "-3".to_string())]
     );
     // Applied parameters take effect.
-    assert_eq!(c.cmd(&["CONFIG", "SET", "appendfsync", "always"]), Reply::ok());
-    assert!(c.cmd(&["INFO", "persistence"]).text().contains("appendfsync:always"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "maxclients", "100", "timeout", "0"]), Reply::ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "appendfsync", "always"]),
+        Reply::ok()
+    );
+    assert!(c
+        .cmd(&["INFO", "persistence"])
+        .text()
+        .contains("appendfsync:always"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxclients", "100", "timeout", "0"]),
+        Reply::ok()
+    );
     // Errors.
     assert!(c
         .cmd(&["CONFIG", "SET", "appendfsync", "sometimes"])
         .err_text()
         .starts_with("ERR CONFIG SET failed (possibly related to argument 'appendfsync')"));
-    assert!(c.cmd(&["CONFIG", "SET", "nosuch", "1"]).err_text().starts_with("ERR Unknown option"));
-    assert!(c.cmd(&["CONFIG", "SET", "port", "1234"]).err_text().contains("immutable"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "hz"]).err_text(), "ERR wrong number of arguments for 'config|set' command");
-    assert_eq!(c.cmd(&["CONFIG", "FOO"]).err_text(), "ERR unknown subcommand 'FOO'. Try CONFIG HELP.");
+    assert!(c
+        .cmd(&["CONFIG", "SET", "nosuch", "1"])
+        .err_text()
+        .starts_with("ERR Unknown option"));
+    assert!(c
+        .cmd(&["CONFIG", "SET", "port", "1234"])
+        .err_text()
+        .contains("immutable"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "hz"]).err_text(),
+        "ERR wrong number of arguments for 'config|set' command"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "FOO"]).err_text(),
+        "ERR unknown subcommand 'FOO'. Try CONFIG HELP."
+    );
     assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Reply::ok());
     assert_eq!(
         c.cmd(&["CONFIG", "REWRITE"]).err_text(),
@@ -92,13 +133,32 @@ fn config_get_set_and_redis_knobs() {
 fn config_file_and_rewrite_keep_comments() {
     let tmp = tempfile::tempdir().unwrap();
     let conf = tmp.path().join("strata.conf");
-    std::fs::write(&conf, "# Strata test config\nloglevel notice\n\n# durability\nappendfsync everysec\n").unwrap();
+    std::fs::write(
+        &conf,
+        "# Strata test config\nloglevel notice\n\n# durability\nappendfsync everysec\n",
+    )
+    .unwrap();
     let s = Server::start(&[conf.to_str().unwrap()]);
     let mut c = s.client();
-    assert_eq!(c.cmd(&["CONFIG", "SET", "appendfsync", "always", "maxclients", "500"]), Reply::ok());
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "appendfsync",
+            "always",
+            "maxclients",
+            "500"
+        ]),
+        Reply::ok()
+    );
     assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), Reply::ok());
     let text = std::fs::read_to_string(&conf).unwrap();
-    assert!(text.starts_with("# Strata test config\nloglevel notice\n\n# durability\nappendfsync always\n"), "{text}");
+    assert!(
+        text.starts_with(
+            "# Strata test config\nloglevel notice\n\n# durability\nappendfsync always\n"
+        ),
+        "{text}"
+    );
     assert!(text.contains("maxclients 500"), "{text}");
 }
 
@@ -109,7 +169,10 @@ fn bad_config_stops_startup_naming_the_line() {
     std::fs::write(&conf, "port 7000\nappendfsync sometimes\n").unwrap();
     let (ok, out) = crate::util::run_tool(crate::util::BIN, &[conf.to_str().unwrap()]);
     assert!(!ok);
-    assert!(out.contains("line 2") && out.contains("appendfsync"), "{out}");
+    assert!(
+        out.contains("line 2") && out.contains("appendfsync"),
+        "{out}"
+    );
     let (ok, out) = crate::util::run_tool(crate::util::BIN, &["--no-such-option", "1"]);
     assert!(!ok);
     assert!(out.contains("no-such-option"), "{out}");
@@ -126,13 +189,25 @@ fn command_introspection() {
     let a = info.array();
     assert_eq!(a[0].array()[0], Reply::bulk("get"));
     assert_eq!(a[0].array()[1], Reply::Int(2));
-    assert_eq!(&a[1].array()[1..6], &[Reply::Int(-3), a[1].array()[2].clone(), Reply::Int(1), Reply::Int(-1), Reply::Int(2)]);
+    assert_eq!(
+        &a[1].array()[1..6],
+        &[
+            Reply::Int(-3),
+            a[1].array()[2].clone(),
+            Reply::Int(1),
+            Reply::Int(-1),
+            Reply::Int(2)
+        ]
+    );
     assert_eq!(a[2], Reply::NilArray);
     let docs = c.cmd(&["COMMAND", "DOCS", "set"]);
     let Reply::Array(d) = docs else { panic!() };
     assert_eq!(d[0], Reply::bulk("set"));
     assert!(c.cmd(&["COMMAND", "DOCS"]).array().len() as i64 == 2 * n);
-    assert!(c.cmd(&["COMMAND", "LIST"]).array().contains(&Reply::bulk("scan")));
+    assert!(c
+        .cmd(&["COMMAND", "LIST"])
+        .array()
+        .contains(&Reply::bulk("scan")));
     assert_eq!(
         c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
         Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")])
@@ -159,18 +234,35 @@ fn client_commands() {
     b.cmd(&["SELECT", "4"]);
     let list = a.cmd(&["CLIENT", "LIST"]).text();
     assert!(list.contains("name=alpha"), "{list}");
-    assert!(list.lines().any(|l| l.contains("name=beta") && l.contains("db=4")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.contains("name=beta") && l.contains("db=4")),
+        "{list}"
+    );
     let me = a.cmd(&["CLIENT", "INFO"]).text();
     assert!(me.starts_with(&format!("id={id_a} ")), "{me}");
     let id_b = b.cmd(&["CLIENT", "ID"]).int();
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &id_b.to_string()]), Reply::Int(1));
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "ID", &id_b.to_string()]),
+        Reply::Int(1)
+    );
     assert!(b.is_closed());
     assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", "999999"]), Reply::Int(0));
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]).err_text(), "ERR No such client");
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "1.2.3.4:5"]).err_text(),
+        "ERR No such client"
+    );
     let mut c = s.client();
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]), Reply::Int(1), "skips the caller");
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]),
+        Reply::Int(1),
+        "skips the caller"
+    );
     assert!(c.is_closed());
-    assert_eq!(a.cmd(&["CLIENT", "NOSUCH"]).err_text(), "ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP.");
+    assert_eq!(
+        a.cmd(&["CLIENT", "NOSUCH"]).err_text(),
+        "ERR unknown subcommand 'NOSUCH'. Try CLIENT HELP."
+    );
     assert_eq!(a.cmd(&["PING"]), Reply::Status("PONG".into()));
     assert_eq!(a.cmd(&["RESET"]), Reply::Status("RESET".into()));
     assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), Reply::Nil);
@@ -180,43 +272,89 @@ fn client_commands() {
 fn requirepass_and_auth() {
     let s = Server::start(&["--requirepass", "s3cret"]);
     let mut c = s.client();
-    assert_eq!(c.cmd(&["GET", "k"]).err_text(), "NOAUTH Authentication required.");
-    assert_eq!(c.cmd(&["SET", "k", "v"]).err_text(), "NOAUTH Authentication required.");
+    assert_eq!(
+        c.cmd(&["GET", "k"]).err_text(),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(
+        c.cmd(&["SET", "k", "v"]).err_text(),
+        "NOAUTH Authentication required."
+    );
     assert_eq!(
         c.cmd(&["AUTH", "wrong"]).err_text(),
         "WRONGPASS invalid username-password pair or user is disabled."
     );
-    assert!(c.cmd(&["HELLO", "3"]).err_text().starts_with("NOAUTH HELLO must be called"));
+    assert!(c
+        .cmd(&["HELLO", "3"])
+        .err_text()
+        .starts_with("NOAUTH HELLO must be called"));
     assert_eq!(c.cmd(&["AUTH", "s3cret"]), Reply::ok());
     assert_eq!(c.cmd(&["SET", "k", "v"]), Reply::ok());
     let mut d = s.client();
-    assert!(matches!(d.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]), Reply::Map(_)));
+    assert!(matches!(
+        d.cmd(&["HELLO", "3", "AUTH", "default", "s3cret"]),
+        Reply::Map(_)
+    ));
     assert_eq!(d.cmd(&["GET", "k"]), Reply::bulk("v"));
     assert_eq!(d.cmd(&["RESET"]), Reply::Status("RESET".into()));
-    assert_eq!(d.cmd(&["GET", "k"]).err_text(), "NOAUTH Authentication required.");
+    assert_eq!(
+        d.cmd(&["GET", "k"]).err_text(),
+        "NOAUTH Authentication required."
+    );
     // Unauthenticated clients cannot send huge requests.
     let mut e = s.client();
     e.send_raw(b"*20\r\n").unwrap();
-    assert_eq!(e.read_reply().unwrap().err_text(), "ERR Protocol error: unauthenticated multibulk length");
+    assert_eq!(
+        e.read_reply().unwrap().err_text(),
+        "ERR Protocol error: unauthenticated multibulk length"
+    );
     // Without requirepass, AUTH explains.
     let s2 = Server::start(&[]);
-    assert!(s2.client().cmd(&["AUTH", "x"]).err_text().starts_with("ERR AUTH <password> called without any password configured"));
+    assert!(s2
+        .client()
+        .cmd(&["AUTH", "x"])
+        .err_text()
+        .starts_with("ERR AUTH <password> called without any password configured"));
 }
 
 #[test]
 fn works_with_the_redis_crate() {
     let s = Server::start(&[]);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/9", s.port)).unwrap();
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
-        let _: () = redis::cmd("SET").arg("rk").arg(42).query_async(&mut con).await.unwrap();
-        let v: i64 = redis::cmd("INCR").arg("rk").query_async(&mut con).await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("rk")
+            .arg(42)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        let v: i64 = redis::cmd("INCR")
+            .arg("rk")
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert_eq!(v, 43);
-        let missing: Option<String> = redis::cmd("GET").arg("nope").query_async(&mut con).await.unwrap();
+        let missing: Option<String> = redis::cmd("GET")
+            .arg("nope")
+            .query_async(&mut con)
+            .await
+            .unwrap();
         assert_eq!(missing, None);
-        let err = redis::cmd("INCR").arg("rk").arg("x").query_async::<i64>(&mut con).await.unwrap_err();
-        assert!(err.to_string().contains("wrong number of arguments"), "{err}");
+        let err = redis::cmd("INCR")
+            .arg("rk")
+            .arg("x")
+            .query_async::<i64>(&mut con)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("wrong number of arguments"),
+            "{err}"
+        );
     });
     // The URL selected database 9.
     let mut c = s.client();

@@ -3,21 +3,49 @@
 use crate::util::{run_tool, Server};
 
 fn have(tool: &str) -> bool {
-    std::process::Command::new(tool).arg("--version").output().is_ok()
+    std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok()
 }
 
 #[test]
 fn redis_benchmark_default_suite_runs_clean() {
-    assert!(have("redis-benchmark"), "redis-benchmark is required (apt-get install redis-tools)");
+    assert!(
+        have("redis-benchmark"),
+        "redis-benchmark is required (apt-get install redis-tools)"
+    );
     let s = Server::start(&[]);
     let port = s.port.to_string();
     let (ok, out) = run_tool(
         "redis-benchmark",
-        &["-h", "127.0.0.1", "-p", &port, "-t", "set,get,incr,mset,ping", "-n", "5000", "-c", "20", "-q"],
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "set,get,incr,mset,ping",
+            "-n",
+            "5000",
+            "-c",
+            "20",
+            "-q",
+        ],
     );
     assert!(ok, "{out}");
-    for t in ["PING_INLINE: ", "PING_MBULK: ", "SET: ", "GET: ", "INCR: ", "MSET (10 keys): "] {
-        assert!(out.contains(&format!("{t}")) && out.contains("requests per second"), "missing {t} in:\n{out}");
+    for t in [
+        "PING_INLINE: ",
+        "PING_MBULK: ",
+        "SET: ",
+        "GET: ",
+        "INCR: ",
+        "MSET (10 keys): ",
+    ] {
+        assert!(
+            out.contains(&t.to_string()) && out.contains("requests per second"),
+            "missing {t} in:\n{out}"
+        );
     }
     assert!(!out.to_lowercase().contains("error"), "{out}");
     let mut c = s.client();
@@ -27,7 +55,10 @@ fn redis_benchmark_default_suite_runs_clean() {
 
 #[test]
 fn redis_cli_round_trip() {
-    assert!(have("redis-cli"), "redis-cli is required (apt-get install redis-tools)");
+    assert!(
+        have("redis-cli"),
+        "redis-cli is required (apt-get install redis-tools)"
+    );
     let s = Server::start(&[]);
     let port = s.port.to_string();
     let cli = |args: &[&str]| {
@@ -54,7 +85,12 @@ fn redis_cli_round_trip() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("errors: 0, replies: 1000"), "{text}");

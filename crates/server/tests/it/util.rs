@@ -122,7 +122,10 @@ impl Server {
                 return;
             }
             let _ = self.kill9();
-            eprintln!("server did not start on port {port} (attempt {attempt}); log:\n{}", self.log_text());
+            eprintln!(
+                "server did not start on port {port} (attempt {attempt}); log:\n{}",
+                self.log_text()
+            );
         }
         panic!("server did not start");
     }
@@ -170,7 +173,10 @@ impl Server {
     /// SIGTERM and wait for exit; returns the exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(st)) = c.try_wait() {
@@ -184,7 +190,8 @@ impl Server {
     }
 
     pub fn rss_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -239,7 +246,8 @@ impl Client {
     }
 
     pub fn cmd(&mut self, args: &[&str]) -> Reply {
-        self.try_cmd(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        self.try_cmd(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
     pub fn cmd_bytes(&mut self, args: &[&[u8]]) -> Reply {
@@ -251,7 +259,10 @@ impl Client {
         let mut l = String::new();
         let n = self.reader.read_line(&mut l)?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         Ok(l.trim_end_matches("\r\n").to_string())
     }
@@ -327,7 +338,10 @@ impl Client {
 
 /// Runs a command-line tool and returns (exit ok, stdout+stderr).
 pub fn run_tool(cmd: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
