@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 source scripts/env.sh
 N="${1:-200000}"
-cargo build --release -p server --bin strata-server >&2
+# --all-targets: the same feature set as `cargo test`, so RocksDB is not compiled twice
+# (a dev-dependency changes a feature of a shared crate, which would rebuild it).
+cargo build --release --workspace --all-targets >&2
 BIN="$CARGO_TARGET_DIR/release/strata-server"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

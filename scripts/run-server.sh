@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
 source scripts/env.sh
-cargo build --release -p server --bin strata-server
+# --all-targets: the same feature set as `cargo test`, so RocksDB is not compiled twice
+# (a dev-dependency changes a feature of a shared crate, which would rebuild it).
+cargo build --release --workspace --all-targets
 exec "$CARGO_TARGET_DIR/release/strata-server" "$@"

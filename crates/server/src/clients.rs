@@ -118,10 +118,16 @@ impl Clients {
         }
     }
 
+    /// Every live client (a killed one is left out at once, even while its task winds down).
     pub fn all(&self) -> Vec<std::sync::Arc<ClientEntry>> {
         self.map
             .lock()
-            .map(|m| m.values().cloned().collect())
+            .map(|m| {
+                m.values()
+                    .filter(|c| !c.kill.is_cancelled())
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

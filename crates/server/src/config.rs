@@ -96,6 +96,7 @@ pub static PARAMS: &[Param] = &[
     p("tcp-keepalive", int(0, I64MAX), "300", true),
     p("databases", int(1, 16), "16", false),
     p("hz", int(1, 500), "10", true),
+    p("worker-threads", int(0, 256), "0", false),
     // Security.
     p("requirepass", STR, "", true),
     // Protocol limits.

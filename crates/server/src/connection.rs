@@ -24,16 +24,16 @@ const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
 fn limits(shared: &Shared) -> (Limits, usize) {
-    shared.with_config(|c| {
-        (
-            Limits {
-                max_bulk_len: c.get_u64("proto-max-bulk-len") as usize,
-                max_multibulk_len: c.get_u64("proto-max-multibulk-len") as usize,
-                max_inline_len: c.get_u64("proto-max-inline-len") as usize,
-            },
-            c.get_u64("client-query-buffer-limit") as usize,
-        )
-    })
+    let h = &shared.hot;
+    let r = Ordering::Relaxed;
+    (
+        Limits {
+            max_bulk_len: h.max_bulk_len.load(r) as usize,
+            max_multibulk_len: h.max_multibulk_len.load(r) as usize,
+            max_inline_len: h.max_inline_len.load(r) as usize,
+        },
+        h.query_buffer_limit.load(r) as usize,
+    )
 }
 
 /// Serves one client until it quits, is killed, breaks the protocol or the server stops.
@@ -45,8 +45,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
         client: client.clone(),
         db: 0,
         proto: Protocol::Resp2,
-        authed: shared.requirepass().is_empty(),
+        authed: !shared.hot.password_set.load(Ordering::Relaxed),
         close_after_reply: false,
+        wal_seq: 0,
     };
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -64,7 +65,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES
-                        && !flush(&shared, &mut stream, &mut wbuf).await
+                        && !flush(&shared, &mut session, &mut stream, &mut wbuf).await
                     {
                         return;
                     }
@@ -74,12 +75,12 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                     tracing::debug!(client = client.id, addr = %client.addr, error = %e, "protocol error, closing connection");
                     Frame::Error(format!("ERR {e}")).encode(session.proto, &mut wbuf);
                     shared.bump(&shared.stats.error_replies, 1);
-                    let _ = flush(&shared, &mut stream, &mut wbuf).await;
+                    let _ = flush(&shared, &mut session, &mut stream, &mut wbuf).await;
                     return;
                 }
             }
         }
-        if !wbuf.is_empty() && !flush(&shared, &mut stream, &mut wbuf).await {
+        if !wbuf.is_empty() && !flush(&shared, &mut session, &mut stream, &mut wbuf).await {
             return;
         }
         if session.close_after_reply {
@@ -101,7 +102,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
         }
-        let idle_timeout = shared.with_config(|c| c.get_u64("timeout"));
+        let idle_timeout = shared.hot.idle_timeout_secs.load(Ordering::Relaxed);
         let idle = async {
             if idle_timeout == 0 {
                 std::future::pending::<()>().await
@@ -127,7 +128,40 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
     }
 }
 
-async fn flush(shared: &Shared, stream: &mut TcpStream, wbuf: &mut BytesMut) -> bool {
+/// Writes the buffered replies, after the writes they acknowledge are as durable as
+/// `appendfsync` promises.
+async fn flush(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    stream: &mut TcpStream,
+    wbuf: &mut BytesMut,
+) -> bool {
+    if session.wal_seq > 0 {
+        let seq = session.wal_seq;
+        if shared.storage.needs_barrier(seq) {
+            // Let the other ready connections of this thread run their commands first: one
+            // WAL write (or fsync) then covers all of them — group commit, like Redis's AOF
+            // write before its event loop sleeps.
+            tokio::task::yield_now().await;
+        }
+        let result = if !shared.storage.needs_barrier(seq) {
+            Ok(())
+        } else if shared.storage.durability() == storage::Durability::Always {
+            // An fsync: off the event loop, so this thread keeps serving (and batching) others.
+            let sh = shared.clone();
+            tokio::task::spawn_blocking(move || sh.storage.wal_barrier(seq))
+                .await
+                .unwrap_or_else(|e| Err(storage::Error::Io(std::io::Error::other(e))))
+        } else {
+            shared.storage.wal_barrier(seq)
+        };
+        if let Err(e) = result {
+            // The writes may not survive a crash: do not acknowledge them.
+            tracing::error!(error = %e, "WAL flush failed; closing the connection without replies");
+            return false;
+        }
+        session.wal_seq = 0;
+    }
     let n = wbuf.len();
     let ok = stream.write_all(wbuf).await.is_ok();
     wbuf.clear();
@@ -160,6 +194,7 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     } else {
         run(session)
     };
+    session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     let st = &shared.cmdstats[idx];
     st.calls.fetch_add(1, Ordering::Relaxed);
     st.usec

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use storage::{Durability, Storage, StorageOptions};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
+
+use crate::clients::ClientEntry;
 
 use crate::config::Config;
 use crate::shared::Shared;
@@ -43,6 +46,19 @@ pub fn apply_config(shared: &Shared) {
     });
     shared.storage.set_durability(fsync);
     shared.storage.set_max_value_len(max_bulk as usize);
+    let h = &shared.hot;
+    shared.with_config(|c| {
+        let r = Ordering::Relaxed;
+        h.max_bulk_len.store(c.get_u64("proto-max-bulk-len"), r);
+        h.max_multibulk_len
+            .store(c.get_u64("proto-max-multibulk-len"), r);
+        h.max_inline_len.store(c.get_u64("proto-max-inline-len"), r);
+        h.query_buffer_limit
+            .store(c.get_u64("client-query-buffer-limit"), r);
+        h.idle_timeout_secs.store(c.get_u64("timeout"), r);
+        h.maxclients.store(c.get_u64("maxclients"), r);
+        h.password_set.store(!c.get("requirepass").is_empty(), r);
+    });
 }
 
 /// Opens the storage and binds the listener; errors here stop start-up.
@@ -79,11 +95,78 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     Ok(ServerHandle { addr, shared, join })
 }
 
+type NewConnection = (std::net::TcpStream, Arc<ClientEntry>);
+
+/// Starts one worker: a thread with its own single-threaded runtime that serves the
+/// connections handed to it. Connections stay on their worker (no work stealing, no
+/// cross-thread wake-ups per request), and the commands of all connections of a worker that
+/// are ready at once share one WAL write (see `connection::flush`).
+fn spawn_worker(
+    index: usize,
+    shared: Arc<Shared>,
+) -> Result<
+    (
+        mpsc::UnboundedSender<NewConnection>,
+        std::thread::JoinHandle<()>,
+    ),
+    String,
+> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<NewConnection>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start worker runtime: {e}"))?;
+    let handle = std::thread::Builder::new()
+        .name(format!("strata-worker-{index}"))
+        .spawn(move || {
+            rt.block_on(async move {
+                let tracker = TaskTracker::new();
+                while let Some((std_stream, entry)) = rx.recv().await {
+                    let id = entry.id;
+                    let stream = match TcpStream::from_std(std_stream) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot register connection");
+                            shared.clients.unregister(id);
+                            continue;
+                        }
+                    };
+                    let sh = shared.clone();
+                    tracker.spawn(async move {
+                        crate::connection::serve(sh.clone(), stream, entry).await;
+                        sh.clients.unregister(id);
+                    });
+                }
+                tracker.close();
+                tracker.wait().await;
+            });
+        })
+        .map_err(|e| format!("cannot start worker thread: {e}"))?;
+    Ok((tx, handle))
+}
+
 /// Serves until `shared.shutdown` is cancelled, then stops in order: close the listener,
 /// let connections finish the requests they hold, sync and flush the storage.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
-    let tracker = TaskTracker::new();
+    let n = match shared.with_config(|c| c.get_i64("worker-threads")) {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n as usize,
+    };
+    let mut workers = Vec::new();
+    for i in 0..n {
+        match spawn_worker(i, shared.clone()) {
+            Ok(w) => workers.push(w),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    if workers.is_empty() {
+        tracing::error!("no worker could start; stopping");
+        shared.shutdown.cancel();
+    }
     let maintenance = tokio::spawn(maintenance(shared.clone()));
+    let mut next = 0usize;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -96,20 +179,27 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
                     }
                 };
                 shared.bump(&shared.stats.connections_received, 1);
-                let max = shared.with_config(|c| c.get_i64("maxclients")) as usize;
+                let max = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
                 if shared.clients.count() >= max {
                     shared.bump(&shared.stats.rejected_connections, 1);
                     let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
                     continue;
                 }
                 let laddr = stream.local_addr().unwrap_or(peer);
+                let std_stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot hand connection to a worker");
+                        continue;
+                    }
+                };
                 let entry = shared.clients.register(peer, laddr);
-                let sh = shared.clone();
-                tracker.spawn(async move {
-                    let id = entry.id;
-                    crate::connection::serve(sh.clone(), stream, entry).await;
-                    sh.clients.unregister(id);
-                });
+                let id = entry.id;
+                if workers.is_empty() || workers[next % workers.len()].0.send((std_stream, entry)).is_err() {
+                    tracing::error!("worker gone; dropping connection");
+                    shared.clients.unregister(id);
+                }
+                next = next.wrapping_add(1);
             }
             _ = shared.shutdown.cancelled() => break,
         }
@@ -117,8 +207,20 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
     let t = Instant::now();
     drop(listener);
     tracing::info!("shutdown: listener closed, no new connections");
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+    // Closing the channels ends each worker once its connections have finished.
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|(tx, h)| {
+            drop(tx);
+            h
+        })
+        .collect();
+    let joined = tokio::task::spawn_blocking(move || {
+        for h in handles {
+            let _ = h.join();
+        }
+    });
+    if tokio::time::timeout(Duration::from_secs(10), joined)
         .await
         .is_err()
     {

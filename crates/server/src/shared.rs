@@ -84,6 +84,19 @@ pub struct KeyspaceCache {
     pub counts: Vec<(u32, u64, u64)>,
 }
 
+/// Configuration values read on every request, kept in atomics so the hot path takes no lock
+/// and does no lookup. Refreshed by `server::apply_config` at start and after CONFIG SET.
+#[derive(Default)]
+pub struct HotConfig {
+    pub max_bulk_len: AtomicU64,
+    pub max_multibulk_len: AtomicU64,
+    pub max_inline_len: AtomicU64,
+    pub query_buffer_limit: AtomicU64,
+    pub idle_timeout_secs: AtomicU64,
+    pub maxclients: AtomicU64,
+    pub password_set: std::sync::atomic::AtomicBool,
+}
+
 pub struct Shared {
     pub storage: Storage,
     pub config: RwLock<Config>,
@@ -97,6 +110,7 @@ pub struct Shared {
     pub last_save: AtomicU64,
     pub shutdown: CancellationToken,
     pub port: AtomicU64,
+    pub hot: HotConfig,
 }
 
 fn random_hex40() -> String {
@@ -122,6 +136,7 @@ impl Shared {
             last_save: AtomicU64::new(storage::now_ms() / 1000),
             shutdown: CancellationToken::new(),
             port: AtomicU64::new(0),
+            hot: HotConfig::default(),
         }
     }
 

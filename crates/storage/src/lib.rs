@@ -11,7 +11,7 @@ pub mod num;
 mod strings;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
-pub use engine::{now_ms, Durability, KeyLocks, Storage, StorageOptions};
+pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageOptions};
 pub use keys::{ExpireCond, ScanPage};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
 

@@ -58,6 +58,9 @@ pub struct Session {
     pub authed: bool,
     /// Close the connection after this reply (QUIT, CLIENT KILL of oneself).
     pub close_after_reply: bool,
+    /// Highest storage write sequence of this connection not yet known to be in the OS;
+    /// replies are held until `Storage::wal_barrier` has passed it.
+    pub wal_seq: u64,
 }
 
 pub struct Ctx<'a> {
@@ -229,7 +232,13 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(wrong_arity(spec.name));
     }
-    if !session.authed && spec.flags & NO_AUTH == 0 && !shared.requirepass().is_empty() {
+    if !session.authed
+        && spec.flags & NO_AUTH == 0
+        && shared
+            .hot
+            .password_set
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
         shared.cmdstats[idx]
             .rejected
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -253,6 +253,7 @@ fn client_commands() {
         "ERR No such client"
     );
     let mut c = s.client();
+    assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
     assert_eq!(
         a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]),
         Reply::Int(1),
