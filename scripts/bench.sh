@@ -3,16 +3,21 @@
 # ports, the same redis-benchmark workloads against both in one run, ops/s and the
 # Strata/Redis ratio per line.
 #
-#   scripts/bench.sh [requests-per-test]      (default 200000)
+#   scripts/bench.sh [requests-per-test] [rounds]     (defaults 200000, 3)
+#
+# Each workload runs `rounds` times on each server, alternating which goes first, and the
+# median is reported: the two servers share the machine's cores, so single runs are noisy.
 #
 # Workloads: SET, GET, INCR, MSET; 50 clients; -P 1 and -P 16; random keys over 1M (-r);
 # 100-byte values (-d 100). Results go to stdout as a Markdown table (paste into
-# docs/benchmarks.md). Every run is bounded by the request count.
+# docs/benchmarks.md). Every run is bounded by the request count. Extra Strata arguments can be
+# given in STRATA_ARGS (e.g. STRATA_ARGS="--worker-threads 1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 source scripts/env.sh
 N="${1:-200000}"
+ROUNDS="${2:-3}"
 # --all-targets: the same feature set as `cargo test`, so RocksDB is not compiled twice
 # (a dev-dependency changes a feature of a shared crate, which would rebuild it).
 cargo build --release --workspace --all-targets >&2
@@ -21,7 +26,7 @@ BIN="$CARGO_TARGET_DIR/release/strata-server"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 WORK=$(mktemp -d)
 SP=$(free_port); RP=$(free_port)
-"$BIN" --port "$SP" --dir "$WORK/strata" --appendfsync everysec --loglevel warning 2>"$WORK/strata.log" &
+"$BIN" --port "$SP" --dir "$WORK/strata" --appendfsync everysec --loglevel warning ${STRATA_ARGS:-} 2>"$WORK/strata.log" &
 SPID=$!
 redis-server --port "$RP" --dir "$WORK" --appendonly yes --appendfsync everysec --save "" \
   --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
@@ -37,15 +42,25 @@ run() { # port test pipeline -> ops/s
     | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
 }
 
+median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x]; print(f"{statistics.median(v):.0f}" if v else "0")' "$@"; }
+
 echo "| test | pipeline | Strata ops/s | Redis AOF everysec ops/s | Strata/Redis |"
 echo "|---|---|---:|---:|---:|"
 for P in 1 16; do
   for T in set get incr mset; do
-    s=$(run "$SP" "$T" "$P"); r=$(run "$RP" "$T" "$P")
-    ratio=$(python3 -c "print(f'{float(\"$s\")/float(\"$r\"):.2f}')" 2>/dev/null || echo "n/a")
+    ss=(); rs=()
+    for i in $(seq 1 "$ROUNDS"); do
+      if [ $((i % 2)) -eq 1 ]; then
+        ss+=("$(run "$SP" "$T" "$P")"); rs+=("$(run "$RP" "$T" "$P")")
+      else
+        rs+=("$(run "$RP" "$T" "$P")"); ss+=("$(run "$SP" "$T" "$P")")
+      fi
+    done
+    s=$(median "${ss[@]}"); r=$(median "${rs[@]}")
+    ratio=$(python3 -c "print(f'{$s/$r:.2f}')" 2>/dev/null || echo "n/a")
     echo "| ${T^^} | $P | $s | $r | $ratio |"
   done
 done
 echo
-echo "requests per test: $N; clients: 50; keyspace: 1M random keys; value size: 100 B;"
+echo "requests per test: $N (median of $ROUNDS rounds); clients: 50; keyspace: 1M random keys; value size: 100 B;"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; redis $(redis-server --version | awk '{print $3}')"

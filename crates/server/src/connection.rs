@@ -52,9 +52,25 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        // Run every complete request already buffered.
+        // Run every complete request already buffered. Consecutive plain GETs of a pipeline
+        // are answered with one batched engine lookup (same replies, same order).
+        let mut gets: Vec<Bytes> = Vec::new();
         loop {
-            match parser.parse(&mut rbuf, session.authed) {
+            let parsed = parser.parse(&mut rbuf, session.authed);
+            if let Ok(Some(args)) = &parsed {
+                if session.authed
+                    && args.len() == 2
+                    && gets.len() < MAX_GET_BATCH
+                    && is_get(&args[0])
+                {
+                    gets.push(args[1].clone());
+                    continue;
+                }
+            }
+            if !gets.is_empty() {
+                execute_gets(&shared, &mut session, &mut gets, &mut wbuf);
+            }
+            match parsed {
                 Ok(Some(args)) => {
                     let reply = execute(&shared, &mut session, args).await;
                     if reply.is_error() {
@@ -167,6 +183,66 @@ async fn flush(
     wbuf.clear();
     shared.bump(&shared.stats.net_output_bytes, n as u64);
     ok
+}
+
+const MAX_GET_BATCH: usize = 128;
+
+fn is_get(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"get")
+}
+
+/// Answers a run of pipelined `GET key` requests with one batched lookup. Only used for
+/// requests that would pass every central check (authenticated, arity 2), so the replies and
+/// statistics are exactly those of running them one by one.
+fn execute_gets(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    keys: &mut Vec<Bytes>,
+    wbuf: &mut BytesMut,
+) {
+    let Some(idx) = commands::lookup(b"get") else {
+        return;
+    };
+    session.client.touch(idx);
+    let start = Instant::now();
+    let n = keys.len() as u64;
+    let (mut hits, mut failed) = (0u64, 0u64);
+    match shared.storage.get_many(session.db, keys) {
+        Ok(results) => {
+            for r in results {
+                let frame = match r {
+                    Ok(Some(v)) => {
+                        hits += 1;
+                        Frame::Bulk(v)
+                    }
+                    Ok(None) => Frame::Null,
+                    Err(e) => {
+                        failed += 1;
+                        commands::storage_error(e)
+                    }
+                };
+                frame.encode(session.proto, wbuf);
+            }
+        }
+        Err(e) => {
+            let frame = commands::storage_error(e);
+            for _ in 0..n {
+                frame.encode(session.proto, wbuf);
+            }
+            failed = n;
+        }
+    }
+    keys.clear();
+    let st = &shared.cmdstats[idx];
+    st.calls.fetch_add(n, Ordering::Relaxed);
+    st.usec
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    st.failed.fetch_add(failed, Ordering::Relaxed);
+    let stats = &shared.stats;
+    shared.bump(&stats.error_replies, failed);
+    shared.bump(&stats.keyspace_hits, hits);
+    shared.bump(&stats.keyspace_misses, n - hits - failed);
+    shared.bump(&stats.commands_processed, n);
 }
 
 /// Runs one request: central checks, then the handler; records statistics.

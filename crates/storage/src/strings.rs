@@ -75,6 +75,35 @@ impl Storage {
         Ok(out)
     }
 
+    /// GET of many keys in one batched engine lookup (pipelined GETs): per key the value,
+    /// `None`, or `WrongType`, exactly as [`Storage::get`] would answer.
+    pub fn get_many(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<Vec<Result<Option<Bytes>>>> {
+        let now = now_ms();
+        let cf = self.cf(crate::engine::CF_META)?;
+        let raw_keys: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| crate::encoding::meta_key(ks, k))
+            .collect();
+        Ok(self
+            .db
+            .batched_multi_get_cf(cf, &raw_keys, false)
+            .into_iter()
+            .map(|r| match r? {
+                None => Ok(None),
+                Some(raw) => {
+                    let m = Meta::decode(&raw)?;
+                    if m.is_expired(now) {
+                        Ok(None)
+                    } else if m.ty != KeyType::String {
+                        Err(Error::WrongType)
+                    } else {
+                        Ok(Some(m.value))
+                    }
+                }
+            })
+            .collect())
+    }
+
     /// SET with all its options. `want_old` returns the previous value (SET ... GET).
     pub fn set(
         &self,
@@ -458,6 +487,11 @@ mod tests {
             Err(Error::WrongType)
         ));
         assert_eq!(s.mget(0, &[Bytes::from("h")]).unwrap(), vec![None]);
+        let many = s
+            .get_many(0, &[Bytes::from("h"), Bytes::from("nope")])
+            .unwrap();
+        assert!(matches!(many[0], Err(Error::WrongType)));
+        assert!(matches!(many[1], Ok(None)));
         // A plain SET replaces a key of any type (its members become stale).
         s.set(
             0,

@@ -205,3 +205,52 @@ fn many_concurrent_clients() {
     }
     assert_eq!(s.client().cmd(&["GET", "shared"]), Reply::bulk("6400"));
 }
+
+/// Runs of pipelined GETs are answered by one batched lookup: the replies, their order, and the
+/// statistics must be exactly those of running each GET alone.
+#[test]
+fn batched_pipelined_gets_answer_like_single_ones() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    for i in 0..150 {
+        c.cmd(&["SET", &format!("g{i}"), &format!("v{i}")]);
+    }
+    c.cmd(&["CONFIG", "RESETSTAT"]);
+    let mut batch = Vec::new();
+    for i in 0..150 {
+        batch.extend(Client::encode(&[b"GET", format!("g{i}").as_bytes()]));
+        if i == 60 {
+            batch.extend(Client::encode(&[b"GET", b"missing"]));
+            batch.extend(Client::encode(&[b"GET"]));
+            batch.extend(Client::encode(&[b"get", b"a", b"b"]));
+            batch.extend(Client::encode(&[b"SET", b"g61", b"changed"]));
+        }
+    }
+    c.send_raw(&batch).unwrap();
+    for i in 0..150 {
+        let expected = if i == 61 {
+            "changed".to_string()
+        } else {
+            format!("v{i}")
+        };
+        assert_eq!(c.read_reply().unwrap(), Reply::bulk(&expected), "reply {i}");
+        if i == 60 {
+            assert_eq!(c.read_reply().unwrap(), Reply::Nil);
+            assert_eq!(
+                c.read_reply().unwrap().err_text(),
+                "ERR wrong number of arguments for 'get' command"
+            );
+            assert_eq!(
+                c.read_reply().unwrap().err_text(),
+                "ERR wrong number of arguments for 'get' command"
+            );
+            assert_eq!(c.read_reply().unwrap(), Reply::ok());
+        }
+    }
+    let stats = c.cmd(&["INFO", "commandstats"]).text();
+    assert!(stats.contains("cmdstat_get:calls=151,"), "{stats}");
+    assert!(stats.contains("rejected_calls=2"), "{stats}");
+    let info = c.cmd(&["INFO", "stats"]).text();
+    assert!(info.contains("keyspace_hits:150\r\n"), "{info}");
+    assert!(info.contains("keyspace_misses:1\r\n"), "{info}");
+}

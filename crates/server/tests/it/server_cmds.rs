@@ -362,3 +362,55 @@ fn works_with_the_redis_crate() {
     c.cmd(&["SELECT", "9"]);
     assert_eq!(c.cmd(&["GET", "rk"]), Reply::bulk("43"));
 }
+
+#[test]
+fn maxclients_and_idle_timeout() {
+    let s = Server::start(&["--maxclients", "2", "--timeout", "1"]);
+    let mut a = s.client();
+    let mut b = s.client();
+    assert_eq!(a.cmd(&["PING"]), Reply::Status("PONG".into()));
+    assert_eq!(b.cmd(&["PING"]), Reply::Status("PONG".into()));
+    let mut c = s.client();
+    assert_eq!(
+        c.read_reply().unwrap().err_text(),
+        "ERR max number of clients reached"
+    );
+    // Idle clients are closed after `timeout` seconds.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert!(a.is_closed());
+    assert!(b.is_closed());
+    // Their slots are free again (the server unregisters them as their tasks end).
+    let mut ok = false;
+    for _ in 0..50 {
+        if s.client().cmd(&["PING"]) == Reply::Status("PONG".into()) {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ok, "closed idle clients must not count against maxclients");
+}
+
+#[test]
+fn shutdown_command_stops_cleanly_and_keeps_data() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    c.cmd(&["SET", "before-shutdown", "1"]);
+    assert_eq!(c.cmd(&["SHUTDOWN", "BOGUS"]).err_text(), "ERR syntax error");
+    c.send_raw(&crate::util::Client::encode(&[b"SHUTDOWN"]))
+        .unwrap();
+    assert!(
+        c.is_closed(),
+        "SHUTDOWN closes the connection without a reply"
+    );
+    let mut child = s.child.take().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    s.spawn();
+    assert_eq!(
+        s.client().cmd(&["GET", "before-shutdown"]),
+        Reply::bulk("1")
+    );
+    let log = s.log_text();
+    assert!(log.contains("Strata ready to accept connections"), "{log}");
+}
