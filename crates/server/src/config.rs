@@ -122,7 +122,7 @@ pub static PARAMS: &[Param] = &[
     // Durability and engine.
     p(
         "appendfsync",
-        Kind::Enum(&["always", "everysec", "no"]),
+        Kind::Enum(&["everysec", "always", "no"]),
         "everysec",
         true,
     ),

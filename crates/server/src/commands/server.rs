@@ -346,7 +346,10 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
             Frame::Array(names.iter().map(|s| Frame::bulk_str(s.name)).collect())
         }
-        "getkeys" if args.len() >= 3 => {
+        "getkeys" if args.len() < 4 => {
+            Frame::error("ERR wrong number of arguments for 'command|getkeys' command")
+        }
+        "getkeys" => {
             let Some(spec) = find(&args[2]) else {
                 return Frame::error("ERR Invalid command specified");
             };

@@ -4,6 +4,7 @@
 mod util;
 
 mod crash;
+mod differential;
 mod keys;
 mod protocol;
 mod robustness;
