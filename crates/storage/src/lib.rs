@@ -6,12 +6,14 @@
 pub mod encoding;
 mod engine;
 pub mod glob;
+mod hashes;
 mod keys;
 pub mod num;
 mod strings;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageOptions};
+pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
 
@@ -24,6 +26,10 @@ pub enum Error {
     NotInteger,
     #[error("ERR value is not a valid float")]
     NotFloat,
+    #[error("ERR hash value is not an integer")]
+    HashNotInteger,
+    #[error("ERR hash value is not a float")]
+    HashNotFloat,
     #[error("ERR increment or decrement would overflow")]
     Overflow,
     #[error("ERR increment would produce NaN or Infinity")]

@@ -5,6 +5,7 @@
 //! arguments into a reply through the storage layer.
 
 mod connection;
+mod hashes;
 mod keys;
 mod server;
 mod strings;
@@ -154,6 +155,23 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("getrange", 4, READONLY, KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", "O(N) where N is the length of the returned string.", strings::getrange),
     cmd("substr", 4, READONLY, KEY1, "string", "1.0.0", "Returns a substring from a string value.", "O(N) where N is the length of the returned string.", strings::getrange),
     cmd("setrange", 4, WRITE | DENYOOM, KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", O1, strings::setrange),
+    // hashes
+    cmd("hset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", "O(1) for each field/value pair added", hashes::hset),
+    cmd("hmset", -4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the values of multiple fields.", "O(N) where N is the number of fields being set.", hashes::hmset),
+    cmd("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", O1, hashes::hsetnx),
+    cmd("hget", 3, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the value of a field in a hash.", O1, hashes::hget),
+    cmd("hmget", -3, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the values of all fields in a hash.", "O(N) where N is the number of fields being requested.", hashes::hmget),
+    cmd("hdel", -3, WRITE | FAST, KEY1, "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "O(N) where N is the number of fields to be removed.", hashes::hdel),
+    cmd("hexists", 3, READONLY | FAST, KEY1, "hash", "2.0.0", "Determines whether a field exists in a hash.", O1, hashes::hexists),
+    cmd("hlen", 2, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the number of fields in a hash.", O1, hashes::hlen),
+    cmd("hstrlen", 3, READONLY | FAST, KEY1, "hash", "3.2.0", "Returns the length of the value of a field.", O1, hashes::hstrlen),
+    cmd("hkeys", 2, READONLY, KEY1, "hash", "2.0.0", "Returns all fields in a hash.", "O(N) where N is the size of the hash.", hashes::hkeys),
+    cmd("hvals", 2, READONLY, KEY1, "hash", "2.0.0", "Returns all values in a hash.", "O(N) where N is the size of the hash.", hashes::hvals),
+    cmd("hgetall", 2, READONLY, KEY1, "hash", "2.0.0", "Returns all fields and values in a hash.", "O(N) where N is the size of the hash.", hashes::hgetall),
+    cmd("hincrby", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", O1, hashes::hincrby),
+    cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", O1, hashes::hincrbyfloat),
+    cmd("hrandfield", -2, READONLY, KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", "O(N) where N is the size of the hash.", hashes::hrandfield),
+    cmd("hscan", -3, READONLY, KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", "O(1) for every call. O(N) for a complete iteration.", hashes::hscan),
     // keys
     cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
     cmd("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),

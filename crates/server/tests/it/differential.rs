@@ -4,7 +4,7 @@
 //! File format: one command per line in redis-cli/inline syntax (quotes and `\xHH` escapes),
 //! `#` starts a comment line. A line starting with `@sorted ` compares the elements of an
 //! array reply in sorted order (for replies whose order Redis leaves unspecified: KEYS,
-//! SMEMBERS, HGETALL pairs are sorted as pairs). Each file starts from empty databases (FLUSHALL on both).
+//! HKEYS, SMEMBERS); `@sortedpairs ` sorts (field, value) pairs (HGETALL, HSCAN). Each file starts from empty databases (FLUSHALL on both).
 //! Avoid commands whose replies legitimately differ between runs (TTL countdowns, TIME, INFO,
 //! RANDOMKEY, SCAN cursors); put those in the ordinary tests.
 
@@ -86,8 +86,32 @@ fn send(c: &mut Client, args: &[Vec<u8>]) -> Reply {
     c.cmd_bytes(&refs)
 }
 
-fn sort_reply(r: Reply) -> Reply {
+#[derive(Clone, Copy, PartialEq)]
+enum Sort {
+    No,
+    /// Sort the elements of an array reply.
+    Items,
+    /// Sort a flat array as (field, value) pairs; for a SCAN-shaped reply, its inner array.
+    Pairs,
+}
+
+fn sort_pairs(items: Vec<Reply>) -> Vec<Reply> {
+    let mut pairs: Vec<Vec<Reply>> = items.chunks(2).map(|c| c.to_vec()).collect();
+    pairs.sort_by_key(|p| format!("{p:?}"));
+    pairs.into_iter().flatten().collect()
+}
+
+fn sort_reply(r: Reply, mode: Sort) -> Reply {
     match r {
+        Reply::Array(items) if mode == Sort::Pairs => {
+            if let [cursor, Reply::Array(inner)] = items.as_slice() {
+                return Reply::Array(vec![
+                    cursor.clone(),
+                    Reply::Array(sort_pairs(inner.clone())),
+                ]);
+            }
+            Reply::Array(sort_pairs(items))
+        }
         Reply::Array(mut items) => {
             items.sort_by_key(|a| format!("{a:?}"));
             Reply::Array(items)
@@ -119,9 +143,12 @@ fn replies_match_redis_server() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (sorted, line) = match line.strip_prefix("@sorted ") {
-                Some(rest) => (true, rest.trim()),
-                None => (false, line),
+            let (mode, line) = if let Some(rest) = line.strip_prefix("@sortedpairs ") {
+                (Sort::Pairs, rest.trim())
+            } else if let Some(rest) = line.strip_prefix("@sorted ") {
+                (Sort::Items, rest.trim())
+            } else {
+                (Sort::No, line)
             };
             let Some(args) = resp::split_inline(line.as_bytes()) else {
                 panic!("{}:{}: bad line", file.display(), n + 1);
@@ -130,9 +157,9 @@ fn replies_match_redis_server() {
             total += 1;
             let mut expected = send(&mut r, &args);
             let mut got = send(&mut s, &args);
-            if sorted {
-                expected = sort_reply(expected);
-                got = sort_reply(got);
+            if mode != Sort::No {
+                expected = sort_reply(expected, mode);
+                got = sort_reply(got, mode);
             }
             if expected != got {
                 failures.push(format!(

@@ -5,6 +5,7 @@ mod util;
 
 mod crash;
 mod differential;
+mod hashes;
 mod keys;
 mod protocol;
 mod robustness;

@@ -1,0 +1,293 @@
+//! Hash commands: argument parsing and replies; semantics in `storage::hashes`.
+
+use bytes::Bytes;
+use resp::Frame;
+use storage::num::parse_f64;
+
+use super::{bulk_or_null, eq_ic, parse_int, storage_error, syntax_error, wrong_arity, Ctx};
+
+fn pairs(args: &[Bytes]) -> Vec<(Bytes, Bytes)> {
+    args.chunks(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect()
+}
+
+pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if !args.len().is_multiple_of(2) {
+        return wrong_arity("hset");
+    }
+    match ctx
+        .shared
+        .storage
+        .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
+    {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if !args.len().is_multiple_of(2) {
+        return wrong_arity("hmset");
+    }
+    match ctx
+        .shared
+        .storage
+        .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
+    {
+        Ok(_) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .hset(ctx.session.db, &args[1], &pairs(&args[2..4]), true)
+    {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hget(ctx.session.db, &args[1], &args[2]) {
+        Ok(v) => bulk_or_null(v),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .hmget(ctx.session.db, &args[1], &args[2..])
+    {
+        Ok(v) => Frame::Array(v.into_iter().map(bulk_or_null).collect()),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .hdel(ctx.session.db, &args[1], &args[2..])
+    {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hget(ctx.session.db, &args[1], &args[2]) {
+        Ok(v) => Frame::Integer(v.is_some() as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hlen(ctx.session.db, &args[1]) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hget(ctx.session.db, &args[1], &args[2]) {
+        Ok(v) => Frame::Integer(v.map(|v| v.len()).unwrap_or(0) as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+        Ok(p) => Frame::Array(p.into_iter().map(|(f, _)| Frame::Bulk(f)).collect()),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+        Ok(p) => Frame::Array(p.into_iter().map(|(_, v)| Frame::Bulk(v)).collect()),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+        Ok(p) => Frame::Map(
+            p.into_iter()
+                .map(|(f, v)| (Frame::Bulk(f), Frame::Bulk(v)))
+                .collect(),
+        ),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let delta = match parse_int(&args[3]) {
+        Ok(d) => d,
+        Err(f) => return f,
+    };
+    match ctx
+        .shared
+        .storage
+        .hincr_by(ctx.session.db, &args[1], &args[2], delta)
+    {
+        Ok(n) => Frame::Integer(n),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let Some(delta) = parse_f64(&args[3]) else {
+        return Frame::error("ERR value is not a valid float");
+    };
+    if !delta.is_finite() {
+        return Frame::error("ERR value is NaN or Infinity");
+    }
+    match ctx
+        .shared
+        .storage
+        .hincr_by_float(ctx.session.db, &args[1], &args[2], delta)
+    {
+        Ok(v) => Frame::Bulk(v),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]: a positive count gives distinct fields (at most all),
+/// a negative one may repeat fields.
+pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    use rand::seq::SliceRandom;
+    use rand::Rng;
+    let (count, withvalues) = match args.len() {
+        2 => (None, false),
+        3 => match parse_int(&args[2]) {
+            Ok(c) => (Some(c), false),
+            Err(f) => return f,
+        },
+        4 if eq_ic(&args[3], "withvalues") => match parse_int(&args[2]) {
+            Ok(c) => (Some(c), true),
+            Err(f) => return f,
+        },
+        _ => return syntax_error(),
+    };
+    if let Some(c) = count {
+        if c.unsigned_abs() > (i64::MAX as u64) / 2 {
+            return Frame::error("ERR value is out of range");
+        }
+    }
+    let all = match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+        Ok(p) => p,
+        Err(e) => return storage_error(e),
+    };
+    let mut rng = rand::rng();
+    let Some(count) = count else {
+        if all.is_empty() {
+            return Frame::Null;
+        }
+        return Frame::Bulk(all[rng.random_range(0..all.len())].0.clone());
+    };
+    if all.is_empty() || count == 0 {
+        return Frame::Array(vec![]);
+    }
+    let chosen: Vec<(Bytes, Bytes)> = if count > 0 {
+        let mut v = all;
+        v.shuffle(&mut rng);
+        v.truncate(count as usize);
+        v
+    } else {
+        (0..count.unsigned_abs())
+            .map(|_| all[rng.random_range(0..all.len())].clone())
+            .collect()
+    };
+    let proto3 = ctx.session.proto == resp::Protocol::Resp3;
+    let mut out = Vec::new();
+    for (f, v) in chosen {
+        if withvalues && proto3 {
+            out.push(Frame::Array(vec![Frame::Bulk(f), Frame::Bulk(v)]));
+        } else {
+            out.push(Frame::Bulk(f));
+            if withvalues {
+                out.push(Frame::Bulk(v));
+            }
+        }
+    }
+    Frame::Array(out)
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]: cursors are server-side positions, as
+/// for SCAN.
+pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let Some(cursor) = std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return Frame::error("ERR invalid cursor");
+    };
+    let mut pattern: Option<Bytes> = None;
+    let mut count = 10usize;
+    let mut i = 3;
+    while i < args.len() {
+        let Some(v) = args.get(i + 1) else {
+            return syntax_error();
+        };
+        if eq_ic(&args[i], "match") {
+            pattern = if &v[..] == b"*" {
+                None
+            } else {
+                Some(v.clone())
+            };
+        } else if eq_ic(&args[i], "count") {
+            match parse_int(v) {
+                Ok(n) if n >= 1 => count = n as usize,
+                Ok(_) => return syntax_error(),
+                Err(f) => return f,
+            }
+        } else {
+            return syntax_error();
+        }
+        i += 2;
+    }
+    let db = ctx.session.db;
+    // A cursor remembers `keylen | key | field`, so it only resumes the hash it came from.
+    let mut position_key = (args[1].len() as u32).to_be_bytes().to_vec();
+    position_key.extend_from_slice(&args[1]);
+    let after = if cursor == 0 {
+        None
+    } else {
+        ctx.shared.cursors.lock().ok().and_then(|c| {
+            c.get(cursor)
+                .filter(|(ks, k)| *ks == db && k.starts_with(&position_key))
+                .map(|(_, k)| k[position_key.len()..].to_vec())
+        })
+    };
+    let page =
+        match ctx
+            .shared
+            .storage
+            .hscan(db, &args[1], after.as_deref(), count, pattern.as_deref())
+        {
+            Ok(p) => p,
+            Err(e) => return storage_error(e),
+        };
+    let next = match page.next {
+        None => 0,
+        Some(f) => {
+            position_key.extend_from_slice(&f);
+            match ctx.shared.cursors.lock() {
+                Ok(mut c) => c.insert(db, position_key),
+                Err(_) => 0,
+            }
+        }
+    };
+    let mut items = Vec::with_capacity(page.pairs.len() * 2);
+    for (f, v) in page.pairs {
+        items.push(Frame::Bulk(f));
+        items.push(Frame::Bulk(v));
+    }
+    Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(items)])
+}
