@@ -39,7 +39,7 @@ impl Storage {
             .map(|v| Bytes::copy_from_slice(&v)))
     }
 
-    fn new_collection(&self, ty: KeyType) -> Meta {
+    pub(crate) fn new_collection(&self, ty: KeyType) -> Meta {
         Meta {
             ty,
             expire_ms: 0,
@@ -159,11 +159,11 @@ impl Storage {
             return Ok(Vec::new());
         };
         Ok(self
-            .hscan_fields(ks, key, m.version, None, usize::MAX, None)?
+            .scan_members(ks, key, m.version, None, usize::MAX, None)?
             .pairs)
     }
 
-    fn hscan_fields(
+    pub(crate) fn scan_members(
         &self,
         ks: KeyspaceId,
         key: &[u8],
@@ -221,7 +221,7 @@ impl Storage {
                 pairs: Vec::new(),
                 next: None,
             }),
-            Some(m) => self.hscan_fields(ks, key, m.version, after, count, pattern),
+            Some(m) => self.scan_members(ks, key, m.version, after, count, pattern),
         }
     }
 

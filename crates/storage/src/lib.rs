@@ -9,12 +9,14 @@ pub mod glob;
 mod hashes;
 mod keys;
 pub mod num;
+mod sets;
 mod strings;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageOptions};
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
+pub use sets::SetOp;
 pub use strings::{SetCond, SetExpiry, SetOutcome};
 
 /// Errors of the storage layer. Each maps to exactly one Redis error reply.

@@ -219,21 +219,20 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     Frame::Array(out)
 }
 
-/// HSCAN key cursor [MATCH pattern] [COUNT count]: cursors are server-side positions, as
-/// for SCAN.
-pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+/// Parses `key cursor [MATCH pattern] [COUNT count]` (HSCAN, SSCAN, ZSCAN).
+pub(crate) fn parse_scan_args(args: &[Bytes]) -> Result<(u64, Option<Bytes>, usize), Frame> {
     let Some(cursor) = std::str::from_utf8(&args[2])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
     else {
-        return Frame::error("ERR invalid cursor");
+        return Err(Frame::error("ERR invalid cursor"));
     };
     let mut pattern: Option<Bytes> = None;
     let mut count = 10usize;
     let mut i = 3;
     while i < args.len() {
         let Some(v) = args.get(i + 1) else {
-            return syntax_error();
+            return Err(syntax_error());
         };
         if eq_ic(&args[i], "match") {
             pattern = if &v[..] == b"*" {
@@ -244,46 +243,66 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         } else if eq_ic(&args[i], "count") {
             match parse_int(v) {
                 Ok(n) if n >= 1 => count = n as usize,
-                Ok(_) => return syntax_error(),
-                Err(f) => return f,
+                Ok(_) => return Err(syntax_error()),
+                Err(f) => return Err(f),
             }
         } else {
-            return syntax_error();
+            return Err(syntax_error());
         }
         i += 2;
     }
+    Ok((cursor, pattern, count))
+}
+
+/// A collection cursor remembers `keylen | key | member`, so it only resumes the key it came
+/// from. Returns the member to continue after.
+pub(crate) fn resume_position(ctx: &Ctx<'_>, key: &[u8], cursor: u64) -> Option<Vec<u8>> {
+    if cursor == 0 {
+        return None;
+    }
     let db = ctx.session.db;
-    // A cursor remembers `keylen | key | field`, so it only resumes the hash it came from.
-    let mut position_key = (args[1].len() as u32).to_be_bytes().to_vec();
-    position_key.extend_from_slice(&args[1]);
-    let after = if cursor == 0 {
-        None
-    } else {
-        ctx.shared.cursors.lock().ok().and_then(|c| {
-            c.get(cursor)
-                .filter(|(ks, k)| *ks == db && k.starts_with(&position_key))
-                .map(|(_, k)| k[position_key.len()..].to_vec())
-        })
+    let mut prefix = (key.len() as u32).to_be_bytes().to_vec();
+    prefix.extend_from_slice(key);
+    ctx.shared.cursors.lock().ok().and_then(|c| {
+        c.get(cursor)
+            .filter(|(ks, k)| *ks == db && k.starts_with(&prefix))
+            .map(|(_, k)| k[prefix.len()..].to_vec())
+    })
+}
+
+/// Stores the position to continue from and returns its cursor (0 when finished).
+pub(crate) fn save_position(ctx: &Ctx<'_>, key: &[u8], next: Option<Vec<u8>>) -> u64 {
+    let Some(member) = next else {
+        return 0;
     };
-    let page =
-        match ctx
-            .shared
-            .storage
-            .hscan(db, &args[1], after.as_deref(), count, pattern.as_deref())
-        {
-            Ok(p) => p,
-            Err(e) => return storage_error(e),
-        };
-    let next = match page.next {
-        None => 0,
-        Some(f) => {
-            position_key.extend_from_slice(&f);
-            match ctx.shared.cursors.lock() {
-                Ok(mut c) => c.insert(db, position_key),
-                Err(_) => 0,
-            }
-        }
+    let mut pos = (key.len() as u32).to_be_bytes().to_vec();
+    pos.extend_from_slice(key);
+    pos.extend_from_slice(&member);
+    match ctx.shared.cursors.lock() {
+        Ok(mut c) => c.insert(ctx.session.db, pos),
+        Err(_) => 0,
+    }
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]: cursors are server-side positions, as
+/// for SCAN.
+pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let (cursor, pattern, count) = match parse_scan_args(args) {
+        Ok(x) => x,
+        Err(f) => return f,
     };
+    let after = resume_position(ctx, &args[1], cursor);
+    let page = match ctx.shared.storage.hscan(
+        ctx.session.db,
+        &args[1],
+        after.as_deref(),
+        count,
+        pattern.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => return storage_error(e),
+    };
+    let next = save_position(ctx, &args[1], page.next);
     let mut items = Vec::with_capacity(page.pairs.len() * 2);
     for (f, v) in page.pairs {
         items.push(Frame::Bulk(f));

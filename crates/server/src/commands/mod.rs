@@ -8,6 +8,7 @@ mod connection;
 mod hashes;
 mod keys;
 mod server;
+mod sets;
 mod strings;
 
 use std::collections::HashMap;
@@ -172,6 +173,24 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", O1, hashes::hincrbyfloat),
     cmd("hrandfield", -2, READONLY, KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", "O(N) where N is the size of the hash.", hashes::hrandfield),
     cmd("hscan", -3, READONLY, KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", "O(1) for every call. O(N) for a complete iteration.", hashes::hscan),
+    // sets
+    cmd("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "O(1) for each element added", sets::sadd),
+    cmd("srem", -3, WRITE | FAST, KEY1, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "O(N) where N is the number of members to be removed.", sets::srem),
+    cmd("sismember", 3, READONLY | FAST, KEY1, "set", "1.0.0", "Determines whether a member belongs to a set.", O1, sets::sismember),
+    cmd("smismember", -3, READONLY | FAST, KEY1, "set", "6.2.0", "Determines whether multiple members belong to a set.", "O(N) where N is the number of elements being checked for membership", sets::smismember),
+    cmd("smembers", 2, READONLY, KEY1, "set", "1.0.0", "Returns all members of a set.", "O(N) where N is the set cardinality.", sets::smembers),
+    cmd("scard", 2, READONLY | FAST, KEY1, "set", "1.0.0", "Returns the number of members in a set.", O1, sets::scard),
+    cmd("spop", -2, WRITE | FAST, KEY1, "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "Without the count argument O(1), otherwise O(N) where N is the set size.", sets::spop),
+    cmd("srandmember", -2, READONLY, KEY1, "set", "1.0.0", "Get one or multiple random members from a set", "Without the count argument O(1), otherwise O(N) where N is the set size.", sets::srandmember),
+    cmd("smove", 4, WRITE | FAST, KEY12, "set", "1.0.0", "Moves a member from one set to another.", O1, sets::smove),
+    cmd("sinter", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Returns the intersect of multiple sets.", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", sets::sinter),
+    cmd("sintercard", -3, READONLY, NOKEYS, "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", sets::sintercard),
+    cmd("sinterstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Stores the intersect of multiple sets in a key.", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", sets::sinterstore),
+    cmd("sunion", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Returns the union of multiple sets.", "O(N) where N is the total number of elements in all given sets.", sets::sunion),
+    cmd("sunionstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Stores the union of multiple sets in a key.", "O(N) where N is the total number of elements in all given sets.", sets::sunionstore),
+    cmd("sdiff", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Returns the difference of multiple sets.", "O(N) where N is the total number of elements in all given sets.", sets::sdiff),
+    cmd("sdiffstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Stores the difference of multiple sets in a key.", "O(N) where N is the total number of elements in all given sets.", sets::sdiffstore),
+    cmd("sscan", -3, READONLY, KEY1, "set", "2.6.0", "Iterates over members of a set.", "O(1) for every call. O(N) for a complete iteration.", sets::sscan),
     // keys
     cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
     cmd("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),

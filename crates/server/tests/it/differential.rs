@@ -113,6 +113,11 @@ fn sort_reply(r: Reply, mode: Sort) -> Reply {
             Reply::Array(sort_pairs(items))
         }
         Reply::Array(mut items) => {
+            if let [cursor @ Reply::Bulk(_), Reply::Array(inner)] = items.as_slice() {
+                let mut inner = inner.clone();
+                inner.sort_by_key(|a| format!("{a:?}"));
+                return Reply::Array(vec![cursor.clone(), Reply::Array(inner)]);
+            }
             items.sort_by_key(|a| format!("{a:?}"));
             Reply::Array(items)
         }
