@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(popped, bs(&["1"]));
         assert_eq!(s.key_type(0, b"c").unwrap(), None);
         let popped = s.spop(0, b"a", Some(10)).unwrap();
-        assert_eq!(popped.len(), 4);
+        assert_eq!(popped.len(), 3);
         assert_eq!(s.scard(0, b"a").unwrap(), 0);
     }
 }
