@@ -8,6 +8,7 @@ mod engine;
 pub mod glob;
 mod hashes;
 mod keys;
+mod lists;
 pub mod num;
 mod sets;
 mod strings;
@@ -16,6 +17,7 @@ pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION
 pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageOptions};
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
+pub use lists::End;
 pub use sets::SetOp;
 pub use strings::{SetCond, SetExpiry, SetOutcome};
 
@@ -40,6 +42,8 @@ pub enum Error {
     TooLarge,
     #[error("ERR no such key")]
     NoSuchKey,
+    #[error("ERR index out of range")]
+    IndexOutOfRange,
     #[error("storage engine error: {0}")]
     Engine(#[from] rust_rocksdb::Error),
     #[error("corrupt data: {0}")]

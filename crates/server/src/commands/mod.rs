@@ -7,6 +7,7 @@
 mod connection;
 mod hashes;
 mod keys;
+mod lists;
 mod server;
 mod sets;
 mod strings;
@@ -173,6 +174,24 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hincrbyfloat", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", O1, hashes::hincrbyfloat),
     cmd("hrandfield", -2, READONLY, KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", "O(N) where N is the size of the hash.", hashes::hrandfield),
     cmd("hscan", -3, READONLY, KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", "O(1) for every call. O(N) for a complete iteration.", hashes::hscan),
+    // lists
+    cmd("lpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "O(1) for each element added", lists::lpush),
+    cmd("rpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "O(1) for each element added", lists::rpush),
+    cmd("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", "O(1) for each element added", lists::lpushx),
+    cmd("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", "2.2.0", "Appends an element to a list only when the list exists.", "O(1) for each element added", lists::rpushx),
+    cmd("lpop", -2, WRITE | FAST, KEY1, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "O(N) where N is the number of elements returned", lists::lpop),
+    cmd("rpop", -2, WRITE | FAST, KEY1, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "O(N) where N is the number of elements returned", lists::rpop),
+    cmd("llen", 2, READONLY | FAST, KEY1, "list", "1.0.0", "Returns the length of a list.", O1, lists::llen),
+    cmd("lindex", 3, READONLY, KEY1, "list", "1.0.0", "Returns an element from a list by its index.", O1, lists::lindex),
+    cmd("lset", 4, WRITE | DENYOOM, KEY1, "list", "1.0.0", "Sets the value of an element in a list by its index.", O1, lists::lset),
+    cmd("lrange", 4, READONLY, KEY1, "list", "1.0.0", "Returns a range of elements from a list.", "O(S+N) where S is the start offset and N the number of elements.", lists::lrange),
+    cmd("ltrim", 4, WRITE, KEY1, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "O(N) where N is the number of elements to be removed.", lists::ltrim),
+    cmd("lrem", 4, WRITE, KEY1, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "O(N+M) where N is the length of the list and M is the number of elements removed.", lists::lrem),
+    cmd("linsert", 5, WRITE | DENYOOM, KEY1, "list", "2.2.0", "Inserts an element before or after another element in a list.", ON, lists::linsert),
+    cmd("lpos", -3, READONLY, KEY1, "list", "6.0.6", "Returns the index of matching elements in a list.", ON, lists::lpos),
+    cmd("lmove", 5, WRITE | DENYOOM, KEY12, "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", O1, lists::lmove),
+    cmd("rpoplpush", 3, WRITE | DENYOOM, KEY12, "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", O1, lists::rpoplpush),
+    cmd("lmpop", -4, WRITE, NOKEYS, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lists::lmpop),
     // sets
     cmd("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "O(1) for each element added", sets::sadd),
     cmd("srem", -3, WRITE | FAST, KEY1, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "O(N) where N is the number of members to be removed.", sets::srem),
