@@ -152,22 +152,42 @@ impl Frame {
     }
 }
 
-/// Formats a double the way Redis replies with it: integers without a fraction, `inf`/`-inf`,
-/// otherwise the shortest representation that round-trips (Redis uses `%.17g`, and clients
-/// parse it back as a float, so the shortest round-trip form is equivalent).
+/// Formats a double the way Redis 7.0 replies with it (`%.17g`): `inf`/`-inf`, integers
+/// without a fraction, 17 significant digits otherwise, exponent form below 1e-4 or from 1e17.
 pub fn format_double(d: f64) -> String {
     if d.is_infinite() {
-        if d > 0.0 {
-            "inf".into()
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() {
+            "-0".into()
         } else {
-            "-inf".into()
-        }
-    } else if d.is_nan() {
-        "nan".into()
-    } else if d == d.trunc() && d.abs() < 1e17 {
-        format!("{}", d as i64)
+            "0".into()
+        };
+    }
+    let sci = format!("{:.16e}", d);
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    if !(-4..17).contains(&x) {
+        format!(
+            "{}e{}{:02}",
+            trim_fraction(mant),
+            if x < 0 { '-' } else { '+' },
+            x.abs()
+        )
     } else {
-        format!("{}", d)
+        trim_fraction(&format!("{:.*}", (16 - x) as usize, d)).to_string()
+    }
+}
+
+fn trim_fraction(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
     }
 }
 
@@ -239,6 +259,10 @@ mod tests {
     fn doubles() {
         assert_eq!(format_double(3.0), "3");
         assert_eq!(format_double(10.5), "10.5");
+        assert_eq!(format_double(0.1), "0.10000000000000001");
+        assert_eq!(format_double(1e20), "1e+20");
+        assert_eq!(format_double(-2.5e-7), "-2.4999999999999999e-07");
+        assert_eq!(format_double(123456.0), "123456");
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp3), ",1.5\r\n");
         assert_eq!(enc(&Frame::Double(1.5), Protocol::Resp2), "$3\r\n1.5\r\n");

@@ -12,6 +12,7 @@ mod lists;
 pub mod num;
 mod sets;
 mod strings;
+mod zsets;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageOptions};
@@ -20,6 +21,7 @@ pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::SetOp;
 pub use strings::{SetCond, SetExpiry, SetOutcome};
+pub use zsets::{LexBound, ScoreBound, ZaddFlags, ZaddOutcome};
 
 /// Errors of the storage layer. Each maps to exactly one Redis error reply.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub enum Error {
     TooLarge,
     #[error("ERR no such key")]
     NoSuchKey,
+    #[error("ERR resulting score is not a number (NaN)")]
+    ScoreNaN,
     #[error("ERR index out of range")]
     IndexOutOfRange,
     #[error("storage engine error: {0}")]

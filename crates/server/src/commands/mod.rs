@@ -11,6 +11,7 @@ mod lists;
 mod server;
 mod sets;
 mod strings;
+mod zsets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -210,6 +211,30 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("sdiff", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Returns the difference of multiple sets.", "O(N) where N is the total number of elements in all given sets.", sets::sdiff),
     cmd("sdiffstore", -3, WRITE | DENYOOM, KEYS_ALL, "set", "1.0.0", "Stores the difference of multiple sets in a key.", "O(N) where N is the total number of elements in all given sets.", sets::sdiffstore),
     cmd("sscan", -3, READONLY, KEY1, "set", "2.6.0", "Iterates over members of a set.", "O(1) for every call. O(N) for a complete iteration.", sets::sscan),
+    // sorted sets
+    cmd("zadd", -4, WRITE | DENYOOM | FAST, KEY1, "sorted_set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "O(log(N)) for each item added", zsets::zadd),
+    cmd("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, "sorted_set", "1.2.0", "Increments the score of a member in a sorted set.", "O(log(N))", zsets::zincrby),
+    cmd("zrem", -3, WRITE | FAST, KEY1, "sorted_set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "O(M*log(N))", zsets::zrem),
+    cmd("zcard", 2, READONLY | FAST, KEY1, "sorted_set", "1.2.0", "Returns the number of members in a sorted set.", O1, zsets::zcard),
+    cmd("zscore", 3, READONLY | FAST, KEY1, "sorted_set", "1.2.0", "Returns the score of a member in a sorted set.", O1, zsets::zscore),
+    cmd("zmscore", -3, READONLY | FAST, KEY1, "sorted_set", "6.2.0", "Returns the score of one or more members in a sorted set.", ON, zsets::zmscore),
+    cmd("zrank", 3, READONLY | FAST, KEY1, "sorted_set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", "O(rank) here (O(log(N)) in Redis)", zsets::zrank),
+    cmd("zrevrank", 3, READONLY | FAST, KEY1, "sorted_set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", "O(rank) here (O(log(N)) in Redis)", zsets::zrevrank),
+    cmd("zrange", -4, READONLY, KEY1, "sorted_set", "1.2.0", "Returns members in a sorted set within a range of indexes.", "O(log(N)+M)", zsets::zrange),
+    cmd("zrangestore", -5, WRITE | DENYOOM, KEY12, "sorted_set", "6.2.0", "Stores a range of members from sorted set in a key.", "O(log(N)+M)", zsets::zrangestore),
+    cmd("zrevrange", -4, READONLY, KEY1, "sorted_set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", "O(log(N)+M)", zsets::zrevrange),
+    cmd("zrangebyscore", -4, READONLY, KEY1, "sorted_set", "1.0.5", "Returns members in a sorted set within a range of scores.", "O(log(N)+M)", zsets::zrangebyscore),
+    cmd("zrevrangebyscore", -4, READONLY, KEY1, "sorted_set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", "O(log(N)+M)", zsets::zrevrangebyscore),
+    cmd("zrangebylex", -4, READONLY, KEY1, "sorted_set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", "O(log(N)+M)", zsets::zrangebylex),
+    cmd("zrevrangebylex", -4, READONLY, KEY1, "sorted_set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", "O(log(N)+M)", zsets::zrevrangebylex),
+    cmd("zcount", 4, READONLY | FAST, KEY1, "sorted_set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", "O(M) here (O(log(N)) in Redis)", zsets::zcount),
+    cmd("zlexcount", 4, READONLY | FAST, KEY1, "sorted_set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", "O(M) here (O(log(N)) in Redis)", zsets::zlexcount),
+    cmd("zremrangebyrank", 4, WRITE, KEY1, "sorted_set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebyrank),
+    cmd("zremrangebyscore", 4, WRITE, KEY1, "sorted_set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebyscore),
+    cmd("zremrangebylex", 4, WRITE, KEY1, "sorted_set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebylex),
+    cmd("zpopmin", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmin),
+    cmd("zpopmax", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmax),
+    cmd("zscan", -3, READONLY, KEY1, "sorted_set", "2.8.0", "Iterates over members and scores of a sorted set.", "O(1) for every call. O(N) for a complete iteration.", zsets::zscan),
     // keys
     cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
     cmd("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),

@@ -121,6 +121,10 @@ fn sort_reply(r: Reply, mode: Sort) -> Reply {
             items.sort_by_key(|a| format!("{a:?}"));
             Reply::Array(items)
         }
+        Reply::Set(mut items) => {
+            items.sort_by_key(|a| format!("{a:?}"));
+            Reply::Set(items)
+        }
         Reply::Map(mut pairs) => {
             pairs.sort_by_key(|a| format!("{a:?}"));
             Reply::Map(pairs)
@@ -137,12 +141,17 @@ fn replies_match_redis_server() {
     assert!(!files.is_empty());
     let mut failures = Vec::new();
     let mut total = 0;
-    for file in &files {
+    // Every file runs twice: in RESP2, then in RESP3 (after HELLO 3 on both connections).
+    for (file, proto) in files.iter().flat_map(|f| [(f, 2), (f, 3)]) {
         let text = std::fs::read_to_string(file).expect("read diff file");
         let mut r = Client::connect(redis.port);
         let mut s = strata.client();
         send(&mut r, &[b"FLUSHALL".to_vec()]);
         send(&mut s, &[b"FLUSHALL".to_vec()]);
+        if proto == 3 {
+            send(&mut r, &[b"HELLO".to_vec(), b"3".to_vec()]);
+            send(&mut s, &[b"HELLO".to_vec(), b"3".to_vec()]);
+        }
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -168,7 +177,7 @@ fn replies_match_redis_server() {
             }
             if expected != got {
                 failures.push(format!(
-                    "{}:{}: {line}\n    redis:  {expected:?}\n    strata: {got:?}",
+                    "{}:{} (RESP{proto}): {line}\n    redis:  {expected:?}\n    strata: {got:?}",
                     file.file_name().and_then(|f| f.to_str()).unwrap_or("?"),
                     n + 1
                 ));

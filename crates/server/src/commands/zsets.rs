@@ -1,0 +1,492 @@
+//! Sorted-set commands: argument parsing and replies; semantics in `storage::zsets`.
+
+use bytes::Bytes;
+use resp::{Frame, Protocol};
+use storage::{LexBound, ScoreBound, ZaddFlags};
+
+use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
+
+fn not_float() -> Frame {
+    Frame::error("ERR value is not a valid float")
+}
+
+fn score_frame(proto: Protocol, s: f64) -> Frame {
+    match proto {
+        Protocol::Resp3 => Frame::Double(s),
+        Protocol::Resp2 => Frame::bulk(resp::format_double(s)),
+    }
+}
+
+/// Members (with scores if asked) as Redis replies: flat in RESP2, pairs in RESP3.
+fn members_reply(proto: Protocol, items: Vec<(Bytes, f64)>, withscores: bool) -> Frame {
+    let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
+    for (m, s) in items {
+        if !withscores {
+            out.push(Frame::Bulk(m));
+        } else if proto == Protocol::Resp3 {
+            out.push(Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]));
+        } else {
+            out.push(Frame::Bulk(m));
+            out.push(score_frame(proto, s));
+        }
+    }
+    Frame::Array(out)
+}
+
+fn parse_score(b: &[u8]) -> Option<f64> {
+    storage::num::parse_f64(b)
+}
+
+fn parse_score_bound(b: &[u8]) -> Option<ScoreBound> {
+    let (exclusive, rest) = match b.first() {
+        Some(b'(') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    parse_score(rest).map(|value| ScoreBound { value, exclusive })
+}
+
+fn parse_lex_bound(b: &[u8]) -> Option<LexBound> {
+    match b.first() {
+        Some(b'-') if b.len() == 1 => Some(LexBound::Min),
+        Some(b'+') if b.len() == 1 => Some(LexBound::Max),
+        Some(b'[') => Some(LexBound::Inclusive(Bytes::copy_from_slice(&b[1..]))),
+        Some(b'(') => Some(LexBound::Exclusive(Bytes::copy_from_slice(&b[1..]))),
+        _ => None,
+    }
+}
+
+pub fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let mut flags = ZaddFlags::default();
+    let mut ch = false;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        if eq_ic(a, "nx") {
+            flags.nx = true;
+        } else if eq_ic(a, "xx") {
+            flags.xx = true;
+        } else if eq_ic(a, "gt") {
+            flags.gt = true;
+        } else if eq_ic(a, "lt") {
+            flags.lt = true;
+        } else if eq_ic(a, "ch") {
+            ch = true;
+        } else if eq_ic(a, "incr") {
+            flags.incr = true;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let rest = &args[i..];
+    if rest.is_empty() || !rest.len().is_multiple_of(2) {
+        return syntax_error();
+    }
+    if flags.nx && flags.xx {
+        return Frame::error("ERR XX and NX options at the same time are not compatible");
+    }
+    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+        return Frame::error("ERR GT, LT, and/or NX options at the same time are not compatible");
+    }
+    if flags.incr && rest.len() > 2 {
+        return Frame::error("ERR INCR option supports a single increment-element pair");
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    for c in rest.chunks(2) {
+        let Some(s) = parse_score(&c[0]) else {
+            return not_float();
+        };
+        pairs.push((s, c[1].clone()));
+    }
+    match ctx
+        .shared
+        .storage
+        .zadd(ctx.session.db, &args[1], flags, &pairs)
+    {
+        Ok(o) if flags.incr => match o.score {
+            Some(s) => score_frame(ctx.session.proto, s),
+            None => Frame::Null,
+        },
+        Ok(o) => Frame::Integer((o.added + if ch { o.changed } else { 0 }) as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let Some(delta) = parse_score(&args[2]) else {
+        return not_float();
+    };
+    let flags = ZaddFlags {
+        incr: true,
+        ..ZaddFlags::default()
+    };
+    match ctx
+        .shared
+        .storage
+        .zadd(ctx.session.db, &args[1], flags, &[(delta, args[3].clone())])
+    {
+        Ok(o) => match o.score {
+            Some(s) => score_frame(ctx.session.proto, s),
+            None => Frame::Null,
+        },
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .zrem(ctx.session.db, &args[1], &args[2..])
+    {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.zcard(ctx.session.db, &args[1]) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .zscore(ctx.session.db, &args[1], &args[2])
+    {
+        Ok(Some(s)) => score_frame(ctx.session.proto, s),
+        Ok(None) => Frame::Null,
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .zmscore(ctx.session.db, &args[1], &args[2..])
+    {
+        Ok(v) => Frame::Array(
+            v.into_iter()
+                .map(|s| match s {
+                    Some(s) => score_frame(ctx.session.proto, s),
+                    None => Frame::Null,
+                })
+                .collect(),
+        ),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn rank(ctx: &mut Ctx<'_>, args: &[Bytes], reverse: bool) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .zrank(ctx.session.db, &args[1], &args[2], reverse)
+    {
+        Ok(Some((r, _))) => Frame::Integer(r as i64),
+        Ok(None) => Frame::Null,
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    rank(ctx, args, false)
+}
+
+pub fn zrevrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    rank(ctx, args, true)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum By {
+    Rank,
+    Score,
+    Lex,
+}
+
+struct RangeSpec {
+    by: By,
+    rev: bool,
+    offset: u64,
+    count: i64,
+    withscores: bool,
+}
+
+/// Runs a range query given `min`/`max` (or start/stop) as written by the caller.
+fn run_range(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    a: &[u8],
+    b: &[u8],
+    spec: &RangeSpec,
+) -> Result<Vec<(Bytes, f64)>, Frame> {
+    let st = &ctx.shared.storage;
+    let db = ctx.session.db;
+    match spec.by {
+        By::Rank => {
+            let (s, e) = (parse_int(a)?, parse_int(b)?);
+            st.zrange_by_rank(db, key, s, e, spec.rev)
+                .map_err(storage_error)
+        }
+        By::Score => {
+            // With REV the first argument is the maximum.
+            let (min, max) = if spec.rev { (b, a) } else { (a, b) };
+            let (Some(min), Some(max)) = (parse_score_bound(min), parse_score_bound(max)) else {
+                return Err(Frame::error("ERR min or max is not a float"));
+            };
+            st.zrange_by_score(db, key, min, max, spec.rev, spec.offset, spec.count)
+                .map_err(storage_error)
+        }
+        By::Lex => {
+            let (min, max) = if spec.rev { (b, a) } else { (a, b) };
+            let (Some(min), Some(max)) = (parse_lex_bound(min), parse_lex_bound(max)) else {
+                return Err(Frame::error("ERR min or max not valid string range item"));
+            };
+            st.zrange_by_lex(db, key, &min, &max, spec.rev, spec.offset, spec.count)
+                .map_err(storage_error)
+        }
+    }
+}
+
+/// Parses `[BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]` (ZRANGE and ZRANGESTORE),
+/// or the fixed forms of the older commands (`by`/`rev` given, options after).
+fn parse_range_opts(args: &[Bytes], mut spec: RangeSpec, full: bool) -> Result<RangeSpec, Frame> {
+    let mut limit = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if full && eq_ic(a, "byscore") {
+            spec.by = By::Score;
+        } else if full && eq_ic(a, "bylex") {
+            spec.by = By::Lex;
+        } else if full && eq_ic(a, "rev") {
+            spec.rev = true;
+        } else if eq_ic(a, "withscores") {
+            spec.withscores = true;
+        } else if eq_ic(a, "limit") && i + 2 < args.len() {
+            spec.offset = match parse_int(&args[i + 1])? {
+                o if o < 0 => return Ok(RangeSpec { count: 0, ..spec }),
+                o => o as u64,
+            };
+            spec.count = parse_int(&args[i + 2])?;
+            limit = true;
+            i += 2;
+        } else {
+            return Err(syntax_error());
+        }
+        i += 1;
+    }
+    if limit && spec.by == By::Rank {
+        return Err(Frame::error(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if spec.withscores && spec.by == By::Lex {
+        return Err(Frame::error(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    Ok(spec)
+}
+
+fn default_spec(by: By, rev: bool) -> RangeSpec {
+    RangeSpec {
+        by,
+        rev,
+        offset: 0,
+        count: -1,
+        withscores: false,
+    }
+}
+
+fn range_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by: By, rev: bool, full: bool) -> Frame {
+    let spec = match parse_range_opts(&args[4..], default_spec(by, rev), full) {
+        Ok(s) => s,
+        Err(f) => return f,
+    };
+    match run_range(ctx, &args[1], &args[2], &args[3], &spec) {
+        Ok(items) => members_reply(ctx.session.proto, items, spec.withscores),
+        Err(f) => f,
+    }
+}
+
+pub fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    range_generic(ctx, args, By::Rank, false, true)
+}
+pub fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    range_generic(ctx, args, By::Rank, true, false)
+}
+pub fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    range_generic(ctx, args, By::Score, false, false)
+}
+pub fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    range_generic(ctx, args, By::Score, true, false)
+}
+pub fn zrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    range_generic(ctx, args, By::Lex, false, false)
+}
+pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    range_generic(ctx, args, By::Lex, true, false)
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]
+pub fn zrangestore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let spec = match parse_range_opts(&args[5..], default_spec(By::Rank, false), true) {
+        Ok(s) if s.withscores => return syntax_error(),
+        Ok(s) => s,
+        Err(f) => return f,
+    };
+    let items = match run_range(ctx, &args[2], &args[3], &args[4], &spec) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    match ctx.shared.storage.zstore(ctx.session.db, &args[1], &items) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn count_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
+    match run_range(ctx, &args[1], &args[2], &args[3], &default_spec(by, false)) {
+        Ok(items) => Frame::Integer(items.len() as i64),
+        Err(f) => f,
+    }
+}
+
+pub fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    count_generic(ctx, args, By::Score)
+}
+pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    count_generic(ctx, args, By::Lex)
+}
+
+fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
+    let spec = default_spec(by, false);
+    // Validate arguments before taking the lock.
+    let probe = match by {
+        By::Rank => parse_int(&args[2]).and(parse_int(&args[3])).map(|_| ()),
+        By::Score => match (parse_score_bound(&args[2]), parse_score_bound(&args[3])) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err(Frame::error("ERR min or max is not a float")),
+        },
+        By::Lex => match (parse_lex_bound(&args[2]), parse_lex_bound(&args[3])) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err(Frame::error("ERR min or max not valid string range item")),
+        },
+    };
+    if let Err(f) = probe {
+        return f;
+    }
+    let db = ctx.session.db;
+    let key = args[1].clone();
+    let (a, b) = (args[2].clone(), args[3].clone());
+    let result = ctx.shared.storage.zrange_remove(db, &key, |st| {
+        let r = match by {
+            By::Rank => st.zrange_by_rank(
+                db,
+                &key,
+                parse_int(&a).unwrap_or(0),
+                parse_int(&b).unwrap_or(-1),
+                false,
+            ),
+            By::Score => match (parse_score_bound(&a), parse_score_bound(&b)) {
+                (Some(min), Some(max)) => {
+                    st.zrange_by_score(db, &key, min, max, false, 0, spec.count)
+                }
+                _ => Ok(Vec::new()),
+            },
+            By::Lex => match (parse_lex_bound(&a), parse_lex_bound(&b)) {
+                (Some(min), Some(max)) => {
+                    st.zrange_by_lex(db, &key, &min, &max, false, 0, spec.count)
+                }
+                _ => Ok(Vec::new()),
+            },
+        };
+        r
+    });
+    match result {
+        Ok(v) => Frame::Integer(v.len() as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    remrange(ctx, args, By::Rank)
+}
+pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    remrange(ctx, args, By::Score)
+}
+pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    remrange(ctx, args, By::Lex)
+}
+
+fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
+    let count = match args.len() {
+        2 => None,
+        3 => match parse_int(&args[2]) {
+            Ok(c) if c >= 0 => Some(c),
+            _ => return Frame::error("ERR value is out of range, must be positive"),
+        },
+        _ => return syntax_error(),
+    };
+    let n = count.unwrap_or(1);
+    let db = ctx.session.db;
+    let key = args[1].clone();
+    let result = ctx.shared.storage.zrange_remove(db, &key, |st| {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        st.zrange_by_rank(db, &key, 0, n - 1, max)
+    });
+    let proto = ctx.session.proto;
+    match result {
+        Ok(items) if count.is_none() && proto == Protocol::Resp3 => {
+            match items.into_iter().next() {
+                Some((m, s)) => Frame::Array(vec![Frame::Bulk(m), Frame::Double(s)]),
+                None => Frame::Array(vec![]),
+            }
+        }
+        Ok(items) => {
+            // RESP2: flat member, score list; RESP3 with a count: pairs.
+            members_reply(proto, items, true)
+        }
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    pop(ctx, args, false)
+}
+pub fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    pop(ctx, args, true)
+}
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]
+pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let (cursor, pattern, count) = match super::hashes::parse_scan_args(args) {
+        Ok(x) => x,
+        Err(f) => return f,
+    };
+    let after = super::hashes::resume_position(ctx, &args[1], cursor);
+    let (items, next) = match ctx.shared.storage.zscan(
+        ctx.session.db,
+        &args[1],
+        after.as_deref(),
+        count,
+        pattern.as_deref(),
+    ) {
+        Ok(x) => x,
+        Err(e) => return storage_error(e),
+    };
+    let next = super::hashes::save_position(ctx, &args[1], next);
+    let mut out = Vec::with_capacity(items.len() * 2);
+    for (m, s) in items {
+        out.push(Frame::Bulk(m));
+        out.push(Frame::bulk(resp::format_double(s)));
+    }
+    Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)])
+}

@@ -1,0 +1,638 @@
+//! Sorted sets: a metadata record (type zset, version, cardinality), one `sub` record per
+//! member (`… | member` → encoded score) and one `score` record per member
+//! (`… | encoded score | member` → ∅). ZSCORE is a point lookup, ZCARD O(1); score ranges seek
+//! into the `score` index; lex ranges walk the `sub` records, which are in member order.
+//!
+//! Known gap: ZRANK and ZCOUNT count entries (O(rank) / O(M)); an order-statistics index is
+//! future work.
+
+use bytes::Bytes;
+use rust_rocksdb::WriteBatch;
+
+use crate::encoding::{self, decode_score, encode_score, KeyType, KeyspaceId, Meta};
+use crate::engine::{now_ms, Storage, CF_SCORE, CF_SUB};
+use crate::{Error, Result};
+
+/// One end of a score range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreBound {
+    pub value: f64,
+    pub exclusive: bool,
+}
+
+/// One end of a lex range: `-`, `+`, `[member`, `(member`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LexBound {
+    Min,
+    Max,
+    Inclusive(Bytes),
+    Exclusive(Bytes),
+}
+
+/// ZADD flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ZaddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub incr: bool,
+}
+
+/// What ZADD did.
+#[derive(Debug, Default)]
+pub struct ZaddOutcome {
+    pub added: u64,
+    pub changed: u64,
+    /// With INCR: the new score, or None when a condition prevented the update.
+    pub score: Option<f64>,
+}
+
+impl ScoreBound {
+    fn admits_low(&self, s: f64) -> bool {
+        if self.exclusive {
+            s > self.value
+        } else {
+            s >= self.value
+        }
+    }
+    fn admits_high(&self, s: f64) -> bool {
+        if self.exclusive {
+            s < self.value
+        } else {
+            s <= self.value
+        }
+    }
+}
+
+impl LexBound {
+    fn admits_low(&self, m: &[u8]) -> bool {
+        match self {
+            LexBound::Min => true,
+            LexBound::Max => false,
+            LexBound::Inclusive(b) => m >= b.as_ref(),
+            LexBound::Exclusive(b) => m > b.as_ref(),
+        }
+    }
+    fn admits_high(&self, m: &[u8]) -> bool {
+        match self {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Inclusive(b) => m <= b.as_ref(),
+            LexBound::Exclusive(b) => m < b.as_ref(),
+        }
+    }
+}
+
+fn score_key(ks: KeyspaceId, key: &[u8], version: u64, score: f64, member: &[u8]) -> Vec<u8> {
+    let mut k = encoding::sub_prefix(ks, key, version);
+    k.extend_from_slice(&encode_score(score));
+    k.extend_from_slice(member);
+    k
+}
+
+impl Storage {
+    fn zset_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
+        match self.get_meta(ks, key, now)? {
+            Some(m) if m.ty != KeyType::ZSet => Err(Error::WrongType),
+            other => Ok(other),
+        }
+    }
+
+    fn member_score(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        version: u64,
+        member: &[u8],
+    ) -> Result<Option<f64>> {
+        Ok(self
+            .db
+            .get_pinned_cf(
+                self.cf(CF_SUB)?,
+                encoding::sub_key(ks, key, version, member),
+            )?
+            .filter(|v| v.len() == 8)
+            .map(|v| decode_score(&v)))
+    }
+
+    fn put_member(
+        &self,
+        b: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+        version: u64,
+        member: &[u8],
+        old: Option<f64>,
+        score: f64,
+    ) -> Result<()> {
+        if let Some(o) = old {
+            b.delete_cf(self.cf(CF_SCORE)?, score_key(ks, key, version, o, member));
+        }
+        b.put_cf(
+            self.cf(CF_SUB)?,
+            encoding::sub_key(ks, key, version, member),
+            encode_score(score),
+        );
+        b.put_cf(
+            self.cf(CF_SCORE)?,
+            score_key(ks, key, version, score, member),
+            [],
+        );
+        Ok(())
+    }
+
+    fn del_member(
+        &self,
+        b: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+        version: u64,
+        member: &[u8],
+        score: f64,
+    ) -> Result<()> {
+        b.delete_cf(
+            self.cf(CF_SUB)?,
+            encoding::sub_key(ks, key, version, member),
+        );
+        b.delete_cf(
+            self.cf(CF_SCORE)?,
+            score_key(ks, key, version, score, member),
+        );
+        Ok(())
+    }
+
+    /// ZADD / ZINCRBY.
+    pub fn zadd(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        flags: ZaddFlags,
+        pairs: &[(f64, Bytes)],
+    ) -> Result<ZaddOutcome> {
+        let _l = self.lock(&[(ks, key)]);
+        let existing = self.zset_meta(ks, key, now_ms())?;
+        if existing.is_none() && flags.xx {
+            return Ok(ZaddOutcome::default());
+        }
+        let mut meta = existing.unwrap_or_else(|| self.new_collection(KeyType::ZSet));
+        let mut out = ZaddOutcome::default();
+        let mut b = WriteBatch::default();
+        // Later pairs for the same member see earlier ones (as Redis applies them in order).
+        let mut pending: std::collections::HashMap<Bytes, Option<f64>> = Default::default();
+        for (score, member) in pairs {
+            let old = match pending.get(member) {
+                Some(s) => *s,
+                None => self.member_score(ks, key, meta.version, member)?,
+            };
+            let mut new = *score;
+            match old {
+                None => {
+                    if flags.xx {
+                        continue;
+                    }
+                    if new.is_nan() {
+                        return Err(Error::ScoreNaN);
+                    }
+                    self.put_member(&mut b, ks, key, meta.version, member, None, new)?;
+                    pending.insert(member.clone(), Some(new));
+                    out.added += 1;
+                    meta.size += 1;
+                    out.score = Some(new);
+                }
+                Some(o) => {
+                    if flags.nx {
+                        continue;
+                    }
+                    if flags.incr {
+                        new += o;
+                        if new.is_nan() {
+                            return Err(Error::ScoreNaN);
+                        }
+                    }
+                    if (flags.gt && new <= o) || (flags.lt && new >= o) {
+                        continue;
+                    }
+                    out.score = Some(new);
+                    if new != o {
+                        self.put_member(&mut b, ks, key, meta.version, member, Some(o), new)?;
+                        pending.insert(member.clone(), Some(new));
+                        out.changed += 1;
+                    }
+                }
+            }
+        }
+        if !b.is_empty() {
+            self.put_meta(&mut b, ks, key, &meta)?;
+            self.write(b)?;
+        }
+        Ok(out)
+    }
+
+    /// ZREM: returns how many members were removed.
+    pub fn zrem(&self, ks: KeyspaceId, key: &[u8], members: &[Bytes]) -> Result<u64> {
+        let _l = self.lock(&[(ks, key)]);
+        let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(0);
+        };
+        let mut b = WriteBatch::default();
+        let mut removed = 0;
+        let mut seen = std::collections::HashSet::new();
+        for m in members {
+            if !seen.insert(m.clone()) {
+                continue;
+            }
+            if let Some(s) = self.member_score(ks, key, meta.version, m)? {
+                self.del_member(&mut b, ks, key, meta.version, m, s)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            meta.size -= removed;
+            self.store_or_drop(&mut b, ks, key, &meta)?;
+            self.write(b)?;
+        }
+        Ok(removed)
+    }
+
+    pub fn zcard(&self, ks: KeyspaceId, key: &[u8]) -> Result<u64> {
+        Ok(self
+            .zset_meta(ks, key, now_ms())?
+            .map(|m| m.size)
+            .unwrap_or(0))
+    }
+
+    pub fn zscore(&self, ks: KeyspaceId, key: &[u8], member: &[u8]) -> Result<Option<f64>> {
+        match self.zset_meta(ks, key, now_ms())? {
+            None => Ok(None),
+            Some(m) => self.member_score(ks, key, m.version, member),
+        }
+    }
+
+    pub fn zmscore(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        members: &[Bytes],
+    ) -> Result<Vec<Option<f64>>> {
+        let Some(m) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(vec![None; members.len()]);
+        };
+        members
+            .iter()
+            .map(|x| self.member_score(ks, key, m.version, x))
+            .collect()
+    }
+
+    /// Walks the score index of a zset in order (or reverse), calling `f(member, score)`
+    /// until it returns false. `from_score` positions the walk (forward: first entry with
+    /// score ≥ it; reverse: last entry with score ≤ it).
+    fn walk_scores(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        meta: &Meta,
+        reverse: bool,
+        from_score: Option<f64>,
+        mut f: impl FnMut(&[u8], f64) -> bool,
+    ) -> Result<()> {
+        let prefix = encoding::sub_prefix(ks, key, meta.version);
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_SCORE)?);
+        if reverse {
+            let mut upper = prefix.clone();
+            match from_score {
+                Some(s) if s < f64::INFINITY => {
+                    let next = u64::from_be_bytes(encode_score(s)) + 1;
+                    upper.extend_from_slice(&next.to_be_bytes());
+                }
+                _ => upper.extend_from_slice(&[0xff; 9]),
+            }
+            it.seek_for_prev(&upper);
+        } else {
+            let mut start = prefix.clone();
+            if let Some(s) = from_score {
+                start.extend_from_slice(&encode_score(s));
+            }
+            it.seek(&start);
+        }
+        while let Some(k) = it.key() {
+            if !k.starts_with(&prefix) || k.len() < prefix.len() + 8 {
+                break;
+            }
+            let score = decode_score(&k[prefix.len()..prefix.len() + 8]);
+            let member = &k[prefix.len() + 8..];
+            let skip_out_of_range = reverse && from_score.is_some_and(|s| score > s);
+            if !skip_out_of_range && !f(member, score) {
+                break;
+            }
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// ZRANK / ZREVRANK: O(rank).
+    pub fn zrank(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        member: &[u8],
+        reverse: bool,
+    ) -> Result<Option<(u64, f64)>> {
+        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(None);
+        };
+        let Some(score) = self.member_score(ks, key, meta.version, member)? else {
+            return Ok(None);
+        };
+        let mut rank = 0u64;
+        self.walk_scores(ks, key, &meta, reverse, None, |m, s| {
+            if m == member && s == score {
+                return false;
+            }
+            rank += 1;
+            true
+        })?;
+        Ok(Some((rank, score)))
+    }
+
+    /// Members by rank range (after Redis's normalisation).
+    pub fn zrange_by_rank(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        start: i64,
+        stop: i64,
+        reverse: bool,
+    ) -> Result<Vec<(Bytes, f64)>> {
+        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(Vec::new());
+        };
+        let Some((s, e)) = crate::lists::normalize_range(start, stop, meta.size) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut i = 0u64;
+        self.walk_scores(ks, key, &meta, reverse, None, |m, sc| {
+            if i >= s {
+                out.push((Bytes::copy_from_slice(m), sc));
+            }
+            i += 1;
+            i <= e
+        })?;
+        Ok(out)
+    }
+
+    /// Members with `min ≤ score ≤ max` (bounds may be exclusive); `reverse` walks from max.
+    /// `offset`/`count` as LIMIT (count < 0 = all).
+    #[allow(clippy::too_many_arguments)]
+    pub fn zrange_by_score(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        min: ScoreBound,
+        max: ScoreBound,
+        reverse: bool,
+        offset: u64,
+        count: i64,
+    ) -> Result<Vec<(Bytes, f64)>> {
+        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut skipped = 0u64;
+        let from = if reverse { max.value } else { min.value };
+        self.walk_scores(ks, key, &meta, reverse, Some(from), |m, s| {
+            let (inside_start, inside_end) = if reverse {
+                (max.admits_high(s), min.admits_low(s))
+            } else {
+                (min.admits_low(s), max.admits_high(s))
+            };
+            if !inside_end {
+                return false;
+            }
+            if !inside_start {
+                return true;
+            }
+            if skipped < offset {
+                skipped += 1;
+                return true;
+            }
+            if count >= 0 && out.len() as i64 >= count {
+                return false;
+            }
+            out.push((Bytes::copy_from_slice(m), s));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Members between lex bounds (assumes equal scores, as Redis does), in member order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn zrange_by_lex(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        min: &LexBound,
+        max: &LexBound,
+        reverse: bool,
+        offset: u64,
+        count: i64,
+    ) -> Result<Vec<(Bytes, f64)>> {
+        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(Vec::new());
+        };
+        let prefix = encoding::sub_prefix(ks, key, meta.version);
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_SUB)?);
+        if reverse {
+            match max {
+                LexBound::Inclusive(b) | LexBound::Exclusive(b) => {
+                    let mut upper = prefix.clone();
+                    upper.extend_from_slice(b);
+                    it.seek_for_prev(&upper);
+                }
+                _ => it.seek_for_prev(encoding::sub_prefix(ks, key, meta.version + 1)),
+            }
+        } else {
+            let mut start = prefix.clone();
+            if let LexBound::Inclusive(b) | LexBound::Exclusive(b) = min {
+                start.extend_from_slice(b);
+            }
+            it.seek(&start);
+        }
+        let mut out = Vec::new();
+        let mut skipped = 0u64;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let m = &k[prefix.len()..];
+            let (inside_start, inside_end) = if reverse {
+                (max.admits_high(m), min.admits_low(m))
+            } else {
+                (min.admits_low(m), max.admits_high(m))
+            };
+            if !inside_end {
+                break;
+            }
+            if inside_start {
+                if skipped < offset {
+                    skipped += 1;
+                } else if count >= 0 && out.len() as i64 >= count {
+                    break;
+                } else if v.len() == 8 {
+                    out.push((Bytes::copy_from_slice(m), decode_score(v)));
+                }
+            }
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Removes the given members (found by a range query) and returns them.
+    pub fn zremove_found(&self, ks: KeyspaceId, key: &[u8], found: &[(Bytes, f64)]) -> Result<u64> {
+        if found.is_empty() {
+            return Ok(0);
+        }
+        let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(0);
+        };
+        let mut b = WriteBatch::default();
+        for (m, s) in found {
+            self.del_member(&mut b, ks, key, meta.version, m, *s)?;
+        }
+        meta.size = meta.size.saturating_sub(found.len() as u64);
+        self.store_or_drop(&mut b, ks, key, &meta)?;
+        self.write(b)?;
+        Ok(found.len() as u64)
+    }
+
+    /// Runs a range query and removes its result atomically (ZREMRANGEBY*, ZPOPMIN/MAX).
+    pub fn zrange_remove(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        query: impl FnOnce(&Storage) -> Result<Vec<(Bytes, f64)>>,
+    ) -> Result<Vec<(Bytes, f64)>> {
+        let _l = self.lock(&[(ks, key)]);
+        let found = query(self)?;
+        self.zremove_found(ks, key, &found)?;
+        Ok(found)
+    }
+
+    /// Replaces `dst` with a zset of the given members (ZRANGESTORE); returns its size.
+    pub fn zstore(&self, ks: KeyspaceId, dst: &[u8], members: &[(Bytes, f64)]) -> Result<u64> {
+        let _l = self.lock(&[(ks, dst)]);
+        let mut b = WriteBatch::default();
+        if members.is_empty() {
+            self.delete_meta(&mut b, ks, dst)?;
+        } else {
+            let mut meta = self.new_collection(KeyType::ZSet);
+            for (m, s) in members {
+                self.put_member(&mut b, ks, dst, meta.version, m, None, *s)?;
+            }
+            meta.size = members.len() as u64;
+            self.put_meta(&mut b, ks, dst, &meta)?;
+        }
+        self.write(b)?;
+        Ok(members.len() as u64)
+    }
+
+    /// ZSCAN page: (member, encoded score) pairs in member order.
+    pub fn zscan(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        after: Option<&[u8]>,
+        count: usize,
+        pattern: Option<&[u8]>,
+    ) -> Result<(Vec<(Bytes, f64)>, Option<Vec<u8>>)> {
+        let Some(m) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok((Vec::new(), None));
+        };
+        let page = self.scan_members(ks, key, m.version, after, count, pattern)?;
+        Ok((
+            page.pairs
+                .into_iter()
+                .filter(|(_, v)| v.len() == 8)
+                .map(|(k, v)| (k, decode_score(&v)))
+                .collect(),
+            page.next,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StorageOptions;
+
+    fn open() -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
+        (dir, s)
+    }
+
+    fn incl(v: f64) -> ScoreBound {
+        ScoreBound {
+            value: v,
+            exclusive: false,
+        }
+    }
+
+    #[test]
+    fn order_with_negative_and_infinite_scores() {
+        let (_d, s) = open();
+        let pairs: Vec<(f64, Bytes)> = [
+            (-1.5, "neg"),
+            (f64::INFINITY, "inf"),
+            (0.0, "zero"),
+            (f64::NEG_INFINITY, "ninf"),
+            (2.0, "b"),
+            (2.0, "a"),
+        ]
+        .iter()
+        .map(|(sc, m)| (*sc, Bytes::from(*m)))
+        .collect();
+        assert_eq!(
+            s.zadd(0, b"z", ZaddFlags::default(), &pairs).unwrap().added,
+            6
+        );
+        let all: Vec<Bytes> = s
+            .zrange_by_rank(0, b"z", 0, -1, false)
+            .unwrap()
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        assert_eq!(
+            all,
+            ["ninf", "neg", "zero", "a", "b", "inf"]
+                .map(Bytes::from)
+                .to_vec()
+        );
+        let rev = s
+            .zrange_by_score(0, b"z", incl(-2.0), incl(2.0), true, 0, -1)
+            .unwrap();
+        let rev: Vec<Bytes> = rev.into_iter().map(|(m, _)| m).collect();
+        assert_eq!(rev, ["b", "a", "zero", "neg"].map(Bytes::from).to_vec());
+        assert_eq!(s.zrank(0, b"z", b"zero", false).unwrap(), Some((2, 0.0)));
+        assert_eq!(s.zrank(0, b"z", b"zero", true).unwrap(), Some((3, 0.0)));
+        // Updating a score moves the member in the index.
+        s.zadd(0, b"z", ZaddFlags::default(), &[(-10.0, Bytes::from("b"))])
+            .unwrap();
+        assert_eq!(
+            s.zrange_by_rank(0, b"z", 0, 1, false).unwrap()[1].0,
+            Bytes::from("b")
+        );
+        assert_eq!(s.zcard(0, b"z").unwrap(), 6);
+    }
+}
