@@ -13,6 +13,9 @@ use crate::encoding::{self, decode_score, encode_score, KeyType, KeyspaceId, Met
 use crate::engine::{now_ms, Storage, CF_SCORE, CF_SUB};
 use crate::{Error, Result};
 
+/// Members with their scores, as range queries return them.
+pub type Scored = Vec<(Bytes, f64)>;
+
 /// One end of a score range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScoreBound {
@@ -116,6 +119,7 @@ impl Storage {
             .map(|v| decode_score(&v)))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn put_member(
         &self,
         b: &mut WriteBatch,
@@ -555,7 +559,7 @@ impl Storage {
         after: Option<&[u8]>,
         count: usize,
         pattern: Option<&[u8]>,
-    ) -> Result<(Vec<(Bytes, f64)>, Option<Vec<u8>>)> {
+    ) -> Result<(Scored, Option<Vec<u8>>)> {
         let Some(m) = self.zset_meta(ks, key, now_ms())? else {
             return Ok((Vec::new(), None));
         };
