@@ -85,7 +85,12 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if flags.nx && flags.xx {
         return Frame::error("ERR XX and NX options at the same time are not compatible");
     }
-    if (flags.gt && flags.nx) || (flags.lt && flags.nx) || (flags.gt && flags.lt) {
+    if [flags.gt, flags.lt, flags.nx]
+        .iter()
+        .filter(|f| **f)
+        .count()
+        > 1
+    {
         return Frame::error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if flags.incr && rest.len() > 2 {
@@ -384,29 +389,22 @@ fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
     let db = ctx.session.db;
     let key = args[1].clone();
     let (a, b) = (args[2].clone(), args[3].clone());
-    let result = ctx.shared.storage.zrange_remove(db, &key, |st| {
-        let r = match by {
-            By::Rank => st.zrange_by_rank(
-                db,
-                &key,
-                parse_int(&a).unwrap_or(0),
-                parse_int(&b).unwrap_or(-1),
-                false,
-            ),
-            By::Score => match (parse_score_bound(&a), parse_score_bound(&b)) {
-                (Some(min), Some(max)) => {
-                    st.zrange_by_score(db, &key, min, max, false, 0, spec.count)
-                }
-                _ => Ok(Vec::new()),
-            },
-            By::Lex => match (parse_lex_bound(&a), parse_lex_bound(&b)) {
-                (Some(min), Some(max)) => {
-                    st.zrange_by_lex(db, &key, &min, &max, false, 0, spec.count)
-                }
-                _ => Ok(Vec::new()),
-            },
-        };
-        r
+    let result = ctx.shared.storage.zrange_remove(db, &key, |st| match by {
+        By::Rank => st.zrange_by_rank(
+            db,
+            &key,
+            parse_int(&a).unwrap_or(0),
+            parse_int(&b).unwrap_or(-1),
+            false,
+        ),
+        By::Score => match (parse_score_bound(&a), parse_score_bound(&b)) {
+            (Some(min), Some(max)) => st.zrange_by_score(db, &key, min, max, false, 0, spec.count),
+            _ => Ok(Vec::new()),
+        },
+        By::Lex => match (parse_lex_bound(&a), parse_lex_bound(&b)) {
+            (Some(min), Some(max)) => st.zrange_by_lex(db, &key, &min, &max, false, 0, spec.count),
+            _ => Ok(Vec::new()),
+        },
     });
     match result {
         Ok(v) => Frame::Integer(v.len() as i64),
