@@ -8,7 +8,8 @@
 # Each workload runs `rounds` times on each server, alternating which goes first, and the
 # median is reported: the two servers share the machine's cores, so single runs are noisy.
 #
-# Workloads: SET, GET, INCR, MSET; 50 clients; -P 1 and -P 16; random keys over 1M (-r);
+# Workloads: SET, GET, INCR, MSET, LPUSH, LPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100
+# (override with TESTS="set get"); 50 clients; -P 1 and -P 16; random keys over 1M (-r);
 # 100-byte values (-d 100). Results go to stdout as a Markdown table (paste into
 # docs/benchmarks.md). Every run is bounded by the request count. Extra Strata arguments can be
 # given in STRATA_ARGS (e.g. STRATA_ARGS="--worker-threads 1").
@@ -39,7 +40,7 @@ done
 
 run() { # port test pipeline -> ops/s
   redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv 2>/dev/null \
-    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}'
+    | awk -F'","' 'NR>1 {gsub(/"/,"",$2); v=$2} END {print v}'
 }
 
 median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x]; print(f"{statistics.median(v):.0f}" if v else "0")' "$@"; }
@@ -47,7 +48,7 @@ median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] 
 echo "| test | pipeline | Strata ops/s | Redis AOF everysec ops/s | Strata/Redis |"
 echo "|---|---|---:|---:|---:|"
 for P in 1 16; do
-  for T in set get incr mset; do
+  for T in ${TESTS:-set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100}; do
     ss=(); rs=()
     for i in $(seq 1 "$ROUNDS"); do
       if [ $((i % 2)) -eq 1 ]; then

@@ -106,6 +106,18 @@ pub struct KeyLocks<'a> {
     _guards: Vec<MutexGuard<'a, ()>>,
 }
 
+/// The smallest key greater than every key starting with `prefix`.
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
+    let mut v = prefix.to_vec();
+    while let Some(last) = v.pop() {
+        if last < 0xff {
+            v.push(last + 1);
+            return v;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
 thread_local! {
     static LAST_WRITE_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
@@ -392,6 +404,30 @@ impl Storage {
         self.db
             .flush_cfs_opt(&cfs, &rust_rocksdb::FlushOptions::default())?;
         Ok(())
+    }
+
+    /// An iterator over `[lower, upper)` of one column family. The bounds let RocksDB stop at
+    /// the range's end instead of stepping over deletion markers beyond it (after many pops
+    /// from one end of a list, say, the next key past the range is far away).
+    pub(crate) fn bounded_iter(
+        &self,
+        cf: &str,
+        lower: Vec<u8>,
+        upper: Vec<u8>,
+    ) -> Result<rust_rocksdb::DBRawIteratorWithThreadMode<'_, DB>, Error> {
+        let mut ro = rust_rocksdb::ReadOptions::default();
+        ro.set_iterate_lower_bound(lower);
+        ro.set_iterate_upper_bound(upper);
+        Ok(self.db.raw_iterator_cf_opt(self.cf(cf)?, ro))
+    }
+
+    /// Iterator over every key starting with `prefix`.
+    pub(crate) fn prefix_iter(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+    ) -> Result<rust_rocksdb::DBRawIteratorWithThreadMode<'_, DB>, Error> {
+        self.bounded_iter(cf, prefix.to_vec(), prefix_successor(prefix))
     }
 
     /// Reads the live (not expired) metadata of a key.

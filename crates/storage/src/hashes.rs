@@ -173,7 +173,7 @@ impl Storage {
         pattern: Option<&[u8]>,
     ) -> Result<FieldPage> {
         let prefix = encoding::sub_prefix(ks, key, version);
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_SUB)?);
+        let mut it = self.prefix_iter(CF_SUB, &prefix)?;
         match after {
             Some(a) => {
                 let mut start = prefix.clone();

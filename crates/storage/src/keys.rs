@@ -156,7 +156,7 @@ impl Storage {
             let cf = self.cf(cf_name)?;
             let prefix = encoding::sub_prefix(src_ks, src, meta.version);
             let new_prefix = encoding::sub_prefix(dst_ks, dst, new_version);
-            let mut it = self.db.raw_iterator_cf(cf);
+            let mut it = self.prefix_iter(cf_name, &prefix)?;
             it.seek(&prefix);
             while let (Some(k), Some(v)) = (it.key(), it.value()) {
                 if !k.starts_with(&prefix) {

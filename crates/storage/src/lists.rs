@@ -89,9 +89,13 @@ impl Storage {
     ) -> Result<Vec<Bytes>> {
         let (head, _) = bounds(meta);
         let prefix = encoding::sub_prefix(ks, key, meta.version);
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_SUB)?);
-        it.seek(Self::item_key(ks, key, meta, head + from));
         let end = Self::item_key(ks, key, meta, head + to);
+        let mut it = self.bounded_iter(
+            CF_SUB,
+            Self::item_key(ks, key, meta, head + from),
+            crate::engine::prefix_successor(&end),
+        )?;
+        it.seek(Self::item_key(ks, key, meta, head + from));
         let mut out = Vec::with_capacity((to - from + 1).min(4096) as usize);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             if !k.starts_with(&prefix) || k > end.as_slice() {

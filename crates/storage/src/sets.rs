@@ -162,7 +162,7 @@ impl Storage {
     /// One member at a random position (seek to random bytes within the set, wrap around).
     fn random_member(&self, ks: KeyspaceId, key: &[u8], meta: &Meta) -> Result<Option<Bytes>> {
         let prefix = encoding::sub_prefix(ks, key, meta.version);
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_SUB)?);
+        let mut it = self.prefix_iter(CF_SUB, &prefix)?;
         let probe: [u8; 8] = rand::random();
         let mut start = prefix.clone();
         start.extend_from_slice(&probe[..(probe[0] as usize % 4) + 1]);

@@ -301,7 +301,7 @@ impl Storage {
         mut f: impl FnMut(&[u8], f64) -> bool,
     ) -> Result<()> {
         let prefix = encoding::sub_prefix(ks, key, meta.version);
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_SCORE)?);
+        let mut it = self.prefix_iter(CF_SCORE, &prefix)?;
         if reverse {
             let mut upper = prefix.clone();
             match from_score {
@@ -451,7 +451,7 @@ impl Storage {
             return Ok(Vec::new());
         };
         let prefix = encoding::sub_prefix(ks, key, meta.version);
-        let mut it = self.db.raw_iterator_cf(self.cf(CF_SUB)?);
+        let mut it = self.prefix_iter(CF_SUB, &prefix)?;
         if reverse {
             match max {
                 LexBound::Inclusive(b) | LexBound::Exclusive(b) => {

@@ -95,3 +95,46 @@ fn redis_cli_round_trip() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("errors: 0, replies: 1000"), "{text}");
 }
+
+/// The whole default suite of redis-benchmark (strings, lists, sets, hashes, sorted sets,
+/// LRANGE, MSET) runs without errors.
+#[test]
+fn redis_benchmark_full_default_suite_runs_clean() {
+    let s = Server::start(&[]);
+    let port = s.port.to_string();
+    let (ok, out) = run_tool(
+        "redis-benchmark",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-n",
+            "2000",
+            "-c",
+            "10",
+            "-q",
+        ],
+    );
+    assert!(ok, "{out}");
+    for t in [
+        "SET: ",
+        "GET: ",
+        "INCR: ",
+        "LPUSH: ",
+        "RPUSH: ",
+        "LPOP: ",
+        "RPOP: ",
+        "SADD: ",
+        "HSET: ",
+        "SPOP: ",
+        "ZADD: ",
+        "ZPOPMIN: ",
+        "LRANGE_100",
+        "LRANGE_600",
+        "MSET (10 keys): ",
+    ] {
+        assert!(out.contains(t), "missing {t} in:\n{out}");
+    }
+    assert!(!out.to_lowercase().contains("error"), "{out}");
+}
