@@ -199,10 +199,11 @@ impl Storage {
                 }
                 CF_SUB | CF_SCORE => {
                     cf_opts.set_write_buffer_size(opts.write_buffer_bytes);
-                    cf_opts.set_compaction_filter(
-                        "strata-stale-subkeys",
-                        SubKeyFilter::new(db_slot.clone()).into_fn(),
-                    );
+                    // A factory: each compaction run gets its own filter (its cache of the last
+                    // decision must not outlive the run, nor be shared between threads).
+                    cf_opts.set_compaction_filter_factory(SubKeyFilterFactory {
+                        db: db_slot.clone(),
+                    });
                 }
                 _ => {}
             }
@@ -526,23 +527,47 @@ fn meta_filter(_level: u32, _key: &[u8], value: &[u8]) -> Decision {
     }
 }
 
+struct SubKeyFilterFactory {
+    db: Arc<OnceLock<Weak<DB>>>,
+}
+
+impl rust_rocksdb::compaction_filter_factory::CompactionFilterFactory for SubKeyFilterFactory {
+    type Filter = SubKeyFilter;
+
+    fn create(
+        &mut self,
+        _context: rust_rocksdb::compaction_filter_factory::CompactionFilterContext,
+    ) -> SubKeyFilter {
+        SubKeyFilter {
+            db: self.db.clone(),
+            last: None,
+        }
+    }
+
+    fn name(&self) -> &std::ffi::CStr {
+        c"strata-stale-subkeys-factory"
+    }
+}
+
 /// Compaction filter of `sub` and `score`: drops members whose collection no longer exists,
-/// was replaced (different version or type) or has expired. Remembers the last decision,
-/// since members of one collection are adjacent.
+/// was replaced (different version or type) or has expired. Remembers the last decision
+/// during one compaction run, since members of one collection are adjacent.
 struct SubKeyFilter {
     db: Arc<OnceLock<Weak<DB>>>,
     last: Option<(Vec<u8>, bool)>,
 }
 
+impl rust_rocksdb::compaction_filter::CompactionFilter for SubKeyFilter {
+    fn filter(&mut self, _level: u32, key: &[u8], _value: &[u8]) -> Decision {
+        self.decide(key)
+    }
+
+    fn name(&self) -> &std::ffi::CStr {
+        c"strata-stale-subkeys"
+    }
+}
+
 impl SubKeyFilter {
-    fn new(db: Arc<OnceLock<Weak<DB>>>) -> Self {
-        SubKeyFilter { db, last: None }
-    }
-
-    fn into_fn(mut self) -> impl FnMut(u32, &[u8], &[u8]) -> Decision + Send + 'static {
-        move |_level, key, _value| self.decide(key)
-    }
-
     fn decide(&mut self, raw: &[u8]) -> Decision {
         let Some((ks, key, version, _)) = encoding::split_sub_key(raw) else {
             return Decision::Keep;

@@ -1,8 +1,14 @@
 //! Sets: a metadata record (type set, version, cardinality) and one empty-valued `sub` record
 //! per member. SCARD is O(1), SISMEMBER one point lookup, DEL O(1).
 //!
-//! Random choices (SPOP, SRANDMEMBER) seek to a random position among the members: O(log N)
-//! for one member, not perfectly uniform; with a count they read the set (O(N)).
+//! SRANDMEMBER seeks to a random position among the members: O(log N) for one member, not
+//! perfectly uniform; with a count it reads the set (O(N)).
+//!
+//! SPOP pops members in member order (as Kvrocks does), not at random: popping at random
+//! positions leaves deletion markers everywhere that later seeks must step over until
+//! compaction (quadratic under a long SPOP loop). The set's metadata keeps a *pop watermark*
+//! (its type-specific bytes): every member below it is gone, so the next SPOP seeks straight
+//! past the markers. SADD of a member below the watermark lowers it.
 
 use bytes::Bytes;
 use rand::seq::SliceRandom;
@@ -19,6 +25,13 @@ pub enum SetOp {
     Inter,
     Union,
     Diff,
+}
+
+/// Keeps the pop watermark's promise (no live member below it) when `member` is added.
+fn lower_watermark(meta: &mut Meta, member: &[u8]) {
+    if !meta.value.is_empty() && member < meta.value.as_ref() {
+        meta.value = Bytes::copy_from_slice(member);
+    }
 }
 
 impl Storage {
@@ -62,6 +75,7 @@ impl Storage {
         for m in members {
             if seen.insert(m.clone()) && !self.is_member(ks, key, meta.version, m)? {
                 b.put_cf(cf, encoding::sub_key(ks, key, meta.version, m), []);
+                lower_watermark(&mut meta, m);
                 added += 1;
             }
         }
@@ -208,26 +222,44 @@ impl Storage {
         }
     }
 
-    /// SPOP: removes and returns `count` random members (one when `count` is None).
+    /// SPOP: removes and returns `count` members (one when `count` is None), the lowest
+    /// ones from the pop watermark on. O(count).
     pub fn spop(&self, ks: KeyspaceId, key: &[u8], count: Option<u64>) -> Result<Vec<Bytes>> {
         let _l = self.lock(&[(ks, key)]);
         let Some(mut meta) = self.set_meta(ks, key, now_ms())? else {
             return Ok(Vec::new());
         };
-        let chosen = match count {
-            None => self.random_member(ks, key, &meta)?.into_iter().collect(),
-            Some(0) => return Ok(Vec::new()),
-            Some(c) if c >= meta.size => self.members_of(ks, key, &meta)?,
-            Some(c) => {
-                let mut all = self.members_of(ks, key, &meta)?;
-                all.shuffle(&mut rand::rng());
-                all.truncate(c as usize);
-                all
+        let n = count.unwrap_or(1).min(meta.size);
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let prefix = encoding::sub_prefix(ks, key, meta.version);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&meta.value);
+        let mut chosen = Vec::with_capacity(n as usize);
+        {
+            let mut it = self.prefix_iter(CF_SUB, &prefix)?;
+            it.seek(&start);
+            while let Some(k) = it.key() {
+                if chosen.len() as u64 >= n {
+                    break;
+                }
+                chosen.push(Bytes::copy_from_slice(&k[prefix.len()..]));
+                it.next();
             }
-        };
+            it.status()?;
+        }
+        let cf = self.cf(CF_SUB)?;
         let mut b = WriteBatch::default();
-        let removed = self.remove_members(&mut b, ks, key, &meta, &chosen)?;
-        meta.size = meta.size.saturating_sub(removed);
+        for m in &chosen {
+            b.delete_cf(cf, encoding::sub_key(ks, key, meta.version, m));
+        }
+        if let Some(last) = chosen.last() {
+            let mut wm = last.to_vec();
+            wm.push(0);
+            meta.value = Bytes::from(wm);
+        }
+        meta.size = meta.size.saturating_sub(chosen.len() as u64);
         self.store_or_drop(&mut b, ks, key, &meta)?;
         self.write(b)?;
         Ok(chosen)
@@ -256,6 +288,7 @@ impl Storage {
         let mut dm = dst_meta.unwrap_or_else(|| self.new_collection(KeyType::Set));
         if !self.is_member(ks, dst, dm.version, member)? {
             b.put_cf(cf, encoding::sub_key(ks, dst, dm.version, member), []);
+            lower_watermark(&mut dm, member);
             dm.size += 1;
             self.put_meta(&mut b, ks, dst, &dm)?;
         }

@@ -3,8 +3,13 @@
 //! (`… | encoded score | member` → ∅). ZSCORE is a point lookup, ZCARD O(1); score ranges seek
 //! into the `score` index; lex ranges walk the `sub` records, which are in member order.
 //!
+//! The zset's type-specific metadata bytes hold a *pop watermark* over the score index
+//! (`encoded score | member`): every entry below it is deleted, so ZPOPMIN and forward walks
+//! seek straight past the deletion markers of earlier pops instead of stepping over them.
+//! ZADD of an entry below the watermark lowers it.
+//!
 //! Known gap: ZRANK and ZCOUNT count entries (O(rank) / O(M)); an order-statistics index is
-//! future work.
+//! future work. ZPOPMAX has no watermark yet (a long ZPOPMAX loop slows until compaction).
 
 use bytes::Bytes;
 use rust_rocksdb::WriteBatch;
@@ -83,6 +88,22 @@ impl LexBound {
             LexBound::Max => true,
             LexBound::Inclusive(b) => m <= b.as_ref(),
             LexBound::Exclusive(b) => m < b.as_ref(),
+        }
+    }
+}
+
+fn score_suffix(score: f64, member: &[u8]) -> Vec<u8> {
+    let mut v = encode_score(score).to_vec();
+    v.extend_from_slice(member);
+    v
+}
+
+/// Keeps the pop watermark's promise (no live index entry below it) for a new entry.
+fn lower_watermark(meta: &mut Meta, score: f64, member: &[u8]) {
+    if !meta.value.is_empty() {
+        let suffix = score_suffix(score, member);
+        if suffix.as_slice() < meta.value.as_ref() {
+            meta.value = Bytes::from(suffix);
         }
     }
 }
@@ -199,6 +220,7 @@ impl Storage {
                         return Err(Error::ScoreNaN);
                     }
                     self.put_member(&mut b, ks, key, meta.version, member, None, new)?;
+                    lower_watermark(&mut meta, new, member);
                     pending.insert(member.clone(), Some(new));
                     out.added += 1;
                     meta.size += 1;
@@ -220,6 +242,7 @@ impl Storage {
                     out.score = Some(new);
                     if new != o {
                         self.put_member(&mut b, ks, key, meta.version, member, Some(o), new)?;
+                        lower_watermark(&mut meta, new, member);
                         pending.insert(member.clone(), Some(new));
                         out.changed += 1;
                     }
@@ -317,7 +340,9 @@ impl Storage {
             if let Some(s) = from_score {
                 start.extend_from_slice(&encode_score(s));
             }
-            it.seek(&start);
+            let mut low = prefix.clone();
+            low.extend_from_slice(&meta.value);
+            it.seek(start.max(low));
         }
         while let Some(k) = it.key() {
             if !k.starts_with(&prefix) || k.len() < prefix.len() + 8 {
@@ -530,6 +555,37 @@ impl Storage {
         let _l = self.lock(&[(ks, key)]);
         let found = query(self)?;
         self.zremove_found(ks, key, &found)?;
+        Ok(found)
+    }
+
+    /// ZPOPMIN: removes and returns the `n` lowest members, raising the pop watermark.
+    pub fn zpop_min(&self, ks: KeyspaceId, key: &[u8], n: u64) -> Result<Scored> {
+        let _l = self.lock(&[(ks, key)]);
+        let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        if n > 0 {
+            self.walk_scores(ks, key, &meta, false, None, |m, s| {
+                found.push((Bytes::copy_from_slice(m), s));
+                (found.len() as u64) < n
+            })?;
+        }
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let mut b = WriteBatch::default();
+        for (m, s) in &found {
+            self.del_member(&mut b, ks, key, meta.version, m, *s)?;
+        }
+        if let Some((m, s)) = found.last() {
+            let mut wm = score_suffix(*s, m);
+            wm.push(0);
+            meta.value = Bytes::from(wm);
+        }
+        meta.size = meta.size.saturating_sub(found.len() as u64);
+        self.store_or_drop(&mut b, ks, key, &meta)?;
+        self.write(b)?;
         Ok(found)
     }
 

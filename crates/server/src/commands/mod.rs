@@ -266,6 +266,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("time", 1, FAST | LOADING | STALE, NOKEYS, "server", "2.6.0", "Returns the server time.", O1, server::time),
     cmd("lastsave", 1, FAST | LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", O1, server::lastsave),
     cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
+    cmd("compact", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "0.1.0", "Compacts the storage now, reclaiming the space of deleted and expired data (Strata, as in Kvrocks).", "O(N) in the data size", server::compact),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", ON, server::bgsave),
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", ON, server::shutdown),
 ];

@@ -46,6 +46,21 @@ pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     }
 }
 
+/// COMPACT (as in Kvrocks): flushes memtables and compacts every column family down to the
+/// bottommost level now, so the compaction filters drop stale members and expired records.
+/// Blocks this worker thread while it runs.
+pub fn compact(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .flush_all()
+        .and_then(|()| ctx.shared.storage.compact_all())
+    {
+        Ok(()) => Frame::ok(),
+        Err(e) => super::storage_error(e),
+    }
+}
+
 pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if args.len() > 2 || (args.len() == 2 && !eq_ic(&args[1], "schedule")) {
         return syntax_error();

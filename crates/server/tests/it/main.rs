@@ -8,6 +8,7 @@ mod differential;
 mod hashes;
 mod keys;
 mod protocol;
+mod reclaim;
 mod robustness;
 mod server_cmds;
 mod strings;
