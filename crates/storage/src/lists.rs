@@ -201,9 +201,28 @@ impl Storage {
         }
         let (head, tail) = bounds(meta);
         let cf = self.cf(CF_SUB)?;
-        let mut out = match end {
-            End::Left => self.items(ks, key, meta, 0, n - 1)?,
-            End::Right => self.items(ks, key, meta, meta.size - n, meta.size - 1)?,
+        let mut out = if n <= 16 {
+            // Positions are known: point lookups are cheaper than creating an iterator.
+            let first = match end {
+                End::Left => head,
+                End::Right => tail - n,
+            };
+            let keys: Vec<Vec<u8>> = (first..first + n)
+                .map(|p| Self::item_key(ks, key, meta, p))
+                .collect();
+            let mut v = Vec::with_capacity(n as usize);
+            for r in self.db.batched_multi_get_cf(cf, &keys, true) {
+                match r? {
+                    Some(x) => v.push(Bytes::copy_from_slice(&x)),
+                    None => return Err(Error::Corrupt("list item missing".into())),
+                }
+            }
+            v
+        } else {
+            match end {
+                End::Left => self.items(ks, key, meta, 0, n - 1)?,
+                End::Right => self.items(ks, key, meta, meta.size - n, meta.size - 1)?,
+            }
         };
         let (from, new_head, new_tail) = match end {
             End::Left => (head, head + n, tail),
