@@ -445,6 +445,20 @@ impl Storage {
         }
     }
 
+    /// The live metadata of a key that must be of type `ty`: `WrongType` for another type.
+    pub(crate) fn typed_meta(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        now: u64,
+        ty: KeyType,
+    ) -> Result<Option<Meta>, Error> {
+        match self.get_meta(ks, key, now)? {
+            Some(m) if m.ty != ty => Err(Error::WrongType),
+            other => Ok(other),
+        }
+    }
+
     /// Adds the writes that store `meta` for `key` to `batch` (and its expiry hint).
     pub(crate) fn put_meta(
         &self,

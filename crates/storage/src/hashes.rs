@@ -20,10 +20,7 @@ pub struct FieldPage {
 impl Storage {
     /// The live metadata of a hash; `WrongType` for another type.
     fn hash_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
-        match self.get_meta(ks, key, now)? {
-            Some(m) if m.ty != KeyType::Hash => Err(Error::WrongType),
-            other => Ok(other),
-        }
+        self.typed_meta(ks, key, now, KeyType::Hash)
     }
 
     fn field_get(

@@ -55,10 +55,7 @@ pub fn normalize_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
 
 impl Storage {
     pub(crate) fn list_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
-        match self.get_meta(ks, key, now)? {
-            Some(m) if m.ty != KeyType::List => Err(Error::WrongType),
-            other => Ok(other),
-        }
+        self.typed_meta(ks, key, now, KeyType::List)
     }
 
     fn new_list(&self) -> Meta {

@@ -17,7 +17,7 @@ use rust_rocksdb::WriteBatch;
 use crate::encoding::{self, KeyType, KeyspaceId, Meta};
 use crate::engine::{now_ms, Storage, CF_SUB};
 use crate::hashes::FieldPage;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Which combination of sets SINTER/SUNION/SDIFF compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,10 +36,7 @@ fn lower_watermark(meta: &mut Meta, member: &[u8]) {
 
 impl Storage {
     fn set_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
-        match self.get_meta(ks, key, now)? {
-            Some(m) if m.ty != KeyType::Set => Err(Error::WrongType),
-            other => Ok(other),
-        }
+        self.typed_meta(ks, key, now, KeyType::Set)
     }
 
     fn is_member(&self, ks: KeyspaceId, key: &[u8], version: u64, member: &[u8]) -> Result<bool> {

@@ -39,10 +39,7 @@ pub struct SetOutcome {
 
 impl Storage {
     fn string_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
-        match self.get_meta(ks, key, now)? {
-            Some(m) if m.ty != KeyType::String => Err(Error::WrongType),
-            other => Ok(other),
-        }
+        self.typed_meta(ks, key, now, KeyType::String)
     }
 
     /// GET: the string value, `None` if absent, `WrongType` for other types.

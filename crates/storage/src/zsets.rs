@@ -117,10 +117,7 @@ fn score_key(ks: KeyspaceId, key: &[u8], version: u64, score: f64, member: &[u8]
 
 impl Storage {
     fn zset_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
-        match self.get_meta(ks, key, now)? {
-            Some(m) if m.ty != KeyType::ZSet => Err(Error::WrongType),
-            other => Ok(other),
-        }
+        self.typed_meta(ks, key, now, KeyType::ZSet)
     }
 
     fn member_score(
