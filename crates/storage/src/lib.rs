@@ -21,7 +21,7 @@ pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::SetOp;
 pub use strings::{SetCond, SetExpiry, SetOutcome};
-pub use zsets::{LexBound, ScoreBound, ZaddFlags, ZaddOutcome};
+pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
 
 /// Errors of the storage layer. Each maps to exactly one Redis error reply.
 #[derive(Debug, thiserror::Error)]

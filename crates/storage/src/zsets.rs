@@ -21,6 +21,38 @@ use crate::{Error, Result};
 /// Members with their scores, as range queries return them.
 pub type Scored = Vec<(Bytes, f64)>;
 
+/// ZUNION / ZINTER / ZDIFF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+/// How ZUNION/ZINTER combine the scores of one member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+fn aggregate(agg: Aggregate, a: f64, b: f64) -> f64 {
+    match agg {
+        Aggregate::Sum => {
+            let r = a + b;
+            // +inf + -inf: Redis uses 0.
+            if r.is_nan() {
+                0.0
+            } else {
+                r
+            }
+        }
+        Aggregate::Min => a.min(b),
+        Aggregate::Max => a.max(b),
+    }
+}
+
 /// One end of a score range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScoreBound {
@@ -586,9 +618,127 @@ impl Storage {
         Ok(found)
     }
 
+    /// Every member of a zset, or of a set (score 1), for the zset algebra; None if absent.
+    fn scored_members(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Scored>> {
+        let Some(meta) = self.get_meta(ks, key, now)? else {
+            return Ok(None);
+        };
+        let page = self.scan_members(ks, key, meta.version, None, usize::MAX, None)?;
+        match meta.ty {
+            KeyType::ZSet => Ok(Some(
+                page.pairs
+                    .into_iter()
+                    .filter(|(_, v)| v.len() == 8)
+                    .map(|(m, v)| (m, decode_score(&v)))
+                    .collect(),
+            )),
+            KeyType::Set => Ok(Some(
+                page.pairs.into_iter().map(|(m, _)| (m, 1.0)).collect(),
+            )),
+            _ => Err(Error::WrongType),
+        }
+    }
+
+    /// ZUNION / ZINTER / ZDIFF of zsets (sets count as zsets with score 1), sorted by score
+    /// then member. O(total size).
+    pub fn zcombine(
+        &self,
+        ks: KeyspaceId,
+        op: ZOp,
+        keys: &[Bytes],
+        weights: &[f64],
+        agg: Aggregate,
+    ) -> Result<Scored> {
+        let now = now_ms();
+        let mut inputs = Vec::with_capacity(keys.len());
+        for k in keys {
+            inputs.push(self.scored_members(ks, k, now)?);
+        }
+        let weight = |i: usize, s: f64| {
+            let w = weights.get(i).copied().unwrap_or(1.0);
+            let r = s * w;
+            if r.is_nan() {
+                0.0
+            } else {
+                r
+            }
+        };
+        let mut acc: std::collections::BTreeMap<Bytes, f64> = Default::default();
+        match op {
+            ZOp::Union => {
+                for (i, input) in inputs.iter().enumerate() {
+                    for (m, s) in input.iter().flatten() {
+                        let v = weight(i, *s);
+                        acc.entry(m.clone())
+                            .and_modify(|x| *x = aggregate(agg, *x, v))
+                            .or_insert(v);
+                    }
+                }
+            }
+            ZOp::Inter => {
+                if inputs.iter().any(Option::is_none) {
+                    return Ok(Vec::new());
+                }
+                if let Some(Some(first)) = inputs.first() {
+                    for (m, s) in first {
+                        acc.insert(m.clone(), weight(0, *s));
+                    }
+                }
+                for (i, input) in inputs.iter().enumerate().skip(1) {
+                    let here: std::collections::HashMap<&Bytes, f64> =
+                        input.iter().flatten().map(|(m, s)| (m, *s)).collect();
+                    acc.retain(|m, x| match here.get(m) {
+                        Some(s) => {
+                            *x = aggregate(agg, *x, weight(i, *s));
+                            true
+                        }
+                        None => false,
+                    });
+                }
+            }
+            ZOp::Diff => {
+                if let Some(Some(first)) = inputs.first() {
+                    for (m, s) in first {
+                        acc.insert(m.clone(), *s);
+                    }
+                }
+                for input in inputs.iter().skip(1).flatten() {
+                    for (m, _) in input {
+                        acc.remove(m);
+                    }
+                }
+            }
+        }
+        let mut out: Scored = acc.into_iter().collect();
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE: computes and replaces `dst` atomically.
+    #[allow(clippy::too_many_arguments)]
+    pub fn zcombine_store(
+        &self,
+        ks: KeyspaceId,
+        op: ZOp,
+        dst: &[u8],
+        keys: &[Bytes],
+        weights: &[f64],
+        agg: Aggregate,
+    ) -> Result<u64> {
+        let mut locked: Vec<(KeyspaceId, &[u8])> = keys.iter().map(|k| (ks, k.as_ref())).collect();
+        locked.push((ks, dst));
+        let _l = self.lock(&locked);
+        let result = self.zcombine(ks, op, keys, weights, agg)?;
+        self.zstore_locked(ks, dst, &result)
+    }
+
     /// Replaces `dst` with a zset of the given members (ZRANGESTORE); returns its size.
     pub fn zstore(&self, ks: KeyspaceId, dst: &[u8], members: &[(Bytes, f64)]) -> Result<u64> {
         let _l = self.lock(&[(ks, dst)]);
+        self.zstore_locked(ks, dst, members)
+    }
+
+    fn zstore_locked(&self, ks: KeyspaceId, dst: &[u8], members: &[(Bytes, f64)]) -> Result<u64> {
         let mut b = WriteBatch::default();
         if members.is_empty() {
             self.delete_meta(&mut b, ks, dst)?;

@@ -234,6 +234,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("zremrangebylex", 4, WRITE, KEY1, "sorted_set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebylex),
     cmd("zpopmin", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmin),
     cmd("zpopmax", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmax),
+    cmd("zunion", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the union of multiple sorted sets.", "O(N)+O(M*log(M))", zsets::zunion),
+    cmd("zinter", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the intersect of multiple sorted sets.", "O(N*K)+O(M*log(M))", zsets::zinter),
+    cmd("zdiff", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the difference between multiple sorted sets.", "O(L + (N-K)log(N))", zsets::zdiff),
+    cmd("zunionstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the union of multiple sorted sets in a key.", "O(N)+O(M log(M))", zsets::zunionstore),
+    cmd("zinterstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "O(N*K)+O(M*log(M))", zsets::zinterstore),
+    cmd("zdiffstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", "O(L + (N-K)log(N))", zsets::zdiffstore),
     cmd("zscan", -3, READONLY, KEY1, "sorted_set", "2.8.0", "Iterates over members and scores of a sorted set.", "O(1) for every call. O(N) for a complete iteration.", zsets::zscan),
     // keys
     cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use resp::{Frame, Protocol};
-use storage::{LexBound, ScoreBound, ZaddFlags};
+use storage::{Aggregate, LexBound, ScoreBound, ZOp, ZaddFlags};
 
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
@@ -491,4 +491,113 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         out.push(Frame::bulk(resp::format_double(s)));
     }
     Frame::Array(vec![Frame::bulk(next.to_string()), Frame::Array(out)])
+}
+
+/// Parses `numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
+/// starting at `args[0]` = numkeys. `algebra` allows WEIGHTS/AGGREGATE (not for ZDIFF),
+/// `withscores` allows WITHSCORES (not for the STORE forms).
+#[allow(clippy::type_complexity)]
+fn parse_combine(
+    args: &[Bytes],
+    name: &str,
+    algebra: bool,
+    withscores_ok: bool,
+) -> Result<(Vec<Bytes>, Vec<f64>, Aggregate, bool), Frame> {
+    let n = match parse_int(&args[0]) {
+        Ok(n) if n > 0 => n as usize,
+        Ok(_) => {
+            return Err(Frame::Error(format!(
+                "ERR at least 1 input key is needed for '{name}' command"
+            )))
+        }
+        Err(f) => return Err(f),
+    };
+    if n > args.len() - 1 {
+        return Err(syntax_error());
+    }
+    let keys = args[1..1 + n].to_vec();
+    let mut weights = Vec::new();
+    let mut agg = Aggregate::Sum;
+    let mut withscores = false;
+    let mut i = 1 + n;
+    while i < args.len() {
+        let a = &args[i];
+        if algebra && eq_ic(a, "weights") && i + n < args.len() {
+            for w in &args[i + 1..=i + n] {
+                match parse_score(w) {
+                    Some(v) => weights.push(v),
+                    None => return Err(Frame::error("ERR weight value is not a float")),
+                }
+            }
+            i += n + 1;
+        } else if algebra && eq_ic(a, "aggregate") && i + 1 < args.len() {
+            let v = &args[i + 1];
+            agg = if eq_ic(v, "sum") {
+                Aggregate::Sum
+            } else if eq_ic(v, "min") {
+                Aggregate::Min
+            } else if eq_ic(v, "max") {
+                Aggregate::Max
+            } else {
+                return Err(syntax_error());
+            };
+            i += 2;
+        } else if withscores_ok && eq_ic(a, "withscores") {
+            withscores = true;
+            i += 1;
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    Ok((keys, weights, agg, withscores))
+}
+
+fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Frame {
+    let (keys, weights, agg, withscores) =
+        match parse_combine(&args[1..], name, op != ZOp::Diff, true) {
+            Ok(x) => x,
+            Err(f) => return f,
+        };
+    match ctx
+        .shared
+        .storage
+        .zcombine(ctx.session.db, op, &keys, &weights, agg)
+    {
+        Ok(items) => members_reply(ctx.session.proto, items, withscores),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn combine_store(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Frame {
+    let (keys, weights, agg, _) = match parse_combine(&args[2..], name, op != ZOp::Diff, false) {
+        Ok(x) => x,
+        Err(f) => return f,
+    };
+    match ctx
+        .shared
+        .storage
+        .zcombine_store(ctx.session.db, op, &args[1], &keys, &weights, agg)
+    {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn zunion(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    combine(ctx, args, ZOp::Union, "zunion")
+}
+pub fn zinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    combine(ctx, args, ZOp::Inter, "zinter")
+}
+pub fn zdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    combine(ctx, args, ZOp::Diff, "zdiff")
+}
+pub fn zunionstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    combine_store(ctx, args, ZOp::Union, "zunionstore")
+}
+pub fn zinterstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    combine_store(ctx, args, ZOp::Inter, "zinterstore")
+}
+pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    combine_store(ctx, args, ZOp::Diff, "zdiffstore")
 }
