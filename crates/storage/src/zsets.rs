@@ -639,6 +639,45 @@ impl Storage {
         }
     }
 
+    /// Every member with its score, in score order (ZRANDMEMBER reads the whole zset).
+    pub fn zall(&self, ks: KeyspaceId, key: &[u8]) -> Result<Scored> {
+        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(meta.size.min(1 << 20) as usize);
+        self.walk_scores(ks, key, &meta, false, None, |m, s| {
+            out.push((Bytes::copy_from_slice(m), s));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// ZMPOP: pops up to `count` from the first non-empty zset among `keys`.
+    pub fn zmpop(
+        &self,
+        ks: KeyspaceId,
+        keys: &[Bytes],
+        max: bool,
+        count: u64,
+    ) -> Result<Option<(Bytes, Scored)>> {
+        for k in keys {
+            if self.zset_meta(ks, k, now_ms())?.is_none() {
+                continue;
+            }
+            let popped = if max {
+                self.zrange_remove(ks, k, |st| {
+                    st.zrange_by_rank(ks, k, 0, count as i64 - 1, true)
+                })?
+            } else {
+                self.zpop_min(ks, k, count)?
+            };
+            if !popped.is_empty() {
+                return Ok(Some((k.clone(), popped)));
+            }
+        }
+        Ok(None)
+    }
+
     /// ZUNION / ZINTER / ZDIFF of zsets (sets count as zsets with score 1), sorted by score
     /// then member. O(total size).
     pub fn zcombine(

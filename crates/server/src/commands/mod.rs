@@ -240,6 +240,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("zunionstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the union of multiple sorted sets in a key.", "O(N)+O(M log(M))", zsets::zunionstore),
     cmd("zinterstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "O(N*K)+O(M*log(M))", zsets::zinterstore),
     cmd("zdiffstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", "O(L + (N-K)log(N))", zsets::zdiffstore),
+    cmd("zrandmember", -2, READONLY, KEY1, "sorted_set", "6.2.0", "Returns one or more random members from a sorted set.", "O(N) where N is the size of the sorted set here", zsets::zrandmember),
+    cmd("zmpop", -4, WRITE, NOKEYS, "sorted_set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "O(K) + O(M*log(N))", zsets::zmpop),
     cmd("zscan", -3, READONLY, KEY1, "sorted_set", "2.8.0", "Iterates over members and scores of a sorted set.", "O(1) for every call. O(N) for a complete iteration.", zsets::zscan),
     // keys
     cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
@@ -259,6 +261,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("rename", 3, WRITE, KEY12, "generic", "1.0.0", "Renames a key and overwrites the destination.", O1, keys::rename),
     cmd("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", O1, keys::renamenx),
     cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy),
+    cmd("object", -2, READONLY, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", keys::object),
     cmd("keys", 2, READONLY, NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", ON, keys::keys),
     cmd("scan", -2, READONLY, NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration.", keys::scan),
     cmd("randomkey", 1, READONLY, NOKEYS, "generic", "1.0.0", "Returns a random key name from the database.", O1, keys::randomkey),

@@ -601,3 +601,94 @@ pub fn zinterstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     combine_store(ctx, args, ZOp::Diff, "zdiffstore")
 }
+
+/// ZRANDMEMBER key [count [WITHSCORES]]: as HRANDFIELD (positive count: distinct members,
+/// negative: may repeat).
+pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    use rand::seq::SliceRandom;
+    use rand::Rng;
+    let (count, withscores) = match args.len() {
+        2 => (None, false),
+        3 => match parse_int(&args[2]) {
+            Ok(c) => (Some(c), false),
+            Err(f) => return f,
+        },
+        4 if eq_ic(&args[3], "withscores") => match parse_int(&args[2]) {
+            Ok(c) => (Some(c), true),
+            Err(f) => return f,
+        },
+        _ => return syntax_error(),
+    };
+    if count.is_some_and(|c| c.unsigned_abs() > (i64::MAX as u64) / 2) {
+        return Frame::error("ERR value is out of range");
+    }
+    let all = match ctx.shared.storage.zall(ctx.session.db, &args[1]) {
+        Ok(a) => a,
+        Err(e) => return storage_error(e),
+    };
+    let mut rng = rand::rng();
+    let Some(count) = count else {
+        if all.is_empty() {
+            return Frame::Null;
+        }
+        return Frame::Bulk(all[rng.random_range(0..all.len())].0.clone());
+    };
+    if all.is_empty() || count == 0 {
+        return Frame::Array(vec![]);
+    }
+    let chosen: Vec<(Bytes, f64)> = if count > 0 {
+        let mut v = all;
+        v.shuffle(&mut rng);
+        v.truncate(count as usize);
+        v
+    } else {
+        (0..count.unsigned_abs())
+            .map(|_| all[rng.random_range(0..all.len())].clone())
+            .collect()
+    };
+    members_reply(ctx.session.proto, chosen, withscores)
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let numkeys = match parse_int(&args[1]) {
+        Ok(n) if n > 0 => n as usize,
+        _ => return Frame::error("ERR numkeys should be greater than 0"),
+    };
+    if args.len() < 2 + numkeys + 1 {
+        return syntax_error();
+    }
+    let keys = &args[2..2 + numkeys];
+    let where_ = &args[2 + numkeys];
+    let max = if eq_ic(where_, "max") {
+        true
+    } else if eq_ic(where_, "min") {
+        false
+    } else {
+        return syntax_error();
+    };
+    let mut count = 1u64;
+    let rest = &args[3 + numkeys..];
+    match rest.len() {
+        0 => {}
+        2 if eq_ic(&rest[0], "count") => match parse_int(&rest[1]) {
+            Ok(c) if c > 0 => count = c as u64,
+            _ => return Frame::error("ERR count should be greater than 0"),
+        },
+        _ => return syntax_error(),
+    }
+    let proto = ctx.session.proto;
+    match ctx.shared.storage.zmpop(ctx.session.db, keys, max, count) {
+        Ok(None) => Frame::NullArray,
+        Ok(Some((k, items))) => Frame::Array(vec![
+            Frame::Bulk(k),
+            Frame::Array(
+                items
+                    .into_iter()
+                    .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(proto, s)]))
+                    .collect(),
+            ),
+        ]),
+        Err(e) => storage_error(e),
+    }
+}
