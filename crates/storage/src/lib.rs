@@ -19,7 +19,7 @@ pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageO
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
-pub use sets::SetOp;
+pub use sets::{random_sample, SetOp};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
 pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
 

@@ -27,6 +27,26 @@ pub enum SetOp {
     Diff,
 }
 
+/// Redis's sampling rule for SRANDMEMBER, HRANDFIELD and ZRANDMEMBER with a count: a
+/// positive count gives distinct elements (at most all of them, in random order), a negative
+/// one |count| elements that may repeat.
+pub fn random_sample<T: Clone>(mut all: Vec<T>, count: i64) -> Vec<T> {
+    use rand::Rng;
+    if all.is_empty() || count == 0 {
+        return Vec::new();
+    }
+    let mut rng = rand::rng();
+    if count > 0 {
+        all.shuffle(&mut rng);
+        all.truncate(count as usize);
+        all
+    } else {
+        (0..count.unsigned_abs())
+            .map(|_| all[rng.random_range(0..all.len())].clone())
+            .collect()
+    }
+}
+
 /// Keeps the pop watermark's promise (no live member below it) when `member` is added.
 fn lower_watermark(meta: &mut Meta, member: &[u8]) {
     if !meta.value.is_empty() && member < meta.value.as_ref() {
@@ -202,20 +222,7 @@ impl Storage {
         match count {
             None => Ok(self.random_member(ks, key, &meta)?.into_iter().collect()),
             Some(0) => Ok(Vec::new()),
-            Some(c) => {
-                let mut all = self.members_of(ks, key, &meta)?;
-                let mut rng = rand::rng();
-                if c > 0 {
-                    all.shuffle(&mut rng);
-                    all.truncate(c as usize);
-                    Ok(all)
-                } else {
-                    use rand::Rng;
-                    Ok((0..c.unsigned_abs())
-                        .map(|_| all[rng.random_range(0..all.len())].clone())
-                        .collect())
-                }
-            }
+            Some(c) => Ok(random_sample(self.members_of(ks, key, &meta)?, c)),
         }
     }
 

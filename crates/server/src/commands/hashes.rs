@@ -161,7 +161,6 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// HRANDFIELD key [count [WITHVALUES]]: a positive count gives distinct fields (at most all),
 /// a negative one may repeat fields.
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    use rand::seq::SliceRandom;
     use rand::Rng;
     let (count, withvalues) = match args.len() {
         2 => (None, false),
@@ -191,19 +190,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         return Frame::Bulk(all[rng.random_range(0..all.len())].0.clone());
     };
-    if all.is_empty() || count == 0 {
-        return Frame::Array(vec![]);
-    }
-    let chosen: Vec<(Bytes, Bytes)> = if count > 0 {
-        let mut v = all;
-        v.shuffle(&mut rng);
-        v.truncate(count as usize);
-        v
-    } else {
-        (0..count.unsigned_abs())
-            .map(|_| all[rng.random_range(0..all.len())].clone())
-            .collect()
-    };
+    let chosen = storage::random_sample(all, count);
     let proto3 = ctx.session.proto == resp::Protocol::Resp3;
     let mut out = Vec::new();
     for (f, v) in chosen {

@@ -605,7 +605,6 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// ZRANDMEMBER key [count [WITHSCORES]]: as HRANDFIELD (positive count: distinct members,
 /// negative: may repeat).
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    use rand::seq::SliceRandom;
     use rand::Rng;
     let (count, withscores) = match args.len() {
         2 => (None, false),
@@ -633,19 +632,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         return Frame::Bulk(all[rng.random_range(0..all.len())].0.clone());
     };
-    if all.is_empty() || count == 0 {
-        return Frame::Array(vec![]);
-    }
-    let chosen: Vec<(Bytes, f64)> = if count > 0 {
-        let mut v = all;
-        v.shuffle(&mut rng);
-        v.truncate(count as usize);
-        v
-    } else {
-        (0..count.unsigned_abs())
-            .map(|_| all[rng.random_range(0..all.len())].clone())
-            .collect()
-    };
+    let chosen = storage::random_sample(all, count);
     members_reply(ctx.session.proto, chosen, withscores)
 }
 
