@@ -3,13 +3,13 @@
 //! (`… | encoded score | member` → ∅). ZSCORE is a point lookup, ZCARD O(1); score ranges seek
 //! into the `score` index; lex ranges walk the `sub` records, which are in member order.
 //!
-//! The zset's type-specific metadata bytes hold a *pop watermark* over the score index
-//! (`encoded score | member`): every entry below it is deleted, so ZPOPMIN and forward walks
-//! seek straight past the deletion markers of earlier pops instead of stepping over them.
-//! ZADD of an entry below the watermark lowers it.
+//! The zset's type-specific metadata bytes hold two *pop watermarks* over the score index
+//! (`encoded score | member`): every entry below the low one and at or above the high one is
+//! deleted, so ZPOPMIN/ZPOPMAX and walks from either end seek straight past the deletion
+//! markers of earlier pops instead of stepping over them. ZADD outside them moves them.
 //!
 //! Known gap: ZRANK and ZCOUNT count entries (O(rank) / O(M)); an order-statistics index is
-//! future work. ZPOPMAX has no watermark yet (a long ZPOPMAX loop slows until compaction).
+//! future work.
 
 use bytes::Bytes;
 use rust_rocksdb::WriteBatch;
@@ -130,14 +130,44 @@ fn score_suffix(score: f64, member: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Keeps the pop watermark's promise (no live index entry below it) for a new entry.
-fn lower_watermark(meta: &mut Meta, score: f64, member: &[u8]) {
-    if !meta.value.is_empty() {
-        let suffix = score_suffix(score, member);
-        if suffix.as_slice() < meta.value.as_ref() {
-            meta.value = Bytes::from(suffix);
-        }
+/// The pop watermarks of a zset: every score-index entry below `low` and every entry at or
+/// above `high` is deleted (an empty mark means none). Stored as the metadata's type-specific
+/// bytes: `low_len u32 BE | low | high`.
+fn marks(meta: &Meta) -> (Vec<u8>, Vec<u8>) {
+    let v = &meta.value;
+    if v.len() < 4 {
+        return (Vec::new(), Vec::new());
     }
+    let n = (encoding::be_u32(&v[..4]) as usize).min(v.len() - 4);
+    (v[4..4 + n].to_vec(), v[4 + n..].to_vec())
+}
+
+fn set_marks(meta: &mut Meta, low: &[u8], high: &[u8]) {
+    if low.is_empty() && high.is_empty() {
+        meta.value = Bytes::new();
+        return;
+    }
+    let mut v = (low.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(low);
+    v.extend_from_slice(high);
+    meta.value = Bytes::from(v);
+}
+
+/// Keeps the watermarks' promise when an index entry is added.
+fn note_entry(meta: &mut Meta, score: f64, member: &[u8]) {
+    let (mut low, mut high) = marks(meta);
+    if low.is_empty() && high.is_empty() {
+        return;
+    }
+    let suffix = score_suffix(score, member);
+    if !low.is_empty() && suffix < low {
+        low = suffix.clone();
+    }
+    if !high.is_empty() && suffix >= high {
+        high = suffix;
+        high.push(0);
+    }
+    set_marks(meta, &low, &high);
 }
 
 fn score_key(ks: KeyspaceId, key: &[u8], version: u64, score: f64, member: &[u8]) -> Vec<u8> {
@@ -249,7 +279,7 @@ impl Storage {
                         return Err(Error::ScoreNaN);
                     }
                     self.put_member(&mut b, ks, key, meta.version, member, None, new)?;
-                    lower_watermark(&mut meta, new, member);
+                    note_entry(&mut meta, new, member);
                     pending.insert(member.clone(), Some(new));
                     out.added += 1;
                     meta.size += 1;
@@ -271,7 +301,7 @@ impl Storage {
                     out.score = Some(new);
                     if new != o {
                         self.put_member(&mut b, ks, key, meta.version, member, Some(o), new)?;
-                        lower_watermark(&mut meta, new, member);
+                        note_entry(&mut meta, new, member);
                         pending.insert(member.clone(), Some(new));
                         out.changed += 1;
                     }
@@ -363,6 +393,12 @@ impl Storage {
                 }
                 _ => upper.extend_from_slice(&[0xff; 9]),
             }
+            let (_, high) = marks(meta);
+            if !high.is_empty() {
+                let mut h = prefix.clone();
+                h.extend_from_slice(&high);
+                upper = upper.min(h);
+            }
             it.seek_for_prev(&upper);
         } else {
             let mut start = prefix.clone();
@@ -370,7 +406,7 @@ impl Storage {
                 start.extend_from_slice(&encode_score(s));
             }
             let mut low = prefix.clone();
-            low.extend_from_slice(&meta.value);
+            low.extend_from_slice(&marks(meta).0);
             it.seek(start.max(low));
         }
         while let Some(k) = it.key() {
@@ -587,15 +623,16 @@ impl Storage {
         Ok(found)
     }
 
-    /// ZPOPMIN: removes and returns the `n` lowest members, raising the pop watermark.
-    pub fn zpop_min(&self, ks: KeyspaceId, key: &[u8], n: u64) -> Result<Scored> {
+    /// ZPOPMIN (`max == false`) / ZPOPMAX: removes and returns the `n` lowest (highest)
+    /// members and moves the matching watermark past them.
+    pub fn zpop(&self, ks: KeyspaceId, key: &[u8], n: u64, max: bool) -> Result<Scored> {
         let _l = self.lock(&[(ks, key)]);
         let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
         if n > 0 {
-            self.walk_scores(ks, key, &meta, false, None, |m, s| {
+            self.walk_scores(ks, key, &meta, max, None, |m, s| {
                 found.push((Bytes::copy_from_slice(m), s));
                 (found.len() as u64) < n
             })?;
@@ -608,9 +645,15 @@ impl Storage {
             self.del_member(&mut b, ks, key, meta.version, m, *s)?;
         }
         if let Some((m, s)) = found.last() {
+            let (mut low, mut high) = marks(&meta);
             let mut wm = score_suffix(*s, m);
-            wm.push(0);
-            meta.value = Bytes::from(wm);
+            if max {
+                high = wm;
+            } else {
+                wm.push(0);
+                low = wm;
+            }
+            set_marks(&mut meta, &low, &high);
         }
         meta.size = meta.size.saturating_sub(found.len() as u64);
         self.store_or_drop(&mut b, ks, key, &meta)?;
@@ -664,13 +707,7 @@ impl Storage {
             if self.zset_meta(ks, k, now_ms())?.is_none() {
                 continue;
             }
-            let popped = if max {
-                self.zrange_remove(ks, k, |st| {
-                    st.zrange_by_rank(ks, k, 0, count as i64 - 1, true)
-                })?
-            } else {
-                self.zpop_min(ks, k, count)?
-            };
+            let popped = self.zpop(ks, k, count, max)?;
             if !popped.is_empty() {
                 return Ok(Some((k.clone(), popped)));
             }
@@ -880,5 +917,34 @@ mod tests {
             Bytes::from("b")
         );
         assert_eq!(s.zcard(0, b"z").unwrap(), 6);
+    }
+
+    #[test]
+    fn pops_from_both_ends_with_adds_in_between() {
+        let (_d, s) = open();
+        let pairs: Vec<(f64, Bytes)> = (0..100)
+            .map(|i| (i as f64, Bytes::from(format!("m{i:03}"))))
+            .collect();
+        s.zadd(0, b"z", ZaddFlags::default(), &pairs).unwrap();
+        assert_eq!(s.zpop(0, b"z", 10, false).unwrap().last().unwrap().1, 9.0);
+        assert_eq!(s.zpop(0, b"z", 10, true).unwrap().last().unwrap().1, 90.0);
+        // New entries beyond either watermark must stay visible.
+        s.zadd(
+            0,
+            b"z",
+            ZaddFlags::default(),
+            &[(-5.0, Bytes::from("low")), (500.0, Bytes::from("high"))],
+        )
+        .unwrap();
+        let all = s.zrange_by_rank(0, b"z", 0, -1, false).unwrap();
+        assert_eq!(all.len(), 82);
+        assert_eq!(all[0].0, Bytes::from("low"));
+        assert_eq!(all[81].0, Bytes::from("high"));
+        let rev = s.zrange_by_rank(0, b"z", 0, 1, true).unwrap();
+        assert_eq!(rev[0].0, Bytes::from("high"));
+        assert_eq!(rev[1].1, 89.0);
+        assert_eq!(s.zpop(0, b"z", 1, true).unwrap()[0].0, Bytes::from("high"));
+        assert_eq!(s.zpop(0, b"z", 1, false).unwrap()[0].0, Bytes::from("low"));
+        assert_eq!(s.zcard(0, b"z").unwrap(), 80);
     }
 }

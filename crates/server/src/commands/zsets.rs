@@ -434,16 +434,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
     let n = count.unwrap_or(1);
     let db = ctx.session.db;
     let key = args[1].clone();
-    let result = if max {
-        ctx.shared.storage.zrange_remove(db, &key, |st| {
-            if n == 0 {
-                return Ok(Vec::new());
-            }
-            st.zrange_by_rank(db, &key, 0, n - 1, true)
-        })
-    } else {
-        ctx.shared.storage.zpop_min(db, &key, n as u64)
-    };
+    let result = ctx.shared.storage.zpop(db, &key, n as u64, max);
     let proto = ctx.session.proto;
     match result {
         Ok(items) if count.is_none() && proto == Protocol::Resp3 => {
