@@ -524,6 +524,14 @@ impl Storage {
     }
 }
 
+/// A storage in a fresh temporary directory, for unit tests (keep the guard alive).
+#[cfg(test)]
+pub(crate) fn test_storage() -> (tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Storage::open(&StorageOptions::new(dir.path())).expect("open storage");
+    (dir, s)
+}
+
 impl Drop for Storage {
     /// Hands buffered WAL records to the OS and syncs them, whatever path closes the engine.
     fn drop(&mut self) {

@@ -133,11 +133,7 @@ impl Storage {
             return Ok(0);
         }
         meta.size = meta.size.saturating_sub(removed as u64);
-        if meta.size == 0 {
-            self.delete_meta(&mut b, ks, key)?;
-        } else {
-            self.put_meta(&mut b, ks, key, &meta)?;
-        }
+        self.store_or_drop(&mut b, ks, key, &meta)?;
         self.write(b)?;
         Ok(removed)
     }
@@ -291,13 +287,8 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StorageOptions;
 
-    fn open() -> (tempfile::TempDir, Storage) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
-        (dir, s)
-    }
+    use crate::engine::test_storage as open;
 
     fn b(s: &str) -> Bytes {
         Bytes::from(s.to_string())

@@ -409,13 +409,9 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SetCond, SetExpiry, StorageOptions};
+    use crate::{SetCond, SetExpiry};
 
-    fn open() -> (tempfile::TempDir, Storage) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
-        (dir, s)
-    }
+    use crate::engine::test_storage as open;
 
     fn set(s: &Storage, ks: u32, k: &str, exp: SetExpiry) {
         s.set(

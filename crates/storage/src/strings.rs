@@ -350,13 +350,8 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StorageOptions;
 
-    fn open() -> (tempfile::TempDir, Storage) {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Storage::open(&StorageOptions::new(dir.path())).unwrap();
-        (dir, s)
-    }
+    use crate::engine::test_storage as open;
 
     #[test]
     fn set_get_and_conditions() {

@@ -162,23 +162,10 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// a negative one may repeat fields.
 pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     use rand::Rng;
-    let (count, withvalues) = match args.len() {
-        2 => (None, false),
-        3 => match parse_int(&args[2]) {
-            Ok(c) => (Some(c), false),
-            Err(f) => return f,
-        },
-        4 if eq_ic(&args[3], "withvalues") => match parse_int(&args[2]) {
-            Ok(c) => (Some(c), true),
-            Err(f) => return f,
-        },
-        _ => return syntax_error(),
+    let (count, withvalues) = match super::parse_rand_args(args, "withvalues") {
+        Ok(x) => x,
+        Err(f) => return f,
     };
-    if let Some(c) = count {
-        if c.unsigned_abs() > (i64::MAX as u64) / 2 {
-            return Frame::error("ERR value is out of range");
-        }
-    }
     let all = match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
         Ok(p) => p,
         Err(e) => return storage_error(e),

@@ -31,13 +31,9 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
-    let count = match args.len() {
-        2 => None,
-        3 => match parse_int(&args[2]) {
-            Ok(c) if c >= 0 => Some(c as u64),
-            _ => return Frame::error("ERR value is out of range, must be positive"),
-        },
-        _ => return super::wrong_arity(if end == End::Left { "lpop" } else { "rpop" }),
+    let count = match super::parse_pop_count(args) {
+        Ok(c) => c,
+        Err(f) => return f,
     };
     match ctx
         .shared

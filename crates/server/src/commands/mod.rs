@@ -370,6 +370,33 @@ pub fn parse_int(b: &[u8]) -> Result<i64, Frame> {
     storage::num::parse_i64(b).ok_or_else(not_integer)
 }
 
+/// `key [count [WORD]]` of HRANDFIELD/ZRANDMEMBER: the optional count (|count| bounded as
+/// in Redis) and whether WORD (WITHVALUES/WITHSCORES) was given.
+pub fn parse_rand_args(args: &[Bytes], word: &str) -> Result<(Option<i64>, bool), Frame> {
+    let (count, with) = match args.len() {
+        2 => (None, false),
+        3 => (Some(parse_int(&args[2])?), false),
+        4 if eq_ic(&args[3], word) => (Some(parse_int(&args[2])?), true),
+        _ => return Err(syntax_error()),
+    };
+    if count.is_some_and(|c| c.unsigned_abs() > (i64::MAX as u64) / 2) {
+        return Err(Frame::error("ERR value is out of range"));
+    }
+    Ok((count, with))
+}
+
+/// The optional count of LPOP/RPOP/SPOP/ZPOPMIN/ZPOPMAX (`key [count]`): non-negative.
+pub fn parse_pop_count(args: &[Bytes]) -> Result<Option<u64>, Frame> {
+    match args.len() {
+        2 => Ok(None),
+        3 => match parse_int(&args[2]) {
+            Ok(c) if c >= 0 => Ok(Some(c as u64)),
+            _ => Err(Frame::error("ERR value is out of range, must be positive")),
+        },
+        _ => Err(syntax_error()),
+    }
+}
+
 pub fn bulk_or_null(v: Option<Bytes>) -> Frame {
     match v {
         Some(b) => Frame::Bulk(b),

@@ -69,14 +69,9 @@ pub fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let count = match args.len() {
-        2 => None,
-        3 => match parse_int(&args[2]) {
-            Ok(c) if c >= 0 => Some(c as u64),
-            Ok(_) => return Frame::error("ERR value is out of range, must be positive"),
-            Err(_) => return Frame::error("ERR value is out of range, must be positive"),
-        },
-        _ => return syntax_error(),
+    let count = match super::parse_pop_count(args) {
+        Ok(c) => c,
+        Err(f) => return f,
     };
     match ctx.shared.storage.spop(ctx.session.db, &args[1], count) {
         Ok(v) if count.is_none() => super::bulk_or_null(v.into_iter().next()),

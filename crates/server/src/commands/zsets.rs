@@ -423,13 +423,9 @@ pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
-    let count = match args.len() {
-        2 => None,
-        3 => match parse_int(&args[2]) {
-            Ok(c) if c >= 0 => Some(c),
-            _ => return Frame::error("ERR value is out of range, must be positive"),
-        },
-        _ => return syntax_error(),
+    let count = match super::parse_pop_count(args) {
+        Ok(c) => c.map(|c| c as i64),
+        Err(f) => return f,
     };
     let n = count.unwrap_or(1);
     let db = ctx.session.db;
@@ -597,21 +593,10 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// negative: may repeat).
 pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     use rand::Rng;
-    let (count, withscores) = match args.len() {
-        2 => (None, false),
-        3 => match parse_int(&args[2]) {
-            Ok(c) => (Some(c), false),
-            Err(f) => return f,
-        },
-        4 if eq_ic(&args[3], "withscores") => match parse_int(&args[2]) {
-            Ok(c) => (Some(c), true),
-            Err(f) => return f,
-        },
-        _ => return syntax_error(),
+    let (count, withscores) = match super::parse_rand_args(args, "withscores") {
+        Ok(x) => x,
+        Err(f) => return f,
     };
-    if count.is_some_and(|c| c.unsigned_abs() > (i64::MAX as u64) / 2) {
-        return Frame::error("ERR value is out of range");
-    }
     let all = match ctx.shared.storage.zall(ctx.session.db, &args[1]) {
         Ok(a) => a,
         Err(e) => return storage_error(e),
