@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use resp::{Frame, Limits, Protocol, RequestParser};
+use resp::{Frame, Limits, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::clients::ClientEntry;
-use crate::commands::{self, flags, Ctx, Session, TABLE};
+use crate::commands::{self, flags, multi, Session, TABLE};
 use crate::shared::Shared;
 
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
@@ -41,14 +41,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
     let _ = stream.set_nodelay(true);
     let (lim, mut qbuf_limit) = limits(&shared);
     let mut parser = RequestParser::new(lim);
-    let mut session = Session {
-        client: client.clone(),
-        db: 0,
-        proto: Protocol::Resp2,
-        authed: !shared.hot.password_set.load(Ordering::Relaxed),
-        close_after_reply: false,
-        wal_seq: 0,
-    };
+    let mut session = Session::new(
+        client.clone(),
+        !shared.hot.password_set.load(Ordering::Relaxed),
+    );
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -59,6 +55,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
             let parsed = parser.parse(&mut rbuf, session.authed);
             if let Ok(Some(args)) = &parsed {
                 if session.authed
+                    && session.multi.is_none()
                     && args.len() == 2
                     && gets.len() < MAX_GET_BATCH
                     && is_get(&args[0])
@@ -247,18 +244,24 @@ fn execute_gets(
 
 /// Runs one request: central checks, then the handler; records statistics.
 pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Bytes>) -> Frame {
-    let idx = match commands::check(shared, session, &args) {
+    let checked = commands::check(shared, session, &args);
+    if let Some(queue) = session.multi.as_mut() {
+        let immediate = matches!(checked, Ok(i) if multi::runs_immediately(TABLE[i].name));
+        if !immediate {
+            if let Ok(i) = checked {
+                session.client.touch(i);
+            }
+            return multi::enqueue(queue, checked, args);
+        }
+    }
+    let idx = match checked {
         Ok(i) => i,
         Err(f) => return f,
     };
     let spec = &TABLE[idx];
     session.client.touch(idx);
-    let start = Instant::now();
-    let is_write = spec.flags & flags::WRITE != 0;
-    let run = |session: &mut Session| {
-        let mut ctx = Ctx { shared, session };
-        (spec.handler)(&mut ctx, &args)
-    };
+    let is_write = spec.flags & flags::WRITE != 0 || spec.name == "exec";
+    let run = |session: &mut Session| commands::call(shared, session, idx, &args);
     // With `appendfsync always` a write waits for an fsync: let the runtime move other
     // connections off this thread meanwhile, so concurrent writers share fsyncs (group commit).
     let reply = if is_write
@@ -271,15 +274,5 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
         run(session)
     };
     session.wal_seq = session.wal_seq.max(storage::last_write_seq());
-    let st = &shared.cmdstats[idx];
-    st.calls.fetch_add(1, Ordering::Relaxed);
-    st.usec
-        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-    if reply.is_error() {
-        st.failed.fetch_add(1, Ordering::Relaxed);
-    } else if is_write {
-        shared.bump(&shared.stats.dirty, 1);
-    }
-    shared.bump(&shared.stats.commands_processed, 1);
     reply
 }

@@ -249,6 +249,11 @@ async fn maintenance(shared: Arc<Shared>) {
         let hz = shared.with_config(|c| c.get_i64("hz")).clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
         let per_cycle = shared.with_config(|c| c.get_u64("active-expire-keys-per-cycle")) as usize;
+        let per_cycle = if shared.hot.active_expire_paused.load(Ordering::Relaxed) {
+            0
+        } else {
+            per_cycle
+        };
         let sh = shared.clone();
         match tokio::task::spawn_blocking(move || sh.storage.expire_cycle(per_cycle)).await {
             Ok(Ok(n)) if n > 0 => shared.bump(&shared.stats.expired_keys, n as u64),

@@ -95,6 +95,8 @@ pub struct HotConfig {
     pub idle_timeout_secs: AtomicU64,
     pub maxclients: AtomicU64,
     pub password_set: std::sync::atomic::AtomicBool,
+    /// `DEBUG SET-ACTIVE-EXPIRE 0` (tests): the background expiry cycle is paused.
+    pub active_expire_paused: std::sync::atomic::AtomicBool,
 }
 
 pub struct Shared {

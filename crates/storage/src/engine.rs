@@ -5,9 +5,10 @@
 //! taken while the command holds the locks of every key it reads and writes; a command is
 //! therefore atomic on disk and serialisable with every other command on the same keys.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rust_rocksdb::compaction_filter::Decision;
@@ -24,7 +25,12 @@ pub const CF_META: &str = "meta";
 pub const CF_SUB: &str = "sub";
 pub const CF_SCORE: &str = "score";
 pub const CF_EXPIRE: &str = "expire";
-const ALL_CFS: [&str; 5] = [CF_DEFAULT, CF_META, CF_SUB, CF_SCORE, CF_EXPIRE];
+pub(crate) const ALL_CFS: [&str; 5] = [CF_DEFAULT, CF_META, CF_SUB, CF_SCORE, CF_EXPIRE];
+
+/// Position of a column family in [`ALL_CFS`].
+pub(crate) fn cf_index(name: &str) -> usize {
+    ALL_CFS.iter().position(|&n| n == name).unwrap_or(0)
+}
 
 /// When a write is on disk, in Redis terms (`appendfsync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +89,9 @@ impl StorageOptions {
 /// Number of lock stripes; keys hash onto stripes, multi-key commands lock stripes in
 /// ascending order so they cannot deadlock.
 const LOCK_STRIPES: usize = 4096;
+/// Number of WATCH modification counters (a multiple of `LOCK_STRIPES`: keys sharing a
+/// counter share a stripe).
+const MOD_COUNTERS: usize = 65536;
 
 pub struct Storage {
     pub(crate) db: Arc<DB>,
@@ -98,12 +107,31 @@ pub struct Storage {
     /// How many batches are known to be fsync'd.
     synced: AtomicU64,
     wal_flush_lock: Mutex<()>,
+    /// Shared by every command that takes key locks; a transaction (EXEC) takes it
+    /// exclusively.
+    pub(crate) gate: RwLock<()>,
+    /// WATCH: bumped by every write to a key hashing onto the counter.
+    pub(crate) mod_counters: Box<[AtomicU64]>,
+    /// WATCH: FLUSHDB epochs per keyspace, and the FLUSHALL epoch.
+    flush_epochs: Mutex<HashMap<KeyspaceId, u64>>,
+    flush_all_epoch: AtomicU64,
+    /// RocksDB's ids of `ALL_CFS`, in that order.
+    pub(crate) cf_ids: [u32; ALL_CFS.len()],
     _cache: Cache,
 }
 
 /// Held locks of one command; dropping it releases them.
 pub struct KeyLocks<'a> {
+    _gate: Option<RwLockReadGuard<'a, ()>>,
     _guards: Vec<MutexGuard<'a, ()>>,
+    /// Length of this thread's held-counter list before these locks were taken.
+    held_before: usize,
+}
+
+impl Drop for KeyLocks<'_> {
+    fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().truncate(self.held_before));
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix`.
@@ -120,6 +148,8 @@ pub(crate) fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
 
 thread_local! {
     static LAST_WRITE_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Modification counters of the keys this thread holds locks on: a write bumps them.
+    static HELD: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Takes (and resets) the highest write sequence committed by this thread since the last call;
@@ -143,14 +173,14 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-fn stripe_of(ks: KeyspaceId, key: &[u8]) -> usize {
+fn key_hash(ks: KeyspaceId, key: &[u8]) -> u64 {
     // FNV-1a: cheap and good enough to spread keys over stripes.
     let mut h: u64 = 0xcbf29ce484222325;
     for &b in ks.to_be_bytes().iter().chain(key.iter()) {
         h ^= b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    (h % LOCK_STRIPES as u64) as usize
+    h
 }
 
 impl Storage {
@@ -212,6 +242,14 @@ impl Storage {
         let db = DB::open_cf_descriptors(&db_opts, &opts.path, descriptors)?;
         let db = Arc::new(db);
         let _ = db_slot.set(Arc::downgrade(&db));
+        let mut cf_ids = [0u32; ALL_CFS.len()];
+        for (i, name) in ALL_CFS.iter().enumerate() {
+            use rust_rocksdb::AsColumnFamilyRef;
+            cf_ids[i] = db
+                .cf_handle(name)
+                .map(|cf| cf.id())
+                .ok_or_else(|| Error::Corrupt(format!("column family {name} missing")))?;
+        }
 
         let storage = Storage {
             db,
@@ -224,6 +262,11 @@ impl Storage {
             flushed: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             wal_flush_lock: Mutex::new(()),
+            gate: RwLock::new(()),
+            mod_counters: (0..MOD_COUNTERS).map(|_| AtomicU64::new(0)).collect(),
+            flush_epochs: Mutex::new(HashMap::new()),
+            flush_all_epoch: AtomicU64::new(0),
+            cf_ids,
             _cache: cache,
         };
         storage.check_format()?;
@@ -298,18 +341,108 @@ impl Storage {
     }
 
     /// Locks the given keys (any order, duplicates allowed) until the guard is dropped.
+    /// Inside a transaction the thread already excludes every other writer: no lock is taken.
     pub fn lock<'a, K: AsRef<[u8]>>(&'a self, keys: &[(KeyspaceId, K)]) -> KeyLocks<'a> {
-        let mut stripes: Vec<usize> = keys
+        let mut hashes: Vec<u64> = keys
             .iter()
-            .map(|(ks, k)| stripe_of(*ks, k.as_ref()))
+            .map(|(ks, k)| key_hash(*ks, k.as_ref()) % MOD_COUNTERS as u64)
             .collect();
-        stripes.sort_unstable();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let held_before = HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            let n = h.len();
+            h.extend(hashes.iter().map(|&c| c as u32));
+            n
+        });
+        if crate::txn::in_txn() {
+            return KeyLocks {
+                _gate: None,
+                _guards: Vec::new(),
+                held_before,
+            };
+        }
+        // The gate is taken once per thread (a nested lock would wait behind a queued EXEC).
+        let gate = (held_before == 0).then(|| self.gate.read().unwrap_or_else(|p| p.into_inner()));
+        let mut stripes: Vec<usize> = hashes
+            .iter()
+            .map(|&h| (h % LOCK_STRIPES as u64) as usize)
+            .collect();
         stripes.dedup();
         let guards = stripes
             .into_iter()
             .map(|s| self.locks[s].lock().unwrap_or_else(|p| p.into_inner()))
             .collect();
-        KeyLocks { _guards: guards }
+        KeyLocks {
+            _gate: gate,
+            _guards: guards,
+            held_before,
+        }
+    }
+
+    pub(crate) fn counter_of(ks: KeyspaceId, key: &[u8]) -> u32 {
+        (key_hash(ks, key) % MOD_COUNTERS as u64) as u32
+    }
+
+    pub(crate) fn bump(&self, counters: &[u32]) {
+        for &c in counters {
+            self.mod_counters[c as usize].fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Records a FLUSHDB (`Some(ks)`) or FLUSHALL (`None`) for WATCH.
+    pub(crate) fn bump_flush(&self, ks: Option<KeyspaceId>) {
+        match ks {
+            Some(ks) => {
+                *self
+                    .flush_epochs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(ks)
+                    .or_insert(0) += 1
+            }
+            None => {
+                self.flush_all_epoch.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    pub(crate) fn flush_epochs(&self, ks: KeyspaceId) -> (u64, u64) {
+        let own = self
+            .flush_epochs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ks)
+            .copied()
+            .unwrap_or(0);
+        (own, self.flush_all_epoch.load(Ordering::Acquire))
+    }
+
+    /// Adds a range deletion to `batch`, or to the running transaction.
+    pub(crate) fn delete_range(
+        &self,
+        batch: &mut WriteBatch,
+        cf: &str,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<(), Error> {
+        let i = cf_index(cf);
+        if crate::txn::with_overlay(|o| o.delete_range(i, from, to)).is_none() {
+            batch.delete_range_cf(self.cf(cf)?, from, to);
+        }
+        Ok(())
+    }
+
+    /// Records a flush for WATCH now, or at the running transaction's commit.
+    pub(crate) fn note_flush(&self, ks: Option<KeyspaceId>) {
+        if crate::txn::with_overlay(|o| o.note_flush(ks)).is_none() {
+            self.bump_flush(ks);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn written_batches(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
     }
 
     /// A new collection version, strictly greater than every version handed out before
@@ -336,7 +469,23 @@ impl Storage {
     /// [`Storage::wal_barrier`] with the batch's sequence number, which this thread can take
     /// with [`last_write_seq`]. Keeping the flush and the fsync out of the write lets one
     /// write(2) or one fsync cover the commands of many connections (group commit).
+    ///
+    /// Inside a transaction the batch is folded into the transaction instead (see `txn`).
     pub fn write(&self, batch: WriteBatch) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let held = HELD.with(|h| h.borrow().clone());
+        if crate::txn::in_txn() {
+            return self.fold_into_txn(&batch, &held);
+        }
+        self.write_direct(batch)?;
+        self.bump(&held);
+        Ok(())
+    }
+
+    /// Commits a batch to the engine, bypassing any transaction.
+    pub(crate) fn write_direct(&self, batch: WriteBatch) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -415,11 +564,8 @@ impl Storage {
         cf: &str,
         lower: Vec<u8>,
         upper: Vec<u8>,
-    ) -> Result<rust_rocksdb::DBRawIteratorWithThreadMode<'_, DB>, Error> {
-        let mut ro = rust_rocksdb::ReadOptions::default();
-        ro.set_iterate_lower_bound(lower);
-        ro.set_iterate_upper_bound(upper);
-        Ok(self.db.raw_iterator_cf_opt(self.cf(cf)?, ro))
+    ) -> Result<crate::txn::Iter<'_>, Error> {
+        self.iter(cf, lower, upper)
     }
 
     /// Iterator over every key starting with `prefix`.
@@ -427,15 +573,13 @@ impl Storage {
         &self,
         cf: &str,
         prefix: &[u8],
-    ) -> Result<rust_rocksdb::DBRawIteratorWithThreadMode<'_, DB>, Error> {
+    ) -> Result<crate::txn::Iter<'_>, Error> {
         self.bounded_iter(cf, prefix.to_vec(), prefix_successor(prefix))
     }
 
     /// Reads the live (not expired) metadata of a key.
     pub fn get_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>, Error> {
-        let raw = self
-            .db
-            .get_pinned_cf(self.cf(CF_META)?, encoding::meta_key(ks, key))?;
+        let raw = self.get_raw(CF_META, &encoding::meta_key(ks, key))?;
         match raw {
             None => Ok(None),
             Some(raw) => {

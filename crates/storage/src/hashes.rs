@@ -31,8 +31,7 @@ impl Storage {
         field: &[u8],
     ) -> Result<Option<Bytes>> {
         Ok(self
-            .db
-            .get_pinned_cf(self.cf(CF_SUB)?, encoding::sub_key(ks, key, version, field))?
+            .get_raw(CF_SUB, &encoding::sub_key(ks, key, version, field))?
             .map(|v| Bytes::copy_from_slice(&v)))
     }
 
@@ -101,13 +100,11 @@ impl Storage {
         let Some(m) = self.hash_meta(ks, key, now_ms())? else {
             return Ok(vec![None; fields.len()]);
         };
-        let cf = self.cf(CF_SUB)?;
         let raw: Vec<Vec<u8>> = fields
             .iter()
             .map(|f| encoding::sub_key(ks, key, m.version, f))
             .collect();
-        self.db
-            .batched_multi_get_cf(cf, &raw, false)
+        self.multi_get_raw(CF_SUB, &raw, false)?
             .into_iter()
             .map(|r| Ok(r?.map(|v| Bytes::copy_from_slice(&v))))
             .collect()

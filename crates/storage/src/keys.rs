@@ -221,11 +221,12 @@ impl Storage {
         Ok(true)
     }
 
-    fn keyspace_read_opts(ks: KeyspaceId) -> ReadOptions {
-        let mut ro = ReadOptions::default();
-        ro.set_iterate_lower_bound(encoding::keyspace_start(ks));
-        ro.set_iterate_upper_bound(encoding::keyspace_end(ks));
-        ro
+    fn keyspace_iter(&self, ks: KeyspaceId) -> Result<crate::txn::Iter<'_>> {
+        self.iter(
+            CF_META,
+            encoding::keyspace_start(ks),
+            encoding::keyspace_end(ks),
+        )
     }
 
     /// One SCAN page: up to about `count` keys examined after `after`, filtered by pattern and
@@ -239,9 +240,7 @@ impl Storage {
         ty: Option<KeyType>,
     ) -> Result<ScanPage> {
         let now = now_ms();
-        let mut it = self
-            .db
-            .raw_iterator_cf_opt(self.cf(CF_META)?, Self::keyspace_read_opts(ks));
+        let mut it = self.keyspace_iter(ks)?;
         match after {
             Some(a) => {
                 let start = encoding::meta_key(ks, a);
@@ -286,9 +285,7 @@ impl Storage {
     /// keyspace only), as in Kvrocks.
     pub fn dbsize(&self, ks: KeyspaceId) -> Result<(u64, u64)> {
         let now = now_ms();
-        let mut it = self
-            .db
-            .raw_iterator_cf_opt(self.cf(CF_META)?, Self::keyspace_read_opts(ks));
+        let mut it = self.keyspace_iter(ks)?;
         it.seek_to_first();
         let (mut n, mut with_ttl) = (0, 0);
         while let Some(v) = it.value() {
@@ -309,9 +306,7 @@ impl Storage {
     /// from there (wrapping around). Not uniform, but O(log N).
     pub fn random_key(&self, ks: KeyspaceId) -> Result<Option<Bytes>> {
         let now = now_ms();
-        let mut it = self
-            .db
-            .raw_iterator_cf_opt(self.cf(CF_META)?, Self::keyspace_read_opts(ks));
+        let mut it = self.keyspace_iter(ks)?;
         for attempt in 0..8 {
             let probe: [u8; 8] = rand::random();
             if attempt < 7 {
@@ -343,22 +338,27 @@ impl Storage {
     pub fn flushdb(&self, ks: KeyspaceId) -> Result<()> {
         let mut b = WriteBatch::default();
         for cf in [CF_META, CF_SUB, CF_SCORE] {
-            b.delete_range_cf(
-                self.cf(cf)?,
-                encoding::keyspace_start(ks),
-                encoding::keyspace_end(ks),
-            );
+            self.delete_range(
+                &mut b,
+                cf,
+                &encoding::keyspace_start(ks),
+                &encoding::keyspace_end(ks),
+            )?;
         }
-        self.write(b)
+        self.write(b)?;
+        self.note_flush(Some(ks));
+        Ok(())
     }
 
     /// FLUSHALL: removes every keyspace.
     pub fn flushall(&self) -> Result<()> {
         let mut b = WriteBatch::default();
         for cf in [CF_META, CF_SUB, CF_SCORE, CF_EXPIRE] {
-            b.delete_range_cf(self.cf(cf)?, vec![0u8; 0], vec![0xffu8; 16]);
+            self.delete_range(&mut b, cf, &[], &[0xffu8; 16])?;
         }
-        self.write(b)
+        self.write(b)?;
+        self.note_flush(None);
+        Ok(())
     }
 
     /// One round of active expiry: deletes up to `max` keys whose expiry has passed, using the

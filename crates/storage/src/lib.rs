@@ -12,6 +12,7 @@ mod lists;
 pub mod num;
 mod sets;
 mod strings;
+mod txn;
 mod zsets;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
@@ -21,6 +22,7 @@ pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::{random_sample, SetOp};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
+pub use txn::{Txn, WatchToken};
 pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
 
 /// Errors of the storage layer. Each maps to exactly one Redis error reply.

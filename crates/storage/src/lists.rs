@@ -70,8 +70,7 @@ impl Storage {
 
     fn item(&self, ks: KeyspaceId, key: &[u8], meta: &Meta, pos: u64) -> Result<Option<Bytes>> {
         Ok(self
-            .db
-            .get_pinned_cf(self.cf(CF_SUB)?, Self::item_key(ks, key, meta, pos))?
+            .get_raw(CF_SUB, &Self::item_key(ks, key, meta, pos))?
             .map(|v| Bytes::copy_from_slice(&v)))
     }
 
@@ -208,7 +207,7 @@ impl Storage {
                 .map(|p| Self::item_key(ks, key, meta, p))
                 .collect();
             let mut v = Vec::with_capacity(n as usize);
-            for r in self.db.batched_multi_get_cf(cf, &keys, true) {
+            for r in self.multi_get_raw(CF_SUB, &keys, true)? {
                 match r? {
                     Some(x) => v.push(Bytes::copy_from_slice(&x)),
                     None => return Err(Error::Corrupt("list item missing".into())),

@@ -61,11 +61,7 @@ impl Storage {
 
     fn is_member(&self, ks: KeyspaceId, key: &[u8], version: u64, member: &[u8]) -> Result<bool> {
         Ok(self
-            .db
-            .get_pinned_cf(
-                self.cf(CF_SUB)?,
-                encoding::sub_key(ks, key, version, member),
-            )?
+            .get_raw(CF_SUB, &encoding::sub_key(ks, key, version, member))?
             .is_some())
     }
 

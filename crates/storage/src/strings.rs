@@ -50,13 +50,12 @@ impl Storage {
     /// MGET: values in order; absent keys and keys of other types are `None`.
     pub fn mget(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
         let now = now_ms();
-        let cf = self.cf(crate::engine::CF_META)?;
         let raw_keys: Vec<Vec<u8>> = keys
             .iter()
             .map(|k| crate::encoding::meta_key(ks, k))
             .collect();
         let mut out = Vec::with_capacity(keys.len());
-        for r in self.db.batched_multi_get_cf(cf, &raw_keys, false) {
+        for r in self.multi_get_raw(crate::engine::CF_META, &raw_keys, false)? {
             out.push(match r? {
                 None => None,
                 Some(raw) => {
@@ -76,14 +75,12 @@ impl Storage {
     /// `None`, or `WrongType`, exactly as [`Storage::get`] would answer.
     pub fn get_many(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<Vec<Result<Option<Bytes>>>> {
         let now = now_ms();
-        let cf = self.cf(crate::engine::CF_META)?;
         let raw_keys: Vec<Vec<u8>> = keys
             .iter()
             .map(|k| crate::encoding::meta_key(ks, k))
             .collect();
         Ok(self
-            .db
-            .batched_multi_get_cf(cf, &raw_keys, false)
+            .multi_get_raw(crate::engine::CF_META, &raw_keys, false)?
             .into_iter()
             .map(|r| match r? {
                 None => Ok(None),

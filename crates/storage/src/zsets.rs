@@ -190,11 +190,7 @@ impl Storage {
         member: &[u8],
     ) -> Result<Option<f64>> {
         Ok(self
-            .db
-            .get_pinned_cf(
-                self.cf(CF_SUB)?,
-                encoding::sub_key(ks, key, version, member),
-            )?
+            .get_raw(CF_SUB, &encoding::sub_key(ks, key, version, member))?
             .filter(|v| v.len() == 8)
             .map(|v| decode_score(&v)))
     }

@@ -154,6 +154,8 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    ctx.session.multi = None;
+    ctx.session.watches.clear();
     ctx.session.db = 0;
     ctx.session.client.db.store(0, Ordering::Relaxed);
     ctx.session.proto = Protocol::Resp2;

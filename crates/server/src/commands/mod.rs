@@ -8,6 +8,7 @@ mod connection;
 mod hashes;
 mod keys;
 mod lists;
+pub mod multi;
 mod server;
 mod sets;
 mod strings;
@@ -65,6 +66,28 @@ pub struct Session {
     /// Highest storage write sequence of this connection not yet known to be in the OS;
     /// replies are held until `Storage::wal_barrier` has passed it.
     pub wal_seq: u64,
+    /// Commands queued since MULTI (`None` outside a transaction).
+    pub multi: Option<multi::Queue>,
+    /// Keys under WATCH.
+    pub watches: Vec<storage::WatchToken>,
+    /// Running the commands of an EXEC: blocking commands do not block.
+    pub in_exec: bool,
+}
+
+impl Session {
+    pub fn new(client: Arc<ClientEntry>, authed: bool) -> Session {
+        Session {
+            client,
+            db: 0,
+            proto: Protocol::Resp2,
+            authed,
+            close_after_reply: false,
+            wal_seq: 0,
+            multi: None,
+            watches: Vec::new(),
+            in_exec: false,
+        }
+    }
 }
 
 pub struct Ctx<'a> {
@@ -136,6 +159,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
     cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", connection::client),
     cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
+    // transactions
+    cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
+    cmd("exec", 1, LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
+    cmd("discard", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "2.0.0", "Discards a transaction.", "O(N), when N is the number of queued commands", multi::discard),
+    cmd("watch", -2, FAST | LOADING | STALE | NOSCRIPT, KEYS_ALL, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "O(1) for every key.", multi::watch),
+    cmd("unwatch", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", O1, multi::unwatch),
     // strings
     cmd("get", 2, READONLY | FAST, KEY1, "string", "1.0.0", "Returns the string value of a key.", O1, strings::get),
     cmd("set", -3, WRITE | DENYOOM, KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", O1, strings::set),
@@ -275,6 +304,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("time", 1, FAST | LOADING | STALE, NOKEYS, "server", "2.6.0", "Returns the server time.", O1, server::time),
     cmd("lastsave", 1, FAST | LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", O1, server::lastsave),
     cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
+    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands (SLEEP, SET-ACTIVE-EXPIRE, RELOAD, HELP).", "Depends on subcommand.", server::debug),
     cmd("compact", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "0.1.0", "Compacts the storage now, reclaiming the space of deleted and expired data (Strata, as in Kvrocks).", "O(N) in the data size", server::compact),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", ON, server::bgsave),
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", ON, server::shutdown),
@@ -336,6 +366,29 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         return Err(Frame::error("NOAUTH Authentication required."));
     }
     Ok(idx)
+}
+
+/// Runs a command that passed [`check`]: the handler, then its statistics.
+pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) -> Frame {
+    let spec = &TABLE[idx];
+    let start = std::time::Instant::now();
+    let reply = {
+        let mut ctx = Ctx { shared, session };
+        (spec.handler)(&mut ctx, args)
+    };
+    let st = &shared.cmdstats[idx];
+    st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.usec.fetch_add(
+        start.elapsed().as_micros() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    if reply.is_error() {
+        st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    } else if spec.flags & WRITE != 0 {
+        shared.bump(&shared.stats.dirty, 1);
+    }
+    shared.bump(&shared.stats.commands_processed, 1);
+    reply
 }
 
 pub fn wrong_arity(name: &str) -> Frame {
@@ -453,7 +506,7 @@ mod tests {
                     c.name
                 );
                 assert!(
-                    c.flags & (WRITE | READONLY) != 0,
+                    c.flags & (WRITE | READONLY) != 0 || c.name == "watch",
                     "{} has keys but is neither write nor readonly",
                     c.name
                 );

@@ -49,6 +49,52 @@ pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
 /// COMPACT (as in Kvrocks): flushes memtables and compacts every column family down to the
 /// bottommost level now, so the compaction filters drop stale members and expired records.
 /// Blocks this worker thread while it runs.
+/// DEBUG: the subcommands test suites rely on.
+pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    match (sub.as_str(), args.len()) {
+        ("help", 2) => Frame::Array(
+            [
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds> (decimals allowed).",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Pause (0) or resume (1) the background expiry of keys.",
+                "RELOAD",
+                "    Flush memtables to disk (Strata keeps no dataset in memory to reload).",
+            ]
+            .iter()
+            .map(|s| Frame::Simple((*s).into()))
+            .collect(),
+        ),
+        ("sleep", 3) => match String::from_utf8_lossy(&args[2]).parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+                std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+                Frame::ok()
+            }
+            _ => Frame::error("ERR value is not a valid float"),
+        },
+        ("set-active-expire", 3) => match super::parse_int(&args[2]) {
+            Ok(n) => {
+                ctx.shared
+                    .hot
+                    .active_expire_paused
+                    .store(n == 0, std::sync::atomic::Ordering::Relaxed);
+                Frame::ok()
+            }
+            Err(f) => f,
+        },
+        ("reload", 2) => match ctx.shared.storage.flush_all() {
+            Ok(()) => Frame::ok(),
+            Err(e) => super::storage_error(e),
+        },
+        _ => Frame::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
 pub fn compact(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     match ctx
         .shared

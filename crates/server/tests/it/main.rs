@@ -13,3 +13,4 @@ mod robustness;
 mod server_cmds;
 mod strings;
 mod tools;
+mod transactions;

@@ -1,0 +1,107 @@
+//! Transactions: MULTI EXEC DISCARD WATCH UNWATCH.
+//!
+//! Between MULTI and EXEC the connection layer queues every command (after the central
+//! arity and authentication checks; a command that fails them flags the transaction, and EXEC
+//! then answers EXECABORT). EXEC takes the engine's transaction gate — no other writer runs
+//! until it is done — checks the WATCHed keys, runs the queued commands in order (each sees
+//! the writes of those before it) and commits their writes as one engine batch.
+
+use bytes::Bytes;
+use resp::Frame;
+
+use super::{call, storage_error, Ctx, TABLE};
+
+/// The commands queued since MULTI.
+#[derive(Default)]
+pub struct Queue {
+    pub commands: Vec<(usize, Vec<Bytes>)>,
+    /// A command failed to queue: EXEC aborts.
+    pub failed: bool,
+}
+
+/// Whether a command runs at once even inside MULTI.
+pub fn runs_immediately(name: &str) -> bool {
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+pub fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    if ctx.session.multi.is_some() {
+        return Frame::error("ERR MULTI calls can not be nested");
+    }
+    ctx.session.multi = Some(Queue::default());
+    Frame::ok()
+}
+
+pub fn discard(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    if ctx.session.multi.take().is_none() {
+        return Frame::error("ERR DISCARD without MULTI");
+    }
+    ctx.session.watches.clear();
+    Frame::ok()
+}
+
+pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if ctx.session.multi.is_some() {
+        return Frame::error("ERR WATCH inside MULTI is not allowed");
+    }
+    for key in &args[1..] {
+        match ctx.shared.storage.watch(ctx.session.db, key) {
+            Ok(t) => ctx.session.watches.push(t),
+            Err(e) => return storage_error(e),
+        }
+    }
+    Frame::ok()
+}
+
+pub fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    ctx.session.watches.clear();
+    Frame::ok()
+}
+
+pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    let Some(queue) = ctx.session.multi.take() else {
+        return Frame::error("ERR EXEC without MULTI");
+    };
+    let watches = std::mem::take(&mut ctx.session.watches);
+    if queue.failed {
+        return Frame::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let shared = ctx.shared;
+    let txn = shared.storage.begin_txn();
+    for w in &watches {
+        match txn.intact(w) {
+            Ok(true) => {}
+            Ok(false) => return Frame::NullArray,
+            Err(e) => return storage_error(e),
+        }
+    }
+    ctx.session.in_exec = true;
+    let replies: Vec<Frame> = queue
+        .commands
+        .iter()
+        .map(|(idx, args)| call(shared, ctx.session, *idx, args))
+        .collect();
+    ctx.session.in_exec = false;
+    match txn.commit() {
+        Ok(()) => Frame::Array(replies),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// Queues a command received inside MULTI (`check` is the result of the central checks).
+pub fn enqueue(queue: &mut Queue, check: Result<usize, Frame>, args: Vec<Bytes>) -> Frame {
+    match check {
+        Ok(idx) => {
+            debug_assert!(!runs_immediately(TABLE[idx].name));
+            queue.commands.push((idx, args));
+            Frame::Simple("QUEUED".into())
+        }
+        Err(f) => {
+            queue.failed = true;
+            f
+        }
+    }
+}
