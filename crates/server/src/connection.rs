@@ -69,7 +69,23 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
             }
             match parsed {
                 Ok(Some(args)) => {
-                    let reply = execute(&shared, &mut session, args).await;
+                    let mut reply = execute(&shared, &mut session, args).await;
+                    if let Some(wait) = session.wait.take() {
+                        // Earlier pipelined replies go out before this client blocks.
+                        if !wbuf.is_empty()
+                            && !flush(&shared, &mut session, &mut stream, &mut wbuf).await
+                        {
+                            shared.blocked.cancel(wait.id);
+                            return;
+                        }
+                        match block(&shared, &client, &mut stream, &mut rbuf, wait).await {
+                            Some(served) => {
+                                session.wal_seq = session.wal_seq.max(served.wal_seq);
+                                reply = served.reply;
+                            }
+                            None => return,
+                        }
+                    }
                     if reply.is_error() {
                         shared.bump(&shared.stats.error_replies, 1);
                     }
@@ -136,6 +152,59 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
             _ = idle => {
                 tracing::debug!(client = client.id, "closing idle client");
                 return;
+            }
+        }
+    }
+}
+
+/// Waits for a blocked command's reply: served by a writer, timed out, or unblocked. Input
+/// that arrives meanwhile is kept for later (bounded by the query buffer limit). `None`: the
+/// connection is gone (closed, killed, over its limit) and must end.
+async fn block(
+    shared: &Arc<Shared>,
+    client: &Arc<ClientEntry>,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    mut wait: crate::blocking::Wait,
+) -> Option<crate::blocking::Served> {
+    let deadline = wait.timeout.map(|t| tokio::time::Instant::now() + t);
+    let timed_out = |shape: crate::blocking::Shape| crate::blocking::Served {
+        reply: shape.timeout_reply(),
+        wal_seq: 0,
+    };
+    loop {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            r = &mut wait.rx => {
+                return Some(r.unwrap_or_else(|_| timed_out(wait.shape)));
+            }
+            _ = sleep => {
+                shared.blocked.cancel(wait.id);
+                // Served just before the cancel took effect: that reply wins.
+                return Some(wait.rx.try_recv().unwrap_or_else(|_| timed_out(wait.shape)));
+            }
+            r = stream.read_buf(rbuf) => match r {
+                Ok(n) if n > 0 && rbuf.len() <= shared.hot.query_buffer_limit.load(Ordering::Relaxed) as usize => {
+                    shared.bump(&shared.stats.net_input_bytes, n as u64);
+                }
+                _ => {
+                    shared.blocked.cancel(wait.id);
+                    return None;
+                }
+            },
+            _ = client.kill.cancelled() => {
+                shared.blocked.cancel(wait.id);
+                return None;
+            }
+            _ = shared.shutdown.cancelled() => {
+                // Shutting down: answer as if the timeout had passed.
+                shared.blocked.cancel(wait.id);
+                return Some(wait.rx.try_recv().unwrap_or_else(|_| timed_out(wait.shape)));
             }
         }
     }
@@ -274,5 +343,10 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
         run(session)
     };
     session.wal_seq = session.wal_seq.max(storage::last_write_seq());
+    if spec.flags & flags::WRITE != 0 && shared.blocked.count() > 0 {
+        // Serve the clients blocked on keys this command wrote, before its own reply.
+        crate::blocking::signal(shared, crate::blocking::candidate_keys(session.db, &args));
+        session.wal_seq = session.wal_seq.max(storage::last_write_seq());
+    }
     reply
 }

@@ -131,7 +131,7 @@ fn clients(shared: &Shared, out: &mut String) {
         "maxclients",
         shared.with_config(|c| c.get_i64("maxclients")),
     );
-    line(out, "blocked_clients", 0);
+    line(out, "blocked_clients", shared.blocked.count());
     line(out, "tracking_clients", 0);
     line(out, "clients_in_timeout_table", 0);
 }

@@ -113,6 +113,7 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     pub port: AtomicU64,
     pub hot: HotConfig,
+    pub blocked: crate::blocking::Blocked,
 }
 
 fn random_hex40() -> String {
@@ -139,6 +140,7 @@ impl Shared {
             shutdown: CancellationToken::new(),
             port: AtomicU64::new(0),
             hot: HotConfig::default(),
+            blocked: Default::default(),
         }
     }
 

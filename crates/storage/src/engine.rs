@@ -159,6 +159,12 @@ pub fn last_write_seq() -> u64 {
     LAST_WRITE_SEQ.with(|c| c.replace(0))
 }
 
+/// The highest write sequence committed by this thread since the last [`last_write_seq`],
+/// without taking it.
+pub fn peek_write_seq() -> u64 {
+    LAST_WRITE_SEQ.with(|c| c.get())
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

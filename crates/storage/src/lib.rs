@@ -16,7 +16,9 @@ mod txn;
 mod zsets;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
-pub use engine::{last_write_seq, now_ms, Durability, KeyLocks, Storage, StorageOptions};
+pub use engine::{
+    last_write_seq, now_ms, peek_write_seq, Durability, KeyLocks, Storage, StorageOptions,
+};
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;

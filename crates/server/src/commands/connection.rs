@@ -212,6 +212,22 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         "list" => client_list(ctx, args),
         "kill" if n >= 3 => client_kill(ctx, args),
+        "unblock" if n == 3 || n == 4 => {
+            let Ok(id) = parse_int(&args[2]) else {
+                return Frame::error("ERR value is not an integer or out of range");
+            };
+            let reply = match args.get(3) {
+                None => None,
+                Some(a) if eq_ic(a, "timeout") => None,
+                Some(a) if eq_ic(a, "error") => Some(Frame::error(
+                    "UNBLOCKED client unblocked via CLIENT UNBLOCK",
+                )),
+                Some(_) => {
+                    return Frame::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                }
+            };
+            Frame::Integer(ctx.shared.blocked.unblock(id as u64, reply) as i64)
+        }
         "no-evict" | "no-touch" if n == 3 => {
             if eq_ic(&args[2], "on") || eq_ic(&args[2], "off") {
                 Frame::ok()
@@ -236,6 +252,8 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "    Return information about client connections.",
                 "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
                 "    Kill connections. Options: ID, TYPE, ADDR, LADDR, SKIPME, MAXAGE.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
                 "HELP",
                 "    Print this help.",
             ]
@@ -244,7 +262,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .collect(),
         ),
         "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "no-evict" | "no-touch"
-        | "help" => sub_arity(&sub),
+        | "unblock" | "help" => sub_arity(&sub),
         _ => Frame::Error(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&args[1])

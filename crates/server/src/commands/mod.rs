@@ -72,6 +72,8 @@ pub struct Session {
     pub watches: Vec<storage::WatchToken>,
     /// Running the commands of an EXEC: blocking commands do not block.
     pub in_exec: bool,
+    /// Set by a blocking command that found nothing: the connection waits on it.
+    pub wait: Option<crate::blocking::Wait>,
 }
 
 impl Session {
@@ -86,6 +88,7 @@ impl Session {
             multi: None,
             watches: Vec::new(),
             in_exec: false,
+            wait: None,
         }
     }
 }
@@ -159,6 +162,15 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
     cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", connection::client),
     cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
+    // blocking pops
+    cmd("blpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
+    cmd("brpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
+    cmd("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, KEY12, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", O1, crate::blocking::handler),
+    cmd("blmove", 6, WRITE | DENYOOM | BLOCKING, KEY12, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", O1, crate::blocking::handler),
+    cmd("blmpop", -5, WRITE | BLOCKING, NOKEYS, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", crate::blocking::handler),
+    cmd("bzpopmin", -3, WRITE | FAST | BLOCKING, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
+    cmd("bzpopmax", -3, WRITE | FAST | BLOCKING, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
+    cmd("bzmpop", -5, WRITE | BLOCKING, NOKEYS, "sorted_set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", crate::blocking::handler),
     // transactions
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
     cmd("exec", 1, LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),

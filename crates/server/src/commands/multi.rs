@@ -79,16 +79,33 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         }
     }
     ctx.session.in_exec = true;
+    let mut written = Vec::new();
     let replies: Vec<Frame> = queue
         .commands
         .iter()
-        .map(|(idx, args)| call(shared, ctx.session, *idx, args))
+        .map(|(idx, args)| {
+            if TABLE[*idx].flags & super::flags::WRITE != 0 {
+                written.push((ctx.session.db, *idx));
+            }
+            call(shared, ctx.session, *idx, args)
+        })
         .collect();
     ctx.session.in_exec = false;
-    match txn.commit() {
-        Ok(()) => Frame::Array(replies),
-        Err(e) => storage_error(e),
+    if let Err(e) = txn.commit() {
+        return storage_error(e);
     }
+    // Serve clients blocked on keys the transaction wrote, now that the writes are visible.
+    if shared.blocked.count() > 0 {
+        let keys: Vec<(u32, Bytes)> = queue
+            .commands
+            .iter()
+            .filter(|(idx, _)| TABLE[*idx].flags & super::flags::WRITE != 0)
+            .zip(written.iter())
+            .flat_map(|((_, args), (db, _))| crate::blocking::candidate_keys(*db, args))
+            .collect();
+        crate::blocking::signal(shared, keys);
+    }
+    Frame::Array(replies)
 }
 
 /// Queues a command received inside MULTI (`check` is the result of the central checks).

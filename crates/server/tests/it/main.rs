@@ -3,6 +3,7 @@
 
 mod util;
 
+mod blocking;
 mod crash;
 mod differential;
 mod hashes;
