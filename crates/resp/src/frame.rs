@@ -39,6 +39,8 @@ pub enum Frame {
     Verbatim(Bytes),
     /// Already-encoded bytes, written as they are (used for replies cached by the server).
     Raw(Bytes),
+    /// Out-of-band data (Pub/Sub messages): `>` in RESP3, an array in RESP2.
+    Push(Vec<Frame>),
 }
 
 impl Frame {
@@ -141,6 +143,13 @@ impl Frame {
                 Protocol::Resp2 => put_bulk(out, b),
             },
             Frame::Raw(b) => out.put_slice(b),
+            Frame::Push(items) => {
+                out.put_u8(if proto == Protocol::Resp3 { b'>' } else { b'*' });
+                put_int_line(out, items.len() as i64);
+                for f in items {
+                    f.encode(proto, out);
+                }
+            }
         }
     }
 

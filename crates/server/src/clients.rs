@@ -27,6 +27,13 @@ pub struct ClientEntry {
     pub last_active_ms: AtomicU64,
     pub query_buf: AtomicU64,
     pub kill: CancellationToken,
+    /// Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`).
+    pub subs: std::sync::atomic::AtomicU32,
+    pub psubs: std::sync::atomic::AtomicU32,
+    /// Commands queued in MULTI, -1 outside a transaction (CLIENT LIST `multi`).
+    pub multi: std::sync::atomic::AtomicI64,
+    /// Bytes of Pub/Sub messages queued for this client and not yet written (`omem`).
+    pub pending_push: AtomicU64,
 }
 
 impl ClientEntry {
@@ -64,16 +71,36 @@ impl ClientEntry {
                 .map(|n| String::from_utf8_lossy(&n).into_owned())
                 .unwrap_or_default()
         };
+        let (subs, psubs) = (
+            self.subs.load(Ordering::Relaxed),
+            self.psubs.load(Ordering::Relaxed),
+        );
+        let multi = self.multi.load(Ordering::Relaxed);
+        let mut flags = String::new();
+        if subs + psubs > 0 {
+            flags.push('P');
+        }
+        if multi >= 0 {
+            flags.push('x');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             name,
             self.created.elapsed().as_secs(),
             self.idle_secs(),
+            flags,
             self.db.load(Ordering::Relaxed),
+            subs,
+            psubs,
+            multi,
             self.query_buf.load(Ordering::Relaxed),
+            self.pending_push.load(Ordering::Relaxed),
             cmd,
             self.resp.load(Ordering::Relaxed),
             lib(&self.lib_name),
@@ -105,6 +132,10 @@ impl Clients {
             last_active_ms: AtomicU64::new(0),
             query_buf: AtomicU64::new(0),
             kill: CancellationToken::new(),
+            subs: Default::default(),
+            psubs: Default::default(),
+            multi: std::sync::atomic::AtomicI64::new(-1),
+            pending_push: AtomicU64::new(0),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(id, entry.clone());

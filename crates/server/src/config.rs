@@ -207,10 +207,12 @@ pub static PARAMS: &[Param] = &[
     noop("activerehashing", BOOL, "yes"),
     noop("activedefrag", BOOL, "no"),
     noop("dynamic-hz", BOOL, "yes"),
-    noop(
+    // Applied for the pubsub class (subscribers are disconnected past it).
+    p(
         "client-output-buffer-limit",
         STR,
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        true,
     ),
     noop("slowlog-log-slower-than", int(-1, I64MAX), "10000"),
     noop("slowlog-max-len", int(0, I64MAX), "128"),
@@ -335,6 +337,10 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
                     words.join(", ")
                 ))
             }
+        }
+        Kind::Str if param.name == "client-output-buffer-limit" => {
+            crate::pubsub::parse_output_limits(value)?;
+            Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
         }
         Kind::Str => Ok(value.to_string()),
     }

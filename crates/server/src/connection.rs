@@ -37,14 +37,27 @@ fn limits(shared: &Shared) -> (Limits, usize) {
 }
 
 /// Serves one client until it quits, is killed, breaks the protocol or the server stops.
-pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<ClientEntry>) {
-    let _ = stream.set_nodelay(true);
-    let (lim, mut qbuf_limit) = limits(&shared);
-    let mut parser = RequestParser::new(lim);
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEntry>) {
     let mut session = Session::new(
         client.clone(),
         !shared.hot.password_set.load(Ordering::Relaxed),
     );
+    serve_session(&shared, stream, &client, &mut session).await;
+    // Whatever ended the connection: its subscriptions go with it.
+    if let Some(mut sub) = session.sub.take() {
+        shared.pubsub.unsubscribe_all(&mut sub);
+    }
+}
+
+async fn serve_session(
+    shared: &Arc<Shared>,
+    mut stream: TcpStream,
+    client: &Arc<ClientEntry>,
+    session: &mut Session,
+) {
+    let _ = stream.set_nodelay(true);
+    let (lim, mut qbuf_limit) = limits(shared);
+    let mut parser = RequestParser::new(lim);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -56,6 +69,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
             if let Ok(Some(args)) = &parsed {
                 if session.authed
                     && session.multi.is_none()
+                    && session.sub.is_none()
                     && args.len() == 2
                     && gets.len() < MAX_GET_BATCH
                     && is_get(&args[0])
@@ -65,20 +79,19 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                 }
             }
             if !gets.is_empty() {
-                execute_gets(&shared, &mut session, &mut gets, &mut wbuf);
+                execute_gets(shared, session, &mut gets, &mut wbuf);
             }
             match parsed {
                 Ok(Some(args)) => {
-                    let mut reply = execute(&shared, &mut session, args).await;
+                    let mut reply = execute(shared, session, args).await;
                     if let Some(wait) = session.wait.take() {
                         // Earlier pipelined replies go out before this client blocks.
-                        if !wbuf.is_empty()
-                            && !flush(&shared, &mut session, &mut stream, &mut wbuf).await
+                        if !wbuf.is_empty() && !flush(shared, session, &mut stream, &mut wbuf).await
                         {
                             shared.blocked.cancel(wait.id);
                             return;
                         }
-                        match block(&shared, &client, &mut stream, &mut rbuf, wait).await {
+                        match block(shared, client, &mut stream, &mut rbuf, wait).await {
                             Some(served) => {
                                 session.wal_seq = session.wal_seq.max(served.wal_seq);
                                 reply = served.reply;
@@ -94,7 +107,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES
-                        && !flush(&shared, &mut session, &mut stream, &mut wbuf).await
+                        && !flush(shared, session, &mut stream, &mut wbuf).await
                     {
                         return;
                     }
@@ -104,12 +117,12 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                     tracing::debug!(client = client.id, addr = %client.addr, error = %e, "protocol error, closing connection");
                     Frame::Error(format!("ERR {e}")).encode(session.proto, &mut wbuf);
                     shared.bump(&shared.stats.error_replies, 1);
-                    let _ = flush(&shared, &mut session, &mut stream, &mut wbuf).await;
+                    let _ = flush(shared, session, &mut stream, &mut wbuf).await;
                     return;
                 }
             }
         }
-        if !wbuf.is_empty() && !flush(&shared, &mut session, &mut stream, &mut wbuf).await {
+        if !wbuf.is_empty() && !flush(shared, session, &mut stream, &mut wbuf).await {
             return;
         }
         if session.close_after_reply {
@@ -118,7 +131,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
         }
         // Refresh limits (CONFIG SET may have changed them) and enforce the query buffer limit.
         if parser.is_idle() {
-            let (lim, q) = limits(&shared);
+            let (lim, q) = limits(shared);
             parser.set_limits(lim);
             qbuf_limit = q;
         }
@@ -149,7 +162,15 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, client: Arc<Clien
                 return;
             }
             _ = shared.shutdown.cancelled() => return,
-            _ = idle => {
+            m = next_message(session) => {
+                if let Some(m) = m {
+                    deliver(session, m, &mut wbuf);
+                    if !flush(shared, session, &mut stream, &mut wbuf).await {
+                        return;
+                    }
+                }
+            }
+            _ = idle, if !session.subscribed() => {
                 tracing::debug!(client = client.id, "closing idle client");
                 return;
             }
@@ -210,6 +231,33 @@ async fn block(
     }
 }
 
+/// The next Pub/Sub message for this connection (never resolves when not subscribed).
+async fn next_message(session: &mut Session) -> Option<crate::pubsub::Message> {
+    match session.sub.as_mut() {
+        Some(s) => s.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Encodes a message and whatever else is already queued (bounded per round).
+fn deliver(session: &mut Session, first: crate::pubsub::Message, wbuf: &mut BytesMut) {
+    let proto = session.proto;
+    let Some(sub) = session.sub.as_mut() else {
+        return;
+    };
+    let mut next = Some(first);
+    let mut n = 0;
+    while let Some(m) = next {
+        m.frame().encode(proto, wbuf);
+        sub.delivered(&m);
+        n += 1;
+        if n >= 1024 || wbuf.len() >= OUTPUT_FLUSH_BYTES {
+            break;
+        }
+        next = sub.rx.try_recv().ok();
+    }
+}
+
 /// Writes the buffered replies, after the writes they acknowledge are as durable as
 /// `appendfsync` promises.
 async fn flush(
@@ -245,7 +293,11 @@ async fn flush(
         session.wal_seq = 0;
     }
     let n = wbuf.len();
-    let ok = stream.write_all(wbuf).await.is_ok();
+    // A client killed (or over its output limit) while its socket is full stops here.
+    let ok = tokio::select! {
+        r = stream.write_all(wbuf) => r.is_ok(),
+        _ = session.client.kill.cancelled() => false,
+    };
     wbuf.clear();
     shared.bump(&shared.stats.net_output_bytes, n as u64);
     ok
@@ -314,13 +366,24 @@ fn execute_gets(
 /// Runs one request: central checks, then the handler; records statistics.
 pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Bytes>) -> Frame {
     let checked = commands::check(shared, session, &args);
+    if let Ok(i) = checked {
+        if session.proto == resp::Protocol::Resp2
+            && session.subscribed()
+            && !commands::pubsub::allowed_while_subscribed(TABLE[i].name)
+        {
+            return Frame::Error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                commands::full_name(i, &args)
+            ));
+        }
+    }
     if let Some(queue) = session.multi.as_mut() {
         let immediate = matches!(checked, Ok(i) if multi::runs_immediately(TABLE[i].name));
         if !immediate {
             if let Ok(i) = checked {
                 session.client.touch(i);
             }
-            return multi::enqueue(queue, checked, args);
+            return multi::enqueue(queue, &session.client, checked, args);
         }
     }
     let idx = match checked {

@@ -231,8 +231,8 @@ fn stats(shared: &Shared, out: &mut String) {
     line(out, "evicted_keys", 0);
     line(out, "keyspace_hits", g(&s.keyspace_hits));
     line(out, "keyspace_misses", g(&s.keyspace_misses));
-    line(out, "pubsub_channels", 0);
-    line(out, "pubsub_patterns", 0);
+    line(out, "pubsub_channels", shared.pubsub.num_channels());
+    line(out, "pubsub_patterns", shared.pubsub.numpat());
     line(out, "total_error_replies", g(&s.error_replies));
 }
 

@@ -58,6 +58,15 @@ pub fn apply_config(shared: &Shared) {
         h.idle_timeout_secs.store(c.get_u64("timeout"), r);
         h.maxclients.store(c.get_u64("maxclients"), r);
         h.password_set.store(!c.get("requirepass").is_empty(), r);
+        let (hard, soft, secs) =
+            crate::pubsub::parse_output_limits(c.get("client-output-buffer-limit"))
+                .ok()
+                .flatten()
+                .unwrap_or((32 << 20, 8 << 20, 60));
+        let l = &shared.pubsub.limits;
+        l.hard.store(hard, r);
+        l.soft.store(soft, r);
+        l.soft_secs.store(secs, r);
     });
 }
 

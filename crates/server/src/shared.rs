@@ -114,6 +114,7 @@ pub struct Shared {
     pub port: AtomicU64,
     pub hot: HotConfig,
     pub blocked: crate::blocking::Blocked,
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 fn random_hex40() -> String {
@@ -141,6 +142,7 @@ impl Shared {
             port: AtomicU64::new(0),
             hot: HotConfig::default(),
             blocked: Default::default(),
+            pubsub: Default::default(),
         }
     }
 

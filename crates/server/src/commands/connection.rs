@@ -7,7 +7,14 @@ use resp::{Frame, Protocol};
 
 use super::{eq_ic, parse_int, syntax_error, Ctx};
 
-pub fn ping(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    if ctx.session.proto == Protocol::Resp2 && ctx.session.subscribed() && args.len() <= 2 {
+        // Subscribed RESP2 connections get PING's answer in the shape of a message.
+        return Frame::Array(vec![
+            Frame::bulk_str("pong"),
+            Frame::Bulk(args.get(1).cloned().unwrap_or_default()),
+        ]);
+    }
     match args.len() {
         1 => Frame::Simple("PONG".into()),
         2 => Frame::Bulk(args[1].clone()),
@@ -154,7 +161,11 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    if let Some(mut sub) = ctx.session.sub.take() {
+        ctx.shared.pubsub.unsubscribe_all(&mut sub);
+    }
     ctx.session.multi = None;
+    ctx.session.client.multi.store(-1, Ordering::Relaxed);
     ctx.session.watches.clear();
     ctx.session.db = 0;
     ctx.session.client.db.store(0, Ordering::Relaxed);

@@ -9,6 +9,7 @@ mod hashes;
 mod keys;
 mod lists;
 pub mod multi;
+pub mod pubsub;
 mod server;
 mod sets;
 mod strings;
@@ -74,6 +75,15 @@ pub struct Session {
     pub in_exec: bool,
     /// Set by a blocking command that found nothing: the connection waits on it.
     pub wait: Option<crate::blocking::Wait>,
+    /// Pub/Sub mailbox and subscriptions, from the first (P)SUBSCRIBE on.
+    pub sub: Option<crate::pubsub::Subscriber>,
+}
+
+impl Session {
+    /// Subscribed to at least one channel or pattern.
+    pub fn subscribed(&self) -> bool {
+        self.sub.as_ref().is_some_and(|s| s.count() > 0)
+    }
 }
 
 impl Session {
@@ -89,6 +99,7 @@ impl Session {
             watches: Vec::new(),
             in_exec: false,
             wait: None,
+            sub: None,
         }
     }
 }
@@ -171,6 +182,13 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("bzpopmin", -3, WRITE | FAST | BLOCKING, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
     cmd("bzpopmax", -3, WRITE | FAST | BLOCKING, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
     cmd("bzmpop", -5, WRITE | BLOCKING, NOKEYS, "sorted_set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", crate::blocking::handler),
+    // pub/sub
+    cmd("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels.", "O(N) where N is the number of channels to subscribe to.", pubsub::subscribe),
+    cmd("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to subscribe to.", pubsub::psubscribe),
+    cmd("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Stops listening to messages posted to channels.", "O(N) where N is the number of channels to unsubscribe.", pubsub::unsubscribe),
+    cmd("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to unsubscribe.", pubsub::punsubscribe),
+    cmd("publish", 3, PUBSUB | FAST | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Posts a message to a channel.", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", pubsub::publish),
+    cmd("pubsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", "2.8.0", "A container for Pub/Sub commands.", "Depends on subcommand.", pubsub::pubsub),
     // transactions
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
     cmd("exec", 1, LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
@@ -378,6 +396,24 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         return Err(Frame::error("NOAUTH Authentication required."));
     }
     Ok(idx)
+}
+
+/// A command's name as Redis reports it in errors: `container|subcommand` for containers.
+pub fn full_name(idx: usize, args: &[Bytes]) -> String {
+    let name = TABLE[idx].name;
+    const CONTAINERS: &[&str] = &[
+        "pubsub", "client", "config", "object", "command", "memory", "debug", "script", "function",
+        "cluster", "acl", "latency", "slowlog", "module", "xinfo",
+    ];
+    match args.get(1) {
+        Some(sub) if CONTAINERS.contains(&name) => {
+            format!(
+                "{name}|{}",
+                String::from_utf8_lossy(sub).to_ascii_lowercase()
+            )
+        }
+        _ => name.to_string(),
+    }
 }
 
 /// Runs a command that passed [`check`]: the handler, then its statistics.

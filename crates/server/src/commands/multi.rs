@@ -6,6 +6,8 @@
 //! until it is done — checks the WATCHed keys, runs the queued commands in order (each sees
 //! the writes of those before it) and commits their writes as one engine batch.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 use resp::Frame;
 
@@ -32,6 +34,7 @@ pub fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         return Frame::error("ERR MULTI calls can not be nested");
     }
     ctx.session.multi = Some(Queue::default());
+    ctx.session.client.multi.store(0, Ordering::Relaxed);
     Frame::ok()
 }
 
@@ -39,6 +42,7 @@ pub fn discard(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     if ctx.session.multi.take().is_none() {
         return Frame::error("ERR DISCARD without MULTI");
     }
+    ctx.session.client.multi.store(-1, Ordering::Relaxed);
     ctx.session.watches.clear();
     Frame::ok()
 }
@@ -65,6 +69,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     let Some(queue) = ctx.session.multi.take() else {
         return Frame::error("ERR EXEC without MULTI");
     };
+    ctx.session.client.multi.store(-1, Ordering::Relaxed);
     let watches = std::mem::take(&mut ctx.session.watches);
     if queue.failed {
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
@@ -109,11 +114,19 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
 }
 
 /// Queues a command received inside MULTI (`check` is the result of the central checks).
-pub fn enqueue(queue: &mut Queue, check: Result<usize, Frame>, args: Vec<Bytes>) -> Frame {
+pub fn enqueue(
+    queue: &mut Queue,
+    client: &crate::clients::ClientEntry,
+    check: Result<usize, Frame>,
+    args: Vec<Bytes>,
+) -> Frame {
     match check {
         Ok(idx) => {
             debug_assert!(!runs_immediately(TABLE[idx].name));
             queue.commands.push((idx, args));
+            client
+                .multi
+                .store(queue.commands.len() as i64, Ordering::Relaxed);
             Frame::Simple("QUEUED".into())
         }
         Err(f) => {

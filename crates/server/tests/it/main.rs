@@ -9,6 +9,7 @@ mod differential;
 mod hashes;
 mod keys;
 mod protocol;
+mod pubsub;
 mod reclaim;
 mod robustness;
 mod server_cmds;

@@ -24,6 +24,8 @@ pub enum Reply {
     Double(String),
     Bool(bool),
     Verbatim(String),
+    /// RESP3 out-of-band data (`>`).
+    Push(Vec<Reply>),
 }
 
 impl Reply {
@@ -54,7 +56,7 @@ impl Reply {
     }
     pub fn array(&self) -> &[Reply] {
         match self {
-            Reply::Array(a) | Reply::Set(a) => a,
+            Reply::Array(a) | Reply::Set(a) | Reply::Push(a) => a,
             other => panic!("expected an array, got {other:?}"),
         }
     }
@@ -290,7 +292,7 @@ impl Client {
                     Reply::Bulk(self.bulk_body(n as usize)?)
                 }
             }
-            "*" | "~" => {
+            "*" | "~" | ">" => {
                 let n: i64 = rest.parse().map_err(|_| bad())?;
                 if n < 0 {
                     Reply::NilArray
@@ -301,6 +303,8 @@ impl Client {
                     }
                     if t == "~" {
                         Reply::Set(v)
+                    } else if t == ">" {
+                        Reply::Push(v)
                     } else {
                         Reply::Array(v)
                     }

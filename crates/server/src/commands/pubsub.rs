@@ -1,0 +1,156 @@
+//! Pub/Sub commands: SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH PUBSUB.
+
+use bytes::{Bytes, BytesMut};
+use resp::Frame;
+
+use super::Ctx;
+use crate::pubsub::Subscriber;
+
+fn confirm(kind: &str, name: Option<&Bytes>, count: usize) -> Frame {
+    Frame::Push(vec![
+        Frame::bulk_str(kind),
+        name.map_or(Frame::Null, |n| Frame::Bulk(n.clone())),
+        Frame::Integer(count as i64),
+    ])
+}
+
+/// Several confirmations in one reply, as Redis sends one per channel.
+fn raw(ctx: &Ctx<'_>, frames: Vec<Frame>) -> Frame {
+    let mut out = BytesMut::new();
+    for f in frames {
+        f.encode(ctx.session.proto, &mut out);
+    }
+    Frame::Raw(out.freeze())
+}
+
+fn subscriber<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut Subscriber {
+    let client = ctx.session.client.clone();
+    ctx.session
+        .sub
+        .get_or_insert_with(|| Subscriber::new(client))
+}
+
+fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Frame {
+    let shared = ctx.shared;
+    let kind = if pattern { "psubscribe" } else { "subscribe" };
+    let mut frames = Vec::with_capacity(args.len() - 1);
+    for name in &args[1..] {
+        let sub = subscriber(ctx);
+        shared.pubsub.subscribe(sub, name, pattern);
+        frames.push(confirm(kind, Some(name), sub.count()));
+    }
+    raw(ctx, frames)
+}
+
+fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Frame {
+    let shared = ctx.shared;
+    let kind = if pattern {
+        "punsubscribe"
+    } else {
+        "unsubscribe"
+    };
+    let sub = subscriber(ctx);
+    let names: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else if pattern {
+        sub.patterns.iter().cloned().collect()
+    } else {
+        sub.channels.iter().cloned().collect()
+    };
+    let mut frames = Vec::with_capacity(names.len().max(1));
+    for name in &names {
+        shared.pubsub.unsubscribe(sub, name, pattern);
+        frames.push(confirm(kind, Some(name), sub.count()));
+    }
+    if names.is_empty() {
+        frames.push(confirm(kind, None, sub.count()));
+    }
+    raw(ctx, frames)
+}
+
+pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    subscribe_generic(ctx, args, false)
+}
+pub fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    subscribe_generic(ctx, args, true)
+}
+pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    unsubscribe_generic(ctx, args, false)
+}
+pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    unsubscribe_generic(ctx, args, true)
+}
+
+pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    Frame::Integer(ctx.shared.pubsub.publish(&args[1], &args[2]))
+}
+
+/// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS | SHARDNUMSUB
+pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let ps = &ctx.shared.pubsub;
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "channels" if n <= 3 => Frame::Array(
+            ps.channels(args.get(2).map(|p| p.as_ref()))
+                .into_iter()
+                .map(Frame::Bulk)
+                .collect(),
+        ),
+        "shardchannels" if n <= 3 => Frame::Array(Vec::new()),
+        "numsub" | "shardnumsub" => {
+            let mut out = Vec::with_capacity(2 * (n - 2));
+            for ch in &args[2..] {
+                out.push(Frame::Bulk(ch.clone()));
+                let count = if sub == "numsub" { ps.numsub(ch) } else { 0 };
+                out.push(Frame::Integer(count as i64));
+            }
+            Frame::Array(out)
+        }
+        "numpat" if n == 2 => Frame::Integer(ps.numpat() as i64),
+        "help" if n == 2 => Frame::Array(
+            [
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+                "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple((*s).into()))
+            .collect(),
+        ),
+        "channels" | "shardchannels" | "numpat" | "help" => {
+            Frame::Error(format!("ERR wrong number of arguments for 'pubsub|{sub}' command"))
+        }
+        _ => Frame::Error(format!(
+            "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
+
+/// Whether a command may run while a RESP2 connection is subscribed.
+pub fn allowed_while_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "psubscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "punsubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}

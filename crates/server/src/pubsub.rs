@@ -1,0 +1,307 @@
+//! Pub/Sub: channels, patterns, and the per-client mailbox that carries messages to a
+//! subscriber's connection.
+//!
+//! PUBLISH never waits for a subscriber: it puts the message in each subscriber's mailbox (an
+//! unbounded queue whose queued bytes are counted) and returns. A subscriber whose queued
+//! bytes pass the `pubsub` class of `client-output-buffer-limit` (hard limit at once, soft
+//! limit for longer than its seconds) is disconnected, like Redis: memory never grows without
+//! bound because of a slow reader.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use resp::Frame;
+use tokio::sync::mpsc;
+
+use crate::clients::ClientEntry;
+
+/// One message on its way to a subscriber.
+#[derive(Debug)]
+pub struct Message {
+    pub pattern: Option<Bytes>,
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
+impl Message {
+    /// Bytes it is accounted for while queued.
+    pub fn cost(&self) -> u64 {
+        (self.channel.len()
+            + self.payload.len()
+            + self.pattern.as_ref().map_or(0, |p| p.len())
+            + 64) as u64
+    }
+
+    pub fn frame(&self) -> Frame {
+        match &self.pattern {
+            None => Frame::Push(vec![
+                Frame::bulk_str("message"),
+                Frame::Bulk(self.channel.clone()),
+                Frame::Bulk(self.payload.clone()),
+            ]),
+            Some(p) => Frame::Push(vec![
+                Frame::bulk_str("pmessage"),
+                Frame::Bulk(p.clone()),
+                Frame::Bulk(self.channel.clone()),
+                Frame::Bulk(self.payload.clone()),
+            ]),
+        }
+    }
+}
+
+/// The sending side of a subscriber's mailbox.
+pub struct Mailbox {
+    pub client: Arc<ClientEntry>,
+    tx: mpsc::UnboundedSender<Message>,
+    /// Since when the queued bytes are above the soft limit.
+    over_soft_since: Mutex<Option<Instant>>,
+}
+
+/// `client-output-buffer-limit` for the `pubsub` class: hard bytes, soft bytes, soft seconds
+/// (0 = no limit).
+#[derive(Default)]
+pub struct Limits {
+    pub hard: AtomicU64,
+    pub soft: AtomicU64,
+    pub soft_secs: AtomicU64,
+}
+
+#[derive(Default)]
+struct Registry {
+    channels: HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>,
+    patterns: HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>,
+}
+
+#[derive(Default)]
+pub struct PubSub {
+    reg: Mutex<Registry>,
+    pub limits: Limits,
+}
+
+/// A connection's side: its mailbox and what it is subscribed to.
+pub struct Subscriber {
+    pub mailbox: Arc<Mailbox>,
+    pub rx: mpsc::UnboundedReceiver<Message>,
+    pub channels: HashSet<Bytes>,
+    pub patterns: HashSet<Bytes>,
+}
+
+impl Subscriber {
+    pub fn new(client: Arc<ClientEntry>) -> Subscriber {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Subscriber {
+            mailbox: Arc::new(Mailbox {
+                client,
+                tx,
+                over_soft_since: Mutex::new(None),
+            }),
+            rx,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    fn publish_counts(&self) {
+        let c = &self.mailbox.client;
+        c.subs.store(self.channels.len() as u32, Ordering::Relaxed);
+        c.psubs.store(self.patterns.len() as u32, Ordering::Relaxed);
+    }
+
+    /// Takes a delivered message off the accounting.
+    pub fn delivered(&self, m: &Message) {
+        let _ = self.mailbox.client.pending_push.fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |v| Some(v.saturating_sub(m.cost())),
+        );
+    }
+}
+
+impl PubSub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.reg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// SUBSCRIBE / PSUBSCRIBE one channel or pattern: true if it was new for the client.
+    pub fn subscribe(&self, sub: &mut Subscriber, name: &Bytes, pattern: bool) -> bool {
+        let set = if pattern {
+            &mut sub.patterns
+        } else {
+            &mut sub.channels
+        };
+        if !set.insert(name.clone()) {
+            return false;
+        }
+        let mut reg = self.lock();
+        let map = if pattern {
+            &mut reg.patterns
+        } else {
+            &mut reg.channels
+        };
+        map.entry(name.clone())
+            .or_default()
+            .insert(sub.mailbox.client.id, sub.mailbox.clone());
+        drop(reg);
+        sub.publish_counts();
+        true
+    }
+
+    /// UNSUBSCRIBE / PUNSUBSCRIBE one channel or pattern: true if the client had it.
+    pub fn unsubscribe(&self, sub: &mut Subscriber, name: &Bytes, pattern: bool) -> bool {
+        let set = if pattern {
+            &mut sub.patterns
+        } else {
+            &mut sub.channels
+        };
+        if !set.remove(name) {
+            return false;
+        }
+        let mut reg = self.lock();
+        let map = if pattern {
+            &mut reg.patterns
+        } else {
+            &mut reg.channels
+        };
+        if let Some(m) = map.get_mut(name) {
+            m.remove(&sub.mailbox.client.id);
+            if m.is_empty() {
+                map.remove(name);
+            }
+        }
+        drop(reg);
+        sub.publish_counts();
+        true
+    }
+
+    /// Drops every subscription of a client (disconnection, RESET).
+    pub fn unsubscribe_all(&self, sub: &mut Subscriber) {
+        let channels: Vec<Bytes> = sub.channels.iter().cloned().collect();
+        for c in &channels {
+            self.unsubscribe(sub, c, false);
+        }
+        let patterns: Vec<Bytes> = sub.patterns.iter().cloned().collect();
+        for p in &patterns {
+            self.unsubscribe(sub, p, true);
+        }
+    }
+
+    /// PUBLISH: queues the message for every subscriber of the channel and every matching
+    /// pattern; returns how many received it.
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes) -> i64 {
+        let mut targets: Vec<(Arc<Mailbox>, Option<Bytes>)> = Vec::new();
+        {
+            let reg = self.lock();
+            if let Some(m) = reg.channels.get(channel) {
+                targets.extend(m.values().map(|mb| (mb.clone(), None)));
+            }
+            for (pat, m) in &reg.patterns {
+                if storage::glob::glob_match(pat, channel, false) {
+                    targets.extend(m.values().map(|mb| (mb.clone(), Some(pat.clone()))));
+                }
+            }
+        }
+        let n = targets.len() as i64;
+        for (mb, pattern) in targets {
+            let msg = Message {
+                pattern,
+                channel: channel.clone(),
+                payload: payload.clone(),
+            };
+            let queued = mb
+                .client
+                .pending_push
+                .fetch_add(msg.cost(), Ordering::Relaxed)
+                + msg.cost();
+            if mb.tx.send(msg).is_err() {
+                continue;
+            }
+            self.enforce_limits(&mb, queued);
+        }
+        n
+    }
+
+    fn enforce_limits(&self, mb: &Mailbox, queued: u64) {
+        let l = &self.limits;
+        let hard = l.hard.load(Ordering::Relaxed);
+        let soft = l.soft.load(Ordering::Relaxed);
+        let secs = l.soft_secs.load(Ordering::Relaxed);
+        let mut over = hard > 0 && queued > hard;
+        if soft > 0 {
+            let mut since = mb.over_soft_since.lock().unwrap_or_else(|p| p.into_inner());
+            if queued > soft {
+                let t = *since.get_or_insert_with(Instant::now);
+                over |= t.elapsed().as_secs() >= secs;
+            } else {
+                *since = None;
+            }
+        }
+        if over && !mb.client.kill.is_cancelled() {
+            tracing::warn!(
+                client = mb.client.id,
+                addr = %mb.client.addr,
+                queued_bytes = queued,
+                "closing subscriber that reached the pubsub output buffer limit"
+            );
+            mb.client.kill.cancel();
+        }
+    }
+
+    /// PUBSUB CHANNELS [pattern]
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let reg = self.lock();
+        reg.channels
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| storage::glob::glob_match(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// PUBSUB NUMSUB: subscribers of one channel.
+    pub fn numsub(&self, channel: &[u8]) -> usize {
+        self.lock().channels.get(channel).map_or(0, |m| m.len())
+    }
+
+    /// PUBSUB NUMPAT: patterns with at least one subscriber.
+    pub fn numpat(&self) -> usize {
+        self.lock().patterns.len()
+    }
+
+    pub fn num_channels(&self) -> usize {
+        self.lock().channels.len()
+    }
+}
+
+/// Parses a `client-output-buffer-limit` value into its `pubsub` class (hard, soft, seconds);
+/// `Err` for a malformed value.
+pub fn parse_output_limits(v: &str) -> Result<Option<(u64, u64, u64)>, String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut pubsub = None;
+    for w in words.chunks(4) {
+        let class = w[0].to_ascii_lowercase();
+        if !["normal", "slave", "replica", "pubsub"].contains(&class.as_str()) {
+            return Err("Invalid client class specified in buffer limit configuration.".into());
+        }
+        let hard = crate::config::parse_memory(w[1]);
+        let soft = crate::config::parse_memory(w[2]);
+        let secs = w[3].parse::<u64>().ok();
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        if class == "pubsub" {
+            pubsub = Some((hard, soft, secs));
+        }
+    }
+    Ok(pubsub)
+}
