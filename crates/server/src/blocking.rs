@@ -267,7 +267,12 @@ fn attempt(shared: &Shared, session: &mut Session, req: &Request) -> Result<Opti
     match reply {
         Frame::Null | Frame::NullArray => Ok(None),
         Frame::Error(_) => Err(reply),
-        other => Ok(Some(reshape(req.shape, other))),
+        other => {
+            if crate::notify::enabled(shared) {
+                crate::notify::after(shared, session.db, TABLE[idx].name, &req.twin, &other, None);
+            }
+            Ok(Some(reshape(req.shape, other)))
+        }
     }
 }
 

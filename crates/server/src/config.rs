@@ -218,7 +218,7 @@ pub static PARAMS: &[Param] = &[
     noop("slowlog-max-len", int(0, I64MAX), "128"),
     noop("latency-monitor-threshold", int(0, I64MAX), "0"),
     noop("latency-tracking", BOOL, "yes"),
-    noop("notify-keyspace-events", STR, ""),
+    p("notify-keyspace-events", STR, "", true),
     noop("lua-time-limit", int(0, I64MAX), "5000"),
     noop("busy-reply-threshold", int(0, I64MAX), "5000"),
     noop("protected-mode", BOOL, "yes"),
@@ -337,6 +337,9 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
                     words.join(", ")
                 ))
             }
+        }
+        Kind::Str if param.name == "notify-keyspace-events" => {
+            Ok(crate::notify::to_string(crate::notify::parse(value)?))
         }
         Kind::Str if param.name == "client-output-buffer-limit" => {
             crate::pubsub::parse_output_limits(value)?;

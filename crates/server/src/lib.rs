@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod connection;
 pub mod info;
+pub mod notify;
 pub mod pubsub;
 pub mod server;
 pub mod shared;

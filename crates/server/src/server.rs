@@ -63,6 +63,10 @@ pub fn apply_config(shared: &Shared) {
                 .ok()
                 .flatten()
                 .unwrap_or((32 << 20, 8 << 20, 60));
+        h.notify_flags.store(
+            crate::notify::parse(c.get("notify-keyspace-events")).unwrap_or(0),
+            r,
+        );
         let l = &shared.pubsub.limits;
         l.hard.store(hard, r);
         l.soft.store(soft, r);
@@ -265,7 +269,12 @@ async fn maintenance(shared: Arc<Shared>) {
         };
         let sh = shared.clone();
         match tokio::task::spawn_blocking(move || sh.storage.expire_cycle(per_cycle)).await {
-            Ok(Ok(n)) if n > 0 => shared.bump(&shared.stats.expired_keys, n as u64),
+            Ok(Ok(keys)) if !keys.is_empty() => {
+                shared.bump(&shared.stats.expired_keys, keys.len() as u64);
+                for (db, key) in keys {
+                    crate::notify::emit(&shared, crate::notify::EXPIRED, "expired", db, &key);
+                }
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "active expiry failed"),
             _ => {}
         }

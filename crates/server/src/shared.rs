@@ -97,6 +97,8 @@ pub struct HotConfig {
     pub password_set: std::sync::atomic::AtomicBool,
     /// `DEBUG SET-ACTIVE-EXPIRE 0` (tests): the background expiry cycle is paused.
     pub active_expire_paused: std::sync::atomic::AtomicBool,
+    /// `notify-keyspace-events` as flags (see `notify`).
+    pub notify_flags: std::sync::atomic::AtomicU32,
 }
 
 pub struct Shared {

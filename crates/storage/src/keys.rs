@@ -363,8 +363,8 @@ impl Storage {
 
     /// One round of active expiry: deletes up to `max` keys whose expiry has passed, using the
     /// expiry index; stale index entries (the key was deleted, persisted or re-timed) are
-    /// dropped on the way. Returns the number of keys deleted.
-    pub fn expire_cycle(&self, max: usize) -> Result<usize> {
+    /// dropped on the way. Returns the keys deleted (for `expired` notifications).
+    pub fn expire_cycle(&self, max: usize) -> Result<Vec<(KeyspaceId, Vec<u8>)>> {
         let now = now_ms();
         let cf = self.cf(CF_EXPIRE)?;
         let mut ro = ReadOptions::default();
@@ -381,7 +381,7 @@ impl Storage {
         }
         it.status()?;
         drop(it);
-        let mut deleted = 0;
+        let mut deleted = Vec::new();
         for raw in entries {
             let Some((at, ks, key)) = encoding::split_expire_key(&raw) else {
                 continue;
@@ -397,7 +397,7 @@ impl Storage {
             if let Some((_, expire)) = current {
                 if expire == at && expire <= now {
                     self.delete_meta(&mut b, ks, key)?;
-                    deleted += 1;
+                    deleted.push((ks, key.to_vec()));
                 }
             }
             self.write(b)?;
@@ -458,7 +458,7 @@ mod tests {
         assert!(s.persist(0, b"persisted").unwrap());
         set(&s, 0, "later", SetExpiry::At(now + 60_000));
         std::thread::sleep(std::time::Duration::from_millis(60));
-        assert_eq!(s.expire_cycle(100).unwrap(), 1);
+        assert_eq!(s.expire_cycle(100).unwrap().len(), 1);
         assert_eq!(s.dbsize(0).unwrap().0, 2);
         // The expired key's record is really gone, not just hidden.
         let raw =

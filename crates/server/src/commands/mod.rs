@@ -420,10 +420,20 @@ pub fn full_name(idx: usize, args: &[Bytes]) -> String {
 pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) -> Frame {
     let spec = &TABLE[idx];
     let start = std::time::Instant::now();
+    let notify = spec.flags & WRITE != 0 && crate::notify::enabled(shared);
+    let before = if notify {
+        crate::notify::before(shared, session.db, spec.name, args)
+    } else {
+        None
+    };
+    let db = session.db;
     let reply = {
         let mut ctx = Ctx { shared, session };
         (spec.handler)(&mut ctx, args)
     };
+    if notify && !reply.is_error() {
+        crate::notify::after(shared, db, spec.name, args, &reply, before);
+    }
     let st = &shared.cmdstats[idx];
     st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     st.usec.fetch_add(

@@ -192,3 +192,80 @@ fn replies_match_redis_server() {
         failures.join("\n")
     );
 }
+
+/// Reads Pub/Sub messages until the end marker; returns (channel, payload) pairs.
+fn collect_events(c: &mut Client) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        let m = c.read_reply().expect("event");
+        let v = match m {
+            Reply::Array(v) | Reply::Push(v) => v,
+            other => panic!("not a message: {other:?}"),
+        };
+        let text = |r: &Reply| match r {
+            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let (ch, payload) = (text(&v[v.len() - 2]), text(&v[v.len() - 1]));
+        if ch == "__keyspace@0__:END" {
+            return out;
+        }
+        out.push((ch, payload));
+    }
+}
+
+#[test]
+fn keyspace_notifications_match_redis_server() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/diff/events/keyspace.redis");
+    let text = std::fs::read_to_string(path).expect("events file");
+    let commands: Vec<Vec<Vec<u8>>> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            resp::split_inline(l.as_bytes())
+                .expect("line")
+                .into_iter()
+                .map(|a| a.to_vec())
+                .collect()
+        })
+        .collect();
+    let mut results = Vec::new();
+    for port in [redis.port, strata.port] {
+        let mut c = Client::connect(port);
+        c.cmd(&["FLUSHALL"]);
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+            Reply::ok()
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+            Reply::Array(vec![
+                Reply::bulk("notify-keyspace-events"),
+                Reply::bulk("AKE")
+            ])
+        );
+        let mut sub = Client::connect(port);
+        sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+        for args in &commands {
+            send(&mut c, args);
+        }
+        c.cmd(&["PUBLISH", "__keyspace@0__:END", "end"]);
+        results.push(collect_events(&mut sub));
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    }
+    let (r, s) = (&results[0], &results[1]);
+    let diff: Vec<String> = (0..r.len().max(s.len()))
+        .filter(|&i| r.get(i) != s.get(i))
+        .take(10)
+        .map(|i| format!("#{i}: redis {:?} / strata {:?}", r.get(i), s.get(i)))
+        .collect();
+    eprintln!(
+        "keyspace notifications: {} events from {} commands",
+        r.len(),
+        commands.len()
+    );
+    assert!(diff.is_empty(), "events differ:\n{}", diff.join("\n"));
+}

@@ -143,3 +143,18 @@ fn a_subscriber_that_stops_reading_is_disconnected_by_the_output_limit() {
     // The server goes on.
     assert_eq!(p.cmd(&["PING"]), Reply::Status("PONG".into()));
 }
+
+#[test]
+fn active_expiry_publishes_expired_events() {
+    let s = Server::start(&["--notify-keyspace-events", "Ex"]);
+    let mut sub = s.client();
+    sub.cmd(&["SUBSCRIBE", "__keyevent@0__:expired"]);
+    let mut c = s.client();
+    c.cmd(&["SET", "short", "v", "PX", "20"]);
+    c.cmd(&["SET", "other", "v"]);
+    assert_eq!(
+        sub.read_reply().unwrap(),
+        Reply::Array(vec![b("message"), b("__keyevent@0__:expired"), b("short")])
+    );
+    assert_eq!(c.cmd(&["EXISTS", "short"]), Reply::Int(0));
+}

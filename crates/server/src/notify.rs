@@ -1,0 +1,398 @@
+//! Keyspace notifications (`notify-keyspace-events`): after a write command succeeds, the
+//! events it caused are published on `__keyspace@<db>__:<key>` (payload: the event) and
+//! `__keyevent@<db>__:<event>` (payload: the key), filtered by the configured classes.
+//!
+//! Events are derived from each command and its reply, with Redis's event names. Commands
+//! that remove a collection's last element also emit `del`. Active expiry emits `expired`.
+//! Not emitted: `new` (key creation), `evicted` (nothing is evicted), `keymiss`.
+
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use resp::Frame;
+
+use crate::shared::Shared;
+
+pub const KEYSPACE: u32 = 1;
+pub const KEYEVENT: u32 = 1 << 1;
+pub const GENERIC: u32 = 1 << 2;
+pub const STRING: u32 = 1 << 3;
+pub const LIST: u32 = 1 << 4;
+pub const SET: u32 = 1 << 5;
+pub const HASH: u32 = 1 << 6;
+pub const ZSET: u32 = 1 << 7;
+pub const EXPIRED: u32 = 1 << 8;
+pub const EVICTED: u32 = 1 << 9;
+pub const STREAM: u32 = 1 << 10;
+pub const KEY_MISS: u32 = 1 << 11;
+pub const MODULE: u32 = 1 << 12;
+pub const NEW: u32 = 1 << 13;
+/// `A`: every class but key-miss and new.
+pub const ALL: u32 =
+    GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+const LETTERS: &[(char, u32)] = &[
+    ('g', GENERIC),
+    ('$', STRING),
+    ('l', LIST),
+    ('s', SET),
+    ('h', HASH),
+    ('z', ZSET),
+    ('x', EXPIRED),
+    ('e', EVICTED),
+    ('t', STREAM),
+    ('d', MODULE),
+];
+
+/// Parses a `notify-keyspace-events` value.
+pub fn parse(s: &str) -> Result<u32, String> {
+    let mut f = 0;
+    for c in s.chars() {
+        f |= match c {
+            'A' => ALL,
+            'K' => KEYSPACE,
+            'E' => KEYEVENT,
+            'm' => KEY_MISS,
+            'n' => NEW,
+            c => LETTERS
+                .iter()
+                .find(|(l, _)| *l == c)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+                })?,
+        };
+    }
+    Ok(f)
+}
+
+/// The canonical text of a flag set, as Redis prints it (`AKE`, `$hzK`, ...).
+pub fn to_string(f: u32) -> String {
+    let mut s = String::new();
+    if f & ALL == ALL {
+        s.push('A');
+    } else {
+        for (c, v) in LETTERS {
+            if f & v != 0 {
+                s.push(*c);
+            }
+        }
+    }
+    for (c, v) in [
+        ('K', KEYSPACE),
+        ('E', KEYEVENT),
+        ('m', KEY_MISS),
+        ('n', NEW),
+    ] {
+        if f & v != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// Publishes one event if its class is enabled.
+pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
+    let flags = shared.hot.notify_flags.load(Ordering::Relaxed);
+    if flags & class == 0 {
+        return;
+    }
+    if flags & KEYSPACE != 0 {
+        let mut ch = BytesMut::from(format!("__keyspace@{db}__:").as_bytes());
+        ch.extend_from_slice(key);
+        shared
+            .pubsub
+            .publish(&ch.freeze(), &Bytes::copy_from_slice(event.as_bytes()));
+    }
+    if flags & KEYEVENT != 0 {
+        let ch = Bytes::from(format!("__keyevent@{db}__:{event}"));
+        shared.pubsub.publish(&ch, &Bytes::copy_from_slice(key));
+    }
+}
+
+/// Whether any notification is enabled (the hooks cost nothing otherwise).
+pub fn enabled(shared: &Shared) -> bool {
+    let f = shared.hot.notify_flags.load(Ordering::Relaxed);
+    f & (KEYSPACE | KEYEVENT) != 0 && f & !(KEYSPACE | KEYEVENT) != 0
+}
+
+/// State taken before a command runs, for events that depend on it.
+#[derive(Default)]
+pub struct Before {
+    /// DEL/UNLINK: the keys that existed; *STORE, SORT STORE: the destination, if it existed.
+    existing: Vec<Bytes>,
+}
+
+pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
+    match name {
+        "del" | "unlink" => {
+            let mut existing = Vec::new();
+            for k in &args[1..] {
+                if !existing.contains(k)
+                    && shared
+                        .storage
+                        .exists(db, std::slice::from_ref(k))
+                        .unwrap_or(0)
+                        > 0
+                {
+                    existing.push(k.clone());
+                }
+            }
+            Some(Before { existing })
+        }
+        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+        | "zdiffstore" | "zrangestore" | "bitop" => {
+            let dst = if name == "bitop" { &args[2] } else { &args[1] };
+            let existed = shared
+                .storage
+                .exists(db, std::slice::from_ref(dst))
+                .unwrap_or(0)
+                > 0;
+            Some(Before {
+                existing: if existed {
+                    vec![dst.clone()]
+                } else {
+                    Vec::new()
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+fn positive(reply: &Frame) -> bool {
+    match reply {
+        Frame::Integer(n) => *n > 0,
+        Frame::Null | Frame::NullArray | Frame::Error(_) => false,
+        Frame::Array(v) => !v.is_empty(),
+        _ => true,
+    }
+}
+
+/// Emits `del` if a command emptied (and so removed) `key`.
+fn del_if_gone(shared: &Shared, db: u32, key: &Bytes) {
+    if shared
+        .storage
+        .exists(db, std::slice::from_ref(key))
+        .unwrap_or(1)
+        == 0
+    {
+        emit(shared, GENERIC, "del", db, key);
+    }
+}
+
+fn has_flag(args: &[Bytes], from: usize, flag: &str) -> bool {
+    args.iter()
+        .skip(from)
+        .any(|a| a.eq_ignore_ascii_case(flag.as_bytes()))
+}
+
+/// Emits the events of a write command that succeeded.
+pub fn after(
+    shared: &Shared,
+    db: u32,
+    name: &str,
+    args: &[Bytes],
+    reply: &Frame,
+    before: Option<Before>,
+) {
+    let key = || args.get(1).cloned().unwrap_or_default();
+    let ev = |class: u32, event: &str, k: &Bytes| emit(shared, class, event, db, k);
+    let ok = positive(reply);
+    match name {
+        "set" => {
+            // With NX/XX the reply tells whether it set: OK/nil, or with GET the old value
+            // (NX sets only when there was none, XX only when there was one).
+            let get = has_flag(args, 3, "get");
+            let set = if has_flag(args, 3, "nx") {
+                if get {
+                    matches!(reply, Frame::Null)
+                } else {
+                    ok
+                }
+            } else if has_flag(args, 3, "xx") {
+                ok
+            } else {
+                true
+            };
+            if set {
+                ev(STRING, "set", &key());
+                if ["ex", "px", "exat", "pxat"]
+                    .iter()
+                    .any(|f| has_flag(args, 3, f))
+                {
+                    ev(GENERIC, "expire", &key());
+                }
+            }
+        }
+        "setnx" if ok => ev(STRING, "set", &key()),
+        "setex" | "psetex" => {
+            ev(STRING, "set", &key());
+            ev(GENERIC, "expire", &key());
+        }
+        "getset" => ev(STRING, "set", &key()),
+        "mset" => args[1..]
+            .iter()
+            .step_by(2)
+            .for_each(|k| ev(STRING, "set", k)),
+        "msetnx" if ok => args[1..]
+            .iter()
+            .step_by(2)
+            .for_each(|k| ev(STRING, "set", k)),
+        "append" => ev(STRING, "append", &key()),
+        "setrange" => ev(STRING, "setrange", &key()),
+        "incr" | "decr" | "incrby" | "decrby" => ev(STRING, "incrby", &key()),
+        "incrbyfloat" => ev(STRING, "incrbyfloat", &key()),
+        "getdel" if ok => ev(GENERIC, "del", &key()),
+        "getex" if ok => {
+            if has_flag(args, 2, "persist") {
+                ev(GENERIC, "persist", &key());
+            } else if args.len() > 2 {
+                ev(GENERIC, "expire", &key());
+            }
+        }
+        "del" | "unlink" => {
+            for k in before.map(|b| b.existing).unwrap_or_default() {
+                ev(GENERIC, "del", &k);
+            }
+        }
+        "expire" | "pexpire" | "expireat" | "pexpireat" if ok => {
+            if shared.storage.exists(db, &[key()]).unwrap_or(1) == 0 {
+                ev(GENERIC, "del", &key());
+            } else {
+                ev(GENERIC, "expire", &key());
+            }
+        }
+        "persist" if ok => ev(GENERIC, "persist", &key()),
+        "rename" | "renamenx" if ok => {
+            ev(GENERIC, "rename_from", &key());
+            ev(GENERIC, "rename_to", &args[2]);
+        }
+        "copy" if ok => ev(GENERIC, "copy_to", &args[2]),
+        "move" if ok => {
+            ev(GENERIC, "move_from", &key());
+            if let Some(to) = std::str::from_utf8(&args[2])
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+            {
+                emit(shared, GENERIC, "move_to", to, &key());
+            }
+        }
+        "lpush" | "lpushx" if ok => ev(LIST, "lpush", &key()),
+        "rpush" | "rpushx" if ok => ev(LIST, "rpush", &key()),
+        "lpop" | "rpop" if ok => {
+            ev(LIST, name, &key());
+            del_if_gone(shared, db, &key());
+        }
+        "linsert" if ok => ev(LIST, "linsert", &key()),
+        "lset" => ev(LIST, "lset", &key()),
+        "lrem" if ok => {
+            ev(LIST, "lrem", &key());
+            del_if_gone(shared, db, &key());
+        }
+        "ltrim" => {
+            ev(LIST, "ltrim", &key());
+            del_if_gone(shared, db, &key());
+        }
+        "lmove" | "rpoplpush" if ok => {
+            let from_left = name == "lmove" && args[3].eq_ignore_ascii_case(b"left");
+            let to_left = name == "rpoplpush" || args[4].eq_ignore_ascii_case(b"left");
+            // Redis notifies the push before the pop.
+            ev(LIST, if to_left { "lpush" } else { "rpush" }, &args[2]);
+            ev(LIST, if from_left { "lpop" } else { "rpop" }, &key());
+            del_if_gone(shared, db, &key());
+        }
+        "lmpop" | "zmpop" if ok => {
+            if let Frame::Array(v) = reply {
+                if let Some(Frame::Bulk(k)) = v.first() {
+                    let event = match (
+                        name,
+                        args.iter().rev().any(|a| {
+                            a.eq_ignore_ascii_case(b"left") || a.eq_ignore_ascii_case(b"min")
+                        }),
+                    ) {
+                        ("lmpop", true) => "lpop",
+                        ("lmpop", false) => "rpop",
+                        (_, true) => "zpopmin",
+                        _ => "zpopmax",
+                    };
+                    ev(if name == "lmpop" { LIST } else { ZSET }, event, k);
+                    del_if_gone(shared, db, k);
+                }
+            }
+        }
+        "sadd" if ok => ev(SET, "sadd", &key()),
+        "srem" if ok => {
+            ev(SET, "srem", &key());
+            del_if_gone(shared, db, &key());
+        }
+        "spop" if ok => {
+            ev(SET, "spop", &key());
+            del_if_gone(shared, db, &key());
+        }
+        "smove" if ok => {
+            ev(SET, "srem", &key());
+            ev(SET, "sadd", &args[2]);
+            del_if_gone(shared, db, &key());
+        }
+        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+        | "zdiffstore" | "zrangestore" => {
+            let class = if name.starts_with('s') { SET } else { ZSET };
+            if ok {
+                ev(class, name, &key());
+            } else if before.is_some_and(|b| !b.existing.is_empty()) {
+                ev(GENERIC, "del", &key());
+            }
+        }
+        "hset" | "hmset" => ev(HASH, "hset", &key()),
+        "hsetnx" if ok => ev(HASH, "hset", &key()),
+        "hdel" if ok => {
+            ev(HASH, "hdel", &key());
+            del_if_gone(shared, db, &key());
+        }
+        "hincrby" => ev(HASH, "hincrby", &key()),
+        "hincrbyfloat" => ev(HASH, "hincrbyfloat", &key()),
+        "zadd" => {
+            let incr = has_flag(args, 2, "incr");
+            if !matches!(reply, Frame::Null) {
+                ev(ZSET, if incr { "zincr" } else { "zadd" }, &key());
+            }
+        }
+        "zincrby" => ev(ZSET, "zincr", &key()),
+        "zrem" if ok => {
+            ev(ZSET, "zrem", &key());
+            del_if_gone(shared, db, &key());
+        }
+        "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" if ok => {
+            ev(ZSET, name, &key());
+            del_if_gone(shared, db, &key());
+        }
+        "zpopmin" | "zpopmax" if ok => {
+            ev(ZSET, name, &key());
+            del_if_gone(shared, db, &key());
+        }
+        "setbit" => ev(STRING, "setbit", &key()),
+        "bitop" => {
+            if shared.storage.exists(db, &[args[2].clone()]).unwrap_or(1) > 0 {
+                ev(STRING, "set", &args[2]);
+            } else if before.is_some_and(|b| !b.existing.is_empty()) {
+                ev(GENERIC, "del", &args[2]);
+            }
+        }
+        "bitfield" => ev(STRING, "setbit", &key()),
+        "pfadd" if ok => ev(STRING, "pfadd", &key()),
+        "pfmerge" => ev(STRING, "pfadd", &key()),
+        "sort" => {
+            if let Some(i) = args.iter().position(|a| a.eq_ignore_ascii_case(b"store")) {
+                if let Some(dst) = args.get(i + 1) {
+                    if ok {
+                        ev(LIST, "sortstore", dst);
+                    } else {
+                        ev(GENERIC, "del", dst);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
