@@ -3,6 +3,7 @@
 //! namespace) explicitly and returns typed results or an [`Error`]; the server maps those to
 //! replies.
 
+pub mod bits;
 pub mod encoding;
 mod engine;
 pub mod glob;

@@ -222,7 +222,7 @@ impl Storage {
 
     /// Read-modify-write of a string value under the key's lock. `f` gets the current value
     /// (empty when absent) and returns the new value and a result; the expiry is kept.
-    fn modify_string<T>(
+    pub(crate) fn modify_string<T>(
         &self,
         ks: KeyspaceId,
         key: &[u8],

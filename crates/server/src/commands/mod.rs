@@ -4,6 +4,7 @@
 //! Invariant: handlers never check arity, authentication or flags themselves; they only turn
 //! arguments into a reply through the storage layer.
 
+mod bits;
 mod connection;
 mod hashes;
 mod keys;
@@ -173,6 +174,14 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
     cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", connection::client),
     cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
+    // bitmaps
+    cmd("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", O1, bits::setbit),
+    cmd("getbit", 3, READONLY | FAST, KEY1, "bitmap", "2.2.0", "Returns a bit value by offset.", O1, bits::getbit),
+    cmd("bitcount", -2, READONLY, KEY1, "bitmap", "2.6.0", "Counts the number of set bits (population counting) in a string.", ON, bits::bitcount),
+    cmd("bitpos", -3, READONLY, KEY1, "bitmap", "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", ON, bits::bitpos),
+    cmd("bitop", -4, WRITE | DENYOOM, (2, -1, 1), "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", ON, bits::bitop),
+    cmd("bitfield", -2, WRITE | DENYOOM, KEY1, "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings.", "O(1) for each subcommand specified", bits::bitfield),
+    cmd("bitfield_ro", -2, READONLY | FAST, KEY1, "bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", "O(1) for each subcommand specified", bits::bitfield_ro),
     // blocking pops
     cmd("blpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
     cmd("brpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),

@@ -1,0 +1,238 @@
+//! Bitmap commands: SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD BITFIELD_RO.
+
+use bytes::Bytes;
+use resp::Frame;
+use storage::bits::{self, BitOp, Field, FieldOp, FieldType, Overflow, MAX_BITS};
+
+use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
+
+fn offset_error() -> Frame {
+    Frame::error("ERR bit offset is not an integer or out of range")
+}
+
+fn parse_offset(b: &[u8]) -> Result<u64, Frame> {
+    match parse_int(b) {
+        Ok(n) if n >= 0 && (n as u64) < MAX_BITS => Ok(n as u64),
+        _ => Err(offset_error()),
+    }
+}
+
+pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let offset = match parse_offset(&args[2]) {
+        Ok(o) => o,
+        Err(f) => return f,
+    };
+    let bit = match &args[3][..] {
+        b"0" => 0,
+        b"1" => 1,
+        _ => return Frame::error("ERR bit is not an integer or out of range"),
+    };
+    match ctx
+        .shared
+        .storage
+        .setbit(ctx.session.db, &args[1], offset, bit)
+    {
+        Ok(old) => Frame::Integer(old as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn getbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let offset = match parse_offset(&args[2]) {
+        Ok(o) => o,
+        Err(f) => return f,
+    };
+    match ctx.shared.storage.string_value(ctx.session.db, &args[1]) {
+        Ok(v) => Frame::Integer(v.map_or(0, |v| bits::get_bit(&v, offset)) as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// `BYTE` (false) or `BIT` (true) at `args[i]`, if present.
+fn parse_unit(args: &[Bytes], i: usize) -> Result<bool, Frame> {
+    match args.get(i) {
+        None => Ok(false),
+        Some(a) if eq_ic(a, "byte") => Ok(false),
+        Some(a) if eq_ic(a, "bit") => Ok(true),
+        Some(_) => Err(syntax_error()),
+    }
+}
+
+/// BITCOUNT key [start end [BYTE|BIT]]
+pub fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    // Like Redis 7.0: a missing key answers 0 before the arguments are looked at.
+    let v = match ctx.shared.storage.string_value(ctx.session.db, &args[1]) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Frame::Integer(0),
+        Err(e) => return storage_error(e),
+    };
+    let range = match args.len() {
+        2 => None,
+        4 | 5 => {
+            let (Ok(s), Ok(e)) = (parse_int(&args[2]), parse_int(&args[3])) else {
+                return super::not_integer();
+            };
+            match parse_unit(args, 4) {
+                Ok(bit) => Some((s, e, bit)),
+                Err(f) => return f,
+            }
+        }
+        _ => return syntax_error(),
+    };
+    Frame::Integer(bits::bitcount(&v, range))
+}
+
+/// BITPOS key bit [start [end [BYTE|BIT]]]
+pub fn bitpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let bit = match parse_int(&args[2]) {
+        Ok(0) => 0u8,
+        Ok(1) => 1,
+        Ok(_) => return Frame::error("ERR The bit argument must be 1 or 0."),
+        Err(f) => return f,
+    };
+    let v = match ctx.shared.storage.string_value(ctx.session.db, &args[1]) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Frame::Integer(if bit == 1 { -1 } else { 0 }),
+        Err(e) => return storage_error(e),
+    };
+    if args.len() > 6 {
+        return syntax_error();
+    }
+    let int_at =
+        |i: usize| -> Result<Option<i64>, Frame> { args.get(i).map(|a| parse_int(a)).transpose() };
+    let (start, end) = match (int_at(3), int_at(4)) {
+        (Ok(s), Ok(e)) => (s, e),
+        (Err(f), _) | (_, Err(f)) => return f,
+    };
+    let unit = match parse_unit(args, 5) {
+        Ok(u) => u,
+        Err(f) => return f,
+    };
+    Frame::Integer(bits::bitpos(&v, bit, start, end, unit))
+}
+
+/// BITOP AND|OR|XOR|NOT destkey key [key ...]
+pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let op = match String::from_utf8_lossy(&args[1])
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "and" => BitOp::And,
+        "or" => BitOp::Or,
+        "xor" => BitOp::Xor,
+        "not" => BitOp::Not,
+        _ => return syntax_error(),
+    };
+    if op == BitOp::Not && args.len() != 4 {
+        return Frame::error("ERR BITOP NOT must be called with a single source key.");
+    }
+    match ctx
+        .shared
+        .storage
+        .bitop(ctx.session.db, op, &args[2], &args[3..])
+    {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+fn parse_fields(args: &[Bytes], read_only: bool) -> Result<Vec<Field>, Frame> {
+    let mut fields = Vec::new();
+    let mut overflow = Overflow::Wrap;
+    let mut i = 2;
+    let type_error = || {
+        Frame::error(
+            "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.",
+        )
+    };
+    while i < args.len() {
+        let sub = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
+        let needs = match sub.as_str() {
+            "get" => 3,
+            "set" | "incrby" => 4,
+            "overflow" => 2,
+            _ => return Err(syntax_error()),
+        };
+        if i + needs > args.len() {
+            return Err(syntax_error());
+        }
+        if sub == "overflow" {
+            overflow = match String::from_utf8_lossy(&args[i + 1])
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "wrap" => Overflow::Wrap,
+                "sat" => Overflow::Sat,
+                "fail" => Overflow::Fail,
+                _ => return Err(Frame::error("ERR Invalid OVERFLOW type specified")),
+            };
+            i += 2;
+            continue;
+        }
+        if read_only && sub != "get" {
+            return Err(Frame::error(
+                "ERR BITFIELD_RO only supports the GET subcommand",
+            ));
+        }
+        let ty = FieldType::parse(&args[i + 1]).ok_or_else(type_error)?;
+        let raw = &args[i + 2];
+        let offset = match raw.strip_prefix(b"#") {
+            Some(n) => match parse_int(n) {
+                Ok(n) if n >= 0 => (n as u64).checked_mul(ty.bits as u64),
+                _ => None,
+            },
+            None => match parse_int(raw) {
+                Ok(n) if n >= 0 => Some(n as u64),
+                _ => None,
+            },
+        }
+        .filter(|o| o + ty.bits as u64 <= MAX_BITS + 1)
+        .ok_or_else(offset_error)?;
+        let op = match sub.as_str() {
+            "get" => FieldOp::Get,
+            _ => {
+                let v = parse_int(&args[i + 3])?;
+                if sub == "set" {
+                    FieldOp::Set(v)
+                } else {
+                    FieldOp::IncrBy(v)
+                }
+            }
+        };
+        fields.push(Field {
+            ty,
+            offset,
+            op,
+            overflow,
+        });
+        i += needs;
+    }
+    Ok(fields)
+}
+
+fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
+    let fields = match parse_fields(args, read_only) {
+        Ok(f) => f,
+        Err(f) => return f,
+    };
+    match ctx
+        .shared
+        .storage
+        .bitfield(ctx.session.db, &args[1], &fields)
+    {
+        Ok(out) => Frame::Array(
+            out.into_iter()
+                .map(|v| v.map_or(Frame::Null, Frame::Integer))
+                .collect(),
+        ),
+        Err(e) => storage_error(e),
+    }
+}
+
+pub fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    bitfield_generic(ctx, args, false)
+}
+
+pub fn bitfield_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    bitfield_generic(ctx, args, true)
+}
