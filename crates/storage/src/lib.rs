@@ -8,6 +8,7 @@ pub mod encoding;
 mod engine;
 pub mod glob;
 mod hashes;
+pub mod hll;
 mod keys;
 mod lists;
 pub mod num;
@@ -33,6 +34,8 @@ pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOut
 pub enum Error {
     #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
     WrongType,
+    #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
+    NotHll,
     #[error("ERR value is not an integer or out of range")]
     NotInteger,
     #[error("ERR value is not a valid float")]

@@ -236,3 +236,35 @@ pub fn bitfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn bitfield_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     bitfield_generic(ctx, args, true)
 }
+
+/// PFADD key [element ...]
+pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .pfadd(ctx.session.db, &args[1], &args[2..])
+    {
+        Ok(changed) => Frame::Integer(changed as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// PFCOUNT key [key ...]
+pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage.pfcount(ctx.session.db, &args[1..]) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// PFMERGE destkey [sourcekey ...]
+pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx
+        .shared
+        .storage
+        .pfmerge(ctx.session.db, &args[1], &args[2..])
+    {
+        Ok(()) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}

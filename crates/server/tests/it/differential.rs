@@ -269,3 +269,41 @@ fn keyspace_notifications_match_redis_server() {
     );
     assert!(diff.is_empty(), "events differ:\n{}", diff.join("\n"));
 }
+
+#[test]
+fn hyperloglog_estimates_match_redis_server() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let mut counts: Vec<Vec<i64>> = Vec::new();
+    for port in [redis.port, strata.port] {
+        let mut c = Client::connect(port);
+        c.cmd(&["FLUSHALL"]);
+        let mut seen = Vec::new();
+        let mut next = 0u64;
+        for target in [10u64, 100, 1_000, 10_000, 100_000] {
+            let mut buf = Vec::new();
+            let mut sent = 0;
+            while next < target {
+                let mut args: Vec<Vec<u8>> = vec![b"PFADD".to_vec(), b"hll".to_vec()];
+                let end = (next + 500).min(target);
+                args.extend((next..end).map(|i| format!("element:{i}").into_bytes()));
+                let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+                buf.extend(Client::encode(&refs));
+                sent += 1;
+                next = end;
+            }
+            c.send_raw(&buf).expect("send");
+            for _ in 0..sent {
+                c.read_reply().expect("PFADD reply");
+            }
+            seen.push(c.cmd(&["PFCOUNT", "hll"]).int());
+        }
+        c.cmd(&["PFADD", "other", "element:1", "x", "y", "z"]);
+        c.cmd(&["PFMERGE", "merged", "hll", "other"]);
+        seen.push(c.cmd(&["PFCOUNT", "merged"]).int());
+        seen.push(c.cmd(&["PFCOUNT", "hll", "other", "missing"]).int());
+        counts.push(seen);
+    }
+    eprintln!("PFCOUNT redis {:?} strata {:?}", counts[0], counts[1]);
+    assert_eq!(counts[0], counts[1]);
+}
