@@ -141,8 +141,15 @@ pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Be
             Some(Before { existing })
         }
         "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
-        | "zdiffstore" | "zrangestore" | "bitop" => {
-            let dst = if name == "bitop" { &args[2] } else { &args[1] };
+        | "zdiffstore" | "zrangestore" | "bitop" | "sort" => {
+            let dst = match name {
+                "bitop" => &args[2],
+                "sort" => {
+                    let i = args.iter().position(|a| a.eq_ignore_ascii_case(b"store"))?;
+                    args.get(i + 1)?
+                }
+                _ => &args[1],
+            };
             let existed = shared
                 .storage
                 .exists(db, std::slice::from_ref(dst))
@@ -379,7 +386,9 @@ pub fn after(
                 ev(GENERIC, "del", &args[2]);
             }
         }
-        "bitfield" => ev(STRING, "setbit", &key()),
+        "bitfield" if has_flag(args, 2, "set") || has_flag(args, 2, "incrby") => {
+            ev(STRING, "setbit", &key())
+        }
         "pfadd" if ok => ev(STRING, "pfadd", &key()),
         "pfmerge" => ev(STRING, "pfadd", &key()),
         "sort" => {
@@ -387,7 +396,7 @@ pub fn after(
                 if let Some(dst) = args.get(i + 1) {
                     if ok {
                         ev(LIST, "sortstore", dst);
-                    } else {
+                    } else if before.is_some_and(|b| !b.existing.is_empty()) {
                         ev(GENERIC, "del", dst);
                     }
                 }

@@ -181,6 +181,38 @@ impl Storage {
         Ok(meta.size)
     }
 
+    /// Replaces whatever `key` holds with a list of `items` (deleted when empty), in one
+    /// batch: SORT ... STORE. Returns the length.
+    pub fn list_replace(&self, ks: KeyspaceId, key: &[u8], items: &[Bytes]) -> Result<u64> {
+        let _l = self.lock(&[(ks, key)]);
+        let mut b = WriteBatch::default();
+        if items.is_empty() {
+            self.delete_meta(&mut b, ks, key)?;
+            self.write(b)?;
+            return Ok(0);
+        }
+        let mut meta = self.new_list();
+        self.push_into(&mut b, ks, key, &mut meta, End::Right, items)?;
+        self.put_meta(&mut b, ks, key, &meta)?;
+        self.write(b)?;
+        Ok(meta.size)
+    }
+
+    /// The elements SORT works on: a list's items in order, a set's members, a sorted set's
+    /// members by score. `None` for a missing key; `WrongType` for strings and hashes.
+    pub fn sort_source(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<(KeyType, Vec<Bytes>)>> {
+        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+            return Ok(None);
+        };
+        let items = match meta.ty {
+            KeyType::List => self.lrange(ks, key, 0, -1)?,
+            KeyType::Set => self.smembers(ks, key)?,
+            KeyType::ZSet => self.zall(ks, key)?.into_iter().map(|(m, _)| m).collect(),
+            _ => return Err(Error::WrongType),
+        };
+        Ok(Some((meta.ty, items)))
+    }
+
     /// Adds pops of up to `count` items from `end` to `b`, updating `meta`.
     fn pop_from(
         &self,

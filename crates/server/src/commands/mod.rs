@@ -13,6 +13,7 @@ pub mod multi;
 pub mod pubsub;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 mod zsets;
 
@@ -186,6 +187,9 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("pfadd", -2, WRITE | DENYOOM | FAST, KEY1, "hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", "O(1) to add every element.", bits::pfadd),
     cmd("pfcount", -2, READONLY, KEYS_ALL, "hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.", bits::pfcount),
     cmd("pfmerge", -2, WRITE | DENYOOM, KEYS_ALL, "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key.", "O(N) to merge N HyperLogLogs, but with high constant times.", bits::pfmerge),
+    // sorting
+    cmd("sort", -2, WRITE | DENYOOM, KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort),
+    cmd("sort_ro", -2, READONLY, KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort_ro),
     // blocking pops
     cmd("blpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
     cmd("brpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
