@@ -278,6 +278,13 @@ async fn maintenance(shared: Arc<Shared>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "active expiry failed"),
             _ => {}
         }
+        // Rank fences of large sorted sets (built or split under the key lock).
+        let sh = shared.clone();
+        if let Ok(Err(e)) =
+            tokio::task::spawn_blocking(move || sh.storage.rank_maintenance(8)).await
+        {
+            tracing::warn!(error = %e, "sorted-set rank maintenance failed");
+        }
         if last_sync.elapsed() >= Duration::from_secs(1) {
             last_sync = Instant::now();
             if shared.storage.durability() == Durability::EverySec {

@@ -25,7 +25,9 @@ pub const CF_META: &str = "meta";
 pub const CF_SUB: &str = "sub";
 pub const CF_SCORE: &str = "score";
 pub const CF_EXPIRE: &str = "expire";
-pub(crate) const ALL_CFS: [&str; 5] = [CF_DEFAULT, CF_META, CF_SUB, CF_SCORE, CF_EXPIRE];
+/// Order-statistics fences of large sorted sets (see `rank`).
+pub const CF_RANK: &str = "rank";
+pub(crate) const ALL_CFS: [&str; 6] = [CF_DEFAULT, CF_META, CF_SUB, CF_SCORE, CF_EXPIRE, CF_RANK];
 
 /// Position of a column family in [`ALL_CFS`].
 pub(crate) fn cf_index(name: &str) -> usize {
@@ -117,6 +119,8 @@ pub struct Storage {
     flush_all_epoch: AtomicU64,
     /// RocksDB's ids of `ALL_CFS`, in that order.
     pub(crate) cf_ids: [u32; ALL_CFS.len()],
+    /// Sorted sets (by sub prefix) whose rank fences need building or splitting.
+    pub(crate) rank_queue: Mutex<std::collections::BTreeSet<Vec<u8>>>,
     _cache: Cache,
 }
 
@@ -233,7 +237,7 @@ impl Storage {
                     cf_opts.set_memtable_whole_key_filtering(true);
                     cf_opts.set_compaction_filter("strata-meta-expired", meta_filter);
                 }
-                CF_SUB | CF_SCORE => {
+                CF_SUB | CF_SCORE | CF_RANK => {
                     cf_opts.set_write_buffer_size(opts.write_buffer_bytes);
                     // A factory: each compaction run gets its own filter (its cache of the last
                     // decision must not outlive the run, nor be shared between threads).
@@ -273,6 +277,7 @@ impl Storage {
             flush_epochs: Mutex::new(HashMap::new()),
             flush_all_epoch: AtomicU64::new(0),
             cf_ids,
+            rank_queue: Mutex::new(std::collections::BTreeSet::new()),
             _cache: cache,
         };
         storage.check_format()?;
@@ -374,6 +379,9 @@ impl Storage {
             .iter()
             .map(|&h| (h % LOCK_STRIPES as u64) as usize)
             .collect();
+        // Ascending stripe order (not counter order): two commands can never wait on each
+        // other's stripes.
+        stripes.sort_unstable();
         stripes.dedup();
         let guards = stripes
             .into_iter()
@@ -477,10 +485,11 @@ impl Storage {
     /// write(2) or one fsync cover the commands of many connections (group commit).
     ///
     /// Inside a transaction the batch is folded into the transaction instead (see `txn`).
-    pub fn write(&self, batch: WriteBatch) -> Result<(), Error> {
+    pub fn write(&self, mut batch: WriteBatch) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
         }
+        self.maintain_ranks(&mut batch)?;
         let held = HELD.with(|h| h.borrow().clone());
         if crate::txn::in_txn() {
             return self.fold_into_txn(&batch, &held);
@@ -781,6 +790,39 @@ impl SubKeyFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_key_locks_never_deadlock() {
+        let (_d, s) = test_storage();
+        let s = std::sync::Arc::new(s);
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2000u64 {
+                        // Keys whose counters and stripes sort differently.
+                        let keys: Vec<(u32, Vec<u8>)> = (0..8)
+                            .map(|j| {
+                                (
+                                    0,
+                                    format!("k{}", (i * 31 + j * 977 + t * 7) % 5000).into_bytes(),
+                                )
+                            })
+                            .collect();
+                        let _l = s.lock(&keys);
+                    }
+                })
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        while !threads.iter().all(|t| t.is_finished()) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "lock deadlock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 
     #[test]
     fn versions_increase() {

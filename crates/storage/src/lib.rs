@@ -12,6 +12,7 @@ pub mod hll;
 mod keys;
 mod lists;
 pub mod num;
+pub mod rank;
 mod sets;
 mod strings;
 mod txn;

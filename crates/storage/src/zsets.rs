@@ -206,6 +206,7 @@ impl Storage {
         old: Option<f64>,
         score: f64,
     ) -> Result<()> {
+        crate::rank::note_score_write();
         if let Some(o) = old {
             b.delete_cf(self.cf(CF_SCORE)?, score_key(ks, key, version, o, member));
         }
@@ -231,6 +232,7 @@ impl Storage {
         member: &[u8],
         score: f64,
     ) -> Result<()> {
+        crate::rank::note_score_write();
         b.delete_cf(
             self.cf(CF_SUB)?,
             encoding::sub_key(ks, key, version, member),
@@ -425,7 +427,8 @@ impl Storage {
         Ok(())
     }
 
-    /// ZRANK / ZREVRANK: O(rank).
+    /// ZRANK / ZREVRANK: O(N / BLOCK + BLOCK) with the rank fences of a large set, O(rank)
+    /// for a small one.
     pub fn zrank(
         &self,
         ks: KeyspaceId,
@@ -439,6 +442,23 @@ impl Storage {
         let Some(score) = self.member_score(ks, key, meta.version, member)? else {
             return Ok(None);
         };
+        let prefix = encoding::sub_prefix(ks, key, meta.version);
+        let target = score_key(ks, key, meta.version, score, member);
+        if let Some(r) = self.indexed_rank(&prefix, &target)? {
+            let r = if reverse {
+                meta.size.saturating_sub(1 + r)
+            } else {
+                r
+            };
+            return Ok(Some((r, score)));
+        }
+        if meta.size >= crate::rank::INDEX_FROM {
+            // Large but not indexed yet (just grown, or the queue was lost in a restart).
+            self.rank_queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(prefix);
+        }
         let mut rank = 0u64;
         self.walk_scores(ks, key, &meta, reverse, None, |m, s| {
             if m == member && s == score {
@@ -465,6 +485,29 @@ impl Storage {
         let Some((s, e)) = crate::lists::normalize_range(start, stop, meta.size) else {
             return Ok(Vec::new());
         };
+        // Far from the walk's start: jump there through the rank fences.
+        let (fs, fe) = if reverse {
+            (meta.size - 1 - e, meta.size - 1 - s)
+        } else {
+            (s, e)
+        };
+        let prefix = encoding::sub_prefix(ks, key, meta.version);
+        if let Some(entries) = self.indexed_range(&prefix, fs, fe)? {
+            let mut out: Vec<(Bytes, f64)> = entries
+                .iter()
+                .filter(|k| k.len() >= prefix.len() + 8)
+                .map(|k| {
+                    (
+                        Bytes::copy_from_slice(&k[prefix.len() + 8..]),
+                        decode_score(&k[prefix.len()..prefix.len() + 8]),
+                    )
+                })
+                .collect();
+            if reverse {
+                out.reverse();
+            }
+            return Ok(out);
+        }
         let mut out = Vec::new();
         let mut i = 0u64;
         self.walk_scores(ks, key, &meta, reverse, None, |m, sc| {

@@ -1,0 +1,447 @@
+//! Order statistics for large sorted sets: ZRANK / ZREVRANK (and rank-based ranges) without
+//! scanning the collection.
+//!
+//! A sorted set with at least [`INDEX_FROM`] members gets *fences* in the `rank` column family:
+//! keys laid out like its score-index entries (`sub prefix | encoded score | member`), each
+//! with the number of members from that fence up to the next one. The first fence is the bare
+//! prefix (it covers everything below the second). The rank of a member is the sum of the
+//! counts of the fences before its own, plus the members between its fence and itself: about
+//! `N / BLOCK + 2 * BLOCK` steps instead of `N`.
+//!
+//! Maintenance: every batch that adds or removes score-index entries passes through
+//! [`Storage::maintain_ranks`] (called by `Storage::write`, under the key locks): each entry's
+//! fence count is adjusted in the same batch, so counts are exact at every commit. Blocks that
+//! grow past `2 * BLOCK`, and large sets not indexed yet, are queued; the background task
+//! ([`Storage::rank_maintenance`]) splits or builds them under the key lock. Fences of a deleted
+//! or overwritten set carry its old version and are reclaimed by the compaction filter.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rust_rocksdb::{WriteBatch, WriteBatchIteratorCf};
+
+use crate::encoding::{self, KeyType, KeyspaceId, Meta};
+use crate::engine::{cf_index, now_ms, Storage, CF_META, CF_RANK, CF_SCORE};
+use crate::Result;
+
+/// Target members per block.
+pub const BLOCK: u64 = 1024;
+/// A block is split when it holds more than this.
+const SPLIT_AT: u64 = 2 * BLOCK;
+/// Sorted sets smaller than this are not indexed (a scan of them is cheap).
+pub const INDEX_FROM: u64 = 2048;
+
+thread_local! {
+    static SCORE_TOUCHED: Cell<bool> = const { Cell::new(false) };
+    /// Entries visited by the last rank lookup on this thread (tests check it stays small).
+    static RANK_STEPS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Marks that the batch being built adds or removes score-index entries.
+pub(crate) fn note_score_write() {
+    SCORE_TOUCHED.with(|c| c.set(true));
+}
+
+/// Entries the last rank lookup on this thread visited.
+pub fn last_rank_steps() -> u64 {
+    RANK_STEPS.with(|c| c.get())
+}
+
+/// Length of the `ks | keylen | key | version` prefix of a sub/score/rank key.
+fn prefix_len(raw: &[u8]) -> Option<usize> {
+    let (_, key, _, _) = encoding::split_sub_key(raw)?;
+    Some(8 + key.len() + 8)
+}
+
+fn count_of(v: &[u8]) -> u64 {
+    v.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Collect {
+    score_id: u32,
+    meta_id: u32,
+    /// Score-index entries added (+1) or removed (-1), in batch order.
+    ops: Vec<(Vec<u8>, i64)>,
+    /// Sorted-set metadata written: (ks, key, version, size).
+    metas: Vec<(KeyspaceId, Vec<u8>, u64, u64)>,
+}
+
+impl WriteBatchIteratorCf for Collect {
+    fn put_cf(&mut self, cf_id: u32, key: &[u8], value: &[u8]) {
+        if cf_id == self.score_id {
+            self.ops.push((key.to_vec(), 1));
+        } else if cf_id == self.meta_id {
+            if let (Some((ks, k)), Ok(m)) = (encoding::split_meta_key(key), Meta::decode(value)) {
+                if m.ty == KeyType::ZSet {
+                    self.metas.push((ks, k.to_vec(), m.version, m.size));
+                }
+            }
+        }
+    }
+    fn delete_cf(&mut self, cf_id: u32, key: &[u8]) {
+        if cf_id == self.score_id {
+            self.ops.push((key.to_vec(), -1));
+        }
+    }
+    fn merge_cf(&mut self, _: u32, _: &[u8], _: &[u8]) {}
+}
+
+impl Storage {
+    fn rank_key_exists(&self, k: &[u8]) -> Result<bool> {
+        Ok(self.get_raw(CF_RANK, k)?.is_some())
+    }
+
+    /// The fence covering score-index entry `entry` of the set with `prefix`.
+    fn fence_of(&self, prefix: &[u8], entry: &[u8]) -> Result<Vec<u8>> {
+        let mut it = self.iter(
+            CF_RANK,
+            prefix.to_vec(),
+            crate::engine::prefix_successor(prefix),
+        )?;
+        it.seek_for_prev(entry);
+        let f = it.key().map(|k| k.to_vec());
+        it.status()?;
+        Ok(f.unwrap_or_else(|| prefix.to_vec()))
+    }
+
+    /// Adjusts fence counts for the score-index entries `batch` adds or removes (see the
+    /// module comment). Called with the key locks of the batch's sets held.
+    pub(crate) fn maintain_ranks(&self, batch: &mut WriteBatch) -> Result<()> {
+        if !SCORE_TOUCHED.with(|c| c.replace(false)) {
+            return Ok(());
+        }
+        let mut c = Collect {
+            score_id: self.cf_ids[cf_index(CF_SCORE)],
+            meta_id: self.cf_ids[cf_index(CF_META)],
+            ..Default::default()
+        };
+        batch.iterate_cf(&mut c);
+        let mut indexed: HashMap<Vec<u8>, bool> = HashMap::new();
+        let mut deltas: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+        for (entry, d) in &c.ops {
+            let Some(plen) = prefix_len(entry) else {
+                continue;
+            };
+            let prefix = &entry[..plen];
+            let is_indexed = match indexed.get(prefix) {
+                Some(&x) => x,
+                None => {
+                    let x = self.rank_key_exists(prefix)?;
+                    indexed.insert(prefix.to_vec(), x);
+                    x
+                }
+            };
+            if is_indexed {
+                *deltas.entry(self.fence_of(prefix, entry)?).or_insert(0) += d;
+            }
+        }
+        let rank_cf = self.cf(CF_RANK)?;
+        let mut queue = BTreeSet::new();
+        for (fence, d) in deltas {
+            if d == 0 {
+                continue;
+            }
+            let cur = self.get_raw(CF_RANK, &fence)?.map_or(0, |v| count_of(&v));
+            let new = (cur as i64 + d).max(0) as u64;
+            let plen = prefix_len(&fence).unwrap_or(fence.len());
+            if new == 0 && plen != fence.len() {
+                batch.delete_cf(rank_cf, &fence);
+            } else {
+                batch.put_cf(rank_cf, &fence, new.to_be_bytes());
+            }
+            if new > SPLIT_AT {
+                queue.insert(fence[..plen].to_vec());
+            }
+        }
+        for (ks, key, version, size) in c.metas {
+            let prefix = encoding::sub_prefix(ks, &key, version);
+            if size >= INDEX_FROM && !indexed.get(&prefix).copied().unwrap_or(false) {
+                queue.insert(prefix);
+            }
+        }
+        if !queue.is_empty() {
+            let mut q = self.rank_queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.extend(queue);
+        }
+        Ok(())
+    }
+
+    /// Background work: builds the index of large sets and splits oversized blocks, for up to
+    /// `max` sets. Returns how many were processed.
+    pub fn rank_maintenance(&self, max: usize) -> Result<usize> {
+        let todo: Vec<Vec<u8>> = {
+            let mut q = self.rank_queue.lock().unwrap_or_else(|p| p.into_inner());
+            let items: Vec<Vec<u8>> = q.iter().take(max).cloned().collect();
+            for i in &items {
+                q.remove(i);
+            }
+            items
+        };
+        for prefix in &todo {
+            self.reindex_blocks(prefix)?;
+        }
+        Ok(todo.len())
+    }
+
+    /// Builds or rebalances the fences of the set with `prefix` (if it still exists).
+    fn reindex_blocks(&self, prefix: &[u8]) -> Result<()> {
+        let Some((ks, key, version, _)) = encoding::split_sub_key(prefix) else {
+            return Ok(());
+        };
+        let _l = self.lock(&[(ks, key)]);
+        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+            return Ok(());
+        };
+        if meta.ty != KeyType::ZSet || meta.version != version {
+            return Ok(());
+        }
+        let mut b = WriteBatch::default();
+        if !self.rank_key_exists(prefix)? {
+            if meta.size < INDEX_FROM {
+                return Ok(());
+            }
+            // Build: one pass over the set, a fence every BLOCK members.
+            self.write_fences(&mut b, prefix, prefix, None, meta.size)?;
+        } else {
+            // Split every block over the limit.
+            let mut fences = Vec::new();
+            let mut it = self.prefix_iter(CF_RANK, prefix)?;
+            it.seek(prefix);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                fences.push((k.to_vec(), count_of(v)));
+                it.next();
+            }
+            it.status()?;
+            drop(it);
+            for (i, (f, n)) in fences.iter().enumerate() {
+                if *n > SPLIT_AT {
+                    let next = fences.get(i + 1).map(|(k, _)| k.as_slice());
+                    self.write_fences(&mut b, prefix, f, next, *n)?;
+                }
+            }
+        }
+        self.write(b)
+    }
+
+    /// Writes fences over the block `[from, to)` (holding `n` members): `from` keeps the first
+    /// BLOCK members, a new fence starts every BLOCK members after.
+    fn write_fences(
+        &self,
+        b: &mut WriteBatch,
+        prefix: &[u8],
+        from: &[u8],
+        to: Option<&[u8]>,
+        n: u64,
+    ) -> Result<()> {
+        let rank_cf = self.cf(CF_RANK)?;
+        let upper = to
+            .map(|t| t.to_vec())
+            .unwrap_or_else(|| crate::engine::prefix_successor(prefix));
+        let lower = if from.len() > prefix.len() {
+            from.to_vec()
+        } else {
+            prefix.to_vec()
+        };
+        let mut it = self.iter(CF_SCORE, lower, upper)?;
+        it.seek_to_first();
+        let mut current = from.to_vec();
+        let mut count = 0u64;
+        let mut seen = 0u64;
+        while let Some(k) = it.key() {
+            if count == BLOCK && n.saturating_sub(seen) > BLOCK / 2 {
+                b.put_cf(rank_cf, &current, count.to_be_bytes());
+                current = k.to_vec();
+                count = 0;
+            }
+            count += 1;
+            seen += 1;
+            it.next();
+        }
+        it.status()?;
+        b.put_cf(rank_cf, &current, count.to_be_bytes());
+        Ok(())
+    }
+
+    /// The number of members ordered before score-index entry `target` of the set with
+    /// `prefix`, using the fences; `None` if the set is not indexed.
+    pub(crate) fn indexed_rank(&self, prefix: &[u8], target: &[u8]) -> Result<Option<u64>> {
+        if !self.rank_key_exists(prefix)? {
+            return Ok(None);
+        }
+        let mut steps = 0u64;
+        let mut rank = 0u64;
+        let mut fence = prefix.to_vec();
+        {
+            let mut it = self.prefix_iter(CF_RANK, prefix)?;
+            it.seek(prefix);
+            let mut pending = 0u64;
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if k > target {
+                    break;
+                }
+                rank += pending;
+                pending = count_of(v);
+                fence = k.to_vec();
+                steps += 1;
+                it.next();
+            }
+            it.status()?;
+        }
+        // Members between the fence and the target.
+        let lower = if fence.len() > prefix.len() {
+            fence
+        } else {
+            prefix.to_vec()
+        };
+        let mut it = self.iter(CF_SCORE, lower, target.to_vec())?;
+        it.seek_to_first();
+        while it.key().is_some() {
+            rank += 1;
+            steps += 1;
+            it.next();
+        }
+        it.status()?;
+        RANK_STEPS.with(|c| c.set(steps));
+        Ok(Some(rank))
+    }
+
+    /// Score-index entries at forward ranks `from..=to` of the set with `prefix`, found
+    /// through the fences (no walk over the members before `from`); `None` if not indexed.
+    pub(crate) fn indexed_range(
+        &self,
+        prefix: &[u8],
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        if from < BLOCK || !self.rank_key_exists(prefix)? {
+            return Ok(None);
+        }
+        let mut start = prefix.to_vec();
+        let mut skip = from;
+        let mut steps = 0u64;
+        {
+            let mut it = self.prefix_iter(CF_RANK, prefix)?;
+            it.seek(prefix);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let n = count_of(v);
+                steps += 1;
+                if skip < n {
+                    start = k.to_vec();
+                    break;
+                }
+                skip -= n;
+                it.next();
+            }
+            it.status()?;
+        }
+        let mut out = Vec::new();
+        let mut it = self.iter(CF_SCORE, start, crate::engine::prefix_successor(prefix))?;
+        it.seek_to_first();
+        let mut i = 0u64;
+        while let Some(k) = it.key() {
+            steps += 1;
+            if i >= skip {
+                out.push(k.to_vec());
+                if out.len() as u64 > to - from {
+                    break;
+                }
+            }
+            i += 1;
+            it.next();
+        }
+        it.status()?;
+        RANK_STEPS.with(|c| c.set(steps));
+        Ok(Some(out))
+    }
+
+    /// Whether the set with `prefix` waits for indexing (tests).
+    #[cfg(test)]
+    pub(crate) fn rank_queued(&self) -> usize {
+        self.rank_queue.lock().map(|q| q.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::engine::test_storage;
+    use crate::{Storage, ZaddFlags};
+
+    fn naive_rank(s: &Storage, member: &[u8]) -> u64 {
+        let all = s.zall(0, b"z").unwrap();
+        all.iter().position(|(m, _)| m.as_ref() == member).unwrap() as u64
+    }
+
+    fn drain(s: &Storage) {
+        while s.rank_queued() > 0 {
+            s.rank_maintenance(16).unwrap();
+        }
+    }
+
+    #[test]
+    fn ranks_of_a_large_set_come_from_the_fences() {
+        let (_d, s) = test_storage();
+        let n = 20_000u64;
+        for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+            let pairs: Vec<(f64, Bytes)> = chunk
+                .iter()
+                .map(|&i| (i as f64, Bytes::from(format!("m{i:06}"))))
+                .collect();
+            s.zadd(0, b"z", ZaddFlags::default(), &pairs).unwrap();
+        }
+        assert!(s.rank_queued() > 0, "a large set is queued for indexing");
+        drain(&s);
+        for i in [0u64, 1, 1023, 1024, 5000, 12_345, n - 1] {
+            let m = format!("m{i:06}");
+            assert_eq!(s.zrank(0, b"z", m.as_bytes(), false).unwrap().unwrap().0, i);
+            assert!(
+                super::last_rank_steps() < 2 * 2048 + 64,
+                "rank walked {} entries",
+                super::last_rank_steps()
+            );
+            assert_eq!(
+                s.zrank(0, b"z", m.as_bytes(), true).unwrap().unwrap().0,
+                n - 1 - i
+            );
+        }
+        // Updates keep the counts exact: removals, moves (new scores), inserts in one block.
+        let gone: Vec<Bytes> = (0..n)
+            .step_by(7)
+            .map(|i| Bytes::from(format!("m{i:06}")))
+            .collect();
+        s.zrem(0, b"z", &gone).unwrap();
+        let moved: Vec<(f64, Bytes)> = (1..n)
+            .step_by(13)
+            .map(|i| (-(i as f64), Bytes::from(format!("m{i:06}"))))
+            .collect();
+        s.zadd(0, b"z", ZaddFlags::default(), &moved).unwrap();
+        let burst: Vec<(f64, Bytes)> = (0..5000)
+            .map(|i| (100.5, Bytes::from(format!("burst{i:05}"))))
+            .collect();
+        s.zadd(0, b"z", ZaddFlags::default(), &burst).unwrap();
+        drain(&s);
+        for m in [
+            "m000001",
+            "m000014",
+            "m010002",
+            "burst00000",
+            "burst04999",
+            "m019999",
+        ] {
+            if let Some((r, _)) = s.zrank(0, b"z", m.as_bytes(), false).unwrap() {
+                assert_eq!(r, naive_rank(&s, m.as_bytes()), "{m}");
+            }
+        }
+        // Rank ranges far from either end jump through the fences.
+        let all = s.zall(0, b"z").unwrap();
+        let got = s.zrange_by_rank(0, b"z", 9000, 9004, false).unwrap();
+        assert_eq!(got, all[9000..=9004].to_vec());
+        assert!(super::last_rank_steps() < 2 * 2048 + 64);
+        let got = s.zrange_by_rank(0, b"z", 9000, 9004, true).unwrap();
+        let mut want = all[all.len() - 9005..all.len() - 9000].to_vec();
+        want.reverse();
+        assert_eq!(got, want);
+    }
+}
