@@ -538,7 +538,39 @@ pub fn eq_ic(a: &[u8], b: &str) -> bool {
 
 /// The keys of a command according to its declared positions (for COMMAND GETKEYS and for
 /// later gates such as cluster routing and namespaces).
-pub fn key_positions(spec: &CommandSpec, argc: usize) -> Vec<usize> {
+/// Where the `numkeys` argument is for commands whose keys follow a count (LMPOP numkeys
+/// key ..., ZUNIONSTORE dst numkeys key ...).
+fn numkeys_position(name: &str) -> Option<usize> {
+    match name {
+        "lmpop" | "zmpop" | "sintercard" | "zunion" | "zinter" | "zdiff" => Some(1),
+        "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
+        _ => None,
+    }
+}
+
+/// The positions of the keys in a request (`args[0]` is the command name): the declared
+/// range, plus the keys that follow a `numkeys` argument.
+pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
+    let argc = args.len();
+    let mut out = declared_key_positions(spec, argc);
+    if spec.name == "sort" {
+        // SORT ... STORE dst: the destination is a key too.
+        if let Some(i) = args.iter().position(|a| eq_ic(a, "store")) {
+            if i + 1 < argc && i > 1 {
+                out.push(i + 1);
+            }
+        }
+    }
+    if let Some(p) = numkeys_position(spec.name) {
+        if let Some(n) = args.get(p).and_then(|a| parse_int(a).ok()) {
+            let n = n.max(0) as usize;
+            out.extend((p + 1..p + 1 + n).filter(|&i| i < argc));
+        }
+    }
+    out
+}
+
+fn declared_key_positions(spec: &CommandSpec, argc: usize) -> Vec<usize> {
     if spec.first_key <= 0 {
         return Vec::new();
     }
@@ -599,10 +631,25 @@ mod tests {
     #[test]
     fn key_positions_follow_declarations() {
         let mset = &TABLE[lookup(b"mset").unwrap()];
-        assert_eq!(key_positions(mset, 5), vec![1, 3]);
+        let args = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+                .collect()
+        };
+        assert_eq!(key_positions(mset, &args("mset a 1 b 2")), vec![1, 3]);
+        let zus = &TABLE[lookup(b"zunionstore").unwrap()];
+        assert_eq!(
+            key_positions(zus, &args("zunionstore d 2 a b WEIGHTS 1 2")),
+            vec![1, 3, 4]
+        );
+        let blmpop = &TABLE[lookup(b"blmpop").unwrap()];
+        assert_eq!(
+            key_positions(blmpop, &args("blmpop 0 2 a b LEFT")),
+            vec![3, 4]
+        );
         let del = &TABLE[lookup(b"del").unwrap()];
-        assert_eq!(key_positions(del, 4), vec![1, 2, 3]);
+        assert_eq!(key_positions(del, &args("del a b c")), vec![1, 2, 3]);
         let ping = &TABLE[lookup(b"ping").unwrap()];
-        assert!(key_positions(ping, 1).is_empty());
+        assert!(key_positions(ping, &args("ping")).is_empty());
     }
 }

@@ -419,7 +419,7 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
                 return Frame::error("ERR Invalid number of arguments specified for command");
             }
-            let pos = super::key_positions(spec, cmd_args.len());
+            let pos = super::key_positions(spec, cmd_args);
             if pos.is_empty() {
                 return Frame::error("ERR The command has no key arguments");
             }
