@@ -121,6 +121,8 @@ pub struct Storage {
     pub(crate) cf_ids: [u32; ALL_CFS.len()],
     /// Sorted sets (by sub prefix) whose rank fences need building or splitting.
     pub(crate) rank_queue: Mutex<std::collections::BTreeSet<Vec<u8>>>,
+    /// Fence boundaries of sorted sets by sub prefix (`None`: not indexed), see `rank`.
+    pub(crate) rank_fences: crate::rank::FenceCache,
     _cache: Cache,
 }
 
@@ -278,6 +280,7 @@ impl Storage {
             flush_all_epoch: AtomicU64::new(0),
             cf_ids,
             rank_queue: Mutex::new(std::collections::BTreeSet::new()),
+            rank_fences: Default::default(),
             _cache: cache,
         };
         storage.check_format()?;

@@ -31,6 +31,14 @@ const SPLIT_AT: u64 = 2 * BLOCK;
 /// Sorted sets smaller than this are not indexed (a scan of them is cheap).
 pub const INDEX_FROM: u64 = 2048;
 
+/// Fence keys of sorted sets, by sub prefix, in order (`None`: the set is not indexed).
+/// Fences are only ever created by the background task (which refreshes the entry under the
+/// key lock) and never deleted while the set lives (an empty block keeps a zero count), so a
+/// cached list is exact; a missing entry is loaded from the engine. Bounded: cleared when full.
+pub(crate) type FenceCache =
+    std::sync::Mutex<HashMap<Vec<u8>, Option<std::sync::Arc<Vec<Vec<u8>>>>>>;
+const FENCE_CACHE_MAX: usize = 100_000;
+
 thread_local! {
     static SCORE_TOUCHED: Cell<bool> = const { Cell::new(false) };
     /// Entries visited by the last rank lookup on this thread (tests check it stays small).
@@ -87,22 +95,64 @@ impl WriteBatchIteratorCf for Collect {
     fn merge_cf(&mut self, _: u32, _: &[u8], _: &[u8]) {}
 }
 
+type Fences = Option<std::sync::Arc<Vec<Vec<u8>>>>;
+
 impl Storage {
     fn rank_key_exists(&self, k: &[u8]) -> Result<bool> {
-        Ok(self.get_raw(CF_RANK, k)?.is_some())
+        Ok(self.fences(k)?.is_some())
+    }
+
+    /// The fence keys of the set with `prefix` (cached).
+    fn fences(&self, prefix: &[u8]) -> Result<Fences> {
+        if let Some(f) = self
+            .rank_fences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(prefix)
+        {
+            return Ok(f.clone());
+        }
+        let loaded = self.load_fences(prefix)?;
+        let mut cache = self.rank_fences.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= FENCE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(prefix.to_vec(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn load_fences(&self, prefix: &[u8]) -> Result<Fences> {
+        let mut keys = Vec::new();
+        let mut it = self.prefix_iter(CF_RANK, prefix)?;
+        it.seek(prefix);
+        while let Some(k) = it.key() {
+            keys.push(k.to_vec());
+            it.next();
+        }
+        it.status()?;
+        Ok((!keys.is_empty()).then(|| std::sync::Arc::new(keys)))
+    }
+
+    /// Re-reads the fences of a set after the background task changed them.
+    fn refresh_fences(&self, prefix: &[u8]) -> Result<()> {
+        let loaded = self.load_fences(prefix)?;
+        self.rank_fences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(prefix.to_vec(), loaded);
+        Ok(())
     }
 
     /// The fence covering score-index entry `entry` of the set with `prefix`.
     fn fence_of(&self, prefix: &[u8], entry: &[u8]) -> Result<Vec<u8>> {
-        let mut it = self.iter(
-            CF_RANK,
-            prefix.to_vec(),
-            crate::engine::prefix_successor(prefix),
-        )?;
-        it.seek_for_prev(entry);
-        let f = it.key().map(|k| k.to_vec());
-        it.status()?;
-        Ok(f.unwrap_or_else(|| prefix.to_vec()))
+        let Some(fences) = self.fences(prefix)? else {
+            return Ok(prefix.to_vec());
+        };
+        let i = fences.partition_point(|f| f.as_slice() <= entry);
+        Ok(fences
+            .get(i.saturating_sub(1))
+            .cloned()
+            .unwrap_or_else(|| prefix.to_vec()))
     }
 
     /// Adjusts fence counts for the score-index entries `batch` adds or removes (see the
@@ -145,11 +195,8 @@ impl Storage {
             let cur = self.get_raw(CF_RANK, &fence)?.map_or(0, |v| count_of(&v));
             let new = (cur as i64 + d).max(0) as u64;
             let plen = prefix_len(&fence).unwrap_or(fence.len());
-            if new == 0 && plen != fence.len() {
-                batch.delete_cf(rank_cf, &fence);
-            } else {
-                batch.put_cf(rank_cf, &fence, new.to_be_bytes());
-            }
+            // An empty block keeps its fence (count 0): fences only change in the background.
+            batch.put_cf(rank_cf, &fence, new.to_be_bytes());
             if new > SPLIT_AT {
                 queue.insert(fence[..plen].to_vec());
             }
@@ -221,7 +268,8 @@ impl Storage {
                 }
             }
         }
-        self.write(b)
+        self.write(b)?;
+        self.refresh_fences(prefix)
     }
 
     /// Writes fences over the block `[from, to)` (holding `n` members): `from` keeps the first
@@ -266,28 +314,20 @@ impl Storage {
     /// The number of members ordered before score-index entry `target` of the set with
     /// `prefix`, using the fences; `None` if the set is not indexed.
     pub(crate) fn indexed_rank(&self, prefix: &[u8], target: &[u8]) -> Result<Option<u64>> {
-        if !self.rank_key_exists(prefix)? {
+        let Some(fences) = self.fences(prefix)? else {
             return Ok(None);
-        }
-        let mut steps = 0u64;
+        };
+        // Counts of the blocks before the target's own: point lookups (the newest count of a
+        // fence is one lookup away, however often it was rewritten).
+        let j = fences
+            .partition_point(|f| f.as_slice() <= target)
+            .saturating_sub(1);
+        let mut steps = j as u64;
         let mut rank = 0u64;
-        let mut fence = prefix.to_vec();
-        {
-            let mut it = self.prefix_iter(CF_RANK, prefix)?;
-            it.seek(prefix);
-            let mut pending = 0u64;
-            while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                if k > target {
-                    break;
-                }
-                rank += pending;
-                pending = count_of(v);
-                fence = k.to_vec();
-                steps += 1;
-                it.next();
-            }
-            it.status()?;
+        for c in self.multi_get_raw(CF_RANK, &fences[..j], true)? {
+            rank += c?.map_or(0, |v| count_of(&v));
         }
+        let fence = fences[j].clone();
         // Members between the fence and the target.
         let lower = if fence.len() > prefix.len() {
             fence
@@ -314,26 +354,26 @@ impl Storage {
         from: u64,
         to: u64,
     ) -> Result<Option<Vec<Vec<u8>>>> {
-        if from < BLOCK || !self.rank_key_exists(prefix)? {
+        if from < BLOCK {
             return Ok(None);
         }
+        let Some(fences) = self.fences(prefix)? else {
+            return Ok(None);
+        };
         let mut start = prefix.to_vec();
         let mut skip = from;
         let mut steps = 0u64;
+        for (f, c) in fences
+            .iter()
+            .zip(self.multi_get_raw(CF_RANK, &fences, true)?)
         {
-            let mut it = self.prefix_iter(CF_RANK, prefix)?;
-            it.seek(prefix);
-            while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                let n = count_of(v);
-                steps += 1;
-                if skip < n {
-                    start = k.to_vec();
-                    break;
-                }
-                skip -= n;
-                it.next();
+            let n = c?.map_or(0, |v| count_of(&v));
+            steps += 1;
+            start = f.clone();
+            if skip < n {
+                break;
             }
-            it.status()?;
+            skip -= n;
         }
         let mut out = Vec::new();
         let mut it = self.iter(CF_SCORE, start, crate::engine::prefix_successor(prefix))?;
