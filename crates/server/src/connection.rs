@@ -63,13 +63,15 @@ async fn serve_session(
     loop {
         // Run every complete request already buffered. Consecutive plain GETs of a pipeline
         // are answered with one batched engine lookup (same replies, same order).
+        // Consecutive single-key writes to the same key are run as one key batch.
         let mut gets: Vec<Bytes> = Vec::new();
+        let mut writes: Vec<(usize, Vec<Bytes>)> = Vec::new();
         loop {
-            let parsed = parser.parse(&mut rbuf, session.authed);
+            let mut parsed = parser.parse(&mut rbuf, session.authed);
             if let Ok(Some(args)) = &parsed {
-                if session.authed
-                    && session.multi.is_none()
-                    && session.sub.is_none()
+                let plain = session.authed && session.multi.is_none() && session.sub.is_none();
+                if plain
+                    && writes.is_empty()
                     && args.len() == 2
                     && gets.len() < MAX_GET_BATCH
                     && is_get(&args[0])
@@ -77,9 +79,32 @@ async fn serve_session(
                     gets.push(args[1].clone());
                     continue;
                 }
+                if plain && gets.is_empty() {
+                    let idx = batchable_write(args);
+                    let other_key = writes.first().is_some_and(|(_, w)| w.get(1) != args.get(1));
+                    if !writes.is_empty()
+                        && (idx.is_none() || other_key || writes.len() >= MAX_WRITE_BATCH)
+                    {
+                        execute_writes(shared, session, &mut writes, &mut wbuf);
+                    }
+                    if let Some(idx) = idx {
+                        if let Ok(Some(args)) = std::mem::replace(&mut parsed, Ok(None)) {
+                            writes.push((idx, args));
+                        }
+                        continue;
+                    }
+                }
             }
             if !gets.is_empty() {
                 execute_gets(shared, session, &mut gets, &mut wbuf);
+            }
+            if !writes.is_empty() {
+                execute_writes(shared, session, &mut writes, &mut wbuf);
+                if wbuf.len() >= OUTPUT_FLUSH_BYTES
+                    && !flush(shared, session, &mut stream, &mut wbuf).await
+                {
+                    return;
+                }
             }
             match parsed {
                 Ok(Some(args)) => {
@@ -304,6 +329,81 @@ async fn flush(
 }
 
 const MAX_GET_BATCH: usize = 128;
+const MAX_WRITE_BATCH: usize = 256;
+
+/// Whether a pipelined request can join the current run of single-key writes: a write
+/// command (not blocking) that touches exactly its first argument as key, the same key as the
+/// run, and nothing else (no numkeys sources, no BY patterns, no other database).
+fn batchable_write(args: &[Bytes]) -> Option<usize> {
+    let idx = commands::lookup(&args[0])?;
+    let spec = &TABLE[idx];
+    let n = args.len() as i32;
+    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        return None;
+    }
+    if spec.flags & flags::WRITE == 0
+        || spec.flags & flags::BLOCKING != 0
+        || spec.first_key != 1
+        || spec.last_key != 1
+        || matches!(
+            spec.name,
+            "sort" | "move" | "zunionstore" | "zinterstore" | "zdiffstore"
+        )
+    {
+        return None;
+    }
+    Some(idx)
+}
+
+/// Runs a run of pipelined writes to one key as one key batch: the key's lock is taken once,
+/// each command reads the writes before it, and all their writes are committed as one engine
+/// batch (replies are the same as one by one; if the commit fails, every command of the run
+/// gets the error and none of them took effect).
+fn execute_writes(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    run: &mut Vec<(usize, Vec<Bytes>)>,
+    wbuf: &mut BytesMut,
+) {
+    let key = run[0].1[1].clone();
+    let db = session.db;
+    let replies: Vec<Frame> = if run.len() == 1 {
+        let (idx, args) = &run[0];
+        session.client.touch(*idx);
+        vec![commands::call(shared, session, *idx, args)]
+    } else {
+        let locks = shared.storage.lock(&[(db, &key)]);
+        let txn = shared.storage.begin_key_batch(&locks);
+        let replies: Vec<Frame> = run
+            .iter()
+            .map(|(idx, args)| {
+                session.client.touch(*idx);
+                commands::call(shared, session, *idx, args)
+            })
+            .collect();
+        let committed = txn.commit();
+        drop(locks);
+        match committed {
+            Ok(()) => replies,
+            Err(e) => {
+                let f = commands::storage_error(e);
+                vec![f; run.len()]
+            }
+        }
+    };
+    session.wal_seq = session.wal_seq.max(storage::last_write_seq());
+    for r in &replies {
+        if r.is_error() {
+            shared.bump(&shared.stats.error_replies, 1);
+        }
+        r.encode(session.proto, wbuf);
+    }
+    run.clear();
+    if shared.blocked.count() > 0 {
+        crate::blocking::signal(shared, [(db, key)]);
+        session.wal_seq = session.wal_seq.max(storage::last_write_seq());
+    }
+}
 
 fn is_get(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"get")

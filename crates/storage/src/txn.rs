@@ -26,7 +26,7 @@ use rust_rocksdb::{
 };
 
 use crate::encoding::{self, KeyspaceId, Meta};
-use crate::engine::{Storage, ALL_CFS, CF_META};
+use crate::engine::{KeyLocks, Storage, ALL_CFS, CF_META};
 use crate::{Error, Result};
 
 pub(crate) const NCF: usize = ALL_CFS.len();
@@ -393,7 +393,8 @@ pub struct WatchToken {
 /// overlay.
 pub struct Txn<'a> {
     storage: &'a Storage,
-    _gate: RwLockWriteGuard<'a, ()>,
+    /// `None` for a key batch (see [`Storage::begin_key_batch`]).
+    _gate: Option<RwLockWriteGuard<'a, ()>>,
 }
 
 impl Storage {
@@ -404,7 +405,19 @@ impl Storage {
         TXN.with(|t| *t.borrow_mut() = Some(Overlay::default()));
         Txn {
             storage: self,
-            _gate: gate,
+            _gate: Some(gate),
+        }
+    }
+
+    /// Starts a *key batch*: like a transaction (the writes of several commands collected
+    /// and committed as one batch, each command reading the writes before it) but without
+    /// the gate. The caller must hold the lock of the only key the commands touch (pipelined
+    /// single-key writes).
+    pub fn begin_key_batch<'a>(&'a self, _held: &KeyLocks<'a>) -> Txn<'a> {
+        TXN.with(|t| *t.borrow_mut() = Some(Overlay::default()));
+        Txn {
+            storage: self,
+            _gate: None,
         }
     }
 

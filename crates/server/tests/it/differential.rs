@@ -307,3 +307,76 @@ fn hyperloglog_estimates_match_redis_server() {
     eprintln!("PFCOUNT redis {:?} strata {:?}", counts[0], counts[1]);
     assert_eq!(counts[0], counts[1]);
 }
+
+/// The same files, each sent as ONE pipeline: the batched paths (pipelined GETs, runs of
+/// writes to one key committed as one batch) must answer exactly like redis-server.
+#[test]
+fn pipelined_replies_match_redis_server() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for file in diff_files() {
+        let name = file
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or("?")
+            .to_string();
+        if name.contains("blocking") {
+            continue; // timeouts make a pipeline of it slow, not different
+        }
+        let text = std::fs::read_to_string(&file).expect("read diff file");
+        let mut lines = Vec::new();
+        let mut buf = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (mode, line) = if let Some(rest) = line.strip_prefix("@sortedpairs ") {
+                (Sort::Pairs, rest.trim())
+            } else if let Some(rest) = line.strip_prefix("@sorted ") {
+                (Sort::Items, rest.trim())
+            } else {
+                (Sort::No, line)
+            };
+            let args = resp::split_inline(line.as_bytes()).expect("line");
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+            buf.extend(Client::encode(&refs));
+            lines.push((n + 1, mode, line.to_string()));
+        }
+        let mut replies = Vec::new();
+        for port in [redis.port, strata.port] {
+            let mut c = Client::connect(port);
+            c.cmd(&["FLUSHALL"]);
+            c.send_raw(&buf).expect("send pipeline");
+            let got: Vec<Reply> = lines
+                .iter()
+                .map(|(_, mode, _)| sort_reply(c.read_reply().expect("reply"), *mode))
+                .collect();
+            c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+            replies.push(got);
+        }
+        for (i, (n, _, line)) in lines.iter().enumerate() {
+            total += 1;
+            if replies[0][i] != replies[1][i] {
+                failures.push(format!(
+                    "{name}:{n} (pipelined): {line}\n    redis:  {:?}\n    strata: {:?}",
+                    replies[0][i], replies[1][i]
+                ));
+            }
+        }
+    }
+    eprintln!("pipelined differential: {total} commands");
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
