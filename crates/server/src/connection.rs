@@ -80,7 +80,13 @@ async fn serve_session(
                     continue;
                 }
                 if plain && gets.is_empty() {
-                    let idx = batchable_write(args);
+                    // While clients are blocked, every write must be able to serve them
+                    // before the next command runs (as in Redis): no batching then.
+                    let idx = if shared.blocked.count() == 0 {
+                        batchable_write(args)
+                    } else {
+                        None
+                    };
                     let other_key = writes.first().is_some_and(|(_, w)| w.get(1) != args.get(1));
                     if !writes.is_empty()
                         && (idx.is_none() || other_key || writes.len() >= MAX_WRITE_BATCH)

@@ -241,3 +241,49 @@ fn a_transaction_survives_kill_9_whole_or_not_at_all() {
 fn keys_of(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("k{i}")).collect()
 }
+
+#[test]
+fn pipelined_key_batches_touch_watched_keys_and_wake_blocked_clients() {
+    let s = Server::start(&[]);
+    let mut watcher = s.client();
+    let mut writer = s.client();
+    watcher.cmd(&["WATCH", "k"]);
+    // A run of writes to one key (one key batch on the server).
+    let mut buf = Client::encode(&[b"SET", b"k", b"1"]);
+    buf.extend(Client::encode(&[b"APPEND", b"k", b"2"]));
+    buf.extend(Client::encode(&[b"INCR", b"k"]));
+    writer.send_raw(&buf).unwrap();
+    assert_eq!(writer.read_reply().unwrap(), Reply::ok());
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(2));
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(13));
+    watcher.cmd(&["MULTI"]);
+    watcher.cmd(&["GET", "k"]);
+    assert_eq!(watcher.cmd(&["EXEC"]), Reply::NilArray);
+
+    // A client blocked on a list is served by a pipelined run of pushes, in order.
+    let mut blocked = s.client();
+    blocked
+        .send_raw(&Client::encode(&[b"BLPOP", b"q", b"0"]))
+        .unwrap();
+    let t = std::time::Instant::now();
+    loop {
+        let info = writer.cmd(&["INFO", "clients"]).text();
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut buf = Client::encode(&[b"RPUSH", b"q", b"a"]);
+    buf.extend(Client::encode(&[b"RPUSH", b"q", b"b"]));
+    buf.extend(Client::encode(&[b"LLEN", b"q"]));
+    writer.send_raw(&buf).unwrap();
+    // As in Redis, the waiter is served right after the first push.
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(1));
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(1));
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(1));
+    assert_eq!(
+        blocked.read_reply().unwrap(),
+        Reply::Array(vec![Reply::bulk("q"), Reply::bulk("a")])
+    );
+}
