@@ -186,7 +186,7 @@ fn parse_fields(args: &[Bytes], read_only: bool) -> Result<Vec<Field>, Frame> {
                 _ => None,
             },
         }
-        .filter(|o| o + ty.bits as u64 <= MAX_BITS + 1)
+        .filter(|o| o.saturating_add(ty.bits as u64) <= MAX_BITS + 1)
         .ok_or_else(offset_error)?;
         let op = match sub.as_str() {
             "get" => FieldOp::Get,

@@ -548,6 +548,18 @@ fn numkeys_position(name: &str) -> Option<usize> {
     }
 }
 
+/// For commands with a `numkeys` argument: whether it is a positive count of keys that are
+/// all present (COMMAND GETKEYS refuses the request otherwise, as Redis does).
+pub fn numkeys_valid(spec: &CommandSpec, args: &[Bytes]) -> bool {
+    match numkeys_position(spec.name) {
+        None => true,
+        Some(p) => match args.get(p).map(|a| parse_int(a)) {
+            Some(Ok(n)) if n > 0 => (n as u64) <= args.len().saturating_sub(p + 1) as u64,
+            _ => false,
+        },
+    }
+}
+
 /// The positions of the keys in a request (`args[0]` is the command name): the declared
 /// range, plus the keys that follow a `numkeys` argument.
 pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
@@ -564,7 +576,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
     if let Some(p) = numkeys_position(spec.name) {
         if let Some(n) = args.get(p).and_then(|a| parse_int(a).ok()) {
             let n = n.max(0) as usize;
-            out.extend((p + 1..p + 1 + n).filter(|&i| i < argc));
+            out.extend(p + 1..p.saturating_add(1).saturating_add(n).min(argc));
         }
     }
     out

@@ -419,6 +419,9 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
                 return Frame::error("ERR Invalid number of arguments specified for command");
             }
+            if !super::numkeys_valid(spec, cmd_args) {
+                return Frame::error("ERR Invalid arguments specified for command");
+            }
             let pos = super::key_positions(spec, cmd_args);
             if pos.is_empty() {
                 return Frame::error("ERR The command has no key arguments");

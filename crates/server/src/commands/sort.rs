@@ -159,7 +159,11 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
     if let Some((off, count)) = o.limit {
         let n = elems.len() as i64;
         let start = off.clamp(0, n);
-        let end = if count < 0 { n } else { (start + count).min(n) };
+        let end = if count < 0 {
+            n
+        } else {
+            start.saturating_add(count).min(n)
+        };
         elems = elems[start as usize..end as usize].to_vec();
     }
     let out: Vec<Option<Bytes>> = if o.gets.is_empty() {
