@@ -92,16 +92,21 @@ impl Storage {
             crate::engine::prefix_successor(&end),
         )?;
         it.seek(Self::item_key(ks, key, meta, head + from));
-        let mut out = Vec::with_capacity((to - from + 1).min(4096) as usize);
+        // One buffer for all the items, sliced: one allocation per range instead of one per
+        // item (LRANGE's cost was mostly allocations and copies).
+        let mut buf = bytes::BytesMut::new();
+        let mut spans = Vec::with_capacity((to - from + 1).min(4096) as usize);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             if !k.starts_with(&prefix) || k > end.as_slice() {
                 break;
             }
-            out.push(Bytes::copy_from_slice(v));
+            spans.push((buf.len(), buf.len() + v.len()));
+            buf.extend_from_slice(v);
             it.next();
         }
         it.status()?;
-        Ok(out)
+        let all = buf.freeze();
+        Ok(spans.into_iter().map(|(a, b)| all.slice(a..b)).collect())
     }
 
     fn all_items(&self, ks: KeyspaceId, key: &[u8], meta: &Meta) -> Result<Vec<Bytes>> {
