@@ -241,6 +241,13 @@ impl Storage {
                 }
                 CF_SUB | CF_SCORE | CF_RANK => {
                     cf_opts.set_write_buffer_size(opts.write_buffer_bytes);
+                    if name == CF_SUB {
+                        // Member lookups (HSET/SADD/ZADD of a new member) mostly miss the
+                        // memtable: a whole-key bloom there skips the skiplist search, which
+                        // was a third of HSET's profile on a large hash.
+                        cf_opts.set_memtable_prefix_bloom_ratio(0.1);
+                        cf_opts.set_memtable_whole_key_filtering(true);
+                    }
                     // A factory: each compaction run gets its own filter (its cache of the last
                     // decision must not outlive the run, nor be shared between threads).
                     cf_opts.set_compaction_filter_factory(SubKeyFilterFactory {
