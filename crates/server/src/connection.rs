@@ -324,10 +324,19 @@ async fn flush(
         session.wal_seq = 0;
     }
     let n = wbuf.len();
-    // A client killed (or over its output limit) while its socket is full stops here.
+    // A client killed (or over its output limit) while its socket is full stops here; so does
+    // one that still does not read 5 s into a shutdown (it must not hold the shutdown).
+    let shutdown_grace = async {
+        shared.shutdown.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(5)).await
+    };
     let ok = tokio::select! {
         r = stream.write_all(wbuf) => r.is_ok(),
         _ = session.client.kill.cancelled() => false,
+        _ = shutdown_grace => {
+            tracing::warn!(client = session.client.id, "shutdown: dropping replies of a client that does not read");
+            false
+        }
     };
     wbuf.clear();
     shared.bump(&shared.stats.net_output_bytes, n as u64);

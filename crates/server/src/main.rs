@@ -68,7 +68,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    rt.block_on(async_main(cfg))
+    let code = rt.block_on(async_main(cfg));
+    // A worker thread still stuck at this point (its shutdown was logged as cut) must not keep
+    // the process alive: blocking tasks get a short grace, then the process ends.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 async fn async_main(cfg: Config) -> ExitCode {

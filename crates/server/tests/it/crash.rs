@@ -128,3 +128,26 @@ fn kill9_rounds(fsync: &str, rounds: usize) {
         }
     }
 }
+
+#[test]
+fn a_client_that_never_reads_cannot_hold_shutdown() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    let big = "x".repeat(1 << 20);
+    c.cmd(&["SET", "big", &big]);
+    // 256 pipelined GETs of 1 MB, never read: the server's writes block on a full socket.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let mut buf = Vec::new();
+    for _ in 0..256 {
+        buf.extend(Client::encode(&[b"GET", b"big"]));
+    }
+    std::io::Write::write_all(&mut raw, &buf).expect("send");
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let code = s.stop();
+    let took = t.elapsed();
+    println!("shutdown with a client that never reads took {took:?}, exit code {code:?}");
+    assert!(code.is_some(), "the server did not stop within 30 s");
+    assert!(s.log_text().contains("does not read"), "{}", s.log_text());
+    drop(raw);
+}
