@@ -373,7 +373,12 @@ impl Config {
     /// Sets a parameter from text (used by the file, the command line and CONFIG SET).
     pub fn set(&mut self, name: &str, value: &str) -> Result<&'static Param, String> {
         let param = find(name).ok_or_else(|| format!("unknown parameter '{name}'"))?;
-        let v = normalize(param, value).map_err(|e| format!("'{}': {e}", param.name))?;
+        let mut v = normalize(param, value).map_err(|e| format!("'{}': {e}", param.name))?;
+        if param.name == "client-output-buffer-limit" {
+            // Like Redis: the classes given replace theirs, the others keep their limits.
+            let current = self.get(param.name).to_string();
+            v = crate::pubsub::merge_output_limits(&current, &v);
+        }
         self.values.insert(param.name, v);
         Ok(param)
     }

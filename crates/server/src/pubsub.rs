@@ -305,3 +305,42 @@ pub fn parse_output_limits(v: &str) -> Result<Option<(u64, u64, u64)>, String> {
     }
     Ok(pubsub)
 }
+
+/// Merges `client-output-buffer-limit` values class by class (`replica` is `slave`), in
+/// Redis's canonical form: `normal h s t slave h s t pubsub h s t`, sizes in bytes.
+pub fn merge_output_limits(current: &str, new: &str) -> String {
+    let mut classes: Vec<(&str, [u64; 3])> = vec![
+        ("normal", [0, 0, 0]),
+        ("slave", [268_435_456, 67_108_864, 60]),
+        ("pubsub", [33_554_432, 8_388_608, 60]),
+    ];
+    for text in [current, new] {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        for w in words.chunks(4) {
+            if w.len() != 4 {
+                continue;
+            }
+            let class = match w[0].to_ascii_lowercase().as_str() {
+                "normal" => "normal",
+                "slave" | "replica" => "slave",
+                "pubsub" => "pubsub",
+                _ => continue,
+            };
+            let (Some(h), Some(s), Ok(t)) = (
+                crate::config::parse_memory(w[1]),
+                crate::config::parse_memory(w[2]),
+                w[3].parse::<u64>(),
+            ) else {
+                continue;
+            };
+            if let Some(c) = classes.iter_mut().find(|(n, _)| *n == class) {
+                c.1 = [h, s, t];
+            }
+        }
+    }
+    classes
+        .iter()
+        .map(|(n, [h, s, t])| format!("{n} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
