@@ -151,3 +151,46 @@ fn a_client_that_never_reads_cannot_hold_shutdown() {
     assert!(s.log_text().contains("does not read"), "{}", s.log_text());
     drop(raw);
 }
+
+#[test]
+fn pipelined_key_batches_survive_kill_9() {
+    let mut s = Server::start(&["--appendfsync", "always"]);
+    let port = s.port;
+    let writer = std::thread::spawn(move || {
+        let mut c = Client::connect(port);
+        let mut acked = 0u64;
+        'outer: for round in 0..100_000u64 {
+            // 32 pushes to one list per pipeline: one key batch on the server.
+            let mut buf = Vec::new();
+            for i in 0..32 {
+                let v = (round * 32 + i).to_string();
+                buf.extend(Client::encode(&[b"RPUSH", b"log", v.as_bytes()]));
+            }
+            if c.send_raw(&buf).is_err() {
+                break;
+            }
+            for _ in 0..32 {
+                match c.read_reply() {
+                    Ok(Reply::Int(n)) => acked = acked.max(n as u64),
+                    _ => break 'outer,
+                }
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    s.kill9().expect("kill -9");
+    let acked = writer.join().expect("writer");
+    s.spawn();
+    let mut c = s.client();
+    let len = c.cmd(&["LLEN", "log"]).int() as u64;
+    assert!(len >= acked, "acknowledged {acked} pushes, found {len}");
+    // In order and without holes: item i is i.
+    for i in [0, len / 2, len.saturating_sub(1)] {
+        assert_eq!(
+            c.cmd(&["LINDEX", "log", &i.to_string()]),
+            Reply::bulk(&i.to_string())
+        );
+    }
+    println!("kill -9 under pipelined pushes: {acked} acknowledged, {len} after restart");
+}
