@@ -301,19 +301,8 @@ impl Merged<'_> {
                 }
             }),
         };
-        let over = self.over[start..]
-            .iter()
-            .find(|(_, v)| v.is_some())
-            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()));
-        let base = self
-            .base
-            .key()
-            .zip(self.base.value())
-            .map(|(k, v)| (k.to_vec(), v.to_vec()));
-        self.cur = match (base, over) {
-            (Some(b), Some(o)) => Some(if b.0 < o.0 { b } else { o }),
-            (b, o) => b.or(o),
-        };
+        let over = self.over[start..].iter().position(|(_, v)| v.is_some());
+        self.settle(over.map(|i| start + i), true);
     }
 
     /// Positions on the last visible key `<= from` (`< from` unless `inclusive`; the last key
@@ -351,18 +340,24 @@ impl Merged<'_> {
                 }
             }),
         };
-        let over = self.over[..end]
-            .iter()
-            .rev()
-            .find(|(_, v)| v.is_some())
-            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()));
+        let over = self.over[..end].iter().rposition(|(_, v)| v.is_some());
+        self.settle(over, false);
+    }
+
+    /// Makes the current entry the nearer (in the walk's direction) of the engine iterator's
+    /// entry and the overlay entry at `over`.
+    fn settle(&mut self, over: Option<usize>, forward: bool) {
+        let over = over.map(|i| {
+            let (k, v) = &self.over[i];
+            (k.clone(), v.clone().unwrap_or_default())
+        });
         let base = self
             .base
             .key()
             .zip(self.base.value())
             .map(|(k, v)| (k.to_vec(), v.to_vec()));
         self.cur = match (base, over) {
-            (Some(b), Some(o)) => Some(if b.0 > o.0 { b } else { o }),
+            (Some(b), Some(o)) => Some(if (b.0 < o.0) == forward { b } else { o }),
             (b, o) => b.or(o),
         };
     }
