@@ -314,18 +314,10 @@ impl Storage {
         if max_end > self.max_value_len() {
             return Err(Error::TooLarge);
         }
-        let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
-        let meta = self.typed_meta(ks, key, now, KeyType::String)?;
-        let cur = meta.as_ref().map(|m| m.value.clone()).unwrap_or_default();
-        let (new, out) = run_fields(&cur, fields);
-        if let Some(v) = new {
-            let mut b = rust_rocksdb::WriteBatch::default();
-            let expire = meta.map_or(0, |m| m.expire_ms);
-            self.put_meta(&mut b, ks, key, &Meta::string(Bytes::from(v), expire))?;
-            self.write(b)?;
-        }
-        Ok(out)
+        self.update_string(ks, key, |cur| {
+            let (new, out) = run_fields(cur.map_or(&[][..], |b| b.as_ref()), fields);
+            Ok((new.map(Bytes::from), out))
+        })
     }
 }
 

@@ -213,24 +213,14 @@ impl Storage {
 
     /// PFADD: true if the estimate may have changed (a register changed or the key was made).
     pub fn pfadd(&self, ks: KeyspaceId, key: &[u8], elements: &[Bytes]) -> Result<bool> {
-        let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
-        let (mut regs, expire, created) = match self.hll_registers(ks, key, now)? {
-            Some((r, e)) => (r, e, false),
-            None => (vec![0u8; REGISTERS], 0, true),
-        };
-        let changed = add(&mut regs, elements) || created;
-        if changed {
-            let mut b = rust_rocksdb::WriteBatch::default();
-            self.put_meta(
-                &mut b,
-                ks,
-                key,
-                &Meta::string(Bytes::from(encode(&regs)), expire),
-            )?;
-            self.write(b)?;
-        }
-        Ok(changed)
+        self.update_string(ks, key, |cur| {
+            let (mut regs, created) = match cur {
+                Some(v) => (decode(v)?, false),
+                None => (vec![0u8; REGISTERS], true),
+            };
+            let changed = add(&mut regs, elements) || created;
+            Ok((changed.then(|| Bytes::from(encode(&regs))), changed))
+        })
     }
 
     /// PFCOUNT: the estimate for the union of the keys.

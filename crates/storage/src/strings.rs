@@ -228,14 +228,27 @@ impl Storage {
         key: &[u8],
         f: impl FnOnce(Option<&Bytes>) -> Result<(Bytes, T)>,
     ) -> Result<T> {
+        self.update_string(ks, key, |cur| f(cur).map(|(v, out)| (Some(v), out)))
+    }
+
+    /// Read-modify-write of a string under its lock, keeping its expiry; `f` returns the new
+    /// value, or `None` to leave the key untouched (nothing is written).
+    pub(crate) fn update_string<T>(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        f: impl FnOnce(Option<&Bytes>) -> Result<(Option<Bytes>, T)>,
+    ) -> Result<T> {
         let _l = self.lock(&[(ks, key)]);
         let now = now_ms();
         let current = self.string_meta(ks, key, now)?;
         let (new_value, out) = f(current.as_ref().map(|m| &m.value))?;
-        let expire_ms = current.map(|m| m.expire_ms).unwrap_or(0);
-        let mut b = WriteBatch::default();
-        self.put_meta(&mut b, ks, key, &Meta::string(new_value, expire_ms))?;
-        self.write(b)?;
+        if let Some(v) = new_value {
+            let expire_ms = current.map(|m| m.expire_ms).unwrap_or(0);
+            let mut b = WriteBatch::default();
+            self.put_meta(&mut b, ks, key, &Meta::string(v, expire_ms))?;
+            self.write(b)?;
+        }
         Ok(out)
     }
 
