@@ -154,16 +154,6 @@ impl Blocked {
         }
         true
     }
-
-    /// Whether a client is blocked (CLIENT LIST flags).
-    pub fn is_blocked(&self, client_id: u64) -> bool {
-        self.count() > 0
-            && self
-                .lock()
-                .waiters
-                .values()
-                .any(|w| w.client.id == client_id)
-    }
 }
 
 /// A timeout in seconds (decimals allowed), as Redis reads it: converted to whole

@@ -500,12 +500,12 @@ impl Storage {
             return Ok(());
         }
         self.maintain_ranks(&mut batch)?;
-        let held = HELD.with(|h| h.borrow().clone());
         if crate::txn::in_txn() {
+            let held = HELD.with(|h| h.borrow().clone());
             return self.fold_into_txn(&batch, &held);
         }
         self.write_direct(batch)?;
-        self.bump(&held);
+        HELD.with(|h| self.bump(&h.borrow()));
         Ok(())
     }
 
