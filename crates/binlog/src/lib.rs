@@ -11,8 +11,8 @@
 //! - Retention ([`Binlog::purge`]) removes whole segments by count, size and age, but never a
 //!   segment holding an offset at or above the lowest live [`Lease`].
 //!
-//! Status: the format, recovery, readers, retention and leases are built and tested here; the
-//! server does not write a binlog yet (issue 4 wires it to the engine).
+//! The server (`server::binlog`) appends one record per write command, before the engine
+//! batch that holds the record's offset (see `docs/binlog.md`).
 
 mod crc;
 
@@ -168,14 +168,12 @@ fn record_crc(offset: u64, ts: u64, payload: &[u8]) -> u32 {
     crc::crc32c_append(crc32c(&head), payload)
 }
 
-fn encode_record(offset: u64, ts: u64, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(RECORD_HEADER_LEN as usize + payload.len());
+fn encode_record_into(v: &mut Vec<u8>, offset: u64, ts: u64, payload: &[u8]) {
     v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     v.extend_from_slice(&record_crc(offset, ts, payload).to_be_bytes());
     v.extend_from_slice(&offset.to_be_bytes());
     v.extend_from_slice(&ts.to_be_bytes());
     v.extend_from_slice(payload);
-    v
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -227,6 +225,28 @@ fn read_record_at(
         timestamp_ms: ts,
         payload,
     }))
+}
+
+/// Whether a valid record with an offset after `next` starts anywhere after byte `from`: a bad
+/// record followed by good ones is corruption, not a torn tail.
+fn valid_record_after(file: &File, from: u64, len: u64, next: u64) -> bool {
+    let Ok(n) = usize::try_from(len.saturating_sub(from)) else {
+        return false;
+    };
+    let mut buf = vec![0u8; n];
+    if file.read_exact_at(&mut buf, from).is_err() {
+        return false;
+    }
+    let h = RECORD_HEADER_LEN as usize;
+    (1..buf.len().saturating_sub(h - 1)).any(|p| {
+        let head = &buf[p..p + h];
+        let offset = be64(&head[8..16]);
+        let plen = be32(&head[0..4]) as usize;
+        if offset <= next || offset > next.saturating_add(1 << 32) || p + h + plen > buf.len() {
+            return false;
+        }
+        record_crc(offset, be64(&head[16..24]), &buf[p + h..p + h + plen]) == be32(&head[4..8])
+    })
 }
 
 /// Checks a segment's header; returns (first offset, creation time).
@@ -303,7 +323,7 @@ impl Binlog {
                         next += 1;
                     }
                     Ok(None) => break,
-                    Err(why) if last => {
+                    Err(why) if last && !valid_record_after(&file, pos, len, next) => {
                         // A torn tail: the process died in the middle of an append. Nothing
                         // after it can be valid (appends are sequential), so cut it off.
                         tracing::warn!(
@@ -391,8 +411,20 @@ impl Binlog {
 
     /// Appends one record (handed to the OS, not synced); returns its offset.
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
-        if payload.len() as u64 > MAX_RECORD {
-            return Err(Error::TooLarge(payload.len() as u64));
+        self.append_batch(std::slice::from_ref(&payload))
+    }
+
+    /// Appends records in order with one write (handed to the OS, not synced); returns the
+    /// offset of the last one. On error nothing of them stays in the file.
+    pub fn append_batch<P: AsRef<[u8]>>(&mut self, payloads: &[P]) -> Result<u64> {
+        if let Some(p) = payloads
+            .iter()
+            .find(|p| p.as_ref().len() as u64 > MAX_RECORD)
+        {
+            return Err(Error::TooLarge(p.as_ref().len() as u64));
+        }
+        if payloads.is_empty() {
+            return Ok(self.next_offset().saturating_sub(1));
         }
         if self
             .segments
@@ -402,16 +434,60 @@ impl Binlog {
             self.rotate()?;
         }
         let seg = self.segments.last_mut().ok_or(Error::Purged(0))?;
-        let offset = seg.next;
-        let rec = encode_record(offset, now_ms(), payload);
-        if let Err(e) = self.file.write_all(&rec) {
+        let ts = now_ms();
+        let mut buf = Vec::with_capacity(
+            payloads
+                .iter()
+                .map(|p| RECORD_HEADER_LEN as usize + p.as_ref().len())
+                .sum(),
+        );
+        for (i, p) in payloads.iter().enumerate() {
+            encode_record_into(&mut buf, seg.next + i as u64, ts, p.as_ref());
+        }
+        if let Err(e) = self.file.write_all(&buf) {
             // Leave no partial record behind for the next append to follow.
             let _ = self.file.set_len(seg.bytes);
             return Err(io(&seg.path)(e));
         }
-        seg.bytes += rec.len() as u64;
-        seg.next += 1;
-        Ok(offset)
+        seg.bytes += buf.len() as u64;
+        seg.next += payloads.len() as u64;
+        Ok(seg.next - 1)
+    }
+
+    /// Removes the records from `offset` on, which must be in the active segment (records
+    /// just appended whose engine write failed). The file is cut at that record.
+    pub fn truncate_from(&mut self, offset: u64) -> Result<()> {
+        let seg = self.segments.last_mut().ok_or(Error::Purged(offset))?;
+        if offset >= seg.next {
+            return Ok(());
+        }
+        if offset < seg.first {
+            return Err(Error::Purged(offset));
+        }
+        let file = File::open(&seg.path).map_err(io(&seg.path))?;
+        let mut pos = HEADER_LEN;
+        for _ in seg.first..offset {
+            let mut h = [0u8; 4];
+            file.read_exact_at(&mut h, pos).map_err(io(&seg.path))?;
+            pos += RECORD_HEADER_LEN + be32(&h) as u64;
+        }
+        self.file.set_len(pos).map_err(io(&seg.path))?;
+        seg.bytes = pos;
+        seg.next = offset;
+        Ok(())
+    }
+
+    /// A handle of the active segment and the last offset appended so far: syncing the handle
+    /// (outside any lock the writer needs) makes every record up to that offset durable,
+    /// since a segment is synced before the next one starts.
+    pub fn sync_handle(&self) -> Result<(File, u64)> {
+        let path = self
+            .segments
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
+        let f = self.file.try_clone().map_err(io(&path))?;
+        Ok((f, self.next_offset().saturating_sub(1)))
     }
 
     fn rotate(&mut self) -> Result<()> {
@@ -477,6 +553,12 @@ impl Binlog {
         }
     }
 
+    /// The live leases (expired ones are dropped first).
+    pub fn leases(&mut self) -> Vec<Lease> {
+        self.lease_floor();
+        self.leases.values().cloned().collect()
+    }
+
     pub fn release_lease(&mut self, id: u64) {
         self.leases.remove(&id);
     }
@@ -494,29 +576,55 @@ impl Binlog {
         self.leases.values().map(|l| l.offset).min()
     }
 
+    /// Whether the oldest segment is wanted gone by the retention limits or `up_to`.
+    fn wanted(&self, i: usize, retention: Retention, up_to: Option<u64>, now: u64) -> bool {
+        let total: u64 = self.segments[i..].iter().map(|s| s.bytes).sum();
+        let count = self.segments.len() - i;
+        let seg = &self.segments[i];
+        up_to.is_some_and(|u| seg.next <= u)
+            || (retention.max_segments > 0 && count > retention.max_segments)
+            || (retention.max_bytes > 0 && total > retention.max_bytes)
+            || (!retention.max_age.is_zero()
+                && now.saturating_sub(seg.created_ms) > retention.max_age.as_millis() as u64)
+    }
+
+    /// The offset just past the segments [`Binlog::purge`] would remove if neither leases nor
+    /// a floor held it back (`None`: nothing to remove). Lets the caller make a floor safe
+    /// (flush the engine) only when a purge is due.
+    pub fn purge_wanted(&self, retention: Retention, up_to: Option<u64>) -> Option<u64> {
+        let now = now_ms();
+        let mut end = None;
+        let mut i = 0;
+        while i + 1 < self.segments.len() && self.wanted(i, retention, up_to, now) {
+            end = Some(self.segments[i].next);
+            i += 1;
+        }
+        end
+    }
+
     /// Deletes the oldest segments beyond the retention limits, and (with `up_to`) every
     /// segment whose records are all below `up_to`; never a segment holding an offset at or
-    /// above the lowest live lease, never the active segment. Returns the segments removed.
-    pub fn purge(&mut self, retention: Retention, up_to: Option<u64>) -> Result<usize> {
-        let floor = self.lease_floor().unwrap_or(u64::MAX);
+    /// above the lowest live lease or at or above `floor` (the caller's own need, e.g. crash
+    /// recovery), never the active segment. Returns the segments removed.
+    pub fn purge(&mut self, retention: Retention, up_to: Option<u64>, floor: u64) -> Result<usize> {
+        let floor = self.lease_floor().unwrap_or(u64::MAX).min(floor);
         let now = now_ms();
         let mut removed = 0;
         while self.segments.len() > 1 {
-            let total: u64 = self.segments.iter().map(|s| s.bytes).sum();
             let oldest = &self.segments[0];
-            let wanted = up_to.is_some_and(|u| oldest.next <= u)
-                || (retention.max_segments > 0 && self.segments.len() > retention.max_segments)
-                || (retention.max_bytes > 0 && total > retention.max_bytes)
-                || (!retention.max_age.is_zero()
-                    && now.saturating_sub(oldest.created_ms)
-                        > retention.max_age.as_millis() as u64);
             // Every record of the segment must be below the floor.
-            if !wanted || oldest.next > floor {
+            if !self.wanted(0, retention, up_to, now) || oldest.next > floor {
                 break;
             }
             std::fs::remove_file(&oldest.path).map_err(io(&oldest.path))?;
+            tracing::info!(file = %oldest.path.display(), first = oldest.first, next = oldest.next, "binlog: segment purged");
             self.segments.remove(0);
             removed += 1;
+        }
+        if removed > 0 {
+            File::open(&self.opts.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(&self.opts.dir))?;
         }
         Ok(removed)
     }
@@ -618,6 +726,45 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_record_followed_by_good_ones_is_corruption_even_in_the_last_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let mut b = Binlog::open(opts(d.path()), 1).unwrap();
+        for i in 0..20u64 {
+            b.append(format!("r{i}").as_bytes()).unwrap();
+        }
+        drop(b);
+        let path = d.path().join(segment_name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Flip a payload byte of record 5 (each record: 24-byte header + 2 or 3 bytes).
+        let pos = HEADER_LEN as usize + 5 * (RECORD_HEADER_LEN as usize + 2) + 25;
+        bytes[pos] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        match Binlog::open(opts(d.path()), 1) {
+            Err(Error::Corrupt { path: p, pos, .. }) => {
+                assert_eq!(p, path);
+                assert_eq!(pos, HEADER_LEN + 5 * (RECORD_HEADER_LEN + 2));
+            }
+            Err(e) => panic!("wrong error {e}"),
+            Ok(_) => panic!("opened a corrupt binlog"),
+        }
+    }
+
+    #[test]
+    fn batches_append_in_one_write_and_truncate_back() {
+        let d = tempfile::tempdir().unwrap();
+        let mut b = Binlog::open(opts(d.path()), 1).unwrap();
+        assert_eq!(b.append_batch(&[b"a".to_vec(), b"b".to_vec()]).unwrap(), 2);
+        assert_eq!(b.append_batch(&[b"c", b"d", b"e"]).unwrap(), 5);
+        b.truncate_from(3).unwrap();
+        assert_eq!(b.next_offset(), 3);
+        assert_eq!(b.append(b"x").unwrap(), 3);
+        drop(b);
+        let b = Binlog::open(opts(d.path()), 1).unwrap();
+        let all: Vec<Vec<u8>> = read_all(&b, 1).into_iter().map(|r| r.payload).collect();
+        assert_eq!(all, vec![b"a".to_vec(), b"b".to_vec(), b"x".to_vec()]);
+    }
+
+    #[test]
     fn append_rotate_reopen_and_read() {
         let d = tempfile::tempdir().unwrap();
         let mut b = Binlog::open(opts(d.path()), 100).unwrap();
@@ -652,8 +799,9 @@ mod tests {
         let len = std::fs::metadata(&seg).unwrap().len();
         // Half a record at the end: the process died mid-append.
         let f = OpenOptions::new().append(true).open(&seg).unwrap();
-        (&f).write_all(&encode_record(10, 1, b"torn")[..20])
-            .unwrap();
+        let mut rec = Vec::new();
+        encode_record_into(&mut rec, 10, 1, b"torn");
+        (&f).write_all(&rec[..20]).unwrap();
         drop(f);
         let mut b = Binlog::open(opts(d.path()), 0).unwrap();
         assert_eq!(b.next_offset(), 10);
@@ -698,6 +846,7 @@ mod tests {
                     ..Default::default()
                 },
                 None,
+                u64::MAX,
             )
             .unwrap();
         assert!(removed > 0);
@@ -709,7 +858,7 @@ mod tests {
         );
         // The holder moves on: the purge follows.
         assert!(b.renew_lease(lease, 1500, Duration::from_secs(60)));
-        b.purge(Retention::default(), Some(1500)).unwrap();
+        b.purge(Retention::default(), Some(1500), u64::MAX).unwrap();
         assert!(b.first_offset() > 1000 && b.first_offset() <= 1500);
         assert!(matches!(b.reader(10), Err(Error::Purged(10))));
         // A vanished holder's lease expires.
@@ -723,6 +872,7 @@ mod tests {
                 ..Default::default()
             },
             None,
+            u64::MAX,
         )
         .unwrap();
         assert_eq!(b.status().segments, 1, "only the active segment is left");

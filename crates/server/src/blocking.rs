@@ -250,10 +250,10 @@ fn attempt(shared: &Shared, session: &mut Session, req: &Request) -> Result<Opti
     let Some(idx) = commands::lookup(&req.twin[0]) else {
         return Err(Frame::error("ERR internal: no twin command"));
     };
-    let reply = {
+    let reply = crate::commitlog::run_write(shared, session, idx, &req.twin, |session| {
         let mut ctx = Ctx { shared, session };
         (TABLE[idx].handler)(&mut ctx, &req.twin)
-    };
+    });
     match reply {
         Frame::Null | Frame::NullArray => Ok(None),
         Frame::Error(_) => Err(reply),

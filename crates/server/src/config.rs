@@ -127,6 +127,16 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("appendonly", BOOL, "yes", true),
+    // The binlog (docs/binlog.md).
+    p("binlog", BOOL, "yes", false),
+    p("binlog-segment-size", mem(4096, 4 * GB), "67108864", false),
+    alias(
+        p("binlog-max-segments", int(0, I64MAX), "64", true),
+        &["expire-logs-nums"],
+    ),
+    p("binlog-max-size", mem(0, u64::MAX >> 2), "4294967296", true),
+    p("binlog-max-age", int(0, I64MAX), "604800", true),
+    p("binlog-lease-timeout", int(1, I64MAX), "60", true),
     p(
         "rocksdb-block-cache-size",
         mem(1 << 20, 1 << 40),

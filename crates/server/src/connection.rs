@@ -389,6 +389,8 @@ fn execute_writes(
     } else {
         let locks = shared.storage.lock(&[(db, &key)]);
         let txn = shared.storage.begin_key_batch(&locks);
+        // One binlog record per command, all appended with the batch.
+        crate::commitlog::begin_records(false);
         let replies: Vec<Frame> = run
             .iter()
             .map(|(idx, args)| {
@@ -396,7 +398,8 @@ fn execute_writes(
                 commands::call(shared, session, *idx, args)
             })
             .collect();
-        let committed = txn.commit();
+        let records = crate::commitlog::take_records();
+        let committed = txn.commit_logged(&records);
         drop(locks);
         match committed {
             Ok(()) => replies,

@@ -23,6 +23,7 @@ const ALL_SECTIONS: &[&str] = &[
     "clients",
     "memory",
     "persistence",
+    "binlog",
     "stats",
     "replication",
     "cpu",
@@ -57,6 +58,7 @@ pub fn render(shared: &Shared, requested: &[String]) -> String {
             "clients" => clients(shared, &mut out),
             "memory" => memory(shared, &mut out),
             "persistence" => persistence(shared, &mut out),
+            "binlog" => binlog(shared, &mut out),
             "stats" => stats(shared, &mut out),
             "replication" => replication(shared, &mut out),
             "cpu" => cpu(&mut out),
@@ -211,6 +213,49 @@ fn persistence(shared: &Shared, out: &mut String) {
     line(out, "storage_engine", "rocksdb");
     line(out, "storage_dir", shared.storage.path().display());
     line(out, "storage_disk_bytes", shared.storage.disk_usage());
+}
+
+/// `# Binlog`: offsets, segments, bytes, the applied and synced offsets, and every lease.
+fn binlog(shared: &Shared, out: &mut String) {
+    out.push_str("# Binlog\r\n");
+    let Some(log) = shared.binlog.get() else {
+        line(out, "binlog_enabled", 0);
+        return;
+    };
+    let (st, leases) = {
+        let mut b = log.lock();
+        (b.status(), b.leases())
+    };
+    line(out, "binlog_enabled", 1);
+    line(out, "binlog_dir", log.dir().display());
+    line(out, "binlog_first_offset", st.first_offset);
+    line(out, "binlog_last_offset", st.next_offset.saturating_sub(1));
+    line(
+        out,
+        "binlog_applied_offset",
+        shared.storage.applied_offset(),
+    );
+    line(
+        out,
+        "binlog_synced_offset",
+        log.synced.load(Ordering::Relaxed),
+    );
+    line(out, "binlog_segments", st.segments);
+    line(out, "binlog_bytes", st.bytes);
+    line(out, "binlog_leases", leases.len());
+    let now = Instant::now();
+    for l in leases {
+        line(
+            out,
+            &format!("lease{}", l.id),
+            format!(
+                "owner={},offset={},expires_in_ms={}",
+                l.owner.replace([',', '\r', '\n'], "_"),
+                l.offset,
+                l.expires.saturating_duration_since(now).as_millis()
+            ),
+        );
+    }
 }
 
 fn stats(shared: &Shared, out: &mut String) {

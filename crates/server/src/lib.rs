@@ -6,6 +6,7 @@
 pub mod blocking;
 pub mod clients;
 pub mod commands;
+pub mod commitlog;
 pub mod config;
 pub mod connection;
 pub mod info;

@@ -82,12 +82,28 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     opts.write_buffer_bytes = config.get_u64("rocksdb-write-buffer-size") as usize;
     opts.durability = Durability::parse(config.get("appendfsync")).unwrap_or(Durability::EverySec);
     opts.max_value_len = config.get_u64("proto-max-bulk-len") as usize;
+    opts.external_log = config.get_bool("binlog");
+    let segment_bytes = config.get_u64("binlog-segment-size");
     let t = Instant::now();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&opts))
         .await
         .map_err(|e| format!("storage open task failed: {e}"))?
         .map_err(|e| format!("cannot open data directory '{dir}': {e}"))?;
     tracing::info!(dir = %dir, took_ms = t.elapsed().as_millis() as u64, "storage opened");
+    let log = if storage.logged() || config.get_bool("binlog") {
+        let binlog_dir = std::path::Path::new(&dir).join("binlog");
+        let applied = storage.applied_offset();
+        let log = tokio::task::spawn_blocking(move || {
+            crate::commitlog::Log::open(&binlog_dir, segment_bytes, applied)
+        })
+        .await
+        .map_err(|e| format!("binlog open task failed: {e}"))??;
+        let log = Arc::new(log);
+        storage.set_commit_log(log.clone());
+        Some(log)
+    } else {
+        None
+    };
     let bind = config
         .get("bind")
         .split_whitespace()
@@ -104,6 +120,25 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     let shared = Arc::new(Shared::new(storage, config));
     shared.port.store(addr.port() as u64, Ordering::Relaxed);
     apply_config(&shared);
+    if let Some(log) = log {
+        let _ = shared.binlog.set(log.clone());
+        // Recovery: the records the engine does not hold yet (appended, then a crash before or
+        // after their batch reached only the memtable).
+        let t = Instant::now();
+        let sh = shared.clone();
+        let n = tokio::task::spawn_blocking(move || crate::commitlog::replay(&sh, &log))
+            .await
+            .map_err(|e| format!("binlog replay task failed: {e}"))??;
+        let st = shared.binlog.get().map(|l| l.lock().status());
+        tracing::info!(
+            replayed = n,
+            took_ms = t.elapsed().as_millis() as u64,
+            applied = shared.storage.applied_offset(),
+            first = st.as_ref().map_or(0, |s| s.first_offset),
+            next = st.as_ref().map_or(0, |s| s.next_offset),
+            "binlog recovered"
+        );
+    }
     let join = tokio::spawn(run(listener, shared.clone()));
     Ok(ServerHandle { addr, shared, join })
 }
@@ -257,6 +292,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
 /// fsync and the ops/sec sample.
 async fn maintenance(shared: Arc<Shared>) {
     let mut last_sync = Instant::now();
+    let mut last_purge = Instant::now();
     let mut last_ops = (Instant::now(), 0u64);
     loop {
         let hz = shared.with_config(|c| c.get_i64("hz")).clamp(1, 500) as u64;
@@ -268,7 +304,16 @@ async fn maintenance(shared: Arc<Shared>) {
             per_cycle
         };
         let sh = shared.clone();
-        match tokio::task::spawn_blocking(move || sh.storage.expire_cycle(per_cycle)).await {
+        let cycle = move || -> Result<Vec<(u32, Vec<u8>)>, storage::Error> {
+            let mut deleted = Vec::new();
+            for raw in sh.storage.expiry_due(per_cycle)? {
+                if let Some(k) = crate::commitlog::expire_entry(&sh, &raw)? {
+                    deleted.push(k);
+                }
+            }
+            Ok(deleted)
+        };
+        match tokio::task::spawn_blocking(cycle).await {
             Ok(Ok(keys)) if !keys.is_empty() => {
                 shared.bump(&shared.stats.expired_keys, keys.len() as u64);
                 for (db, key) in keys {
@@ -284,6 +329,15 @@ async fn maintenance(shared: Arc<Shared>) {
             tokio::task::spawn_blocking(move || sh.storage.rank_maintenance(8)).await
         {
             tracing::warn!(error = %e, "sorted-set rank maintenance failed");
+        }
+        if last_purge.elapsed() >= Duration::from_secs(10) && shared.binlog.get().is_some() {
+            last_purge = Instant::now();
+            let sh = shared.clone();
+            match tokio::task::spawn_blocking(move || crate::commitlog::purge(&sh, None)).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "binlog purge failed"),
+                Err(e) => tracing::error!(error = %e, "binlog purge task failed"),
+                _ => {}
+            }
         }
         if last_sync.elapsed() >= Duration::from_secs(1) {
             last_sync = Instant::now();

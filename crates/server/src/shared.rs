@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use storage::{KeyspaceId, Storage};
@@ -117,6 +117,9 @@ pub struct Shared {
     pub hot: HotConfig,
     pub blocked: crate::blocking::Blocked,
     pub pubsub: crate::pubsub::PubSub,
+    /// The binlog, when `binlog yes`.
+    pub binlog: std::sync::OnceLock<Arc<crate::commitlog::Log>>,
+    pub failpoints: crate::commitlog::FailPoints,
 }
 
 fn random_hex40() -> String {
@@ -145,6 +148,8 @@ impl Shared {
             hot: HotConfig::default(),
             blocked: Default::default(),
             pubsub: Default::default(),
+            binlog: Default::default(),
+            failpoints: Default::default(),
         }
     }
 

@@ -74,6 +74,10 @@ pub struct StorageOptions {
     pub write_buffer_bytes: usize,
     /// Largest string value a command may build (`proto-max-bulk-len`).
     pub max_value_len: usize,
+    /// Writes are logged first to an external [`CommitLog`] (the binlog), installed with
+    /// [`Storage::set_commit_log`]: RocksDB's own WAL is then off (the log is the WAL), flushes
+    /// are atomic across column families, and every logged batch stores its log offset.
+    pub external_log: bool,
 }
 
 impl StorageOptions {
@@ -84,6 +88,7 @@ impl StorageOptions {
             block_cache_bytes: 256 << 20,
             write_buffer_bytes: 64 << 20,
             max_value_len: 512 << 20,
+            external_log: false,
         }
     }
 }
@@ -95,8 +100,47 @@ const LOCK_STRIPES: usize = 4096;
 /// counter share a stripe).
 const MOD_COUNTERS: usize = 65536;
 
+/// The log every logged engine batch is written to first (the binlog). Installed by the
+/// server; the storage layer sees records as opaque bytes.
+pub trait CommitLog: Send + Sync {
+    /// Appends records in order, handed to the OS before returning (they survive a crash of
+    /// the process); returns the offset of the last one.
+    fn append(&self, records: &[Vec<u8>]) -> std::io::Result<u64>;
+    /// Removes the records from `offset` on (their engine batch failed after they were
+    /// appended: no record may stay without its effect).
+    fn truncate_from(&self, offset: u64) -> std::io::Result<()>;
+    /// Makes every appended record durable; returns the highest offset that now is.
+    fn sync(&self) -> std::io::Result<u64>;
+}
+
+/// Key (in `default`) of the offset of the last log record whose effect the engine holds.
+pub(crate) const APPLIED_KEY: &[u8] = b"\x00strata:applied-offset";
+
+type LogSlot = Arc<OnceLock<Arc<dyn CommitLog>>>;
+
+/// Syncs the log before a memtable flush: an SST never holds an effect whose record could
+/// still be lost by a crash of the machine (the engine has no WAL of its own then).
+struct SyncLogBeforeFlush(LogSlot);
+
+impl rust_rocksdb::event_listener::EventListener for SyncLogBeforeFlush {
+    fn on_flush_begin(&self, _: &rust_rocksdb::event_listener::FlushJobInfo) {
+        if let Some(log) = self.0.get() {
+            if let Err(e) = log.sync() {
+                tracing::error!(error = %e, "binlog sync before a memtable flush failed");
+            }
+        }
+    }
+}
+
 pub struct Storage {
     pub(crate) db: Arc<DB>,
+    external_log: bool,
+    log: LogSlot,
+    /// Log append + engine write of a logged batch, as one step: offsets follow commit order.
+    commit_lock: Mutex<()>,
+    /// Offset of the last logged batch in the engine, and the highest offset known synced.
+    applied: AtomicU64,
+    log_synced: AtomicU64,
     path: PathBuf,
     locks: Vec<Mutex<()>>,
     durability: AtomicU8,
@@ -171,7 +215,50 @@ pub fn peek_write_seq() -> u64 {
     LAST_WRITE_SEQ.with(|c| c.get())
 }
 
+/// A key of a keyspace, owned.
+type OwnedKey = (KeyspaceId, Vec<u8>);
+
+thread_local! {
+    /// Replaying logged records: time stands still (nothing is expired; expiries arrive as
+    /// explicit deletions in the log).
+    static FROZEN_CLOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Keys found expired by the running (logged) command, `None` when not collecting.
+    static EXPIRED_SEEN: std::cell::RefCell<Option<Vec<OwnedKey>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Stops (`true`) or restarts this thread's clock for expiry: while replaying the log no key
+/// expires by itself, exactly as on the master the records came from, where every expiry
+/// that mattered was logged as a deletion.
+pub fn freeze_clock(frozen: bool) {
+    FROZEN_CLOCK.with(|c| c.set(frozen));
+}
+
+/// Starts collecting the keys this thread's commands find expired (see [`take_expired`]).
+pub fn collect_expired() {
+    EXPIRED_SEEN.with(|e| *e.borrow_mut() = Some(Vec::new()));
+}
+
+/// The keys found expired since [`collect_expired`]; stops collecting.
+pub fn take_expired() -> Vec<OwnedKey> {
+    EXPIRED_SEEN.with(|e| e.borrow_mut().take().unwrap_or_default())
+}
+
+fn note_expired(ks: KeyspaceId, key: &[u8]) {
+    EXPIRED_SEEN.with(|e| {
+        if let Some(v) = e.borrow_mut().as_mut() {
+            if !v.iter().any(|(k, x)| *k == ks && x == key) {
+                v.push((ks, key.to_vec()));
+            }
+        }
+    });
+}
+
+/// The clock of expiries, in ms (0 while this thread's clock is frozen: see [`freeze_clock`]).
 pub fn now_ms() -> u64 {
+    if FROZEN_CLOCK.with(|c| c.get()) {
+        return 0;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -213,6 +300,13 @@ impl Storage {
         // (before replies are sent) or by a syncing write: one write(2) covers the commands of
         // many connections and a whole pipeline, instead of one per command.
         db_opts.set_manual_wal_flush(true);
+        let log: LogSlot = Arc::new(OnceLock::new());
+        if opts.external_log {
+            // No WAL: the memtables of all column families are flushed together, so the
+            // engine on disk is always the effect of a prefix of the log (its applied offset).
+            db_opts.set_atomic_flush(true);
+            db_opts.add_event_listener(SyncLogBeforeFlush(log.clone()));
+        }
 
         let db_slot: Arc<OnceLock<Weak<DB>>> = Arc::new(OnceLock::new());
         let descriptors = ALL_CFS.iter().map(|&name| {
@@ -270,8 +364,22 @@ impl Storage {
                 .ok_or_else(|| Error::Corrupt(format!("column family {name} missing")))?;
         }
 
+        let applied = match db.get_cf(
+            db.cf_handle(CF_DEFAULT)
+                .ok_or_else(|| Error::Corrupt("column family default missing".into()))?,
+            APPLIED_KEY,
+        )? {
+            Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8])),
+            Some(_) => return Err(Error::Corrupt("applied-offset record is malformed".into())),
+            None => 0,
+        };
         let storage = Storage {
             db,
+            external_log: opts.external_log,
+            log,
+            commit_lock: Mutex::new(()),
+            applied: AtomicU64::new(applied),
+            log_synced: AtomicU64::new(applied),
             path: opts.path.clone(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             durability: AtomicU8::new(opts.durability as u8),
@@ -333,6 +441,88 @@ impl Storage {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Installs the log of `external_log` (once, before any write).
+    pub fn set_commit_log(&self, log: Arc<dyn CommitLog>) {
+        let _ = self.log.set(log);
+    }
+
+    /// Whether writes go to an installed external log first.
+    pub fn logged(&self) -> bool {
+        self.external_log && self.log.get().is_some()
+    }
+
+    /// Offset of the last log record whose effect the engine holds (0: none).
+    pub fn applied_offset(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        let mut wo = WriteOptions::default();
+        if self.external_log {
+            wo.disable_wal(true);
+        }
+        wo
+    }
+
+    /// Commits a batch with its log records: appends them (unless `at` says they are already
+    /// in the log, as when replaying it), then writes the batch with the last record's offset
+    /// in it, both under the commit lock. If the engine write fails the records are removed
+    /// again: the log and the engine never disagree.
+    pub(crate) fn write_logged(
+        &self,
+        mut batch: WriteBatch,
+        records: &[Vec<u8>],
+        at: Option<u64>,
+    ) -> Result<(), Error> {
+        let Some(log) = self.log.get().filter(|_| self.external_log) else {
+            return self.write_direct(batch);
+        };
+        if records.is_empty() && at.is_none() {
+            return self.write_direct(batch);
+        }
+        let _c = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let offset = match at {
+            Some(o) => o,
+            None => log.append(records)?,
+        };
+        batch.put_cf(self.cf(CF_DEFAULT)?, APPLIED_KEY, offset.to_be_bytes());
+        if let Err(e) = self.db.write_opt(&batch, &self.write_options()) {
+            if at.is_none() {
+                let first = offset + 1 - records.len() as u64;
+                if let Err(te) = log.truncate_from(first) {
+                    tracing::error!(error = %te, offset = first, "binlog: cannot remove the records of a failed write");
+                }
+            }
+            return Err(e.into());
+        }
+        self.applied.store(offset, Ordering::Release);
+        LAST_WRITE_SEQ.with(|c| c.set(c.get().max(offset)));
+        Ok(())
+    }
+
+    /// A consistent copy of the engine in `dir` (hard links; `dir` must not exist) and the
+    /// offset of the last log record whose effect it holds.
+    pub fn checkpoint(&self, dir: &Path) -> Result<u64, Error> {
+        // Flush first without the lock, so the flush under it is small.
+        self.flush_memtables()?;
+        let _c = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let cp = rust_rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        cp.create_checkpoint(dir)?;
+        Ok(self.applied_offset())
+    }
+
+    /// Flushes every memtable to SST files; returns the applied offset they hold at least.
+    pub fn flush_memtables(&self) -> Result<u64, Error> {
+        let applied = self.applied_offset();
+        let cfs: Vec<&ColumnFamily> = ALL_CFS
+            .iter()
+            .filter_map(|n| self.db.cf_handle(n))
+            .collect();
+        self.db
+            .flush_cfs_opt(&cfs, &rust_rocksdb::FlushOptions::default())?;
+        Ok(applied)
     }
 
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily, Error> {
@@ -514,15 +704,22 @@ impl Storage {
         if batch.is_empty() {
             return Ok(());
         }
-        self.db.write_opt(&batch, &WriteOptions::default())?;
-        let seq = self.written.fetch_add(1, Ordering::AcqRel) + 1;
-        LAST_WRITE_SEQ.with(|c| c.set(c.get().max(seq)));
+        self.db.write_opt(&batch, &self.write_options())?;
+        if !self.external_log {
+            let seq = self.written.fetch_add(1, Ordering::AcqRel) + 1;
+            LAST_WRITE_SEQ.with(|c| c.set(c.get().max(seq)));
+        }
         Ok(())
     }
 
     /// Whether acknowledging writes up to `seq` still needs a barrier under the current
     /// durability policy (`always`: fsync'd; otherwise: handed to the OS).
     pub fn needs_barrier(&self, seq: u64) -> bool {
+        if self.external_log {
+            // Records are in the OS when appended; only `always` waits (for an fsync).
+            return self.durability() == Durability::Always
+                && self.log_synced.load(Ordering::Acquire) < seq;
+        }
         let done = if self.durability() == Durability::Always {
             &self.synced
         } else {
@@ -547,6 +744,9 @@ impl Storage {
         if !self.needs_barrier(seq) {
             return Ok(());
         }
+        if self.external_log {
+            return self.sync_log();
+        }
         let target = self.written.load(Ordering::Acquire);
         self.db.flush_wal(sync)?;
         self.flushed.fetch_max(target, Ordering::AcqRel);
@@ -562,10 +762,23 @@ impl Storage {
             .wal_flush_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        if self.external_log {
+            return self.sync_log();
+        }
         let target = self.written.load(Ordering::Acquire);
         self.db.flush_wal(true)?;
         self.flushed.fetch_max(target, Ordering::AcqRel);
         self.synced.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Syncs the external log (caller holds `wal_flush_lock`): one fsync covers every record
+    /// appended so far, whoever appended it (group commit).
+    fn sync_log(&self) -> Result<(), Error> {
+        if let Some(log) = self.log.get() {
+            let synced = log.sync()?;
+            self.log_synced.fetch_max(synced, Ordering::AcqRel);
+        }
         Ok(())
     }
 
@@ -609,7 +822,12 @@ impl Storage {
             None => Ok(None),
             Some(raw) => {
                 let m = Meta::decode(&raw)?;
-                Ok(if m.is_expired(now) { None } else { Some(m) })
+                if m.is_expired(now) {
+                    note_expired(ks, key);
+                    Ok(None)
+                } else {
+                    Ok(Some(m))
+                }
             }
         }
     }

@@ -361,10 +361,8 @@ impl Storage {
         Ok(())
     }
 
-    /// One round of active expiry: deletes up to `max` keys whose expiry has passed, using the
-    /// expiry index; stale index entries (the key was deleted, persisted or re-timed) are
-    /// dropped on the way. Returns the keys deleted (for `expired` notifications).
-    pub fn expire_cycle(&self, max: usize) -> Result<Vec<(KeyspaceId, Vec<u8>)>> {
+    /// Active expiry, step 1: entries of the expiry index that are due (at most `max`).
+    pub fn expiry_due(&self, max: usize) -> Result<Vec<Vec<u8>>> {
         let now = now_ms();
         let cf = self.cf(CF_EXPIRE)?;
         let mut ro = ReadOptions::default();
@@ -380,29 +378,69 @@ impl Storage {
             it.next();
         }
         it.status()?;
-        drop(it);
+        Ok(entries)
+    }
+
+    /// The key an expiry index entry is about.
+    pub fn expiry_entry_key(raw: &[u8]) -> Option<(KeyspaceId, &[u8])> {
+        encoding::split_expire_key(raw).map(|(_, ks, key)| (ks, key))
+    }
+
+    /// Active expiry, step 2: drops one index entry and, if the key it names still expires
+    /// then and that time has passed, deletes the key (returns whether it did). The caller
+    /// may hold the key's lock; stale entries (the key was deleted, persisted or re-timed)
+    /// just go.
+    pub fn expire_entry(&self, raw: &[u8]) -> Result<bool> {
+        let Some((at, ks, key)) = encoding::split_expire_key(raw) else {
+            return Ok(false);
+        };
+        let now = now_ms();
+        let _l = self.lock(&[(ks, key)]);
+        let mut b = WriteBatch::default();
+        b.delete_cf(self.cf(CF_EXPIRE)?, raw);
+        let current = self
+            .get_raw(CF_META, &encoding::meta_key(ks, key))?
+            .map(|v| Meta::peek(&v))
+            .transpose()?;
+        let mut deleted = false;
+        if let Some((_, expire)) = current {
+            if expire == at && expire <= now {
+                self.delete_meta(&mut b, ks, key)?;
+                deleted = true;
+            }
+        }
+        self.write(b)?;
+        Ok(deleted)
+    }
+
+    /// One round of active expiry: deletes up to `max` keys whose expiry has passed, using the
+    /// expiry index. Returns the keys deleted (for `expired` notifications).
+    pub fn expire_cycle(&self, max: usize) -> Result<Vec<(KeyspaceId, Vec<u8>)>> {
         let mut deleted = Vec::new();
-        for raw in entries {
-            let Some((at, ks, key)) = encoding::split_expire_key(&raw) else {
-                continue;
-            };
-            let _l = self.lock(&[(ks, key)]);
-            let mut b = WriteBatch::default();
-            b.delete_cf(cf, &raw);
-            let current = self
-                .db
-                .get_pinned_cf(self.cf(CF_META)?, encoding::meta_key(ks, key))?
-                .map(|v| Meta::peek(&v))
-                .transpose()?;
-            if let Some((_, expire)) = current {
-                if expire == at && expire <= now {
-                    self.delete_meta(&mut b, ks, key)?;
+        for raw in self.expiry_due(max)? {
+            if self.expire_entry(&raw)? {
+                if let Some((ks, key)) = Self::expiry_entry_key(&raw) {
                     deleted.push((ks, key.to_vec()));
                 }
             }
-            self.write(b)?;
         }
         Ok(deleted)
+    }
+
+    /// Deletes a key if it exists but has expired (a logged command found it so and logs the
+    /// deletion); returns whether it did.
+    pub fn delete_if_expired(&self, ks: KeyspaceId, key: &[u8]) -> Result<bool> {
+        let Some(raw) = self.get_raw(CF_META, &encoding::meta_key(ks, key))? else {
+            return Ok(false);
+        };
+        if !Meta::decode(&raw)?.is_expired(now_ms()) {
+            return Ok(false);
+        }
+        drop(raw);
+        let mut b = WriteBatch::default();
+        self.delete_meta(&mut b, ks, key)?;
+        self.write(b)?;
+        Ok(true)
     }
 }
 

@@ -20,14 +20,15 @@ mod zsets;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{
-    last_write_seq, now_ms, peek_write_seq, Durability, KeyLocks, Storage, StorageOptions,
+    collect_expired, freeze_clock, last_write_seq, now_ms, peek_write_seq, take_expired, CommitLog,
+    Durability, KeyLocks, Storage, StorageOptions,
 };
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::{random_sample, SetOp};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
-pub use txn::{Txn, WatchToken};
+pub use txn::{in_txn, txn_writes, Txn, WatchToken};
 pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
 
 /// Errors of the storage layer. Each maps to exactly one Redis error reply.

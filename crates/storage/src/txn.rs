@@ -44,14 +44,23 @@ pub(crate) struct Overlay {
     flushed: Vec<Option<KeyspaceId>>,
     /// A batch held an operation the overlay cannot represent.
     unsupported: bool,
+    /// Batches folded in so far (did a command write anything?).
+    writes: u64,
 }
 
 thread_local! {
     static TXN: RefCell<Option<Overlay>> = const { RefCell::new(None) };
 }
 
-pub(crate) fn in_txn() -> bool {
+/// Whether this thread runs a transaction or key batch (its writes are collected).
+pub fn in_txn() -> bool {
     TXN.with(|t| t.borrow().is_some())
+}
+
+/// How many batches the running transaction has collected (0 outside one): a command that
+/// leaves it unchanged wrote nothing.
+pub fn txn_writes() -> u64 {
+    TXN.with(|t| t.borrow().as_ref().map_or(0, |o| o.writes))
 }
 
 /// Runs `f` on this thread's overlay, if a transaction is running.
@@ -454,6 +463,7 @@ impl Storage {
                 ids: &self.cf_ids,
             });
             o.touched.extend_from_slice(touched);
+            o.writes += 1;
             o.unsupported
         });
         if bad == Some(true) {
@@ -555,11 +565,29 @@ impl Txn<'_> {
 
     /// Writes the transaction's net effect as one batch. On error nothing was written.
     pub fn commit(self) -> Result<()> {
+        self.commit_logged(&[])
+    }
+
+    /// Like [`Txn::commit`], with the log records describing it (appended to the log first,
+    /// atomically with the batch; see [`Storage::write_logged`]).
+    pub fn commit_logged(self, records: &[Vec<u8>]) -> Result<()> {
+        self.finish(records, None)
+    }
+
+    /// Commits the effect of the log record at `offset`, already in the log (replay).
+    pub fn commit_replayed(self, offset: u64) -> Result<()> {
+        self.finish(&[], Some(offset))
+    }
+
+    fn finish(self, records: &[Vec<u8>], at: Option<u64>) -> Result<()> {
         let Some(overlay) = TXN.with(|t| t.borrow_mut().take()) else {
             return Ok(());
         };
         let batch = overlay.to_batch(self.storage)?;
-        self.storage.write_direct(batch)?;
+        if batch.is_empty() && at.is_none() {
+            return Ok(());
+        }
+        self.storage.write_logged(batch, records, at)?;
         self.storage.bump(&overlay.touched);
         for ks in overlay.flushed {
             self.storage.bump_flush(ks);

@@ -351,7 +351,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("time", 1, FAST | LOADING | STALE, NOKEYS, "server", "2.6.0", "Returns the server time.", O1, server::time),
     cmd("lastsave", 1, FAST | LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", O1, server::lastsave),
     cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
-    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands (SLEEP, SET-ACTIVE-EXPIRE, RELOAD, HELP).", "Depends on subcommand.", server::debug),
+    cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands (SLEEP, SET-ACTIVE-EXPIRE, RELOAD, FAILPOINT, HELP).", "Depends on subcommand.", server::debug),
+    cmd("binlog", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "7.0.0", "Binlog administration: purge, leases, snapshots (Strata).", "Depends on subcommand.", server::binlog),
     cmd("compact", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "0.1.0", "Compacts the storage now, reclaiming the space of deleted and expired data (Strata, as in Kvrocks).", "O(N) in the data size", server::compact),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", ON, server::bgsave),
     cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", ON, server::shutdown),
@@ -444,9 +445,16 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
         None
     };
     let db = session.db;
-    let reply = {
+    let run = |session: &mut Session| {
         let mut ctx = Ctx { shared, session };
         (spec.handler)(&mut ctx, args)
+    };
+    // Writes run with their binlog record (a blocking command logs the non-blocking twin it
+    // runs, see `blocking::attempt`).
+    let reply = if spec.flags & WRITE != 0 && spec.flags & flags::BLOCKING == 0 {
+        crate::commitlog::run_write(shared, session, idx, args, run)
+    } else {
+        run(session)
     };
     if notify && !reply.is_error() {
         crate::notify::after(shared, db, spec.name, args, &reply, before);

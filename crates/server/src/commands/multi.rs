@@ -84,6 +84,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         }
     }
     ctx.session.in_exec = true;
+    // The whole transaction is one binlog record.
+    crate::commitlog::begin_records(true);
     let mut written = Vec::new();
     let replies: Vec<Frame> = queue
         .commands
@@ -96,7 +98,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         })
         .collect();
     ctx.session.in_exec = false;
-    if let Err(e) = txn.commit() {
+    let records = crate::commitlog::take_records();
+    if let Err(e) = txn.commit_logged(&records) {
         return storage_error(e);
     }
     // Serve clients blocked on keys the transaction wrote, now that the writes are visible.

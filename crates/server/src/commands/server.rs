@@ -62,6 +62,8 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "    Pause (0) or resume (1) the background expiry of keys.",
                 "RELOAD",
                 "    Flush memtables to disk (Strata keeps no dataset in memory to reload).",
+                "FAILPOINT <name> <ms>",
+                "    Pause <ms> milliseconds the next time the named point is reached (tests).",
             ]
             .iter()
             .map(|s| Frame::Simple((*s).into()))
@@ -82,6 +84,16 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     .store(n == 0, std::sync::atomic::Ordering::Relaxed);
                 Frame::ok()
             }
+            Err(f) => f,
+        },
+        ("failpoint", 4) => match super::parse_int(&args[3]) {
+            Ok(ms) if ms >= 0 => {
+                ctx.shared
+                    .failpoints
+                    .set(&String::from_utf8_lossy(&args[2]), ms as u64);
+                Frame::ok()
+            }
+            Ok(_) => Frame::error("ERR value is out of range, must be positive"),
             Err(f) => f,
         },
         ("reload", 2) => match ctx.shared.storage.flush_all() {
@@ -459,4 +471,148 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             String::from_utf8_lossy(&args[1])
         )),
     }
+}
+
+/// `BINLOG PURGE|LEASE|LEASES|SNAPSHOT|HELP`: the binlog's admin commands (docs/binlog.md).
+pub fn binlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let shared = ctx.shared;
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    if sub == "help" && args.len() == 2 {
+        return Frame::Array(
+            [
+                "BINLOG <subcommand> [<arg> ...]. Subcommands are:",
+                "PURGE <offset>",
+                "    Remove the segments whose records are all below <offset> (never what a lease or crash recovery needs).",
+                "LEASE TAKE <owner> <offset> [<ttl-seconds>]",
+                "    Keep the log from <offset> on until released or expired; returns the lease id.",
+                "LEASE RENEW <id> <offset> [<ttl-seconds>]",
+                "    Move a lease forward and extend it.",
+                "LEASE RELEASE <id>",
+                "    End a lease.",
+                "LEASES",
+                "    List the leases: id, owner, offset, milliseconds to expiry.",
+                "SNAPSHOT <name>",
+                "    Take a lease, then a checkpoint of the data in <dir>/snapshots/<name>; returns path, offset, lease id.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple((*s).into()))
+            .collect(),
+        );
+    }
+    let Some(log) = shared.binlog.get() else {
+        return Frame::error("ERR the binlog is disabled (binlog no)");
+    };
+    let ttl = |i: usize| -> Result<std::time::Duration, Frame> {
+        match args.get(i) {
+            None => Ok(crate::commitlog::policy(shared).lease_ttl),
+            Some(a) => match super::parse_int(a) {
+                Ok(s) if s > 0 => Ok(std::time::Duration::from_secs(s as u64)),
+                _ => Err(Frame::error("ERR invalid lease ttl")),
+            },
+        }
+    };
+    let offset = |i: usize| -> Result<u64, Frame> {
+        match args.get(i).map(|a| super::parse_int(a)) {
+            Some(Ok(n)) if n >= 0 => Ok(n as u64),
+            _ => Err(Frame::error("ERR invalid binlog offset")),
+        }
+    };
+    let sub2 = args
+        .get(2)
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .unwrap_or_default();
+    let result: Result<Frame, Frame> = (|| match (sub.as_str(), args.len()) {
+        ("purge", 3) => {
+            let to = offset(2)?;
+            crate::commitlog::purge(shared, Some(to))
+                .map(|n| Frame::Integer(n as i64))
+                .map_err(|e| Frame::Error(format!("ERR binlog purge failed: {e}")))
+        }
+        ("lease", 5 | 6) if sub2 == "take" => {
+            let owner = String::from_utf8_lossy(&args[3]).into_owned();
+            let (off, ttl) = (offset(4)?, ttl(5)?);
+            let mut b = log.lock();
+            if off < b.first_offset() {
+                return Err(Frame::error("ERR offset is no longer in the binlog"));
+            }
+            Ok(Frame::Integer(b.take_lease(&owner, off, ttl) as i64))
+        }
+        ("lease", 5 | 6) if sub2 == "renew" => {
+            let id = offset(3)?;
+            let (off, ttl) = (offset(4)?, ttl(5)?);
+            if log.lock().renew_lease(id, off, ttl) {
+                Ok(Frame::ok())
+            } else {
+                Err(Frame::error("ERR no such lease (released or expired)"))
+            }
+        }
+        ("lease", 4) if sub2 == "release" => {
+            log.lock().release_lease(offset(3)?);
+            Ok(Frame::ok())
+        }
+        ("leases", 2) => {
+            let now = std::time::Instant::now();
+            Ok(Frame::Array(
+                log.lock()
+                    .leases()
+                    .into_iter()
+                    .map(|l| {
+                        Frame::Array(vec![
+                            Frame::Integer(l.id as i64),
+                            Frame::Bulk(Bytes::from(l.owner)),
+                            Frame::Integer(l.offset as i64),
+                            Frame::Integer(
+                                l.expires.saturating_duration_since(now).as_millis() as i64
+                            ),
+                        ])
+                    })
+                    .collect(),
+            ))
+        }
+        ("snapshot", 3) => {
+            let name = String::from_utf8_lossy(&args[2]).into_owned();
+            if name.is_empty()
+                || name.starts_with('.')
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(Frame::error("ERR invalid snapshot name"));
+            }
+            let dir = shared.storage.path().join("snapshots");
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Frame::Error(format!("ERR cannot create {}: {e}", dir.display())))?;
+            let path = dir.join(&name);
+            if path.exists() {
+                return Err(Frame::error("ERR a snapshot of that name exists"));
+            }
+            // The lease first, from the applied offset on: no purge can run between it and the
+            // checkpoint that fixes the snapshot's offset.
+            let ttl = crate::commitlog::policy(shared).lease_ttl;
+            let from = shared.storage.applied_offset() + 1;
+            let id = log
+                .lock()
+                .take_lease(&format!("snapshot:{name}"), from, ttl);
+            shared.failpoints.hit("snapshot-before-checkpoint");
+            let at = match shared.storage.checkpoint(&path) {
+                Ok(at) => at,
+                Err(e) => {
+                    log.lock().release_lease(id);
+                    return Err(Frame::Error(format!("ERR snapshot failed: {e}")));
+                }
+            };
+            shared.failpoints.hit("snapshot-after-checkpoint");
+            log.lock().renew_lease(id, at + 1, ttl);
+            Ok(Frame::Array(vec![
+                Frame::Bulk(Bytes::from(path.display().to_string())),
+                Frame::Integer(at as i64),
+                Frame::Integer(id as i64),
+            ]))
+        }
+        _ => Err(Frame::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try BINLOG HELP.",
+            String::from_utf8_lossy(&args[1])
+        ))),
+    })();
+    result.unwrap_or_else(|f| f)
 }

@@ -51,19 +51,26 @@ fn hundred_thousand_keys_survive_a_restart() {
 /// them must be there (appendfsync always: a reply means the write is on disk).
 #[test]
 fn kill9_under_load_loses_no_acknowledged_write() {
-    kill9_rounds("always", 3);
+    kill9_rounds(&["--appendfsync", "always"], 3);
+}
+
+/// Without the binlog the engine's own WAL carries durability: same guarantee.
+#[test]
+fn kill9_without_binlog_loses_no_acknowledged_write() {
+    kill9_rounds(&["--appendfsync", "always", "--binlog", "no"], 2);
+    kill9_rounds(&["--appendfsync", "everysec", "--binlog", "no"], 1);
 }
 
 /// With `everysec` a reply means the write reached the OS (the WAL barrier before replies):
 /// a crash of the process alone must not lose it either.
 #[test]
 fn kill9_with_everysec_loses_no_acknowledged_write() {
-    kill9_rounds("everysec", 2);
+    kill9_rounds(&["--appendfsync", "everysec"], 2);
 }
 
 #[allow(clippy::unwrap_used)]
-fn kill9_rounds(fsync: &str, rounds: usize) {
-    let mut s = Server::start(&["--appendfsync", fsync]);
+fn kill9_rounds(args: &[&str], rounds: usize) {
+    let mut s = Server::start(args);
     for round in 0..rounds {
         let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod binlog;
 mod blocking;
 mod crash;
 mod differential;

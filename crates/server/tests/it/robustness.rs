@@ -433,7 +433,7 @@ fn fuzzable_commands(c: &mut Client, more: &[&str]) -> Vec<String> {
 }
 
 /// A small deterministic generator: `rnd(n)` is in `0..n`.
-fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
+pub fn xorshift(seed: u64) -> impl FnMut(usize) -> usize {
     let mut x = seed | 1;
     move |n| {
         x ^= x << 13;

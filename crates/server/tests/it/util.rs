@@ -93,6 +93,24 @@ impl Server {
         s
     }
 
+    /// Like [`Server::start`], after `prepare` has filled the (not yet existing) data
+    /// directory, e.g. with a copied binlog.
+    pub fn start_prepared(args: &[&str], prepare: impl FnOnce(&std::path::Path)) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        prepare(&dir.join("data"));
+        let mut s = Server {
+            child: None,
+            port: 0,
+            dir,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            log: PathBuf::new(),
+            _tmp: Some(tmp),
+        };
+        s.spawn();
+        s
+    }
+
     /// Starts (again) on a fresh free port with the same data directory and arguments.
     pub fn spawn(&mut self) {
         for attempt in 0..5 {
