@@ -139,6 +139,10 @@ pub struct Binlog {
     file: File,
     leases: BTreeMap<u64, Lease>,
     next_lease: u64,
+    /// Records appended but not yet handed to the OS (they follow the file's end, in the
+    /// active segment), and the offset of the first of them.
+    pending: Vec<u8>,
+    pending_first: u64,
 }
 
 fn segment_name(first: u64) -> String {
@@ -374,6 +378,8 @@ impl Binlog {
             file,
             leases: BTreeMap::new(),
             next_lease: 0,
+            pending: Vec::new(),
+            pending_first: 0,
         })
     }
 
@@ -414,8 +420,8 @@ impl Binlog {
         self.append_batch(std::slice::from_ref(&payload))
     }
 
-    /// Appends records in order with one write (handed to the OS, not synced); returns the
-    /// offset of the last one. On error nothing of them stays in the file.
+    /// Appends records in order (kept in memory until [`Binlog::flush`] hands them to the OS
+    /// with one write); returns the offset of the last one.
     pub fn append_batch<P: AsRef<[u8]>>(&mut self, payloads: &[P]) -> Result<u64> {
         if let Some(p) = payloads
             .iter()
@@ -435,27 +441,37 @@ impl Binlog {
         }
         let seg = self.segments.last_mut().ok_or(Error::Purged(0))?;
         let ts = now_ms();
-        let mut buf = Vec::with_capacity(
-            payloads
-                .iter()
-                .map(|p| RECORD_HEADER_LEN as usize + p.as_ref().len())
-                .sum(),
-        );
+        if self.pending.is_empty() {
+            self.pending_first = seg.next;
+        }
+        let before = self.pending.len();
         for (i, p) in payloads.iter().enumerate() {
-            encode_record_into(&mut buf, seg.next + i as u64, ts, p.as_ref());
+            encode_record_into(&mut self.pending, seg.next + i as u64, ts, p.as_ref());
         }
-        if let Err(e) = self.file.write_all(&buf) {
-            // Leave no partial record behind for the next append to follow.
-            let _ = self.file.set_len(seg.bytes);
-            return Err(io(&seg.path)(e));
-        }
-        seg.bytes += buf.len() as u64;
+        seg.bytes += (self.pending.len() - before) as u64;
         seg.next += payloads.len() as u64;
         Ok(seg.next - 1)
     }
 
+    /// Hands the appended records to the OS (one write; they then survive a crash of the
+    /// process). On error nothing of them is in the file and they stay pending. Returns the
+    /// offset of the last record in the OS.
+    pub fn flush(&mut self) -> Result<u64> {
+        if !self.pending.is_empty() {
+            let seg = self.segments.last().ok_or(Error::Purged(0))?;
+            let file_len = seg.bytes - self.pending.len() as u64;
+            if let Err(e) = self.file.write_all(&self.pending) {
+                // Leave no partial record behind for the next write to follow.
+                let _ = self.file.set_len(file_len);
+                return Err(io(&seg.path)(e));
+            }
+            self.pending.clear();
+        }
+        Ok(self.next_offset().saturating_sub(1))
+    }
+
     /// Removes the records from `offset` on, which must be in the active segment (records
-    /// just appended whose engine write failed). The file is cut at that record.
+    /// just appended whose engine write failed).
     pub fn truncate_from(&mut self, offset: u64) -> Result<()> {
         let seg = self.segments.last_mut().ok_or(Error::Purged(offset))?;
         if offset >= seg.next {
@@ -464,6 +480,18 @@ impl Binlog {
         if offset < seg.first {
             return Err(Error::Purged(offset));
         }
+        if !self.pending.is_empty() && offset >= self.pending_first {
+            let mut pos = 0usize;
+            for _ in self.pending_first..offset {
+                pos += RECORD_HEADER_LEN as usize + be32(&self.pending[pos..pos + 4]) as usize;
+            }
+            seg.bytes -= (self.pending.len() - pos) as u64;
+            self.pending.truncate(pos);
+            seg.next = offset;
+            return Ok(());
+        }
+        seg.bytes -= self.pending.len() as u64;
+        self.pending.clear();
         let file = File::open(&seg.path).map_err(io(&seg.path))?;
         let mut pos = HEADER_LEN;
         for _ in seg.first..offset {
@@ -477,17 +505,18 @@ impl Binlog {
         Ok(())
     }
 
-    /// A handle of the active segment and the last offset appended so far: syncing the handle
-    /// (outside any lock the writer needs) makes every record up to that offset durable,
-    /// since a segment is synced before the next one starts.
-    pub fn sync_handle(&self) -> Result<(File, u64)> {
+    /// Flushes, then gives a handle of the active segment and the last offset appended:
+    /// syncing the handle (outside any lock the writer needs) makes every record up to that
+    /// offset durable, since a segment is synced before the next one starts.
+    pub fn sync_handle(&mut self) -> Result<(File, u64)> {
+        let upto = self.flush()?;
         let path = self
             .segments
             .last()
             .map(|s| s.path.clone())
             .unwrap_or_default();
         let f = self.file.try_clone().map_err(io(&path))?;
-        Ok((f, self.next_offset().saturating_sub(1)))
+        Ok((f, upto))
     }
 
     fn rotate(&mut self) -> Result<()> {
@@ -503,7 +532,8 @@ impl Binlog {
     }
 
     /// Makes every appended record durable.
-    pub fn sync(&self) -> Result<()> {
+    pub fn sync(&mut self) -> Result<()> {
+        self.flush()?;
         let path = self
             .segments
             .last()
@@ -512,8 +542,10 @@ impl Binlog {
         self.file.sync_data().map_err(io(&path))
     }
 
-    /// A reader positioned at `offset`, with its own file handles.
-    pub fn reader(&self, offset: u64) -> Result<Reader> {
+    /// A reader positioned at `offset`, with its own file handles (pending records are
+    /// flushed first, so it sees everything appended so far).
+    pub fn reader(&mut self, offset: u64) -> Result<Reader> {
+        self.flush()?;
         if offset < self.first_offset() || offset > self.next_offset() {
             return Err(Error::Purged(offset));
         }
@@ -645,6 +677,15 @@ impl Binlog {
     }
 }
 
+impl Drop for Binlog {
+    /// Hands pending records to the OS on every path that closes the log.
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::error!(error = %e, "binlog: flushing pending records at close failed");
+        }
+    }
+}
+
 /// Reads records in order with positioned reads on its own file handles.
 pub struct Reader {
     segments: Vec<Segment>,
@@ -716,7 +757,7 @@ mod tests {
         }
     }
 
-    fn read_all(b: &Binlog, from: u64) -> Vec<Record> {
+    fn read_all(b: &mut Binlog, from: u64) -> Vec<Record> {
         let mut r = b.reader(from).unwrap();
         let mut out = Vec::new();
         while let Some(rec) = r.next_record().unwrap() {
@@ -758,9 +799,16 @@ mod tests {
         b.truncate_from(3).unwrap();
         assert_eq!(b.next_offset(), 3);
         assert_eq!(b.append(b"x").unwrap(), 3);
+        // Records already handed to the OS are cut from the file.
+        assert_eq!(b.flush().unwrap(), 3);
+        assert_eq!(b.append_batch(&[b"y", b"z"]).unwrap(), 5);
+        b.flush().unwrap();
+        b.append(b"w").unwrap();
+        b.truncate_from(4).unwrap();
+        assert_eq!(b.next_offset(), 4);
         drop(b);
-        let b = Binlog::open(opts(d.path()), 1).unwrap();
-        let all: Vec<Vec<u8>> = read_all(&b, 1).into_iter().map(|r| r.payload).collect();
+        let mut b = Binlog::open(opts(d.path()), 1).unwrap();
+        let all: Vec<Vec<u8>> = read_all(&mut b, 1).into_iter().map(|r| r.payload).collect();
         assert_eq!(all, vec![b"a".to_vec(), b"b".to_vec(), b"x".to_vec()]);
     }
 
@@ -776,10 +824,10 @@ mod tests {
         drop(b);
         let mut b = Binlog::open(opts(d.path()), 0).unwrap();
         assert_eq!(b.next_offset(), 600);
-        let all = read_all(&b, 100);
+        let all = read_all(&mut b, 100);
         assert_eq!(all.len(), 500);
         assert_eq!(all[499].payload, b"record 499");
-        let tail = read_all(&b, 590);
+        let tail = read_all(&mut b, 590);
         assert_eq!(
             tail.iter().map(|r| r.offset).collect::<Vec<_>>(),
             (590..600).collect::<Vec<_>>()
@@ -851,7 +899,7 @@ mod tests {
             .unwrap();
         assert!(removed > 0);
         assert!(b.first_offset() <= 300, "a leased offset was purged");
-        assert_eq!(read_all(&b, 300).len(), 1700);
+        assert_eq!(read_all(&mut b, 300).len(), 1700);
         assert_eq!(
             b.status().leases,
             vec![("replica 127.0.0.1:7001".to_string(), 300)]

@@ -183,6 +183,10 @@ impl storage::CommitLog for Log {
         self.lock().append_batch(records).map_err(to_io)
     }
 
+    fn flush(&self) -> std::io::Result<u64> {
+        self.lock().flush().map_err(to_io)
+    }
+
     fn truncate_from(&self, offset: u64) -> std::io::Result<()> {
         self.lock().truncate_from(offset).map_err(to_io)
     }

@@ -103,9 +103,12 @@ const MOD_COUNTERS: usize = 65536;
 /// The log every logged engine batch is written to first (the binlog). Installed by the
 /// server; the storage layer sees records as opaque bytes.
 pub trait CommitLog: Send + Sync {
-    /// Appends records in order, handed to the OS before returning (they survive a crash of
-    /// the process); returns the offset of the last one.
+    /// Appends records in order (possibly only in memory until [`CommitLog::flush`]);
+    /// returns the offset of the last one.
     fn append(&self, records: &[Vec<u8>]) -> std::io::Result<u64>;
+    /// Hands every appended record to the OS (it then survives a crash of the process);
+    /// returns the highest offset that now has.
+    fn flush(&self) -> std::io::Result<u64>;
     /// Removes the records from `offset` on (their engine batch failed after they were
     /// appended: no record may stay without its effect).
     fn truncate_from(&self, offset: u64) -> std::io::Result<()>;
@@ -138,8 +141,10 @@ pub struct Storage {
     log: LogSlot,
     /// Log append + engine write of a logged batch, as one step: offsets follow commit order.
     commit_lock: Mutex<()>,
-    /// Offset of the last logged batch in the engine, and the highest offset known synced.
+    /// Offset of the last logged batch in the engine, and the highest offsets known handed to
+    /// the OS and synced.
     applied: AtomicU64,
+    log_flushed: AtomicU64,
     log_synced: AtomicU64,
     path: PathBuf,
     locks: Vec<Mutex<()>>,
@@ -305,6 +310,11 @@ impl Storage {
             // No WAL: the memtables of all column families are flushed together, so the
             // engine on disk is always the effect of a prefix of the log (its applied offset).
             db_opts.set_atomic_flush(true);
+            // Every logged batch rewrites the applied offset (one key of `default`): updated in
+            // place in the memtable instead of a new skiplist entry per write, which needs
+            // memtable writes not to run concurrently (they are serialised by the commit lock
+            // anyway).
+            db_opts.set_allow_concurrent_memtable_write(false);
             db_opts.add_event_listener(SyncLogBeforeFlush(log.clone()));
         }
 
@@ -348,7 +358,9 @@ impl Storage {
                         db: db_slot.clone(),
                     });
                 }
-                _ => {}
+                _ => {
+                    cf_opts.set_inplace_update_support(opts.external_log);
+                }
             }
             ColumnFamilyDescriptor::new(name, cf_opts)
         });
@@ -379,6 +391,7 @@ impl Storage {
             log,
             commit_lock: Mutex::new(()),
             applied: AtomicU64::new(applied),
+            log_flushed: AtomicU64::new(applied),
             log_synced: AtomicU64::new(applied),
             path: opts.path.clone(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -692,7 +705,7 @@ impl Storage {
         self.maintain_ranks(&mut batch)?;
         if crate::txn::in_txn() {
             let held = HELD.with(|h| h.borrow().clone());
-            return self.fold_into_txn(&batch, &held);
+            return self.fold_into_txn(batch, &held);
         }
         self.write_direct(batch)?;
         HELD.with(|h| self.bump(&h.borrow()));
@@ -716,9 +729,12 @@ impl Storage {
     /// durability policy (`always`: fsync'd; otherwise: handed to the OS).
     pub fn needs_barrier(&self, seq: u64) -> bool {
         if self.external_log {
-            // Records are in the OS when appended; only `always` waits (for an fsync).
-            return self.durability() == Durability::Always
-                && self.log_synced.load(Ordering::Acquire) < seq;
+            let done = if self.durability() == Durability::Always {
+                &self.log_synced
+            } else {
+                &self.log_flushed
+            };
+            return done.load(Ordering::Acquire) < seq;
         }
         let done = if self.durability() == Durability::Always {
             &self.synced
@@ -745,6 +761,13 @@ impl Storage {
             return Ok(());
         }
         if self.external_log {
+            if !sync {
+                if let Some(log) = self.log.get() {
+                    let flushed = log.flush()?;
+                    self.log_flushed.fetch_max(flushed, Ordering::AcqRel);
+                }
+                return Ok(());
+            }
             return self.sync_log();
         }
         let target = self.written.load(Ordering::Acquire);
@@ -777,6 +800,7 @@ impl Storage {
     fn sync_log(&self) -> Result<(), Error> {
         if let Some(log) = self.log.get() {
             let synced = log.sync()?;
+            self.log_flushed.fetch_max(synced, Ordering::AcqRel);
             self.log_synced.fetch_max(synced, Ordering::AcqRel);
         }
         Ok(())

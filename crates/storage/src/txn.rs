@@ -46,6 +46,11 @@ pub(crate) struct Overlay {
     unsupported: bool,
     /// Batches folded in so far (did a command write anything?).
     writes: u64,
+    /// The first batch, kept as it is until something needs the maps (a read, a second
+    /// batch): a single-write command then commits its own batch without any copying.
+    stash: Option<WriteBatch>,
+    /// RocksDB's ids of the column families (to fold batches).
+    ids: [u32; NCF],
 }
 
 thread_local! {
@@ -83,7 +88,32 @@ fn in_ranges(ranges: &[(Vec<u8>, Vec<u8>)], key: &[u8]) -> Option<usize> {
 }
 
 impl Overlay {
-    fn lookup(&self, cf: usize, key: &[u8]) -> Lookup {
+    fn new(ids: [u32; NCF]) -> Overlay {
+        Overlay {
+            ids,
+            ..Default::default()
+        }
+    }
+
+    fn pristine(&self) -> bool {
+        self.stash.is_none()
+            && self.maps.iter().all(|m| m.is_empty())
+            && self.ranges.iter().all(|r| r.is_empty())
+    }
+
+    /// Folds the stashed first batch into the maps.
+    fn materialize(&mut self) {
+        if let Some(b) = self.stash.take() {
+            let ids = self.ids;
+            b.iterate_cf(&mut Fold {
+                overlay: self,
+                ids: &ids,
+            });
+        }
+    }
+
+    fn lookup(&mut self, cf: usize, key: &[u8]) -> Lookup {
+        self.materialize();
         if let Some(v) = self.maps[cf].get(key) {
             return Lookup::Own(v.clone());
         }
@@ -94,6 +124,7 @@ impl Overlay {
     }
 
     pub(crate) fn delete_range(&mut self, cf: usize, from: &[u8], to: &[u8]) {
+        self.materialize();
         let doomed: Vec<Vec<u8>> = self.maps[cf]
             .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
             .map(|(k, _)| k.clone())
@@ -109,7 +140,14 @@ impl Overlay {
     }
 
     /// The net effect as one batch: range deletions first, then the latest value of each key.
-    fn to_batch(&self, storage: &Storage) -> Result<WriteBatch> {
+    fn to_batch(&mut self, storage: &Storage) -> Result<WriteBatch> {
+        if let Some(b) = self.stash.take() {
+            if self.pristine() {
+                return Ok(b);
+            }
+            self.stash = Some(b);
+            self.materialize();
+        }
         let mut b = WriteBatch::default();
         for (i, name) in ALL_CFS.iter().enumerate() {
             let cf = storage.cf(name)?;
@@ -406,7 +444,7 @@ impl Storage {
     /// keeps every other writer out until the transaction ends.
     pub fn begin_txn(&self) -> Txn<'_> {
         let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        TXN.with(|t| *t.borrow_mut() = Some(Overlay::default()));
+        TXN.with(|t| *t.borrow_mut() = Some(Overlay::new(self.cf_ids)));
         Txn {
             storage: self,
             _gate: Some(gate),
@@ -418,7 +456,7 @@ impl Storage {
     /// the gate. The caller must hold the lock of the only key the commands touch (pipelined
     /// single-key writes).
     pub fn begin_key_batch<'a>(&'a self, _held: &KeyLocks<'a>) -> Txn<'a> {
-        TXN.with(|t| *t.borrow_mut() = Some(Overlay::default()));
+        TXN.with(|t| *t.borrow_mut() = Some(Overlay::new(self.cf_ids)));
         Txn {
             storage: self,
             _gate: None,
@@ -456,14 +494,19 @@ impl Storage {
     }
 
     /// Folds a batch into the running transaction (called by [`Storage::write`]).
-    pub(crate) fn fold_into_txn(&self, batch: &WriteBatch, touched: &[u32]) -> Result<()> {
+    pub(crate) fn fold_into_txn(&self, batch: WriteBatch, touched: &[u32]) -> Result<()> {
         let bad = with_overlay(|o| {
+            o.touched.extend_from_slice(touched);
+            o.writes += 1;
+            if o.pristine() {
+                o.stash = Some(batch);
+                return false;
+            }
+            o.materialize();
             batch.iterate_cf(&mut Fold {
                 overlay: o,
                 ids: &self.cf_ids,
             });
-            o.touched.extend_from_slice(touched);
-            o.writes += 1;
             o.unsupported
         });
         if bad == Some(true) {
@@ -510,6 +553,7 @@ impl Storage {
         let over = if in_txn() {
             let i = crate::engine::cf_index(cf);
             with_overlay(|o| {
+                o.materialize();
                 let over: Vec<(Vec<u8>, Option<Vec<u8>>)> = o.maps[i]
                     .range::<[u8], _>((
                         Bound::Included(lower.as_slice()),
@@ -580,7 +624,7 @@ impl Txn<'_> {
     }
 
     fn finish(self, records: &[Vec<u8>], at: Option<u64>) -> Result<()> {
-        let Some(overlay) = TXN.with(|t| t.borrow_mut().take()) else {
+        let Some(mut overlay) = TXN.with(|t| t.borrow_mut().take()) else {
             return Ok(());
         };
         let batch = overlay.to_batch(self.storage)?;

@@ -10,13 +10,19 @@ use std::time::{Duration, Instant};
 use crate::robustness::xorshift;
 use crate::util::{Client, Reply, Server};
 
-/// Every key of every database with its type, absolute expiry and value, in a comparable
-/// form. Keys that expire within a minute are left out (they may expire between two dumps).
-pub fn dump(c: &mut Client) -> BTreeMap<String, String> {
-    let now_ms = std::time::SystemTime::now()
+/// A cut-off for [`dump`]: a minute from now, in Unix ms.
+pub fn cutoff() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+        .unwrap_or(0)
+        + 60_000
+}
+
+/// Every key of every database with its type, absolute expiry and value, in a comparable
+/// form. Keys that expire before `cutoff` (Unix ms) are left out: they may expire between
+/// two dumps compared with the same cut-off.
+pub fn dump(c: &mut Client, cutoff: i64) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for db in 0..16 {
         c.cmd(&["SELECT", &db.to_string()]);
@@ -36,11 +42,12 @@ pub fn dump(c: &mut Client) -> BTreeMap<String, String> {
         }
         for key in keys {
             let k: &[u8] = &key;
-            let ty = c.cmd_bytes(&[b"TYPE", k]).text();
+            // The expiry first: a key past this check cannot expire during the dump.
             let exp = c.cmd_bytes(&[b"PEXPIRETIME", k]).int();
-            if exp >= 0 && exp < now_ms + 60_000 {
+            if exp == -2 || (exp >= 0 && exp < cutoff) {
                 continue;
             }
+            let ty = c.cmd_bytes(&[b"TYPE", k]).text();
             let value = match ty.as_str() {
                 "string" => format!("{:?}", c.cmd_bytes(&[b"GET", k])),
                 "list" => format!("{:?}", c.cmd_bytes(&[b"LRANGE", k, b"0", b"-1"])),
@@ -113,10 +120,10 @@ fn binlog_dir(s: &Server) -> PathBuf {
 
 /// Starts a server on an empty data directory holding only a copy of `binlog` (so start-up
 /// replays it from its first record) and dumps what it built.
-fn replay_from_empty(binlog: &Path) -> (BTreeMap<String, String>, String) {
+fn replay_from_empty(binlog: &Path, cutoff: i64) -> (BTreeMap<String, String>, String) {
     let mut b = Server::start_prepared(&[], |data| copy_dir(binlog, &data.join("binlog")));
     let mut c = b.client();
-    let d = dump(&mut c);
+    let d = dump(&mut c, cutoff);
     let info = c.cmd(&["INFO", "binlog"]).text();
     b.stop();
     (d, info)
@@ -339,10 +346,11 @@ fn replaying_the_binlog_from_empty_reproduces_every_command() {
     let last = info_field(&info, "binlog_last_offset");
     assert_eq!(info_field(&info, "binlog_applied_offset"), last);
     assert!(last > 5000, "only {last} records");
-    let live = dump(&mut c);
+    let cut = cutoff();
+    let live = dump(&mut c, cut);
     drop(c);
     assert_eq!(a.stop(), Some(0));
-    let (replayed, binfo) = replay_from_empty(&binlog_dir(&a));
+    let (replayed, binfo) = replay_from_empty(&binlog_dir(&a), cut);
     assert_eq!(info_field(&binfo, "binlog_applied_offset"), last);
     eprintln!(
         "{} commands from the diff files + load: {last} records, {} keys",
@@ -383,11 +391,12 @@ fn after_kill9_the_binlog_and_the_data_agree() {
         a.spawn();
         let restart = t.elapsed();
         let mut c = a.client();
-        let live = dump(&mut c);
+        let cut = cutoff();
+        let live = dump(&mut c, cut);
         let info = c.cmd(&["INFO", "binlog"]).text();
         let last = info_field(&info, "binlog_last_offset");
         assert_eq!(info_field(&info, "binlog_applied_offset"), last);
-        let (replayed, _) = replay_from_empty(snapshot.path());
+        let (replayed, _) = replay_from_empty(snapshot.path(), cut);
         eprintln!(
             "round {round}: {last} records, {} keys, restart (with recovery) {restart:?}",
             live.len()
