@@ -140,7 +140,7 @@ impl Overlay {
     }
 
     /// The net effect as one batch: range deletions first, then the latest value of each key.
-    fn to_batch(&mut self, storage: &Storage) -> Result<WriteBatch> {
+    fn take_batch(&mut self, storage: &Storage) -> Result<WriteBatch> {
         if let Some(b) = self.stash.take() {
             if self.pristine() {
                 return Ok(b);
@@ -627,7 +627,7 @@ impl Txn<'_> {
         let Some(mut overlay) = TXN.with(|t| t.borrow_mut().take()) else {
             return Ok(());
         };
-        let batch = overlay.to_batch(self.storage)?;
+        let batch = overlay.take_batch(self.storage)?;
         if batch.is_empty() && at.is_none() {
             return Ok(());
         }
