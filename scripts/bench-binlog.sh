@@ -6,6 +6,7 @@
 #
 #   scripts/bench-binlog.sh [requests] [rounds]     (defaults 200000, 3; median of rounds)
 #
+# Extra Strata arguments in STRATA_ARGS (e.g. STRATA_ARGS="--worker-threads 1").
 # Every run is bounded by the request count; all servers listen on loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,8 @@ ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); pri
 echo "| appendfsync | Strata binlog ops/s | Strata no binlog ops/s | Redis AOF ops/s | binlog/Redis | binlog/no-binlog |"
 echo "|---|---:|---:|---:|---:|---:|"
 for F in always everysec no; do
-  BP=$(free_port); "$BIN" --port "$BP" --dir "$WORK/b-$F" --appendfsync "$F" --loglevel warning 2>>"$WORK/log" & PIDS+=($!)
-  NP=$(free_port); "$BIN" --port "$NP" --dir "$WORK/n-$F" --appendfsync "$F" --binlog no --loglevel warning 2>>"$WORK/log" & PIDS+=($!)
+  BP=$(free_port); "$BIN" --port "$BP" --dir "$WORK/b-$F" --appendfsync "$F" --loglevel warning ${STRATA_ARGS:-} 2>>"$WORK/log" & PIDS+=($!)
+  NP=$(free_port); "$BIN" --port "$NP" --dir "$WORK/n-$F" --appendfsync "$F" --binlog no --loglevel warning ${STRATA_ARGS:-} 2>>"$WORK/log" & PIDS+=($!)
   RP=$(free_port); mkdir -p "$WORK/r-$F"
   redis-server --port "$RP" --dir "$WORK/r-$F" --appendonly yes --appendfsync "$F" --save "" --daemonize no --loglevel warning >>"$WORK/log" 2>&1 & PIDS+=($!)
   wait_up "$BP"; wait_up "$NP"; wait_up "$RP"

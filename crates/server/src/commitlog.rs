@@ -521,6 +521,93 @@ pub fn is_replaying() -> bool {
     REPLAYING.with(|r| r.get())
 }
 
+/// Group commit for `appendfsync always`: one thread fsyncs whatever has been written when
+/// asked, while the next commands gather; every connection waiting for an offset the fsync
+/// covered is woken at once (no thread or lock per waiter).
+pub struct Syncer {
+    want: Mutex<u64>,
+    cv: std::sync::Condvar,
+    /// (highest sequence synced, number of failed syncs so far).
+    done: tokio::sync::watch::Sender<(u64, u64)>,
+    /// Group commits done, and the microseconds they took (INFO).
+    pub syncs: AtomicU64,
+    pub sync_us: AtomicU64,
+}
+
+impl Default for Syncer {
+    fn default() -> Self {
+        Syncer {
+            want: Mutex::new(0),
+            cv: std::sync::Condvar::new(),
+            done: tokio::sync::watch::channel((0, 0)).0,
+            syncs: AtomicU64::new(0),
+            sync_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Syncer {
+    /// Starts the sync thread; it ends at shutdown.
+    pub fn start(shared: Arc<Shared>) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("strata-fsync".into())
+            .spawn(move || {
+                let me = &shared.syncer;
+                let mut failures = 0u64;
+                loop {
+                    {
+                        let mut want = me.want.lock().unwrap_or_else(|p| p.into_inner());
+                        while *want <= shared.storage.synced_seq() {
+                            if shared.shutdown.is_cancelled() {
+                                return;
+                            }
+                            want = me
+                                .cv
+                                .wait_timeout(want, Duration::from_millis(100))
+                                .map(|(g, _)| g)
+                                .unwrap_or_else(|p| p.into_inner().0);
+                        }
+                    }
+                    let t = Instant::now();
+                    let synced = shared.storage.sync_wal();
+                    me.syncs.fetch_add(1, Ordering::Relaxed);
+                    me.sync_us
+                        .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    if let Err(e) = synced {
+                        failures += 1;
+                        tracing::error!(error = %e, "fsync failed");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    me.done
+                        .send_replace((shared.storage.synced_seq(), failures));
+                }
+            })
+            .map(|_| ())
+    }
+
+    /// Waits until every write up to `seq` is fsync'd; `false` if a sync failed meanwhile
+    /// (the writes must not be acknowledged).
+    pub async fn wait(&self, seq: u64) -> bool {
+        let mut rx = self.done.subscribe();
+        let failures = rx.borrow().1;
+        {
+            let mut want = self.want.lock().unwrap_or_else(|p| p.into_inner());
+            if *want < seq {
+                *want = seq;
+            }
+        }
+        self.cv.notify_one();
+        let reached = match rx
+            .wait_for(|(synced, f)| *synced >= seq || *f != failures)
+            .await
+        {
+            Ok(v) => v.0 >= seq,
+            Err(_) => false,
+        };
+        reached
+    }
+}
+
 /// When a pause point was last reached (tests): `DEBUG FAILPOINT name ms` makes the named
 /// point sleep that long once.
 pub struct FailPoints {

@@ -308,11 +308,12 @@ async fn flush(
         let result = if !shared.storage.needs_barrier(seq) {
             Ok(())
         } else if shared.storage.durability() == storage::Durability::Always {
-            // An fsync: off the event loop, so this thread keeps serving (and batching) others.
-            let sh = shared.clone();
-            tokio::task::spawn_blocking(move || sh.storage.wal_barrier(seq))
-                .await
-                .unwrap_or_else(|e| Err(storage::Error::Io(std::io::Error::other(e))))
+            // An fsync by the sync thread, shared with every connection waiting meanwhile.
+            if shared.syncer.wait(seq).await {
+                Ok(())
+            } else {
+                Err(storage::Error::Io(std::io::Error::other("fsync failed")))
+            }
         } else {
             shared.storage.wal_barrier(seq)
         };

@@ -210,6 +210,13 @@ fn persistence(shared: &Shared, out: &mut String) {
     line(out, "aof_rewrite_in_progress", 0);
     line(out, "aof_last_write_status", "ok");
     line(out, "appendfsync", fsync);
+    let syncs = shared.syncer.syncs.load(Ordering::Relaxed);
+    line(out, "group_commit_fsyncs", syncs);
+    line(
+        out,
+        "group_commit_fsync_avg_us",
+        shared.syncer.sync_us.load(Ordering::Relaxed) / syncs.max(1),
+    );
     line(out, "storage_engine", "rocksdb");
     line(out, "storage_dir", shared.storage.path().display());
     line(out, "storage_disk_bytes", shared.storage.disk_usage());

@@ -139,6 +139,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
             "binlog recovered"
         );
     }
+    crate::commitlog::Syncer::start(shared.clone())
+        .map_err(|e| format!("cannot start the fsync thread: {e}"))?;
     let join = tokio::spawn(run(listener, shared.clone()));
     Ok(ServerHandle { addr, shared, join })
 }

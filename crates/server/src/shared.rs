@@ -120,6 +120,7 @@ pub struct Shared {
     /// The binlog, when `binlog yes`.
     pub binlog: std::sync::OnceLock<Arc<crate::commitlog::Log>>,
     pub failpoints: crate::commitlog::FailPoints,
+    pub syncer: crate::commitlog::Syncer,
 }
 
 fn random_hex40() -> String {
@@ -150,6 +151,7 @@ impl Shared {
             pubsub: Default::default(),
             binlog: Default::default(),
             failpoints: Default::default(),
+            syncer: Default::default(),
         }
     }
 

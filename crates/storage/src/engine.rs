@@ -779,6 +779,15 @@ impl Storage {
         Ok(())
     }
 
+    /// The highest write sequence (binlog offset, with the binlog) known fsync'd.
+    pub fn synced_seq(&self) -> u64 {
+        if self.external_log {
+            self.log_synced.load(Ordering::Acquire)
+        } else {
+            self.synced.load(Ordering::Acquire)
+        }
+    }
+
     /// Makes every write so far durable (the `everysec` task, shutdown).
     pub fn sync_wal(&self) -> Result<(), Error> {
         let _g = self

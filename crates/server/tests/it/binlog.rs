@@ -676,3 +676,34 @@ fn binlog_admin_errors_and_disabled_binlog() {
     off.spawn();
     assert_eq!(off.client().cmd(&["GET", "a"]), Reply::bulk("1"));
 }
+
+/// `appendfsync always` under many clients: every reply waits for an fsync, but one fsync
+/// covers the writes of every client waiting meanwhile (not one per client).
+#[test]
+fn always_fsyncs_are_shared_by_concurrent_clients() {
+    let s = Server::start(&["--appendfsync", "always"]);
+    let port = s.port;
+    let (clients, per) = (20, 200);
+    let threads: Vec<_> = (0..clients)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(port);
+                for i in 0..per {
+                    assert_eq!(c.cmd(&["SET", &format!("k{t}:{i}"), "v"]), Reply::ok());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let info = s.client().cmd(&["INFO", "persistence"]).text();
+    let fsyncs = info_field(&info, "group_commit_fsyncs");
+    eprintln!("{} acknowledged writes, {fsyncs} fsyncs", clients * per);
+    assert!(fsyncs > 0);
+    assert!(
+        fsyncs < (clients * per / 2) as u64,
+        "{fsyncs} fsyncs for {} writes",
+        clients * per
+    );
+}
