@@ -198,10 +198,13 @@ fn spawn_worker(
 /// Serves until `shared.shutdown` is cancelled, then stops in order: close the listener,
 /// let connections finish the requests they hold, sync and flush the storage.
 pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
+    // Default: one worker per core but one. Writes commit one at a time (binlog order), and
+    // the core left serves RocksDB's background work and the fsync thread; on 2 cores two
+    // workers contending for the commit lock were measured slower than one (docs/benchmarks.md).
     let n = match shared.with_config(|c| c.get_i64("worker-threads")) {
         0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
+            .map(|n| n.get().saturating_sub(1).max(1))
+            .unwrap_or(1),
         n => n as usize,
     };
     let mut workers = Vec::new();
