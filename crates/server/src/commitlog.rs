@@ -26,19 +26,30 @@ use crate::shared::Shared;
 
 /// Record kind: a list of commands applied atomically, each with its keyspace.
 pub const KIND_COMMANDS: u8 = 1;
+/// Record kind: records `first..=last` are void (their engine write failed).
+pub const KIND_VOID: u8 = 2;
 
 /// One logged command: keyspace and arguments.
 pub type LoggedCommand = (u32, Vec<Bytes>);
 
-/// Encodes a record: `kind u8 = 1, count u32`, then per command `keyspace u32, argc u32`, then
-/// per argument `len u32, bytes` (big endian).
+/// A decoded record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Payload {
+    Commands { lane: u8, cmds: Vec<LoggedCommand> },
+    Void { lane: u8, first: u64, last: u64 },
+}
+
+/// Encodes a record: `kind u8 = 1, lane u8, count u32`, then per command `keyspace u32,
+/// argc u32`, then per argument `len u32, bytes` (big endian). The lane byte is stamped at
+/// commit (see `storage::CommitLog::append`).
 pub fn encode(cmds: &[LoggedCommand]) -> Vec<u8> {
     let size: usize = cmds
         .iter()
         .map(|(_, a)| 8 + a.iter().map(|x| 4 + x.len()).sum::<usize>())
         .sum();
-    let mut out = Vec::with_capacity(5 + size);
+    let mut out = Vec::with_capacity(6 + size);
     out.push(KIND_COMMANDS);
+    out.push(0);
     out.extend_from_slice(&(cmds.len() as u32).to_be_bytes());
     for (ks, args) in cmds {
         out.extend_from_slice(&ks.to_be_bytes());
@@ -51,9 +62,15 @@ pub fn encode(cmds: &[LoggedCommand]) -> Vec<u8> {
     out
 }
 
-/// Decodes a record written by [`encode`].
-pub fn decode(payload: &[u8]) -> Result<Vec<LoggedCommand>, String> {
-    let mut pos = 0usize;
+fn encode_void(lane: u8, first: u64, last: u64) -> Vec<u8> {
+    let mut out = vec![KIND_VOID, lane];
+    out.extend_from_slice(&first.to_be_bytes());
+    out.extend_from_slice(&last.to_be_bytes());
+    out
+}
+
+/// Decodes a record written by [`encode`] (or a void record).
+pub fn decode(payload: &[u8]) -> Result<Payload, String> {
     let u32_at = |pos: &mut usize| -> Result<u32, String> {
         let b = payload
             .get(*pos..*pos + 4)
@@ -61,9 +78,22 @@ pub fn decode(payload: &[u8]) -> Result<Vec<LoggedCommand>, String> {
         *pos += 4;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     };
+    let lane = *payload.get(1).ok_or("record too short")?;
+    let mut pos = 2usize;
     match payload.first() {
-        Some(&KIND_COMMANDS) => pos += 1,
-        Some(k) => return Err(format!("unknown record kind {k}")),
+        Some(&KIND_COMMANDS) => {}
+        Some(&KIND_VOID) if payload.len() == 18 => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&payload[2..10]);
+            let first = u64::from_be_bytes(a);
+            a.copy_from_slice(&payload[10..18]);
+            return Ok(Payload::Void {
+                lane,
+                first,
+                last: u64::from_be_bytes(a),
+            });
+        }
+        Some(k) => return Err(format!("unknown record kind {k} (or bad length)")),
         None => return Err("empty record".into()),
     }
     let count = u32_at(&mut pos)? as usize;
@@ -88,7 +118,7 @@ pub fn decode(payload: &[u8]) -> Result<Vec<LoggedCommand>, String> {
     if pos != payload.len() {
         return Err(format!("{} trailing bytes", payload.len() - pos));
     }
-    Ok(cmds)
+    Ok(Payload::Commands { lane, cmds })
 }
 
 // ---- the log behind the engine ----
@@ -116,31 +146,38 @@ fn to_io(e: ::binlog::Error) -> std::io::Error {
 }
 
 impl Log {
-    /// Opens the binlog in `dir`; a new log starts right after the engine's applied offset.
-    pub fn open(dir: &Path, segment_bytes: u64, applied: u64) -> Result<Log, String> {
+    /// Opens the binlog in `dir`; a new log starts right after the engine's last offset.
+    /// `floor`: every record at or below it is in the engine; `max_applied`: the highest
+    /// offset in the engine.
+    pub fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        floor: u64,
+        max_applied: u64,
+    ) -> Result<Log, String> {
         let mut opts = ::binlog::Options::new(dir);
         opts.segment_bytes = segment_bytes.max(4096);
-        let b = ::binlog::Binlog::open(opts, applied + 1).map_err(|e| e.to_string())?;
+        let b = ::binlog::Binlog::open(opts, max_applied + 1).map_err(|e| e.to_string())?;
         let last = b.next_offset().saturating_sub(1);
-        if last < applied {
+        if last < max_applied {
             return Err(format!(
-                "the binlog in {} ends at offset {last} but the data holds writes up to offset {applied}: \
+                "the binlog in {} ends at offset {last} but the data holds writes up to offset {max_applied}: \
                  records are missing (move the binlog directory away to start a new log from the data)",
                 dir.display()
             ));
         }
-        if b.first_offset() > applied + 1 {
+        if b.first_offset() > floor + 1 {
             return Err(format!(
                 "the binlog in {} starts at offset {} but the data needs it from offset {}",
                 dir.display(),
                 b.first_offset(),
-                applied + 1
+                floor + 1
             ));
         }
         Ok(Log {
             inner: Mutex::new(b),
             dir: dir.to_path_buf(),
-            persisted: AtomicU64::new(applied),
+            persisted: AtomicU64::new(floor),
             synced: AtomicU64::new(last),
         })
     }
@@ -179,16 +216,24 @@ impl Log {
 }
 
 impl storage::CommitLog for Log {
-    fn append(&self, records: &[Vec<u8>]) -> std::io::Result<u64> {
+    fn append(&self, lane: u8, records: &mut [Vec<u8>]) -> std::io::Result<u64> {
+        for r in records.iter_mut() {
+            if let Some(b) = r.get_mut(1) {
+                *b = lane;
+            }
+        }
         self.lock().append_batch(records).map_err(to_io)
+    }
+
+    fn void(&self, lane: u8, first: u64, last: u64) -> std::io::Result<()> {
+        self.lock()
+            .append(&encode_void(lane, first, last))
+            .map(|_| ())
+            .map_err(to_io)
     }
 
     fn flush(&self) -> std::io::Result<u64> {
         self.lock().flush().map_err(to_io)
-    }
-
-    fn truncate_from(&self, offset: u64) -> std::io::Result<()> {
-        self.lock().truncate_from(offset).map_err(to_io)
     }
 
     fn sync(&self) -> std::io::Result<u64> {
@@ -418,7 +463,7 @@ pub fn run_write(
     begin_records(false);
     let reply = run_described(shared, session, idx, args, f);
     let records = take_records();
-    let committed = txn.commit_logged(&records);
+    let committed = txn.commit_logged(records);
     drop(locks);
     match committed {
         Ok(()) => reply,
@@ -463,16 +508,36 @@ pub fn expire_entry(shared: &Shared, raw: &[u8]) -> Result<Option<(u32, Vec<u8>)
     } else {
         Vec::new()
     };
-    txn.commit_logged(&records)?;
+    txn.commit_logged(records)?;
     Ok(deleted.then(|| (ks, key.to_vec())))
 }
 
-/// Re-applies the records after the engine's applied offset (start-up recovery). Returns how
-/// many records were replayed.
+/// Re-applies the records the engine does not hold (start-up recovery): from the floor on,
+/// every record whose lane's applied offset is below it, in offset order, except void ones.
+/// Returns how many records were replayed.
 pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
     let storage = &shared.storage;
     let from = storage.applied_offset() + 1;
-    let mut reader = log.lock().reader(from).map_err(|e| e.to_string())?;
+    let read_all = || -> Result<Vec<::binlog::Record>, String> {
+        let mut reader = log.lock().reader(from).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        while let Some(r) = reader.next_record().map_err(|e| e.to_string())? {
+            out.push(r);
+        }
+        Ok(out)
+    };
+    let records = read_all()?;
+    let mut decoded = Vec::with_capacity(records.len());
+    let mut void = Vec::new();
+    for rec in &records {
+        let p = decode(&rec.payload)
+            .map_err(|e| format!("binlog record {} cannot be decoded: {e}", rec.offset))?;
+        if let Payload::Void { first, last, .. } = &p {
+            void.push((*first, *last));
+        }
+        decoded.push((rec.offset, p));
+    }
+    drop(records);
     let client = shared.clients.register(
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -482,15 +547,20 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
     storage::freeze_clock(true);
     let result = (|| {
         let mut n = 0u64;
-        while let Some(rec) = reader.next_record().map_err(|e| e.to_string())? {
-            let cmds = decode(&rec.payload)
-                .map_err(|e| format!("binlog record {} cannot be decoded: {e}", rec.offset))?;
+        for (offset, p) in decoded {
+            let Payload::Commands { lane, cmds } = p else {
+                continue;
+            };
+            if offset <= storage.lane_applied(lane)
+                || void.iter().any(|&(f, l)| f <= offset && offset <= l)
+            {
+                continue;
+            }
             let txn = storage.begin_txn();
             for (ks, args) in cmds {
                 let Some(idx) = commands::lookup(&args[0]) else {
                     return Err(format!(
-                        "binlog record {} holds an unknown command '{}'",
-                        rec.offset,
+                        "binlog record {offset} holds an unknown command '{}'",
                         String::from_utf8_lossy(&args[0])
                     ));
                 };
@@ -501,11 +571,11 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
                 };
                 let reply = (TABLE[idx].handler)(&mut ctx, &args);
                 if let Frame::Error(e) = &reply {
-                    tracing::debug!(offset = rec.offset, error = %e, "replayed command failed as it did when logged");
+                    tracing::debug!(offset, error = %e, "replayed command failed as it did when logged");
                 }
             }
-            txn.commit_replayed(rec.offset)
-                .map_err(|e| format!("cannot apply binlog record {}: {e}", rec.offset))?;
+            txn.commit_replayed(offset, lane)
+                .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))?;
             n += 1;
         }
         Ok(n)
@@ -661,14 +731,29 @@ mod tests {
             (0, cmd(&[b"SET", b"k", b"v"])),
             (9, cmd(&[b"DEL", b"", b"\x00\xff"])),
         ];
-        let enc = encode(&cmds);
-        assert_eq!(decode(&enc).unwrap(), cmds);
+        let mut enc = encode(&cmds);
+        enc[1] = 7;
+        assert_eq!(
+            decode(&enc).unwrap(),
+            Payload::Commands {
+                lane: 7,
+                cmds: cmds.clone()
+            }
+        );
+        assert_eq!(
+            decode(&encode_void(3, 10, 12)).unwrap(),
+            Payload::Void {
+                lane: 3,
+                first: 10,
+                last: 12
+            }
+        );
         for cut in 0..enc.len() {
             assert!(decode(&enc[..cut]).is_err(), "cut at {cut} accepted");
         }
         let mut extra = enc.clone();
         extra.push(0);
         assert!(decode(&extra).is_err());
-        assert!(decode(&[7, 0, 0, 0, 0]).is_err());
+        assert!(decode(&[7, 0, 0, 0, 0, 0]).is_err());
     }
 }

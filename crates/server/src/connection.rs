@@ -400,7 +400,7 @@ fn execute_writes(
             })
             .collect();
         let records = crate::commitlog::take_records();
-        let committed = txn.commit_logged(&records);
+        let committed = txn.commit_logged(records);
         drop(locks);
         match committed {
             Ok(()) => replies,

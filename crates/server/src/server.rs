@@ -92,9 +92,9 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     tracing::info!(dir = %dir, took_ms = t.elapsed().as_millis() as u64, "storage opened");
     let log = if storage.logged() || config.get_bool("binlog") {
         let binlog_dir = std::path::Path::new(&dir).join("binlog");
-        let applied = storage.applied_offset();
+        let (floor, max_applied) = (storage.applied_offset(), storage.max_applied());
         let log = tokio::task::spawn_blocking(move || {
-            crate::commitlog::Log::open(&binlog_dir, segment_bytes, applied)
+            crate::commitlog::Log::open(&binlog_dir, segment_bytes, floor, max_applied)
         })
         .await
         .map_err(|e| format!("binlog open task failed: {e}"))??;

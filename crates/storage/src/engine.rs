@@ -103,20 +103,48 @@ const MOD_COUNTERS: usize = 65536;
 /// The log every logged engine batch is written to first (the binlog). Installed by the
 /// server; the storage layer sees records as opaque bytes.
 pub trait CommitLog: Send + Sync {
-    /// Appends records in order (possibly only in memory until [`CommitLog::flush`]);
-    /// returns the offset of the last one.
-    fn append(&self, records: &[Vec<u8>]) -> std::io::Result<u64>;
+    /// Appends records in order (possibly only in memory until [`CommitLog::flush`]), marked
+    /// with the commit lane that writes them; returns the offset of the last one.
+    fn append(&self, lane: u8, records: &mut [Vec<u8>]) -> std::io::Result<u64>;
     /// Hands every appended record to the OS (it then survives a crash of the process);
     /// returns the highest offset that now has.
     fn flush(&self) -> std::io::Result<u64>;
-    /// Removes the records from `offset` on (their engine batch failed after they were
-    /// appended: no record may stay without its effect).
-    fn truncate_from(&self, offset: u64) -> std::io::Result<()>;
+    /// Records `first..=last` were appended but their engine batch failed: appends a record
+    /// that voids them (replay and replicas skip them).
+    fn void(&self, lane: u8, first: u64, last: u64) -> std::io::Result<()>;
     /// Makes every appended record durable; returns the highest offset that now is.
     fn sync(&self) -> std::io::Result<u64>;
 }
 
-/// Key (in `default`) of the offset of the last log record whose effect the engine holds.
+/// Commit lanes: each thread commits on one lane (lanes are shared round-robin); a lane's
+/// batches reach the engine in the order of their log offsets, lanes run in parallel.
+pub const LANES: usize = 16;
+
+/// Key (in `default`) of a lane's last log offset in the engine, and the floor (every record
+/// at or below it is in the engine), as two big-endian u64.
+pub(crate) fn lane_key(lane: u8) -> Vec<u8> {
+    let mut k = b"\x00strata:applied:".to_vec();
+    k.push(lane);
+    k
+}
+
+thread_local! {
+    static LANE: std::cell::Cell<Option<u8>> = const { std::cell::Cell::new(None) };
+}
+static NEXT_LANE: AtomicU64 = AtomicU64::new(0);
+
+fn my_lane() -> u8 {
+    LANE.with(|l| match l.get() {
+        Some(lane) => lane,
+        None => {
+            let lane = (NEXT_LANE.fetch_add(1, Ordering::Relaxed) % LANES as u64) as u8;
+            l.set(Some(lane));
+            lane
+        }
+    })
+}
+
+/// The first design's single applied offset (read at open, never written).
 pub(crate) const APPLIED_KEY: &[u8] = b"\x00strata:applied-offset";
 
 type LogSlot = Arc<OnceLock<Arc<dyn CommitLog>>>;
@@ -139,11 +167,19 @@ pub struct Storage {
     pub(crate) db: Arc<DB>,
     external_log: bool,
     log: LogSlot,
-    /// Log append + engine write of a logged batch, as one step: offsets follow commit order.
-    commit_lock: Mutex<()>,
-    /// Offset of the last logged batch in the engine, and the highest offsets known handed to
-    /// the OS and synced.
+    /// One lock per commit lane: a lane's log appends and engine writes keep one order.
+    lanes: Vec<Mutex<()>>,
+    /// Appends and the in-flight set change together under this lock.
+    append_lock: Mutex<()>,
+    /// Offsets appended whose engine batch is not written yet (first -> last), and the last
+    /// offset appended.
+    inflight: Mutex<std::collections::BTreeMap<u64, u64>>,
+    last_appended: AtomicU64,
+    /// Every record at or below this offset is in the engine (the floor), and each lane's last
+    /// offset in the engine.
     applied: AtomicU64,
+    lane_applied: [AtomicU64; LANES],
+    /// The highest offsets known handed to the OS and synced.
     log_flushed: AtomicU64,
     log_synced: AtomicU64,
     path: PathBuf,
@@ -310,11 +346,7 @@ impl Storage {
             // No WAL: the memtables of all column families are flushed together, so the
             // engine on disk is always the effect of a prefix of the log (its applied offset).
             db_opts.set_atomic_flush(true);
-            // Every logged batch rewrites the applied offset (one key of `default`): updated in
-            // place in the memtable instead of a new skiplist entry per write, which needs
-            // memtable writes not to run concurrently (they are serialised by the commit lock
-            // anyway).
-            db_opts.set_allow_concurrent_memtable_write(false);
+
             db_opts.add_event_listener(SyncLogBeforeFlush(log.clone()));
         }
 
@@ -358,9 +390,7 @@ impl Storage {
                         db: db_slot.clone(),
                     });
                 }
-                _ => {
-                    cf_opts.set_inplace_update_support(opts.external_log);
-                }
+                _ => {}
             }
             ColumnFamilyDescriptor::new(name, cf_opts)
         });
@@ -376,23 +406,43 @@ impl Storage {
                 .ok_or_else(|| Error::Corrupt(format!("column family {name} missing")))?;
         }
 
-        let applied = match db.get_cf(
-            db.cf_handle(CF_DEFAULT)
-                .ok_or_else(|| Error::Corrupt("column family default missing".into()))?,
-            APPLIED_KEY,
-        )? {
-            Some(v) if v.len() == 8 => u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8])),
-            Some(_) => return Err(Error::Corrupt("applied-offset record is malformed".into())),
-            None => 0,
+        let (applied, lane_applied) = {
+            let cf = db
+                .cf_handle(CF_DEFAULT)
+                .ok_or_else(|| Error::Corrupt("column family default missing".into()))?;
+            let malformed = || Error::Corrupt("applied-offset record is malformed".into());
+            let mut floor = match db.get_cf(cf, APPLIED_KEY)? {
+                Some(v) if v.len() == 8 => encoding::be_u64(&v),
+                Some(_) => return Err(malformed()),
+                None => 0,
+            };
+            let mut lanes = [0u64; LANES];
+            lanes[0] = floor;
+            for (lane, slot) in lanes.iter_mut().enumerate() {
+                match db.get_cf(cf, lane_key(lane as u8))? {
+                    Some(v) if v.len() == 16 => {
+                        *slot = (*slot).max(encoding::be_u64(&v[..8]));
+                        floor = floor.max(encoding::be_u64(&v[8..]));
+                    }
+                    Some(_) => return Err(malformed()),
+                    None => {}
+                }
+            }
+            (floor, lanes)
         };
+        let max_applied = lane_applied.iter().copied().max().unwrap_or(0).max(applied);
         let storage = Storage {
             db,
             external_log: opts.external_log,
             log,
-            commit_lock: Mutex::new(()),
+            lanes: (0..LANES).map(|_| Mutex::new(())).collect(),
+            append_lock: Mutex::new(()),
+            inflight: Mutex::new(std::collections::BTreeMap::new()),
+            last_appended: AtomicU64::new(max_applied),
             applied: AtomicU64::new(applied),
-            log_flushed: AtomicU64::new(applied),
-            log_synced: AtomicU64::new(applied),
+            lane_applied: lane_applied.map(AtomicU64::new),
+            log_flushed: AtomicU64::new(max_applied),
+            log_synced: AtomicU64::new(max_applied),
             path: opts.path.clone(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             durability: AtomicU8::new(opts.durability as u8),
@@ -466,9 +516,29 @@ impl Storage {
         self.external_log && self.log.get().is_some()
     }
 
-    /// Offset of the last log record whose effect the engine holds (0: none).
+    /// The floor: every log record at or below this offset has its effect in the engine
+    /// (0: none). Records above it may be in the engine too (other lanes): see
+    /// [`Storage::lane_applied`].
     pub fn applied_offset(&self) -> u64 {
         self.applied.load(Ordering::Acquire)
+    }
+
+    /// The last offset of `lane` in the engine: the lane's records at or below it are in it,
+    /// those above are not.
+    pub fn lane_applied(&self, lane: u8) -> u64 {
+        self.lane_applied
+            .get(lane as usize)
+            .map_or(0, |a| a.load(Ordering::Acquire))
+    }
+
+    /// The highest offset any lane has in the engine.
+    pub fn max_applied(&self) -> u64 {
+        self.lane_applied
+            .iter()
+            .map(|a| a.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0)
+            .max(self.applied_offset())
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -479,15 +549,25 @@ impl Storage {
         wo
     }
 
-    /// Commits a batch with its log records: appends them (unless `at` says they are already
-    /// in the log, as when replaying it), then writes the batch with the last record's offset
-    /// in it, both under the commit lock. If the engine write fails the records are removed
-    /// again: the log and the engine never disagree.
+    /// The floor now: below the oldest in-flight append, or the last append if none.
+    fn floor_now(&self, inflight: &std::collections::BTreeMap<u64, u64>) -> u64 {
+        match inflight.keys().next() {
+            Some(&first) => first - 1,
+            None => self.last_appended.load(Ordering::Acquire),
+        }
+    }
+
+    /// Commits a batch with its log records, on this thread's commit lane: appends them
+    /// (unless `at` gives the offset and lane of a record already in the log, as when
+    /// replaying it), then writes the batch with the lane's new offset and the floor in it.
+    /// Lanes commit in parallel; within a lane, offsets reach the engine in order. If the
+    /// engine write fails the records are voided in the log: the log and the engine never
+    /// disagree.
     pub(crate) fn write_logged(
         &self,
         mut batch: WriteBatch,
-        records: &[Vec<u8>],
-        at: Option<u64>,
+        records: &mut [Vec<u8>],
+        at: Option<(u64, u8)>,
     ) -> Result<(), Error> {
         let Some(log) = self.log.get().filter(|_| self.external_log) else {
             return self.write_direct(batch);
@@ -495,35 +575,56 @@ impl Storage {
         if records.is_empty() && at.is_none() {
             return self.write_direct(batch);
         }
-        let _c = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let offset = match at {
-            Some(o) => o,
-            None => log.append(records)?,
+        let lane = at.map_or_else(my_lane, |(_, l)| l % LANES as u8);
+        let _lane = self.lanes[lane as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (first, last, floor) = match at {
+            Some((o, _)) => (o, o, o),
+            None => {
+                let _a = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+                let last = log.append(lane, records)?;
+                let first = last + 1 - records.len() as u64;
+                self.last_appended.store(last, Ordering::Release);
+                let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+                inflight.insert(first, last);
+                (first, last, self.floor_now(&inflight))
+            }
         };
-        batch.put_cf(self.cf(CF_DEFAULT)?, APPLIED_KEY, offset.to_be_bytes());
-        if let Err(e) = self.db.write_opt(&batch, &self.write_options()) {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&last.to_be_bytes());
+        v[8..].copy_from_slice(&floor.to_be_bytes());
+        batch.put_cf(self.cf(CF_DEFAULT)?, lane_key(lane), v);
+        let written = self.db.write_opt(&batch, &self.write_options());
+        if at.is_none() {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            inflight.remove(&first);
+            self.applied
+                .fetch_max(self.floor_now(&inflight), Ordering::AcqRel);
+        } else {
+            self.applied.fetch_max(last, Ordering::AcqRel);
+        }
+        if let Err(e) = written {
             if at.is_none() {
-                let first = offset + 1 - records.len() as u64;
-                if let Err(te) = log.truncate_from(first) {
-                    tracing::error!(error = %te, offset = first, "binlog: cannot remove the records of a failed write");
+                if let Err(ve) = log.void(lane, first, last) {
+                    tracing::error!(error = %ve, first, last, "binlog: cannot void the records of a failed write");
                 }
             }
             return Err(e.into());
         }
-        self.applied.store(offset, Ordering::Release);
-        LAST_WRITE_SEQ.with(|c| c.set(c.get().max(offset)));
+        self.lane_applied[lane as usize].fetch_max(last, Ordering::AcqRel);
+        LAST_WRITE_SEQ.with(|c| c.set(c.get().max(last)));
         Ok(())
     }
 
-    /// A consistent copy of the engine in `dir` (hard links; `dir` must not exist) and the
-    /// offset of the last log record whose effect it holds.
+    /// A consistent copy of the engine in `dir` (hard links; `dir` must not exist) and an
+    /// offset every record at or below which it holds (records above may be in it too, per
+    /// lane, as its applied keys say).
     pub fn checkpoint(&self, dir: &Path) -> Result<u64, Error> {
-        // Flush first without the lock, so the flush under it is small.
-        self.flush_memtables()?;
-        let _c = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let floor = self.applied_offset();
         let cp = rust_rocksdb::checkpoint::Checkpoint::new(&self.db)?;
         cp.create_checkpoint(dir)?;
-        Ok(self.applied_offset())
+        Ok(floor)
     }
 
     /// Flushes every memtable to SST files; returns the applied offset they hold at least.

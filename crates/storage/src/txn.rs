@@ -609,21 +609,22 @@ impl Txn<'_> {
 
     /// Writes the transaction's net effect as one batch. On error nothing was written.
     pub fn commit(self) -> Result<()> {
-        self.commit_logged(&[])
+        self.finish(Vec::new(), None)
     }
 
     /// Like [`Txn::commit`], with the log records describing it (appended to the log first,
     /// atomically with the batch; see [`Storage::write_logged`]).
-    pub fn commit_logged(self, records: &[Vec<u8>]) -> Result<()> {
+    pub fn commit_logged(self, records: Vec<Vec<u8>>) -> Result<()> {
         self.finish(records, None)
     }
 
-    /// Commits the effect of the log record at `offset`, already in the log (replay).
-    pub fn commit_replayed(self, offset: u64) -> Result<()> {
-        self.finish(&[], Some(offset))
+    /// Commits the effect of the log record at `offset`, written on commit lane `lane`, already
+    /// in the log (replay).
+    pub fn commit_replayed(self, offset: u64, lane: u8) -> Result<()> {
+        self.finish(Vec::new(), Some((offset, lane)))
     }
 
-    fn finish(self, records: &[Vec<u8>], at: Option<u64>) -> Result<()> {
+    fn finish(self, mut records: Vec<Vec<u8>>, at: Option<(u64, u8)>) -> Result<()> {
         let Some(mut overlay) = TXN.with(|t| t.borrow_mut().take()) else {
             return Ok(());
         };
@@ -631,7 +632,7 @@ impl Txn<'_> {
         if batch.is_empty() && at.is_none() {
             return Ok(());
         }
-        self.storage.write_logged(batch, records, at)?;
+        self.storage.write_logged(batch, &mut records, at)?;
         self.storage.bump(&overlay.touched);
         for ks in overlay.flushed {
             self.storage.bump_flush(ks);

@@ -99,7 +99,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         .collect();
     ctx.session.in_exec = false;
     let records = crate::commitlog::take_records();
-    if let Err(e) = txn.commit_logged(&records) {
+    if let Err(e) = txn.commit_logged(records) {
         return storage_error(e);
     }
     // Serve clients blocked on keys the transaction wrote, now that the writes are visible.

@@ -303,7 +303,7 @@ fn diff_lines() -> Vec<String> {
 
 #[test]
 fn replaying_the_binlog_from_empty_reproduces_every_command() {
-    let mut a = Server::start(&[]);
+    let mut a = Server::start(&["--worker-threads", "3"]);
     let mut c = a.client();
     // Every command of the differential files (errors included), then a concurrent random
     // workload with expiries, SPOP, float increments, transactions and served blocked pops.
@@ -373,7 +373,8 @@ fn after_kill9_the_binlog_and_the_data_agree() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut a = Server::start(&["--appendfsync", "everysec"]);
+    // Three workers: several commit lanes write the engine concurrently.
+    let mut a = Server::start(&["--appendfsync", "everysec", "--worker-threads", "3"]);
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let port = a.port;
