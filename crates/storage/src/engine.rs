@@ -346,6 +346,11 @@ impl Storage {
             // No WAL: the memtables of all column families are flushed together, so the
             // engine on disk is always the effect of a prefix of the log (its applied offset).
             db_opts.set_atomic_flush(true);
+            // Every logged batch rewrites its lane's applied offset (a key of `default`):
+            // updated in place in the memtable instead of a new skiplist entry per write. That
+            // needs RocksDB to insert a write group's batches one after the other (no
+            // concurrent memtable writes); lanes still overlap everything else.
+            db_opts.set_allow_concurrent_memtable_write(false);
 
             db_opts.add_event_listener(SyncLogBeforeFlush(log.clone()));
         }
@@ -390,7 +395,7 @@ impl Storage {
                         db: db_slot.clone(),
                     });
                 }
-                _ => {}
+                _ => cf_opts.set_inplace_update_support(opts.external_log),
             }
             ColumnFamilyDescriptor::new(name, cf_opts)
         });
