@@ -346,7 +346,13 @@ impl Binlog {
                         f.sync_all().map_err(io(&path))?;
                         break;
                     }
-                    Err(why) => return Err(Error::Corrupt { path, pos, why }),
+                    Err(why) => {
+                        return Err(Error::Corrupt {
+                            path,
+                            pos,
+                            why: format!("record {next}: {why}"),
+                        })
+                    }
                 }
             }
             segments.push(Segment {

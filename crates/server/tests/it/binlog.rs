@@ -490,7 +490,8 @@ fn a_torn_tail_is_cut_and_a_corrupt_record_stops_startup() {
     assert!(
         err.contains("corrupt binlog record in")
             && err.contains(&victim.display().to_string())
-            && err.contains("at byte"),
+            && err.contains("at byte")
+            && err.contains(": record "),
         "{err}"
     );
     eprintln!("corrupt segment: {}", err.lines().last().unwrap_or(""));
