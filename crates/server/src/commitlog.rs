@@ -137,7 +137,7 @@ pub struct Log {
     dir: PathBuf,
     /// Every record at or below this offset has its effect in SST files (not only in
     /// memtables): purging it cannot lose data at a crash.
-    persisted: AtomicU64,
+    pub persisted: AtomicU64,
     pub synced: AtomicU64,
 }
 
@@ -489,6 +489,31 @@ pub fn purge(shared: &Shared, up_to: Option<u64>) -> Result<usize, String> {
         return Ok(0);
     };
     log.purge(&shared.storage, policy(shared).retention, up_to)
+}
+
+/// Bounds crash recovery: when more than `binlog-recovery-max-records` records may have their
+/// effect only in memtables, flush them (a restart then replays at most about that many).
+pub fn bound_recovery(shared: &Shared) -> Result<(), String> {
+    let Some(log) = shared.binlog.get() else {
+        return Ok(());
+    };
+    let max = shared.with_config(|c| c.get_u64("binlog-recovery-max-records"));
+    let applied = shared.storage.max_applied();
+    if max == 0 || applied <= log.persisted.load(Ordering::Acquire) + max {
+        return Ok(());
+    }
+    let t = Instant::now();
+    let floor = shared
+        .storage
+        .flush_memtables()
+        .map_err(|e| e.to_string())?;
+    log.persisted.fetch_max(floor, Ordering::AcqRel);
+    tracing::info!(
+        floor,
+        took_ms = t.elapsed().as_millis() as u64,
+        "memtables flushed to bound crash recovery"
+    );
+    Ok(())
 }
 
 /// Active expiry of one due index entry, logged as `DEL key` when it deletes the key.

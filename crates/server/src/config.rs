@@ -138,6 +138,12 @@ pub static PARAMS: &[Param] = &[
     p("binlog-max-age", int(0, I64MAX), "604800", true),
     p("binlog-lease-timeout", int(1, I64MAX), "60", true),
     p(
+        "binlog-recovery-max-records",
+        int(0, I64MAX),
+        "1000000",
+        true,
+    ),
+    p(
         "rocksdb-block-cache-size",
         mem(1 << 20, 1 << 40),
         "268435456",

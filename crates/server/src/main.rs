@@ -18,7 +18,9 @@ fn init_logging(cfg: &Config) -> Result<(), String> {
         .with_env_filter(filter)
         .with_target(false);
     if logfile.is_empty() {
-        builder.with_writer(std::io::stderr).init();
+        // Colours only on a terminal: a redirected log stays plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder.with_ansi(ansi).with_writer(std::io::stderr).init();
     } else {
         let f = std::fs::OpenOptions::new()
             .create(true)

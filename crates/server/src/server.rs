@@ -346,6 +346,14 @@ async fn maintenance(shared: Arc<Shared>) {
         }
         if last_sync.elapsed() >= Duration::from_secs(1) {
             last_sync = Instant::now();
+            if shared.binlog.get().is_some() {
+                let sh = shared.clone();
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || crate::commitlog::bound_recovery(&sh)).await
+                {
+                    tracing::error!(error = %e, "memtable flush (recovery bound) failed");
+                }
+            }
             if shared.storage.durability() == Durability::EverySec {
                 let sh = shared.clone();
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sh.storage.sync_wal()).await

@@ -709,3 +709,34 @@ fn always_fsyncs_are_shared_by_concurrent_clients() {
         clients * per
     );
 }
+
+/// Crash recovery is bounded: past `binlog-recovery-max-records` unflushed records the
+/// memtables are flushed, so a restart after `kill -9` replays only the records since.
+#[test]
+fn recovery_replays_at_most_about_the_configured_records() {
+    let mut s = Server::start(&["--binlog-recovery-max-records", "1000"]);
+    let mut c = s.client();
+    write_keys(&mut c, 0, 5000);
+    std::thread::sleep(Duration::from_millis(2500));
+    write_keys(&mut c, 5000, 5200);
+    drop(c);
+    s.kill9().expect("kill");
+    s.spawn();
+    let log = s.log_text();
+    let replayed: u64 = log
+        .lines()
+        .rfind(|l| l.contains("binlog recovered"))
+        .and_then(|l| l.split("replayed").nth(1))
+        .and_then(|r| {
+            r.chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no recovery line in {log}"));
+    eprintln!("replayed {replayed} records after kill -9");
+    assert!(replayed <= 1300, "replayed {replayed}");
+    assert_eq!(s.client().cmd(&["DBSIZE"]), Reply::Int(5200));
+}
