@@ -34,6 +34,8 @@ pub struct ClientEntry {
     pub multi: std::sync::atomic::AtomicI64,
     /// Bytes of Pub/Sub messages queued for this client and not yet written (`omem`).
     pub pending_push: AtomicU64,
+    /// Shutdown: this connection has run every request it received and sent the replies.
+    pub drained: std::sync::atomic::AtomicBool,
 }
 
 impl ClientEntry {
@@ -136,6 +138,7 @@ impl Clients {
             psubs: Default::default(),
             multi: std::sync::atomic::AtomicI64::new(-1),
             pending_push: AtomicU64::new(0),
+            drained: Default::default(),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(id, entry.clone());

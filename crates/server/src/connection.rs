@@ -42,19 +42,31 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEnt
         client.clone(),
         !shared.hot.password_set.load(Ordering::Relaxed),
     );
-    serve_session(&shared, stream, &client, &mut session).await;
+    if let Some(mut stream) = serve_session(&shared, stream, &client, &mut session).await {
+        // Shutdown: every request received has been run and answered (stage 2); the
+        // connection closes when the server says so (stage 3).
+        client.drained.store(true, Ordering::Release);
+        tokio::select! {
+            _ = shared.close_connections.cancelled() => {}
+            _ = client.kill.cancelled() => {}
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
+    }
+    client.drained.store(true, Ordering::Release);
     // Whatever ended the connection: its subscriptions go with it.
     if let Some(mut sub) = session.sub.take() {
         shared.pubsub.unsubscribe_all(&mut sub);
     }
 }
 
+/// Serves until the connection ends (`None`) or the server shuts down after this
+/// connection's received requests were all answered (`Some(stream)`, still open).
 async fn serve_session(
     shared: &Arc<Shared>,
     mut stream: TcpStream,
     client: &Arc<ClientEntry>,
     session: &mut Session,
-) {
+) -> Option<TcpStream> {
     let _ = stream.set_nodelay(true);
     let (lim, mut qbuf_limit) = limits(shared);
     let mut parser = RequestParser::new(lim);
@@ -109,7 +121,7 @@ async fn serve_session(
                 if wbuf.len() >= OUTPUT_FLUSH_BYTES
                     && !flush(shared, session, &mut stream, &mut wbuf).await
                 {
-                    return;
+                    return None;
                 }
             }
             match parsed {
@@ -120,14 +132,14 @@ async fn serve_session(
                         if !wbuf.is_empty() && !flush(shared, session, &mut stream, &mut wbuf).await
                         {
                             shared.blocked.cancel(wait.id);
-                            return;
+                            return None;
                         }
                         match block(shared, client, &mut stream, &mut rbuf, wait).await {
                             Some(served) => {
                                 session.wal_seq = session.wal_seq.max(served.wal_seq);
                                 reply = served.reply;
                             }
-                            None => return,
+                            None => return None,
                         }
                     }
                     if reply.is_error() {
@@ -140,7 +152,7 @@ async fn serve_session(
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES
                         && !flush(shared, session, &mut stream, &mut wbuf).await
                     {
-                        return;
+                        return None;
                     }
                 }
                 Ok(None) => break,
@@ -149,16 +161,16 @@ async fn serve_session(
                     Frame::Error(format!("ERR {e}")).encode(session.proto, &mut wbuf);
                     shared.bump(&shared.stats.error_replies, 1);
                     let _ = flush(shared, session, &mut stream, &mut wbuf).await;
-                    return;
+                    return None;
                 }
             }
         }
         if !wbuf.is_empty() && !flush(shared, session, &mut stream, &mut wbuf).await {
-            return;
+            return None;
         }
         if session.close_after_reply {
             let _ = stream.shutdown().await;
-            return;
+            return None;
         }
         // Refresh limits (CONFIG SET may have changed them) and enforce the query buffer limit.
         if parser.is_idle() {
@@ -170,7 +182,7 @@ async fn serve_session(
         client.query_buf.store(pending as u64, Ordering::Relaxed);
         if pending > qbuf_limit {
             tracing::warn!(client = client.id, addr = %client.addr, bytes = pending, "closing client that reached max query buffer length");
-            return;
+            return None;
         }
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
@@ -183,27 +195,31 @@ async fn serve_session(
                 tokio::time::sleep(Duration::from_secs(idle_timeout)).await
             }
         };
+        if shared.shutdown.is_cancelled() {
+            // Requests already received have been run and answered: nothing new is read.
+            return Some(stream);
+        }
         tokio::select! {
             r = stream.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return None,
                 Ok(n) => shared.bump(&shared.stats.net_input_bytes, n as u64),
             },
             _ = client.kill.cancelled() => {
                 tracing::debug!(client = client.id, "connection killed");
-                return;
+                return None;
             }
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.shutdown.cancelled() => return None,
             m = next_message(session) => {
                 if let Some(m) = m {
                     deliver(session, m, &mut wbuf);
                     if !flush(shared, session, &mut stream, &mut wbuf).await {
-                        return;
+                        return None;
                     }
                 }
             }
             _ = idle, if !session.subscribed() => {
                 tracing::debug!(client = client.id, "closing idle client");
-                return;
+                return None;
             }
         }
     }
@@ -326,11 +342,8 @@ async fn flush(
     }
     let n = wbuf.len();
     // A client killed (or over its output limit) while its socket is full stops here; so does
-    // one that still does not read 5 s into a shutdown (it must not hold the shutdown).
-    let shutdown_grace = async {
-        shared.shutdown.cancelled().await;
-        tokio::time::sleep(Duration::from_secs(5)).await
-    };
+    // one that still does not read when shutdown's stage 2 ends (it must not hold it).
+    let shutdown_grace = shared.shutdown_force.cancelled();
     let ok = tokio::select! {
         r = stream.write_all(wbuf) => r.is_ok(),
         _ = session.client.kill.cancelled() => false,

@@ -4,6 +4,10 @@ use std::process::ExitCode;
 
 use server::config::Config;
 
+/// Exit code of a shutdown that cut a stage short, was forced by a second signal, or could
+/// not flush (0: clean; 1: start-up failed; 2: bad configuration).
+const EXIT_FORCED: u8 = 4;
+
 fn init_logging(cfg: &Config) -> Result<(), String> {
     let level = match cfg.get("loglevel") {
         "debug" => "debug",
@@ -101,6 +105,8 @@ async fn async_main(cfg: Config) -> ExitCode {
         "Strata ready to accept connections"
     );
     let shared = handle.shared.clone();
+    // Signal handlers only notify the shutdown state machine: the first SIGTERM/SIGINT starts
+    // it, a second one forces it (every remaining wait is cut).
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -110,17 +116,37 @@ async fn async_main(cfg: Config) -> ExitCode {
                     return;
                 }
             };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
-            _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT, shutting down"),
-            _ = shared.shutdown.cancelled() => {}
+        let mut int = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install SIGINT handler");
+                return;
+            }
+        };
+        loop {
+            let which = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if shared.shutdown.is_cancelled() {
+                tracing::warn!("received {which} again: forcing the shutdown");
+                shared.shutdown_force.cancel();
+            } else {
+                tracing::info!("received {which}, shutting down");
+                shared.shutdown.cancel();
+            }
         }
-        shared.shutdown.cancel();
     });
-    handle.wait().await;
+    let clean = handle.wait().await;
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);
     }
-    tracing::info!("Strata stopped");
-    ExitCode::SUCCESS
+    if clean {
+        tracing::info!("Strata stopped");
+        ExitCode::SUCCESS
+    } else {
+        tracing::warn!("Strata stopped after a forced shutdown (exit code {EXIT_FORCED})");
+        ExitCode::from(EXIT_FORCED)
+    }
 }

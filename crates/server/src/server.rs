@@ -21,7 +21,7 @@ use crate::shared::Shared;
 pub struct ServerHandle {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
-    join: tokio::task::JoinHandle<()>,
+    join: tokio::task::JoinHandle<bool>,
 }
 
 impl ServerHandle {
@@ -30,9 +30,10 @@ impl ServerHandle {
         self.shared.shutdown.cancel();
     }
 
-    /// Waits until the server has stopped and its data is synced.
-    pub async fn wait(self) {
-        let _ = self.join.await;
+    /// Waits until the server has stopped and its data is synced; whether the shutdown was
+    /// clean (no stage cut short, no second signal, the final flush done).
+    pub async fn wait(self) -> bool {
+        self.join.await.unwrap_or(false)
     }
 }
 
@@ -197,7 +198,7 @@ fn spawn_worker(
 
 /// Serves until `shared.shutdown` is cancelled, then stops in order: close the listener,
 /// let connections finish the requests they hold, sync and flush the storage.
-pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
+pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
     // Default: one worker per core but one. Writes commit one at a time (binlog order), and
     // the core left serves RocksDB's background work and the fsync thread; on 2 cores two
     // workers contending for the commit lock were measured slower than one (docs/benchmarks.md).
@@ -257,10 +258,96 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => break,
         }
     }
+    shutdown_stages(listener, shared, workers, maintenance).await
+}
+
+/// How long stage 2 (finish received commands, send replies) and stage 3 (close connections)
+/// may take before what is left is cut.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Logs the end of a shutdown stage with its duration.
+fn stage_done(n: u32, name: &str, t: Instant, cut: &str) {
+    let took_ms = t.elapsed().as_millis() as u64;
+    if cut.is_empty() {
+        tracing::info!(took_ms, "shutdown stage {n}/5 ({name}): done");
+    } else {
+        tracing::warn!(took_ms, cut, "shutdown stage {n}/5 ({name}): cut short");
+    }
+}
+
+/// Waits for `done` to hold, polling, until `deadline` or a forced shutdown; `false` if cut.
+async fn wait_until(shared: &Shared, deadline: Duration, done: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= end || shared.shutdown_force.is_cancelled() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            _ = shared.shutdown_force.cancelled() => {}
+        }
+    }
+}
+
+/// The staged shutdown (after `shared.shutdown` was cancelled), each stage logged with its
+/// duration: 1 stop accepting; 2 finish the requests already received and send their replies
+/// (blocked clients are answered); 3 close connections; 4 let replicas catch up; 5 flush and
+/// sync the binlog and the engine, remove the pid file. A stage past its deadline, or a
+/// second signal, moves on and logs what it cut. Returns whether the shutdown was clean.
+async fn shutdown_stages(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    workers: Vec<(
+        mpsc::UnboundedSender<NewConnection>,
+        std::thread::JoinHandle<()>,
+    )>,
+    maintenance: tokio::task::JoinHandle<()>,
+) -> bool {
+    let all = Instant::now();
+    let mut clean = true;
+
     let t = Instant::now();
     drop(listener);
-    tracing::info!("shutdown: listener closed, no new connections");
-    // Closing the channels ends each worker once its connections have finished.
+    stage_done(1, "stop accepting connections", t, "");
+
+    let t = Instant::now();
+    let drained = wait_until(&shared, DRAIN_DEADLINE, || {
+        shared
+            .clients
+            .all()
+            .iter()
+            .all(|c| c.drained.load(Ordering::Acquire))
+    })
+    .await;
+    if drained {
+        stage_done(2, "finish received commands and reply", t, "");
+    } else {
+        clean = false;
+        let stuck: Vec<_> = shared
+            .clients
+            .all()
+            .into_iter()
+            .filter(|c| !c.drained.load(Ordering::Acquire))
+            .collect();
+        for c in &stuck {
+            tracing::warn!(client = c.id, addr = %c.addr, "shutdown: dropping a client that does not read its replies (or still runs a command)");
+            c.kill.cancel();
+        }
+        stage_done(
+            2,
+            "finish received commands and reply",
+            t,
+            &format!("{} clients cut", stuck.len()),
+        );
+    }
+
+    let t = Instant::now();
+    shared.close_connections.cancel();
+    // Closing the channels ends each worker once its connections have closed.
     let handles: Vec<_> = workers
         .into_iter()
         .map(|(tx, h)| {
@@ -273,24 +360,55 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
             let _ = h.join();
         }
     });
-    if tokio::time::timeout(Duration::from_secs(10), joined)
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown: some connections did not finish within 10 s");
-    }
+    let closed = tokio::select! {
+        r = tokio::time::timeout(CLOSE_DEADLINE, joined) => r.is_ok(),
+        _ = shared.shutdown_force.cancelled() => false,
+    };
     maintenance.abort();
-    tracing::info!(
-        took_ms = t.elapsed().as_millis() as u64,
-        "shutdown: connections closed"
-    );
+    if closed {
+        stage_done(3, "close client connections", t, "");
+    } else {
+        clean = false;
+        stage_done(3, "close client connections", t, "connections abandoned");
+    }
+
+    let t = Instant::now();
+    if shared.shutdown_now.load(Ordering::Relaxed) {
+        tracing::info!("shutdown stage 4/5 (replicas catch up): skipped (SHUTDOWN NOW)");
+    } else {
+        // No replication yet (issue 5): nothing to wait for.
+        stage_done(4, "replicas catch up: none attached", t, "");
+    }
+
+    let t = Instant::now();
     let sh = shared.clone();
     let synced = tokio::task::spawn_blocking(move || sh.storage.flush_all()).await;
-    match synced {
-        Ok(Ok(())) => tracing::info!("shutdown: storage flushed and synced"),
-        Ok(Err(e)) => tracing::error!(error = %e, "shutdown: storage flush failed"),
-        Err(e) => tracing::error!(error = %e, "shutdown: storage flush task failed"),
+    let pidfile = shared.with_config(|c| c.get("pidfile").to_string());
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
     }
+    match synced {
+        Ok(Ok(())) => stage_done(5, "flush and sync binlog and engine", t, ""),
+        Ok(Err(e)) => {
+            clean = false;
+            tracing::error!(error = %e, "shutdown: storage flush failed");
+            stage_done(5, "flush and sync binlog and engine", t, "flush failed");
+        }
+        Err(e) => {
+            clean = false;
+            tracing::error!(error = %e, "shutdown: storage flush task failed");
+            stage_done(5, "flush and sync binlog and engine", t, "flush failed");
+        }
+    }
+    if shared.shutdown_force.is_cancelled() {
+        clean = false;
+    }
+    tracing::info!(
+        took_ms = all.elapsed().as_millis() as u64,
+        clean,
+        "shutdown complete"
+    );
+    clean
 }
 
 /// Background work, `hz` times per second: active expiry; once a second: the `everysec` WAL

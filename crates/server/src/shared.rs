@@ -113,6 +113,14 @@ pub struct Shared {
     pub keyspace_cache: Mutex<KeyspaceCache>,
     pub last_save: AtomicU64,
     pub shutdown: CancellationToken,
+    /// A second signal (or a stage past its deadline): every later wait is cut short.
+    pub shutdown_force: CancellationToken,
+    /// Stage 3 of shutdown: drained connections close.
+    pub close_connections: CancellationToken,
+    /// `SHUTDOWN NOW` (skip waiting for replicas) and `SHUTDOWN FORCE` (stop even if the
+    /// final flush fails).
+    pub shutdown_now: std::sync::atomic::AtomicBool,
+    pub shutdown_forced_by_user: std::sync::atomic::AtomicBool,
     pub port: AtomicU64,
     pub hot: HotConfig,
     pub blocked: crate::blocking::Blocked,
@@ -145,6 +153,10 @@ impl Shared {
             keyspace_cache: Mutex::new(KeyspaceCache::default()),
             last_save: AtomicU64::new(storage::now_ms() / 1000),
             shutdown: CancellationToken::new(),
+            shutdown_force: CancellationToken::new(),
+            close_connections: CancellationToken::new(),
+            shutdown_now: Default::default(),
+            shutdown_forced_by_user: Default::default(),
             port: AtomicU64::new(0),
             hot: HotConfig::default(),
             blocked: Default::default(),

@@ -141,7 +141,23 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
     }
     if args[1..].iter().any(|a| eq_ic(a, "abort")) {
+        // Only a shutdown waiting for replicas (stage 4) can be aborted; without replication
+        // no shutdown ever waits there.
         return Frame::error("ERR No shutdown in progress.");
+    }
+    let has = |o: &str| args[1..].iter().any(|a| eq_ic(a, o));
+    if has("nosave") && has("save") {
+        return syntax_error();
+    }
+    if has("now") {
+        ctx.shared
+            .shutdown_now
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    if has("force") {
+        ctx.shared
+            .shutdown_forced_by_user
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
     tracing::info!(
         client = ctx.session.client.id,

@@ -155,6 +155,9 @@ fn a_client_that_never_reads_cannot_hold_shutdown() {
     let took = t.elapsed();
     println!("shutdown with a client that never reads took {took:?}, exit code {code:?}");
     assert!(code.is_some(), "the server did not stop within 30 s");
+    // Stage 2 is cut at its 5 s deadline: a forced shutdown, within the bound plus a margin.
+    assert_eq!(code, Some(4));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
     assert!(s.log_text().contains("does not read"), "{}", s.log_text());
     drop(raw);
 }
@@ -200,4 +203,116 @@ fn pipelined_key_batches_survive_kill_9() {
         );
     }
     println!("kill -9 under pipelined pushes: {acked} acknowledged, {len} after restart");
+}
+
+/// SIGTERM under a write load from 50 clients: the five shutdown stages run in order, each
+/// logged with its duration; the exit is clean; every acknowledged write is there afterwards.
+#[test]
+fn sigterm_under_load_runs_the_five_stages_and_keeps_every_acknowledged_write() {
+    let mut s = Server::start(&[]);
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let port = s.port;
+    let writers: Vec<_> = (0..50)
+        .map(|w| {
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                let Ok(mut c) = Client::try_connect(port) else {
+                    return;
+                };
+                let t = Instant::now();
+                for i in 0..100_000u64 {
+                    if t.elapsed() > Duration::from_secs(20) {
+                        return;
+                    }
+                    let k = format!("w{w}:{i}");
+                    match c.try_cmd(&["SET", &k, "v"]) {
+                        Ok(Reply::Status(st)) if st == "OK" => {
+                            acked.lock().unwrap_or_else(|p| p.into_inner()).push(k)
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let t = Instant::now();
+    let code = s.stop();
+    let took = t.elapsed();
+    for w in writers {
+        let _ = w.join();
+    }
+    let log = s.log_text();
+    assert_eq!(code, Some(0), "{log}");
+    let mut last = 0;
+    for n in 1..=5 {
+        let pos = log
+            .find(&format!("shutdown stage {n}/5"))
+            .unwrap_or_else(|| panic!("stage {n} not logged:\n{log}"));
+        assert!(pos > last, "stage {n} out of order:\n{log}");
+        last = pos;
+    }
+    assert!(log.contains("took_ms"), "{log}");
+    let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    eprintln!(
+        "shutdown under load took {took:?}; {} acknowledged writes",
+        acked.len()
+    );
+    s.spawn();
+    let mut c = s.client();
+    for chunk in acked.chunks(1000) {
+        let mut buf = Vec::new();
+        for k in chunk {
+            buf.extend(Client::encode(&[b"EXISTS", k.as_bytes()]));
+        }
+        c.send_raw(&buf).expect("send");
+        for k in chunk {
+            assert_eq!(
+                c.read_reply().expect("reply"),
+                Reply::Int(1),
+                "lost acknowledged write {k}"
+            );
+        }
+    }
+}
+
+/// A second SIGTERM while a client that never reads holds stage 2: the shutdown is forced
+/// at once, and the exit code says so (4).
+#[test]
+fn a_second_signal_forces_the_shutdown() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    c.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let mut buf = Vec::new();
+    for _ in 0..256 {
+        buf.extend(Client::encode(&[b"GET", b"big"]));
+    }
+    std::io::Write::write_all(&mut raw, &buf).expect("send");
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = s.pid().to_string();
+    let term = || {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+    };
+    let t = Instant::now();
+    term();
+    std::thread::sleep(Duration::from_millis(300));
+    term();
+    let mut child = s.child.take().expect("child");
+    let code = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st.code();
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = t.elapsed();
+    eprintln!("forced shutdown took {took:?}, exit code {code:?}");
+    assert_eq!(code, Some(4), "{}", s.log_text());
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(s.log_text().contains("forcing the shutdown"));
+    drop(raw);
 }
