@@ -51,7 +51,7 @@ fn hundred_thousand_keys_survive_a_restart() {
 /// them must be there (appendfsync always: a reply means the write is on disk).
 #[test]
 fn kill9_under_load_loses_no_acknowledged_write() {
-    kill9_rounds(&["--appendfsync", "always"], 3);
+    kill9_rounds(&["--appendfsync", "always"], 20);
 }
 
 /// Without the binlog the engine's own WAL carries durability: same guarantee.
@@ -99,7 +99,7 @@ fn kill9_rounds(args: &[&str], rounds: usize) {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(if rounds > 5 { 300 } else { 700 }));
         s.kill9().unwrap();
         stop.store(true, Ordering::Relaxed);
         for w in writers {
