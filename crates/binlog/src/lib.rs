@@ -51,6 +51,8 @@ pub enum Error {
     Purged(u64),
     #[error("binlog record too large ({0} bytes)")]
     TooLarge(u64),
+    #[error("binlog offset {got} does not follow the log (next is {expected})")]
+    Gap { expected: u64, got: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -459,6 +461,19 @@ impl Binlog {
         Ok(seg.next - 1)
     }
 
+    /// Appends records that must get exactly the offsets `offset..` (a replica keeps its
+    /// master's offsets): `Gap` unless `offset` is the next offset.
+    pub fn append_at<P: AsRef<[u8]>>(&mut self, offset: u64, payloads: &[P]) -> Result<u64> {
+        let expected = self.next_offset();
+        if offset != expected {
+            return Err(Error::Gap {
+                expected,
+                got: offset,
+            });
+        }
+        self.append_batch(payloads)
+    }
+
     /// Hands the appended records to the OS (one write; they then survive a crash of the
     /// process). On error nothing of them is in the file and they stay pending. Returns the
     /// offset of the last record in the OS.
@@ -701,8 +716,33 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// Catches up with the log's current state (a follower, such as a replica feeder, calls
+    /// it when `next_record` returned `None`): pending records are flushed and the segment
+    /// list re-read, so reading continues past the old end and across new segments. The
+    /// reader keeps its own file handles and position.
+    pub fn refresh(&mut self, log: &mut Binlog) -> Result<()> {
+        log.flush()?;
+        let segments = log.segments.clone();
+        if let Some((i, file, pos, _)) = self.current.take() {
+            let first = self.segments[i].first;
+            if let Some(j) = segments.iter().position(|s| s.first == first) {
+                self.current = Some((j, file, pos, segments[j].bytes));
+            }
+        }
+        self.segments = segments;
+        if self.next < log.first_offset() {
+            return Err(Error::Purged(self.next));
+        }
+        Ok(())
+    }
+
+    /// The offset of the next record this reader returns.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
     /// The next record, or `None` when the reader has caught up with what was appended when
-    /// it was created. A segment removed under it is reported as purged.
+    /// it was created (or last refreshed). A segment removed under it is reported as purged.
     pub fn next_record(&mut self) -> Result<Option<Record>> {
         loop {
             if self.current.is_none() {
@@ -794,6 +834,51 @@ mod tests {
             Err(e) => panic!("wrong error {e}"),
             Ok(_) => panic!("opened a corrupt binlog"),
         }
+    }
+
+    #[test]
+    fn a_reader_follows_the_log_across_appends_and_rotations() {
+        let d = tempfile::tempdir().unwrap();
+        let mut b = Binlog::open(opts(d.path()), 1).unwrap();
+        for i in 0..5u64 {
+            b.append(format!("early {i}").as_bytes()).unwrap();
+        }
+        let mut r = b.reader(1).unwrap();
+        let mut got = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            got.push(rec.offset);
+        }
+        assert_eq!(got, vec![1, 2, 3, 4, 5]);
+        // More records, some still pending, across several new segments.
+        for i in 0..300u64 {
+            b.append(format!("later record number {i}").as_bytes())
+                .unwrap();
+        }
+        assert!(r.next_record().unwrap().is_none(), "not refreshed yet");
+        r.refresh(&mut b).unwrap();
+        let mut n = 0;
+        while let Some(rec) = r.next_record().unwrap() {
+            assert_eq!(rec.offset, 6 + n);
+            assert_eq!(rec.payload, format!("later record number {n}").as_bytes());
+            n += 1;
+        }
+        assert_eq!(n, 300);
+        assert_eq!(r.position(), 306);
+        assert!(b.status().segments > 3);
+        // A replica keeps its master's offsets: no gaps.
+        assert!(matches!(
+            b.append_at(400, &[b"x"]),
+            Err(Error::Gap {
+                expected: 306,
+                got: 400
+            })
+        ));
+        assert_eq!(b.append_at(306, &[b"y"]).unwrap(), 306);
+        // A reader left behind a purge says so.
+        let mut old = b.reader(1).unwrap();
+        b.purge(Retention::default(), Some(200), u64::MAX).unwrap();
+        old.current = None;
+        assert!(matches!(old.refresh(&mut b), Err(Error::Purged(1))));
     }
 
     #[test]
