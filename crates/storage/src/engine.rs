@@ -590,8 +590,10 @@ impl Storage {
                 let _a = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
                 let last = log.append(lane, records)?;
                 let first = last + 1 - records.len() as u64;
-                self.last_appended.store(last, Ordering::Release);
+                // The last offset and the in-flight set change together (under the in-flight
+                // lock): a floor computed meanwhile never passes an append not yet written.
                 let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+                self.last_appended.store(last, Ordering::Release);
                 inflight.insert(first, last);
                 (first, last, self.floor_now(&inflight))
             }
