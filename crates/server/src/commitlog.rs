@@ -605,6 +605,9 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
         }
         Ok(n)
     })();
+    if result.is_ok() {
+        storage.mark_recovered(log.lock().next_offset().saturating_sub(1));
+    }
     storage::freeze_clock(false);
     REPLAYING.with(|r| r.set(false));
     shared.clients.unregister(client.id);

@@ -536,6 +536,15 @@ impl Storage {
             .map_or(0, |a| a.load(Ordering::Acquire))
     }
 
+    /// Recovery is done: every record up to `last` (the log's end) is in the engine or void.
+    pub fn mark_recovered(&self, last: u64) {
+        let inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        self.last_appended.fetch_max(last, Ordering::AcqRel);
+        if inflight.is_empty() {
+            self.applied.fetch_max(last, Ordering::AcqRel);
+        }
+    }
+
     /// The highest offset any lane has in the engine.
     pub fn max_applied(&self) -> u64 {
         self.lane_applied

@@ -661,6 +661,19 @@ fn binlog_admin_errors_and_disabled_binlog() {
         info_field(&c.cmd(&["INFO", "binlog"]).text(), "binlog_last_offset"),
         2
     );
+    // After a clean restart every record is known applied.
+    drop(c);
+    let mut s = s;
+    assert_eq!(s.stop(), Some(0));
+    s.spawn();
+    let info = s.client().cmd(&["INFO", "binlog"]).text();
+    assert_eq!(info_field(&info, "binlog_applied_offset"), 2, "{info}");
+    let mut c = s.client();
+    c.cmd(&["SET", "after", "1"]);
+    assert_eq!(
+        info_field(&c.cmd(&["INFO", "binlog"]).text(), "binlog_last_offset"),
+        3
+    );
 
     let mut off = Server::start(&["--binlog", "no"]);
     let mut c = off.client();
