@@ -143,6 +143,9 @@ pub static PARAMS: &[Param] = &[
         "1000000",
         true,
     ),
+    // Storage full (docs/operations.md).
+    p("max-db-size", mem(0, u64::MAX >> 2), "0", true),
+    p("min-free-disk", mem(0, u64::MAX >> 2), "67108864", true),
     p(
         "rocksdb-block-cache-size",
         mem(1 << 20, 1 << 40),

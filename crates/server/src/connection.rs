@@ -94,7 +94,7 @@ async fn serve_session(
                 if plain && gets.is_empty() {
                     // While clients are blocked, every write must be able to serve them
                     // before the next command runs (as in Redis): no batching then.
-                    let idx = if shared.blocked.count() == 0 {
+                    let idx = if shared.blocked.count() == 0 && !shared.guard.full() {
                         batchable_write(args)
                     } else {
                         None

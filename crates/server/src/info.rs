@@ -23,6 +23,7 @@ const ALL_SECTIONS: &[&str] = &[
     "clients",
     "memory",
     "persistence",
+    "storage",
     "binlog",
     "stats",
     "replication",
@@ -59,6 +60,7 @@ pub fn render(shared: &Shared, requested: &[String]) -> String {
             "memory" => memory(shared, &mut out),
             "persistence" => persistence(shared, &mut out),
             "binlog" => binlog(shared, &mut out),
+            "storage" => storage_section(shared, &mut out),
             "stats" => stats(shared, &mut out),
             "replication" => replication(shared, &mut out),
             "cpu" => cpu(&mut out),
@@ -220,6 +222,44 @@ fn persistence(shared: &Shared, out: &mut String) {
     line(out, "storage_engine", "rocksdb");
     line(out, "storage_dir", shared.storage.path().display());
     line(out, "storage_disk_bytes", shared.storage.disk_usage());
+}
+
+/// `# Storage`: the storage-full state and what it is measured from.
+fn storage_section(shared: &Shared, out: &mut String) {
+    out.push_str("# Storage\r\n");
+    let g = &shared.guard;
+    let (max, min_free) =
+        shared.with_config(|c| (c.get_u64("max-db-size"), c.get_u64("min-free-disk")));
+    line(out, "storage_state", if g.full() { "full" } else { "ok" });
+    line(out, "storage_full_reason", g.reason().name());
+    line(out, "storage_used_bytes", g.used_bytes());
+    line(
+        out,
+        "storage_sst_bytes",
+        g.sst_bytes.load(Ordering::Relaxed),
+    );
+    line(
+        out,
+        "storage_binlog_bytes",
+        g.binlog_bytes.load(Ordering::Relaxed),
+    );
+    line(
+        out,
+        "storage_snapshot_bytes",
+        g.snapshot_bytes.load(Ordering::Relaxed),
+    );
+    line(out, "max_db_size", max);
+    line(
+        out,
+        "storage_free_bytes",
+        g.free_bytes.load(Ordering::Relaxed),
+    );
+    line(out, "min_free_disk", min_free);
+    line(
+        out,
+        "storage_writes_refused",
+        g.refused.load(Ordering::Relaxed),
+    );
 }
 
 /// `# Binlog`: offsets, segments, bytes, the applied and synced offsets, and every lease.

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod commitlog;
 pub mod config;
 pub mod connection;
+pub mod diskguard;
 pub mod info;
 pub mod notify;
 pub mod pubsub;

@@ -140,6 +140,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
             "binlog recovered"
         );
     }
+    crate::diskguard::check(&shared);
     crate::commitlog::Syncer::start(shared.clone())
         .map_err(|e| format!("cannot start the fsync thread: {e}"))?;
     let join = tokio::spawn(run(listener, shared.clone()));
@@ -420,6 +421,8 @@ async fn maintenance(shared: Arc<Shared>) {
     loop {
         let hz = shared.with_config(|c| c.get_i64("hz")).clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        // Storage full? Measured every cycle, not only after compactions.
+        crate::diskguard::check(&shared);
         let per_cycle = shared.with_config(|c| c.get_u64("active-expire-keys-per-cycle")) as usize;
         let per_cycle = if shared.hot.active_expire_paused.load(Ordering::Relaxed) {
             0

@@ -129,6 +129,7 @@ pub struct Shared {
     pub binlog: std::sync::OnceLock<Arc<crate::commitlog::Log>>,
     pub failpoints: crate::commitlog::FailPoints,
     pub syncer: crate::commitlog::Syncer,
+    pub guard: crate::diskguard::Guard,
 }
 
 fn random_hex40() -> String {
@@ -164,6 +165,7 @@ impl Shared {
             binlog: Default::default(),
             failpoints: Default::default(),
             syncer: Default::default(),
+            guard: Default::default(),
         }
     }
 

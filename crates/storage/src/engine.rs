@@ -28,6 +28,8 @@ pub const CF_EXPIRE: &str = "expire";
 /// Order-statistics fences of large sorted sets (see `rank`).
 pub const CF_RANK: &str = "rank";
 pub(crate) const ALL_CFS: [&str; 6] = [CF_DEFAULT, CF_META, CF_SUB, CF_SCORE, CF_EXPIRE, CF_RANK];
+/// The names of every column family (for per-family properties).
+pub const ALL_CF_NAMES: [&str; 6] = ALL_CFS;
 
 /// Position of a column family in [`ALL_CFS`].
 pub(crate) fn cf_index(name: &str) -> usize {

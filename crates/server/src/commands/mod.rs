@@ -413,6 +413,11 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(Frame::error("NOAUTH Authentication required."));
     }
+    if spec.flags & WRITE != 0 {
+        if let Some(refused) = crate::diskguard::refuse(shared, session.db, spec.name, args) {
+            return Err(refused);
+        }
+    }
     Ok(idx)
 }
 

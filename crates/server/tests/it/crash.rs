@@ -100,6 +100,12 @@ fn kill9_rounds(args: &[&str], rounds: usize) {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(if rounds > 5 { 300 } else { 700 }));
+        // Under a loaded machine the writers may start slowly: kill only once some writes
+        // are acknowledged (bounded).
+        let t = Instant::now();
+        while acked.lock().unwrap().len() <= 100 && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         s.kill9().unwrap();
         stop.store(true, Ordering::Relaxed);
         for w in writers {

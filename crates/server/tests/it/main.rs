@@ -14,6 +14,7 @@ mod pubsub;
 mod reclaim;
 mod robustness;
 mod server_cmds;
+mod storage_full;
 mod strings;
 mod tools;
 mod transactions;

@@ -1,0 +1,201 @@
+//! The storage-full state: writes are refused, with one documented error, while the data on
+//! disk is over `max-db-size` or the data filesystem has less than `min-free-disk` free; reads,
+//! commands that free space and everything else go on. Checked continuously (every
+//! maintenance cycle), and cleared by itself when space is back.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use bytes::Bytes;
+
+use crate::shared::Shared;
+
+/// The error every refused write gets (always the same text; not -OOM, -LOADING or -BUSY,
+/// which proxies take for a dead server).
+pub const FULL_ERROR: &str =
+    "STORAGEFULL storage is full: writes are refused until space is freed (see INFO storage)";
+
+/// Why writes are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Reason {
+    None = 0,
+    /// Data on disk (SST files, binlog, snapshots) is over `max-db-size`.
+    Limit = 1,
+    /// The data filesystem has less than `min-free-disk` free.
+    LowDisk = 2,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::None => "none",
+            Reason::Limit => "max-db-size reached",
+            Reason::LowDisk => "free disk space below min-free-disk",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Guard {
+    state: AtomicU8,
+    pub refused: AtomicU64,
+    pub sst_bytes: AtomicU64,
+    pub binlog_bytes: AtomicU64,
+    pub snapshot_bytes: AtomicU64,
+    pub free_bytes: AtomicU64,
+    /// When the snapshot directory was last measured (ms since start), it is walked rarely.
+    snapshots_measured_ms: AtomicU64,
+}
+
+impl Guard {
+    pub fn reason(&self) -> Reason {
+        match self.state.load(Ordering::Relaxed) {
+            1 => Reason::Limit,
+            2 => Reason::LowDisk,
+            _ => Reason::None,
+        }
+    }
+
+    pub fn full(&self) -> bool {
+        self.reason() != Reason::None
+    }
+
+    pub fn used_bytes(&self) -> u64 {
+        self.sst_bytes.load(Ordering::Relaxed)
+            + self.binlog_bytes.load(Ordering::Relaxed)
+            + self.snapshot_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Free bytes (for unprivileged users) of the filesystem holding `path`.
+#[allow(unsafe_code)]
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable memory of the
+    // right type; statvfs only writes into it, and we read it only when it reports success.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Measures usage and free space and updates the state (logging every change).
+pub fn check(shared: &Shared) {
+    let g = &shared.guard;
+    let storage = &shared.storage;
+    let sst: u64 = storage::ALL_CF_NAMES
+        .iter()
+        .map(|cf| storage.property_int(cf, "rocksdb.total-sst-files-size"))
+        .sum();
+    g.sst_bytes.store(sst, Ordering::Relaxed);
+    if let Some(log) = shared.binlog.get() {
+        g.binlog_bytes
+            .store(log.lock().status().bytes, Ordering::Relaxed);
+    }
+    let now_ms = shared.started.elapsed().as_millis() as u64;
+    if now_ms >= g.snapshots_measured_ms.load(Ordering::Relaxed) + 2000 {
+        g.snapshots_measured_ms.store(now_ms, Ordering::Relaxed);
+        g.snapshot_bytes.store(
+            dir_bytes(&storage.path().join("snapshots")),
+            Ordering::Relaxed,
+        );
+    }
+    let free = free_bytes(storage.path());
+    if let Some(f) = free {
+        g.free_bytes.store(f, Ordering::Relaxed);
+    }
+    let (max, min_free) =
+        shared.with_config(|c| (c.get_u64("max-db-size"), c.get_u64("min-free-disk")));
+    let reason = if max > 0 && g.used_bytes() >= max {
+        Reason::Limit
+    } else if min_free > 0 && free.is_some_and(|f| f < min_free) {
+        Reason::LowDisk
+    } else {
+        Reason::None
+    };
+    let before = g.state.swap(reason as u8, Ordering::Relaxed);
+    if before != reason as u8 {
+        if reason == Reason::None {
+            tracing::warn!(
+                used = g.used_bytes(),
+                free = g.free_bytes.load(Ordering::Relaxed),
+                "storage: space is back, writes resume"
+            );
+        } else {
+            tracing::warn!(
+                reason = reason.name(),
+                used = g.used_bytes(),
+                max_db_size = max,
+                free = g.free_bytes.load(Ordering::Relaxed),
+                min_free_disk = min_free,
+                "storage full: writes are refused"
+            );
+        }
+    }
+}
+
+/// Whether a command frees space: it still runs when storage is full. EXPIRE and its kin run
+/// when they shorten the key's life (or the key has none).
+fn frees_space(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> bool {
+    match name {
+        "del" | "unlink" | "srem" | "hdel" | "zrem" | "lrem" | "ltrim" | "lpop" | "rpop"
+        | "spop" | "zpopmin" | "zpopmax" | "lmpop" | "zmpop" | "blpop" | "brpop" | "blmpop"
+        | "bzpopmin" | "bzpopmax" | "bzmpop" | "zremrangebyrank" | "zremrangebyscore"
+        | "zremrangebylex" | "getdel" | "flushdb" | "flushall" => true,
+        "expire" | "pexpire" | "expireat" | "pexpireat" => {
+            let Some(n) = args
+                .get(2)
+                .and_then(|a| std::str::from_utf8(a).ok())
+                .and_then(|s| s.parse::<i64>().ok())
+            else {
+                return true; // the command's own error follows
+            };
+            let now = storage::now_ms() as i64;
+            let at = match name {
+                "expire" => now.saturating_add(n.saturating_mul(1000)),
+                "pexpire" => now.saturating_add(n),
+                "expireat" => n.saturating_mul(1000),
+                _ => n,
+            };
+            match shared
+                .storage
+                .get_meta(db, &args[1], storage::now_ms())
+                .ok()
+                .flatten()
+            {
+                Some(m) => m.expire_ms == 0 || at <= m.expire_ms as i64,
+                None => true,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The refusal of a write command while storage is full, or `None` to run it.
+pub fn refuse(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<resp::Frame> {
+    if !shared.guard.full() || frees_space(shared, db, name, args) {
+        return None;
+    }
+    shared.guard.refused.fetch_add(1, Ordering::Relaxed);
+    Some(resp::Frame::error(FULL_ERROR))
+}
