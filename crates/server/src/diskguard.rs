@@ -24,6 +24,9 @@ pub enum Reason {
     Limit = 1,
     /// The data filesystem has less than `min-free-disk` free.
     LowDisk = 2,
+    /// A write to disk failed with ENOSPC/EDQUOT (binlog, flush, compaction) and has not been
+    /// recovered yet.
+    DiskFull = 3,
 }
 
 impl Reason {
@@ -32,6 +35,7 @@ impl Reason {
             Reason::None => "none",
             Reason::Limit => "max-db-size reached",
             Reason::LowDisk => "free disk space below min-free-disk",
+            Reason::DiskFull => "disk full (a write failed with no space left)",
         }
     }
 }
@@ -53,6 +57,7 @@ impl Guard {
         match self.state.load(Ordering::Relaxed) {
             1 => Reason::Limit,
             2 => Reason::LowDisk,
+            3 => Reason::DiskFull,
             _ => Reason::None,
         }
     }
@@ -126,7 +131,19 @@ pub fn check(shared: &Shared) {
     }
     let (max, min_free) =
         shared.with_config(|c| (c.get_u64("max-db-size"), c.get_u64("min-free-disk")));
-    let reason = if max > 0 && g.used_bytes() >= max {
+    // A real ENOSPC: retry what failed (pending binlog records, the engine's background
+    // error) every cycle; writes stay refused until it works.
+    let disk_full = storage.disk_full()
+        && match storage.recover_disk_full() {
+            Ok(recovered) => !recovered,
+            Err(e) => {
+                tracing::error!(error = %e, "recovery from a full disk failed");
+                true
+            }
+        };
+    let reason = if disk_full {
+        Reason::DiskFull
+    } else if max > 0 && g.used_bytes() >= max {
         Reason::Limit
     } else if min_free > 0 && free.is_some_and(|f| f < min_free) {
         Reason::LowDisk

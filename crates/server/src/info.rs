@@ -13,6 +13,8 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "clients",
     "memory",
     "persistence",
+    "storage",
+    "binlog",
     "stats",
     "replication",
     "cpu",

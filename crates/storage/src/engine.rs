@@ -146,6 +146,11 @@ fn my_lane() -> u8 {
     })
 }
 
+/// Whether an I/O error means "no space left" (ENOSPC, EDQUOT).
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(28) | Some(122)) || e.to_string().contains("No space left")
+}
+
 /// The first design's single applied offset (read at open, never written).
 pub(crate) const APPLIED_KEY: &[u8] = b"\x00strata:applied-offset";
 
@@ -181,6 +186,8 @@ pub struct Storage {
     /// offset in the engine.
     applied: AtomicU64,
     lane_applied: [AtomicU64; LANES],
+    /// A write to disk failed for lack of space (ENOSPC/EDQUOT) and has not been recovered.
+    disk_full: std::sync::atomic::AtomicBool,
     /// The highest offsets known handed to the OS and synced.
     log_flushed: AtomicU64,
     log_synced: AtomicU64,
@@ -448,6 +455,7 @@ impl Storage {
             last_appended: AtomicU64::new(max_applied),
             applied: AtomicU64::new(applied),
             lane_applied: lane_applied.map(AtomicU64::new),
+            disk_full: Default::default(),
             log_flushed: AtomicU64::new(max_applied),
             log_synced: AtomicU64::new(max_applied),
             path: opts.path.clone(),
@@ -623,6 +631,9 @@ impl Storage {
             self.applied.fetch_max(last, Ordering::AcqRel);
         }
         if let Err(e) = written {
+            if e.to_string().contains("No space left") {
+                self.disk_full.store(true, Ordering::Release);
+            }
             if at.is_none() {
                 if let Err(ve) = log.void(lane, first, last) {
                     tracing::error!(error = %ve, first, last, "binlog: cannot void the records of a failed write");
@@ -882,7 +893,7 @@ impl Storage {
         if self.external_log {
             if !sync {
                 if let Some(log) = self.log.get() {
-                    let flushed = log.flush()?;
+                    let flushed = log.flush().inspect_err(|e| self.note_io_error(e))?;
                     self.log_flushed.fetch_max(flushed, Ordering::AcqRel);
                 }
                 return Ok(());
@@ -896,6 +907,48 @@ impl Storage {
             self.synced.fetch_max(target, Ordering::AcqRel);
         }
         Ok(())
+    }
+
+    fn note_io_error(&self, e: &std::io::Error) {
+        if is_no_space(e) && !self.disk_full.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %e, "disk full: a write to disk failed");
+        }
+    }
+
+    /// Whether a write to disk failed for lack of space and was not recovered yet.
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Acquire)
+    }
+
+    /// After a disk-full failure: hands pending binlog records to the OS again and resumes the
+    /// engine from its background error. `Ok(true)` once everything works again.
+    pub fn recover_disk_full(&self) -> Result<bool, Error> {
+        if !self.disk_full() {
+            return Ok(true);
+        }
+        if let Some(log) = self.log.get() {
+            if let Err(e) = log.sync() {
+                return if is_no_space(&e) {
+                    Ok(false)
+                } else {
+                    Err(e.into())
+                };
+            }
+        }
+        if let Err(e) = self.db.resume() {
+            // Nothing to resume (no background error) is fine; anything else: still full.
+            if !e.to_string().contains("not in") {
+                tracing::debug!(error = %e, "engine resume failed; retrying later");
+                return Ok(false);
+            }
+        }
+        if let Err(e) = self.sync_wal() {
+            tracing::debug!(error = %e, "sync after recovery failed; retrying later");
+            return Ok(false);
+        }
+        self.disk_full.store(false, Ordering::Release);
+        tracing::warn!("disk full: recovered, the binlog and the engine write again");
+        Ok(true)
     }
 
     /// The highest write sequence (binlog offset, with the binlog) known fsync'd.
@@ -927,7 +980,7 @@ impl Storage {
     /// appended so far, whoever appended it (group commit).
     fn sync_log(&self) -> Result<(), Error> {
         if let Some(log) = self.log.get() {
-            let synced = log.sync()?;
+            let synced = log.sync().inspect_err(|e| self.note_io_error(e))?;
             self.log_flushed.fetch_max(synced, Ordering::AcqRel);
             self.log_synced.fetch_max(synced, Ordering::AcqRel);
         }

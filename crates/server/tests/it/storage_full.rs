@@ -114,3 +114,110 @@ fn low_free_disk_space_refuses_writes_until_it_is_back() {
     wait_state(&mut c, "ok");
     assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::ok());
 }
+
+/// A small tmpfs mounted by the test (removed when dropped); `None` where mounting is not
+/// allowed.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(SmallFs { dir })
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "remount failed");
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A real ENOSPC: fill a small filesystem through the server until writes fail; then writes
+/// are refused with the documented error, reads go on, nothing acknowledged is lost, and when
+/// the filesystem grows writes resume without a restart.
+#[test]
+fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
+    let Some(fs) = SmallFs::mount("24m") else {
+        eprintln!("SKIPPED: this machine does not allow mounting a tmpfs (needs root)");
+        return;
+    };
+    let data = fs.dir.path().join("data");
+    let data = data.to_str().expect("path").to_string();
+    let mut s = Server::start(&["--dir", &data, "--min-free-disk", "0"]);
+    let value = "v".repeat(256 << 10);
+    let mut acked = Vec::new();
+    let mut c = s.client();
+    for i in 0..400 {
+        match c.try_cmd(&["SET", &format!("k{i}"), &value]) {
+            Ok(Reply::Status(st)) if st == "OK" => acked.push(i),
+            Ok(Reply::Error(e)) => {
+                eprintln!("write {i} refused: {e}");
+                break;
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => {
+                eprintln!("write {i}: connection closed without a reply (binlog write failed)");
+                break;
+            }
+        }
+    }
+    assert!(acked.len() < 400, "the 24 MB filesystem never filled");
+    eprintln!(
+        "{} writes of 256 KB acknowledged before the disk was full",
+        acked.len()
+    );
+    let mut c = s.client();
+    wait_state(&mut c, "full");
+    assert_eq!(
+        storage_field(&mut c, "storage_full_reason"),
+        "disk full (a write failed with no space left)"
+    );
+    assert_eq!(c.cmd(&["SET", "more", "x"]), Reply::Error(FULL.into()));
+    let first = format!("k{}", acked[0]);
+    assert_eq!(c.cmd(&["STRLEN", &first]), Reply::Int(256 << 10));
+    assert!(c.cmd(&["INFO"]).text().contains("storage_state:full"));
+
+    // Space comes back: writes resume by themselves, nothing acknowledged was lost.
+    fs.resize("200m");
+    let took = wait_state(&mut c, "ok");
+    eprintln!("writes resumed {took:?} after the filesystem grew");
+    assert_eq!(c.cmd(&["SET", "more", "x"]), Reply::ok());
+    for i in &acked {
+        assert_eq!(
+            c.cmd(&["STRLEN", &format!("k{i}")]),
+            Reply::Int(256 << 10),
+            "lost k{i}"
+        );
+    }
+    drop(c);
+    assert_eq!(s.stop(), Some(0), "{}", s.log_text());
+    s.spawn();
+    let mut c = s.client();
+    for i in &acked {
+        assert_eq!(c.cmd(&["STRLEN", &format!("k{i}")]), Reply::Int(256 << 10));
+    }
+    assert_eq!(c.cmd(&["GET", "more"]), Reply::bulk("x"));
+    drop(c);
+    s.stop();
+}
