@@ -146,6 +146,7 @@ pub static PARAMS: &[Param] = &[
     // Storage full (docs/operations.md).
     p("max-db-size", mem(0, u64::MAX >> 2), "0", true),
     p("min-free-disk", mem(0, u64::MAX >> 2), "67108864", true),
+    p("storage-ballast-size", mem(0, 64 * GB), "16777216", false),
     p(
         "rocksdb-block-cache-size",
         mem(1 << 20, 1 << 40),

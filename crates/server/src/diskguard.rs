@@ -50,6 +50,8 @@ pub struct Guard {
     pub free_bytes: AtomicU64,
     /// When the snapshot directory was last measured (ms since start), it is walked rarely.
     snapshots_measured_ms: AtomicU64,
+    /// The ballast file was released for a recovery and is not back yet.
+    pub ballast_released: std::sync::atomic::AtomicBool,
 }
 
 impl Guard {
@@ -104,6 +106,45 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+fn ballast_path(shared: &Shared) -> std::path::PathBuf {
+    shared.storage.path().join("ballast")
+}
+
+/// Creates the ballast file (`storage-ballast-size` bytes of reserved space, released when a
+/// full disk must be recovered from); `false` if there is no room for it.
+pub fn ensure_ballast(shared: &Shared) -> bool {
+    let size = shared.with_config(|c| c.get_u64("storage-ballast-size"));
+    let path = ballast_path(shared);
+    if size == 0 {
+        let _ = std::fs::remove_file(&path);
+        return true;
+    }
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+        return true;
+    }
+    let tmp = path.with_extension("tmp");
+    let made = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        // Written, not just sized: the blocks must really be taken.
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::debug!(error = %e, "ballast file not (re)created yet");
+        return false;
+    }
+    true
+}
+
 /// Measures usage and free space and updates the state (logging every change).
 pub fn check(shared: &Shared) {
     let g = &shared.guard;
@@ -133,6 +174,14 @@ pub fn check(shared: &Shared) {
         shared.with_config(|c| (c.get_u64("max-db-size"), c.get_u64("min-free-disk")));
     // A real ENOSPC: retry what failed (pending binlog records, the engine's background
     // error) every cycle; writes stay refused until it works.
+    // A full disk: first release the ballast so the recovery itself has room.
+    if storage.disk_full() && !g.ballast_released.load(Ordering::Relaxed) {
+        let path = ballast_path(shared);
+        if std::fs::remove_file(&path).is_ok() {
+            g.ballast_released.store(true, Ordering::Relaxed);
+            tracing::warn!(file = %path.display(), "disk full: ballast released for the recovery");
+        }
+    }
     let disk_full = storage.disk_full()
         && match storage.recover_disk_full() {
             Ok(recovered) => !recovered,
@@ -141,7 +190,16 @@ pub fn check(shared: &Shared) {
                 true
             }
         };
-    let reason = if disk_full {
+    // Writes resume only once the ballast is back (the next full disk has its reserve too).
+    let ballast_missing = g.ballast_released.load(Ordering::Relaxed) && {
+        let back = !disk_full && ensure_ballast(shared);
+        if back {
+            g.ballast_released.store(false, Ordering::Relaxed);
+            tracing::warn!("disk full: ballast re-created");
+        }
+        !back
+    };
+    let reason = if disk_full || ballast_missing {
         Reason::DiskFull
     } else if max > 0 && g.used_bytes() >= max {
         Reason::Limit

@@ -262,6 +262,15 @@ fn storage_section(shared: &Shared, out: &mut String) {
         "storage_writes_refused",
         g.refused.load(Ordering::Relaxed),
     );
+    line(
+        out,
+        "storage_ballast",
+        if g.ballast_released.load(Ordering::Relaxed) {
+            "released"
+        } else {
+            "present"
+        },
+    );
 }
 
 /// `# Binlog`: offsets, segments, bytes, the applied and synced offsets, and every lease.

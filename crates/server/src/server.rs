@@ -140,6 +140,9 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
             "binlog recovered"
         );
     }
+    if !crate::diskguard::ensure_ballast(&shared) {
+        tracing::warn!("no room for the ballast file: recovery from a full disk has no reserve");
+    }
     crate::diskguard::check(&shared);
     crate::commitlog::Syncer::start(shared.clone())
         .map_err(|e| format!("cannot start the fsync thread: {e}"))?;

@@ -164,7 +164,18 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
     };
     let data = fs.dir.path().join("data");
     let data = data.to_str().expect("path").to_string();
-    let mut s = Server::start(&["--dir", &data, "--min-free-disk", "0"]);
+    let mut s = Server::start(&[
+        "--dir",
+        &data,
+        "--min-free-disk",
+        "0",
+        "--storage-ballast-size",
+        "4mb",
+    ]);
+    assert!(
+        std::fs::metadata(fs.dir.path().join("data/ballast")).is_ok_and(|m| m.len() == 4 << 20),
+        "no ballast file"
+    );
     let value = "v".repeat(256 << 10);
     let mut acked = Vec::new();
     let mut c = s.client();
@@ -194,6 +205,18 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
         "disk full (a write failed with no space left)"
     );
     assert_eq!(c.cmd(&["SET", "more", "x"]), Reply::Error(FULL.into()));
+    // The ballast went, so the recovery had room; writes stay refused until it is back.
+    let t = Instant::now();
+    while storage_field(&mut c, "storage_ballast") != "released" {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "ballast never released"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(storage_field(&mut c, "storage_state"), "full");
+    assert_eq!(c.cmd(&["SET", "more", "x"]), Reply::Error(FULL.into()));
     let first = format!("k{}", acked[0]);
     assert_eq!(c.cmd(&["STRLEN", &first]), Reply::Int(256 << 10));
     assert!(c.cmd(&["INFO"]).text().contains("storage_state:full"));
@@ -203,6 +226,7 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
     let took = wait_state(&mut c, "ok");
     eprintln!("writes resumed {took:?} after the filesystem grew");
     assert_eq!(c.cmd(&["SET", "more", "x"]), Reply::ok());
+    assert_eq!(storage_field(&mut c, "storage_ballast"), "present");
     for i in &acked {
         assert_eq!(
             c.cmd(&["STRLEN", &format!("k{i}")]),
