@@ -269,6 +269,8 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
 /// may take before what is left is cut.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
+/// How long stage 5 may take to sync the binlog and flush the memtables.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Logs the end of a shutdown stage with its duration.
 fn stage_done(n: u32, name: &str, t: Instant, cut: &str) {
@@ -385,8 +387,23 @@ async fn shutdown_stages(
     }
 
     let t = Instant::now();
+    // The binlog first (after it, every acknowledged write survives whatever follows), then
+    // the memtables; each bounded: a flush that does not end is cut (recovery replays).
     let sh = shared.clone();
-    let synced = tokio::task::spawn_blocking(move || sh.storage.flush_all()).await;
+    let synced = match tokio::time::timeout(
+        FLUSH_DEADLINE,
+        tokio::task::spawn_blocking(move || {
+            sh.storage.sync_wal()?;
+            sh.storage.flush_all()
+        }),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Ok(Err(storage::Error::Io(std::io::Error::other(
+            "flush did not end within its deadline",
+        )))),
+    };
     let pidfile = shared.with_config(|c| c.get("pidfile").to_string());
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);

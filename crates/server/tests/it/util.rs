@@ -204,6 +204,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        eprintln!(
+            "server pid {} did not stop within 30 s of SIGTERM; its log:\n{}",
+            c.id(),
+            self.log_text()
+        );
         let _ = c.kill();
         let _ = c.wait();
         None
