@@ -614,11 +614,6 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
     result
 }
 
-/// Runs `f` with this thread's expiry clock stopped and commands not logged (replay).
-pub fn is_replaying() -> bool {
-    REPLAYING.with(|r| r.get())
-}
-
 /// Group commit for `appendfsync always`: one thread fsyncs whatever has been written when
 /// asked, while the next commands gather; every connection waiting for an offset the fsync
 /// covered is woken at once (no thread or lock per waiter).

@@ -117,10 +117,8 @@ pub struct Shared {
     pub shutdown_force: CancellationToken,
     /// Stage 3 of shutdown: drained connections close.
     pub close_connections: CancellationToken,
-    /// `SHUTDOWN NOW` (skip waiting for replicas) and `SHUTDOWN FORCE` (stop even if the
-    /// final flush fails).
+    /// `SHUTDOWN NOW`: skip waiting for replicas.
     pub shutdown_now: std::sync::atomic::AtomicBool,
-    pub shutdown_forced_by_user: std::sync::atomic::AtomicBool,
     pub port: AtomicU64,
     pub hot: HotConfig,
     pub blocked: crate::blocking::Blocked,
@@ -157,7 +155,6 @@ impl Shared {
             shutdown_force: CancellationToken::new(),
             close_connections: CancellationToken::new(),
             shutdown_now: Default::default(),
-            shutdown_forced_by_user: Default::default(),
             port: AtomicU64::new(0),
             hot: HotConfig::default(),
             blocked: Default::default(),

@@ -130,7 +130,7 @@ pub fn bgsave(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Data is always persistent, so SAVE/NOSAVE
-/// only differ in whether memtables are flushed (shutdown always syncs the WAL).
+/// change nothing (shutdown always syncs the binlog and flushes memtables).
 pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     for a in &args[1..] {
         if !["nosave", "save", "now", "force", "abort"]
@@ -154,11 +154,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .shutdown_now
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    if has("force") {
-        ctx.shared
-            .shutdown_forced_by_user
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
+    // FORCE: a shutdown here always goes on even if the final flush fails (exit code 4).
     tracing::info!(
         client = ctx.session.client.id,
         "SHUTDOWN requested by a client"

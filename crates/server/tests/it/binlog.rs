@@ -264,13 +264,7 @@ fn run_load(port: u16, writers: usize, stop: Arc<AtomicBool>, limit: Duration, s
 }
 
 fn diff_lines() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/diff")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "redis"))
-        .collect();
-    files.sort();
+    let files = crate::differential::diff_files();
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read");
@@ -425,6 +419,19 @@ fn write_keys(c: &mut Client, from: usize, to: usize) {
     }
 }
 
+/// Runs the server on `data` to completion (start-up is expected to fail): its output.
+fn start_on(data: &Path) -> std::process::Output {
+    std::process::Command::new(crate::util::BIN)
+        .args([
+            "--port",
+            &crate::util::free_port().to_string(),
+            "--dir",
+            &data.display().to_string(),
+        ])
+        .output()
+        .expect("run")
+}
+
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("binlog dir")
@@ -476,15 +483,7 @@ fn a_torn_tail_is_cut_and_a_corrupt_record_stops_startup() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&victim, &bytes).expect("write");
-    let out = std::process::Command::new(crate::util::BIN)
-        .args([
-            "--port",
-            &crate::util::free_port().to_string(),
-            "--dir",
-            &s.dir.join("data").display().to_string(),
-        ])
-        .output()
-        .expect("run");
+    let out = start_on(&s.dir.join("data"));
     assert!(!out.status.success(), "started with a corrupt binlog");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -506,15 +505,7 @@ fn a_torn_tail_is_cut_and_a_corrupt_record_stops_startup() {
         let mid = 40 + (bytes.len() - 40) / 3;
         bytes[mid] ^= 0x40;
         std::fs::write(&last, &bytes).expect("write");
-        let out = std::process::Command::new(crate::util::BIN)
-            .args([
-                "--port",
-                &crate::util::free_port().to_string(),
-                "--dir",
-                &s.dir.join("data").display().to_string(),
-            ])
-            .output()
-            .expect("run");
+        let out = start_on(&s.dir.join("data"));
         assert!(!out.status.success(), "started with a corrupt last segment");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("corrupt binlog record in"),

@@ -142,13 +142,11 @@ fn kill9_rounds(args: &[&str], rounds: usize) {
     }
 }
 
-#[test]
-fn a_client_that_never_reads_cannot_hold_shutdown() {
-    let mut s = Server::start(&[]);
+/// A client that sent 256 pipelined GETs of a 1 MB value and never reads the replies: the
+/// server's writes to it block on a full socket. Keep it alive for the test's duration.
+fn client_that_never_reads(s: &Server) -> std::net::TcpStream {
     let mut c = s.client();
-    let big = "x".repeat(1 << 20);
-    c.cmd(&["SET", "big", &big]);
-    // 256 pipelined GETs of 1 MB, never read: the server's writes block on a full socket.
+    c.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
     let mut buf = Vec::new();
     for _ in 0..256 {
@@ -156,6 +154,13 @@ fn a_client_that_never_reads_cannot_hold_shutdown() {
     }
     std::io::Write::write_all(&mut raw, &buf).expect("send");
     std::thread::sleep(Duration::from_millis(500));
+    raw
+}
+
+#[test]
+fn a_client_that_never_reads_cannot_hold_shutdown() {
+    let mut s = Server::start(&[]);
+    let raw = client_that_never_reads(&s);
     let t = Instant::now();
     let code = s.stop();
     let took = t.elapsed();
@@ -287,15 +292,7 @@ fn sigterm_under_load_runs_the_five_stages_and_keeps_every_acknowledged_write() 
 #[test]
 fn a_second_signal_forces_the_shutdown() {
     let mut s = Server::start(&[]);
-    let mut c = s.client();
-    c.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
-    let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
-    let mut buf = Vec::new();
-    for _ in 0..256 {
-        buf.extend(Client::encode(&[b"GET", b"big"]));
-    }
-    std::io::Write::write_all(&mut raw, &buf).expect("send");
-    std::thread::sleep(Duration::from_millis(500));
+    let raw = client_that_never_reads(&s);
     let pid = s.pid().to_string();
     let term = || {
         std::process::Command::new("kill")

@@ -70,7 +70,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn diff_files() -> Vec<PathBuf> {
+pub fn diff_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/diff")

@@ -79,18 +79,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(args: &[&str]) -> Server {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        let mut s = Server {
-            child: None,
-            port: 0,
-            dir,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            log: PathBuf::new(),
-            _tmp: Some(tmp),
-        };
-        s.spawn();
-        s
+        Server::start_prepared(args, |_| {})
     }
 
     /// Like [`Server::start`], after `prepare` has filled the (not yet existing) data
