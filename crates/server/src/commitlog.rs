@@ -331,7 +331,7 @@ fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) 
     // The key's state after the command, for relative TTLs turned absolute.
     let meta = || {
         shared
-            .storage
+            .storage()
             .get_meta(ks, &key(), storage::now_ms())
             .ok()
             .flatten()
@@ -419,7 +419,7 @@ fn run_described(
     for (eks, key) in expired {
         // Still expired (the command did not re-create it): delete it for real, as the
         // logged DEL will on replay.
-        if let Err(e) = shared.storage.delete_if_expired(eks, &key) {
+        if let Err(e) = shared.storage().delete_if_expired(eks, &key) {
             tracing::error!(error = %e, "deleting an expired key failed");
         }
         cmds.push((eks, vec![Bytes::from_static(b"DEL"), Bytes::from(key)]));
@@ -441,14 +441,14 @@ pub fn run_write(
     args: &[Bytes],
     f: impl FnOnce(&mut Session) -> Frame,
 ) -> Frame {
-    if REPLAYING.with(|r| r.get()) || !shared.storage.logged() {
+    if REPLAYING.with(|r| r.get()) || !shared.storage().logged() {
         return f(session);
     }
     if sink_active() {
         return run_described(shared, session, idx, args, f);
     }
     let spec = &TABLE[idx];
-    let storage = &shared.storage;
+    let storage = &shared.storage();
     let ks = session.db;
     let keys: Vec<(u32, &[u8])> = commands::key_positions(spec, args)
         .into_iter()
@@ -488,7 +488,7 @@ pub fn purge(shared: &Shared, up_to: Option<u64>) -> Result<usize, String> {
     let Some(log) = shared.binlog.get() else {
         return Ok(0);
     };
-    log.purge(&shared.storage, policy(shared).retention, up_to)
+    log.purge(&shared.storage(), policy(shared).retention, up_to)
 }
 
 /// Bounds crash recovery: when more than `binlog-recovery-max-records` records may have their
@@ -498,13 +498,13 @@ pub fn bound_recovery(shared: &Shared) -> Result<(), String> {
         return Ok(());
     };
     let max = shared.with_config(|c| c.get_u64("binlog-recovery-max-records"));
-    let applied = shared.storage.max_applied();
+    let applied = shared.storage().max_applied();
     if max == 0 || applied <= log.persisted.load(Ordering::Acquire) + max {
         return Ok(());
     }
     let t = Instant::now();
     let floor = shared
-        .storage
+        .storage()
         .flush_memtables()
         .map_err(|e| e.to_string())?;
     log.persisted.fetch_max(floor, Ordering::AcqRel);
@@ -518,7 +518,7 @@ pub fn bound_recovery(shared: &Shared) -> Result<(), String> {
 
 /// Active expiry of one due index entry, logged as `DEL key` when it deletes the key.
 pub fn expire_entry(shared: &Shared, raw: &[u8]) -> Result<Option<(u32, Vec<u8>)>, storage::Error> {
-    let storage = &shared.storage;
+    let storage = &shared.storage();
     let Some((ks, key)) = storage::Storage::expiry_entry_key(raw) else {
         return Ok(None);
     };
@@ -541,7 +541,7 @@ pub fn expire_entry(shared: &Shared, raw: &[u8]) -> Result<Option<(u32, Vec<u8>)
 /// every record whose lane's applied offset is below it, in offset order, except void ones.
 /// Returns how many records were replayed.
 pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
-    let storage = &shared.storage;
+    let storage = &shared.storage();
     let from = storage.applied_offset() + 1;
     let read_all = || -> Result<Vec<::binlog::Record>, String> {
         let mut reader = log.lock().reader(from).map_err(|e| e.to_string())?;
@@ -650,7 +650,7 @@ impl Syncer {
                 loop {
                     {
                         let mut want = me.want.lock().unwrap_or_else(|p| p.into_inner());
-                        while *want <= shared.storage.synced_seq() {
+                        while *want <= shared.storage().synced_seq() {
                             if shared.shutdown.is_cancelled() {
                                 return;
                             }
@@ -662,7 +662,7 @@ impl Syncer {
                         }
                     }
                     let t = Instant::now();
-                    let synced = shared.storage.sync_wal();
+                    let synced = shared.storage().sync_wal();
                     me.syncs.fetch_add(1, Ordering::Relaxed);
                     me.sync_us
                         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -672,7 +672,7 @@ impl Syncer {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                     me.done
-                        .send_replace((shared.storage.synced_seq(), failures));
+                        .send_replace((shared.storage().synced_seq(), failures));
                 }
             })
             .map(|_| ())

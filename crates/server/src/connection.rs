@@ -315,15 +315,15 @@ async fn flush(
 ) -> bool {
     if session.wal_seq > 0 {
         let seq = session.wal_seq;
-        if shared.storage.needs_barrier(seq) {
+        if shared.storage().needs_barrier(seq) {
             // Let the other ready connections of this thread run their commands first: one
             // WAL write (or fsync) then covers all of them — group commit, like Redis's AOF
             // write before its event loop sleeps.
             tokio::task::yield_now().await;
         }
-        let result = if !shared.storage.needs_barrier(seq) {
+        let result = if !shared.storage().needs_barrier(seq) {
             Ok(())
-        } else if shared.storage.durability() == storage::Durability::Always {
+        } else if shared.storage().durability() == storage::Durability::Always {
             // An fsync by the sync thread, shared with every connection waiting meanwhile.
             if shared.syncer.wait(seq).await {
                 Ok(())
@@ -331,7 +331,7 @@ async fn flush(
                 Err(storage::Error::Io(std::io::Error::other("fsync failed")))
             }
         } else {
-            shared.storage.wal_barrier(seq)
+            shared.storage().wal_barrier(seq)
         };
         if let Err(e) = result {
             // The writes may not survive a crash: do not acknowledge them.
@@ -401,8 +401,9 @@ fn execute_writes(
         session.client.touch(*idx);
         vec![commands::call(shared, session, *idx, args)]
     } else {
-        let locks = shared.storage.lock(&[(db, &key)]);
-        let txn = shared.storage.begin_key_batch(&locks);
+        let storage = shared.storage();
+        let locks = storage.lock(&[(db, &key)]);
+        let txn = storage.begin_key_batch(&locks);
         // One binlog record per command, all appended with the batch.
         crate::commitlog::begin_records(false);
         let replies: Vec<Frame> = run
@@ -457,7 +458,7 @@ fn execute_gets(
     let start = Instant::now();
     let n = keys.len() as u64;
     let (mut hits, mut failed) = (0u64, 0u64);
-    match shared.storage.get_many(session.db, keys) {
+    match shared.storage().get_many(session.db, keys) {
         Ok(results) => {
             for r in results {
                 let frame = match r {
@@ -529,7 +530,7 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     // With `appendfsync always` a write waits for an fsync: let the runtime move other
     // connections off this thread meanwhile, so concurrent writers share fsyncs (group commit).
     let reply = if is_write
-        && shared.storage.durability() == storage::Durability::Always
+        && shared.storage().durability() == storage::Durability::Always
         && tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
     {

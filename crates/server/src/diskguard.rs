@@ -107,7 +107,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 fn ballast_path(shared: &Shared) -> std::path::PathBuf {
-    shared.storage.path().join("ballast")
+    shared.storage().path().join("ballast")
 }
 
 /// Creates the ballast file (`storage-ballast-size` bytes of reserved space, released when a
@@ -148,7 +148,7 @@ pub fn ensure_ballast(shared: &Shared) -> bool {
 /// Measures usage and free space and updates the state (logging every change).
 pub fn check(shared: &Shared) {
     let g = &shared.guard;
-    let storage = &shared.storage;
+    let storage = &shared.storage();
     let sst: u64 = storage::ALL_CF_NAMES
         .iter()
         .map(|cf| storage.property_int(cf, "rocksdb.total-sst-files-size"))
@@ -253,7 +253,7 @@ fn frees_space(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> bool {
                 _ => n,
             };
             match shared
-                .storage
+                .storage()
                 .get_meta(db, &args[1], storage::now_ms())
                 .ok()
                 .flatten()

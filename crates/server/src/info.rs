@@ -179,7 +179,7 @@ fn memory(shared: &Shared, out: &mut String) {
     line(out, "maxmemory_human", "0B");
     line(out, "maxmemory_policy", "noeviction");
     line(out, "mem_allocator", "libc");
-    let st = &shared.storage;
+    let st = &shared.storage();
     line(
         out,
         "rocksdb_memtables_bytes",
@@ -195,7 +195,7 @@ fn memory(shared: &Shared, out: &mut String) {
 
 fn persistence(shared: &Shared, out: &mut String) {
     out.push_str("# Persistence\r\n");
-    let fsync = shared.storage.durability().name();
+    let fsync = shared.storage().durability().name();
     line(out, "loading", 0);
     line(out, "async_loading", 0);
     line(
@@ -222,8 +222,8 @@ fn persistence(shared: &Shared, out: &mut String) {
         shared.syncer.sync_us.load(Ordering::Relaxed) / syncs.max(1),
     );
     line(out, "storage_engine", "rocksdb");
-    line(out, "storage_dir", shared.storage.path().display());
-    line(out, "storage_disk_bytes", shared.storage.disk_usage());
+    line(out, "storage_dir", shared.storage().path().display());
+    line(out, "storage_disk_bytes", shared.storage().disk_usage());
 }
 
 /// `# Storage`: the storage-full state and what it is measured from.
@@ -291,7 +291,7 @@ fn binlog(shared: &Shared, out: &mut String) {
     line(
         out,
         "binlog_applied_offset",
-        shared.storage.applied_offset(),
+        shared.storage().applied_offset(),
     );
     line(
         out,
@@ -413,7 +413,7 @@ fn keyspace(shared: &Shared, out: &mut String) {
         let t = Instant::now();
         let mut counts = Vec::new();
         for db in 0..shared.databases() {
-            if let Ok((keys, expires)) = shared.storage.dbsize(db) {
+            if let Ok((keys, expires)) = shared.storage().dbsize(db) {
                 if keys > 0 {
                     counts.push((db, keys, expires));
                 }

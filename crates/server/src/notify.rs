@@ -130,7 +130,7 @@ pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Be
             for k in &args[1..] {
                 if !existing.contains(k)
                     && shared
-                        .storage
+                        .storage()
                         .exists(db, std::slice::from_ref(k))
                         .unwrap_or(0)
                         > 0
@@ -151,7 +151,7 @@ pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Be
                 _ => &args[1],
             };
             let existed = shared
-                .storage
+                .storage()
                 .exists(db, std::slice::from_ref(dst))
                 .unwrap_or(0)
                 > 0;
@@ -179,7 +179,7 @@ fn positive(reply: &Frame) -> bool {
 /// Emits `del` if a command emptied (and so removed) `key`.
 fn del_if_gone(shared: &Shared, db: u32, key: &Bytes) {
     if shared
-        .storage
+        .storage()
         .exists(db, std::slice::from_ref(key))
         .unwrap_or(1)
         == 0
@@ -264,7 +264,7 @@ pub fn after(
             }
         }
         "expire" | "pexpire" | "expireat" | "pexpireat" if ok => {
-            if shared.storage.exists(db, &[key()]).unwrap_or(1) == 0 {
+            if shared.storage().exists(db, &[key()]).unwrap_or(1) == 0 {
                 ev(GENERIC, "del", &key());
             } else {
                 ev(GENERIC, "expire", &key());
@@ -380,7 +380,7 @@ pub fn after(
         }
         "setbit" => ev(STRING, "setbit", &key()),
         "bitop" => {
-            if shared.storage.exists(db, &[args[2].clone()]).unwrap_or(1) > 0 {
+            if shared.storage().exists(db, &[args[2].clone()]).unwrap_or(1) > 0 {
                 ev(STRING, "set", &args[2]);
             } else if before.is_some_and(|b| !b.existing.is_empty()) {
                 ev(GENERIC, "del", &args[2]);

@@ -45,8 +45,8 @@ pub fn apply_config(shared: &Shared) {
             c.get_u64("proto-max-bulk-len"),
         )
     });
-    shared.storage.set_durability(fsync);
-    shared.storage.set_max_value_len(max_bulk as usize);
+    shared.storage().set_durability(fsync);
+    shared.storage().set_max_value_len(max_bulk as usize);
     let h = &shared.hot;
     shared.with_config(|c| {
         let r = Ordering::Relaxed;
@@ -134,7 +134,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
         tracing::info!(
             replayed = n,
             took_ms = t.elapsed().as_millis() as u64,
-            applied = shared.storage.applied_offset(),
+            applied = shared.storage().applied_offset(),
             first = st.as_ref().map_or(0, |s| s.first_offset),
             next = st.as_ref().map_or(0, |s| s.next_offset),
             "binlog recovered"
@@ -393,8 +393,8 @@ async fn shutdown_stages(
     let synced = match tokio::time::timeout(
         FLUSH_DEADLINE,
         tokio::task::spawn_blocking(move || {
-            sh.storage.sync_wal()?;
-            sh.storage.flush_all()
+            sh.storage().sync_wal()?;
+            sh.storage().flush_all()
         }),
     )
     .await
@@ -452,7 +452,7 @@ async fn maintenance(shared: Arc<Shared>) {
         let sh = shared.clone();
         let cycle = move || -> Result<Vec<(u32, Vec<u8>)>, storage::Error> {
             let mut deleted = Vec::new();
-            for raw in sh.storage.expiry_due(per_cycle)? {
+            for raw in sh.storage().expiry_due(per_cycle)? {
                 if let Some(k) = crate::commitlog::expire_entry(&sh, &raw)? {
                     deleted.push(k);
                 }
@@ -472,7 +472,7 @@ async fn maintenance(shared: Arc<Shared>) {
         // Rank fences of large sorted sets (built or split under the key lock).
         let sh = shared.clone();
         if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || sh.storage.rank_maintenance(8)).await
+            tokio::task::spawn_blocking(move || sh.storage().rank_maintenance(8)).await
         {
             tracing::warn!(error = %e, "sorted-set rank maintenance failed");
         }
@@ -495,9 +495,10 @@ async fn maintenance(shared: Arc<Shared>) {
                     tracing::error!(error = %e, "memtable flush (recovery bound) failed");
                 }
             }
-            if shared.storage.durability() == Durability::EverySec {
+            if shared.storage().durability() == Durability::EverySec {
                 let sh = shared.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sh.storage.sync_wal()).await
+                if let Ok(Err(e)) =
+                    tokio::task::spawn_blocking(move || sh.storage().sync_wal()).await
                 {
                     tracing::error!(error = %e, "everysec WAL fsync failed");
                 }

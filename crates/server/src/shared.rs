@@ -102,7 +102,9 @@ pub struct HotConfig {
 }
 
 pub struct Shared {
-    pub storage: Storage,
+    /// The engine; replaced as a whole when a replica installs a full sync (see
+    /// `replication::install`). Take it per command with [`Shared::storage`].
+    storage: arc_swap::ArcSwap<Storage>,
     pub config: RwLock<Config>,
     pub clients: Clients,
     pub stats: Stats,
@@ -138,7 +140,7 @@ fn random_hex40() -> String {
 impl Shared {
     pub fn new(storage: Storage, config: Config) -> Shared {
         Shared {
-            storage,
+            storage: arc_swap::ArcSwap::from_pointee(storage),
             config: RwLock::new(config),
             clients: Clients::default(),
             stats: Stats::default(),
@@ -164,6 +166,17 @@ impl Shared {
             syncer: Default::default(),
             guard: Default::default(),
         }
+    }
+
+    /// The engine in use (a cheap handle: hold it for one command, not across awaits).
+    pub fn storage(&self) -> arc_swap::Guard<Arc<Storage>> {
+        self.storage.load()
+    }
+
+    /// Puts `new` in place of the engine; returns the one replaced (commands still holding it
+    /// finish on it).
+    pub fn replace_storage(&self, new: Arc<Storage>) -> Arc<Storage> {
+        self.storage.swap(new)
     }
 
     /// Runs `f` with the configuration read-locked (a poisoned lock still gives the data).

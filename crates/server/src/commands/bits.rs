@@ -29,7 +29,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .setbit(ctx.session.db, &args[1], offset, bit)
     {
         Ok(old) => Frame::Integer(old as i64),
@@ -42,7 +42,7 @@ pub fn getbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(o) => o,
         Err(f) => return f,
     };
-    match ctx.shared.storage.string_value(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().string_value(ctx.session.db, &args[1]) {
         Ok(v) => Frame::Integer(v.map_or(0, |v| bits::get_bit(&v, offset)) as i64),
         Err(e) => storage_error(e),
     }
@@ -61,7 +61,7 @@ fn parse_unit(args: &[Bytes], i: usize) -> Result<bool, Frame> {
 /// BITCOUNT key [start end [BYTE|BIT]]
 pub fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     // Like Redis 7.0: a missing key answers 0 before the arguments are looked at.
-    let v = match ctx.shared.storage.string_value(ctx.session.db, &args[1]) {
+    let v = match ctx.shared.storage().string_value(ctx.session.db, &args[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Frame::Integer(0),
         Err(e) => return storage_error(e),
@@ -90,7 +90,7 @@ pub fn bitpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(_) => return Frame::error("ERR The bit argument must be 1 or 0."),
         Err(f) => return f,
     };
-    let v = match ctx.shared.storage.string_value(ctx.session.db, &args[1]) {
+    let v = match ctx.shared.storage().string_value(ctx.session.db, &args[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Frame::Integer(if bit == 1 { -1 } else { 0 }),
         Err(e) => return storage_error(e),
@@ -128,7 +128,7 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .bitop(ctx.session.db, op, &args[2], &args[3..])
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -217,7 +217,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .bitfield(ctx.session.db, &args[1], &fields)
     {
         Ok(out) => Frame::Array(
@@ -241,7 +241,7 @@ pub fn bitfield_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .pfadd(ctx.session.db, &args[1], &args[2..])
     {
         Ok(changed) => Frame::Integer(changed as i64),
@@ -251,7 +251,7 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// PFCOUNT key [key ...]
 pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.pfcount(ctx.session.db, &args[1..]) {
+    match ctx.shared.storage().pfcount(ctx.session.db, &args[1..]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -261,7 +261,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .pfmerge(ctx.session.db, &args[1], &args[2..])
     {
         Ok(()) => Frame::ok(),

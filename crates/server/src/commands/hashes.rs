@@ -18,7 +18,7 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
     {
         Ok(n) => Frame::Integer(n),
@@ -32,7 +32,7 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
     {
         Ok(_) => Frame::ok(),
@@ -43,7 +43,7 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .hset(ctx.session.db, &args[1], &pairs(&args[2..4]), true)
     {
         Ok(n) => Frame::Integer(n),
@@ -52,7 +52,11 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hget(ctx.session.db, &args[1], &args[2]) {
+    match ctx
+        .shared
+        .storage()
+        .hget(ctx.session.db, &args[1], &args[2])
+    {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -61,7 +65,7 @@ pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .hmget(ctx.session.db, &args[1], &args[2..])
     {
         Ok(v) => Frame::Array(v.into_iter().map(bulk_or_null).collect()),
@@ -72,7 +76,7 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .hdel(ctx.session.db, &args[1], &args[2..])
     {
         Ok(n) => Frame::Integer(n),
@@ -81,42 +85,50 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hget(ctx.session.db, &args[1], &args[2]) {
+    match ctx
+        .shared
+        .storage()
+        .hget(ctx.session.db, &args[1], &args[2])
+    {
         Ok(v) => Frame::Integer(v.is_some() as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hlen(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().hlen(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hget(ctx.session.db, &args[1], &args[2]) {
+    match ctx
+        .shared
+        .storage()
+        .hget(ctx.session.db, &args[1], &args[2])
+    {
         Ok(v) => Frame::Integer(v.map(|v| v.len()).unwrap_or(0) as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
         Ok(p) => Frame::Array(p.into_iter().map(|(f, _)| Frame::Bulk(f)).collect()),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
         Ok(p) => Frame::Array(p.into_iter().map(|(_, v)| Frame::Bulk(v)).collect()),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
         Ok(p) => Frame::Map(
             p.into_iter()
                 .map(|(f, v)| (Frame::Bulk(f), Frame::Bulk(v)))
@@ -133,7 +145,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .hincr_by(ctx.session.db, &args[1], &args[2], delta)
     {
         Ok(n) => Frame::Integer(n),
@@ -150,7 +162,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .hincr_by_float(ctx.session.db, &args[1], &args[2], delta)
     {
         Ok(v) => Frame::Bulk(v),
@@ -166,7 +178,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    let all = match ctx.shared.storage.hgetall(ctx.session.db, &args[1]) {
+    let all = match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
         Ok(p) => p,
         Err(e) => return storage_error(e),
     };
@@ -266,7 +278,7 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     let after = resume_position(ctx, &args[1], cursor);
-    let page = match ctx.shared.storage.hscan(
+    let page = match ctx.shared.storage().hscan(
         ctx.session.db,
         &args[1],
         after.as_deref(),

@@ -7,21 +7,21 @@ use storage::{now_ms, ExpireCond, KeyType};
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.del(ctx.session.db, &args[1..]) {
+    match ctx.shared.storage().del(ctx.session.db, &args[1..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.exists(ctx.session.db, &args[1..]) {
+    match ctx.shared.storage().exists(ctx.session.db, &args[1..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.key_type(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().key_type(ctx.session.db, &args[1]) {
         Ok(Some(t)) => Frame::Simple(t.name().into()),
         Ok(None) => Frame::Simple("none".into()),
         Err(e) => storage_error(e),
@@ -87,7 +87,11 @@ fn expire_generic(
     };
     // With XX plus GT/LT, the key must also have an expiry already.
     if xx && (gt || lt) {
-        match ctx.shared.storage.expire_time_ms(ctx.session.db, &args[1]) {
+        match ctx
+            .shared
+            .storage()
+            .expire_time_ms(ctx.session.db, &args[1])
+        {
             Ok(t) if t < 0 => return Frame::Integer(0),
             Ok(_) => {}
             Err(e) => return storage_error(e),
@@ -96,7 +100,7 @@ fn expire_generic(
     let at = at.max(0) as u64;
     match ctx
         .shared
-        .storage
+        .storage()
         .expire_at(ctx.session.db, &args[1], at.max(1), cond)
     {
         Ok(done) => Frame::Integer(done as i64),
@@ -121,7 +125,7 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.pttl(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().pttl(ctx.session.db, &args[1]) {
         Ok(ms) if ms < 0 => Frame::Integer(ms),
         Ok(ms) => Frame::Integer((ms + 500) / 1000),
         Err(e) => storage_error(e),
@@ -129,14 +133,18 @@ pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.pttl(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().pttl(ctx.session.db, &args[1]) {
         Ok(ms) => Frame::Integer(ms),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.expire_time_ms(ctx.session.db, &args[1]) {
+    match ctx
+        .shared
+        .storage()
+        .expire_time_ms(ctx.session.db, &args[1])
+    {
         Ok(t) if t < 0 => Frame::Integer(t),
         Ok(t) => Frame::Integer(t / 1000),
         Err(e) => storage_error(e),
@@ -144,14 +152,18 @@ pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.expire_time_ms(ctx.session.db, &args[1]) {
+    match ctx
+        .shared
+        .storage()
+        .expire_time_ms(ctx.session.db, &args[1])
+    {
         Ok(t) => Frame::Integer(t),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.persist(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().persist(ctx.session.db, &args[1]) {
         Ok(done) => Frame::Integer(done as i64),
         Err(e) => storage_error(e),
     }
@@ -160,7 +172,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .rename(ctx.session.db, &args[1], &args[2], false)
     {
         Ok(_) => Frame::ok(),
@@ -171,7 +183,7 @@ pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .rename(ctx.session.db, &args[1], &args[2], true)
     {
         Ok(done) => Frame::Integer(done as i64),
@@ -200,7 +212,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .copy(ctx.session.db, &args[1], dst_db, &args[2], replace)
     {
         Ok(done) => Frame::Integer(done as i64),
@@ -209,7 +221,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.keys(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().keys(ctx.session.db, &args[1]) {
         Ok(keys) => Frame::Array(keys.into_iter().map(Frame::Bulk).collect()),
         Err(e) => storage_error(e),
     }
@@ -267,7 +279,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 .map(|(_, k)| k.clone())
         })
     };
-    let page = match ctx.shared.storage.scan(
+    let page = match ctx.shared.storage().scan(
         db,
         after.as_deref(),
         count,
@@ -291,14 +303,14 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.random_key(ctx.session.db) {
+    match ctx.shared.storage().random_key(ctx.session.db) {
         Ok(k) => super::bulk_or_null(k),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.dbsize(ctx.session.db) {
+    match ctx.shared.storage().dbsize(ctx.session.db) {
         Ok((n, _)) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -316,7 +328,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if !flush_mode_ok(args) {
         return syntax_error();
     }
-    match ctx.shared.storage.flushdb(ctx.session.db) {
+    match ctx.shared.storage().flushdb(ctx.session.db) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -326,7 +338,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if !flush_mode_ok(args) {
         return syntax_error();
     }
-    match ctx.shared.storage.flushall() {
+    match ctx.shared.storage().flushall() {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -372,7 +384,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     let meta = match ctx
         .shared
-        .storage
+        .storage()
         .get_meta(ctx.session.db, &args[2], now_ms())
     {
         Ok(Some(m)) => m,
@@ -397,7 +409,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 KeyType::List => "quicklist",
                 // Redis 7.0: small all-integer sets are intsets, every other set a hashtable.
                 KeyType::Set if meta.size <= 512 => {
-                    match ctx.shared.storage.smembers(ctx.session.db, &args[2]) {
+                    match ctx.shared.storage().smembers(ctx.session.db, &args[2]) {
                         Ok(m) if m.iter().all(|x| storage::num::parse_i64(x).is_some()) => "intset",
                         Ok(_) => "hashtable",
                         Err(e) => return storage_error(e),

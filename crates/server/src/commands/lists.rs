@@ -9,7 +9,7 @@ use super::{bulk_or_null, eq_ic, parse_int, storage_error, syntax_error, Ctx};
 fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .push(ctx.session.db, &args[1], end, &args[2..], only_existing)
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -37,7 +37,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .pop(ctx.session.db, &args[1], end, count.unwrap_or(1))
     {
         Ok(None) if count.is_some() => Frame::NullArray,
@@ -56,7 +56,7 @@ pub fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn llen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.llen(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().llen(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -67,7 +67,7 @@ pub fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(i) => i,
         Err(f) => return f,
     };
-    match ctx.shared.storage.lindex(ctx.session.db, &args[1], i) {
+    match ctx.shared.storage().lindex(ctx.session.db, &args[1], i) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -80,7 +80,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .lset(ctx.session.db, &args[1], i, args[3].clone())
     {
         Ok(()) => Frame::ok(),
@@ -97,7 +97,7 @@ pub fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    match ctx.shared.storage.lrange(ctx.session.db, &args[1], s, e) {
+    match ctx.shared.storage().lrange(ctx.session.db, &args[1], s, e) {
         Ok(v) => Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
         Err(e) => storage_error(e),
     }
@@ -108,7 +108,7 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    match ctx.shared.storage.ltrim(ctx.session.db, &args[1], s, e) {
+    match ctx.shared.storage().ltrim(ctx.session.db, &args[1], s, e) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -121,7 +121,7 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .lrem(ctx.session.db, &args[1], count, &args[3])
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -139,7 +139,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .linsert(ctx.session.db, &args[1], before, &args[3], args[4].clone())
     {
         Ok(n) => Frame::Integer(n),
@@ -181,7 +181,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 2;
     }
-    match ctx.shared.storage.lpos(
+    match ctx.shared.storage().lpos(
         ctx.session.db,
         &args[1],
         &args[2],
@@ -211,7 +211,11 @@ fn parse_end(b: &[u8]) -> Option<End> {
 }
 
 fn do_lmove(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> Frame {
-    match ctx.shared.storage.lmove(ctx.session.db, src, dst, from, to) {
+    match ctx
+        .shared
+        .storage()
+        .lmove(ctx.session.db, src, dst, from, to)
+    {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -251,7 +255,7 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         },
         _ => return syntax_error(),
     }
-    match ctx.shared.storage.lmpop(ctx.session.db, keys, end, count) {
+    match ctx.shared.storage().lmpop(ctx.session.db, keys, end, count) {
         Ok(None) => Frame::NullArray,
         Ok(Some((k, v))) => Frame::Array(vec![
             Frame::Bulk(k),

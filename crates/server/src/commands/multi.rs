@@ -52,7 +52,7 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR WATCH inside MULTI is not allowed");
     }
     for key in &args[1..] {
-        match ctx.shared.storage.watch(ctx.session.db, key) {
+        match ctx.shared.storage().watch(ctx.session.db, key) {
             Ok(t) => ctx.session.watches.push(t),
             Err(e) => return storage_error(e),
         }
@@ -75,7 +75,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
     }
     let shared = ctx.shared;
-    let txn = shared.storage.begin_txn();
+    let storage = shared.storage();
+    let txn = storage.begin_txn();
     for w in &watches {
         match txn.intact(w) {
             Ok(true) => {}

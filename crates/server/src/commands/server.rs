@@ -35,7 +35,7 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
 /// SAVE: every write is already persistent; this flushes memtables to SST files and syncs
 /// the WAL, which is the closest equivalent of a snapshot on disk.
 pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.flush_all() {
+    match ctx.shared.storage().flush_all() {
         Ok(()) => {
             ctx.shared
                 .last_save
@@ -96,7 +96,7 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Ok(_) => Frame::error("ERR value is out of range, must be positive"),
             Err(f) => f,
         },
-        ("reload", 2) => match ctx.shared.storage.flush_all() {
+        ("reload", 2) => match ctx.shared.storage().flush_all() {
             Ok(()) => Frame::ok(),
             Err(e) => super::storage_error(e),
         },
@@ -110,9 +110,9 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn compact(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .flush_all()
-        .and_then(|()| ctx.shared.storage.compact_all())
+        .and_then(|()| ctx.shared.storage().compact_all())
     {
         Ok(()) => Frame::ok(),
         Err(e) => super::storage_error(e),
@@ -591,7 +591,7 @@ pub fn binlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             {
                 return Err(Frame::error("ERR invalid snapshot name"));
             }
-            let dir = shared.storage.path().join("snapshots");
+            let dir = shared.storage().path().join("snapshots");
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Frame::Error(format!("ERR cannot create {}: {e}", dir.display())))?;
             let path = dir.join(&name);
@@ -601,12 +601,12 @@ pub fn binlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             // The lease first, from the applied offset on: no purge can run between it and the
             // checkpoint that fixes the snapshot's offset.
             let ttl = crate::commitlog::policy(shared).lease_ttl;
-            let from = shared.storage.applied_offset() + 1;
+            let from = shared.storage().applied_offset() + 1;
             let id = log
                 .lock()
                 .take_lease(&format!("snapshot:{name}"), from, ttl);
             shared.failpoints.hit("snapshot-before-checkpoint");
-            let at = match shared.storage.checkpoint(&path) {
+            let at = match shared.storage().checkpoint(&path) {
                 Ok(at) => at,
                 Err(e) => {
                     log.lock().release_lease(id);

@@ -13,7 +13,7 @@ fn members_frame(v: Vec<Bytes>) -> Frame {
 pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .sadd(ctx.session.db, &args[1], &args[2..])
     {
         Ok(n) => Frame::Integer(n),
@@ -24,7 +24,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .srem(ctx.session.db, &args[1], &args[2..])
     {
         Ok(n) => Frame::Integer(n),
@@ -35,7 +35,7 @@ pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .sismember(ctx.session.db, &args[1], &args[2])
     {
         Ok(b) => Frame::Integer(b as i64),
@@ -46,7 +46,7 @@ pub fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .smismember(ctx.session.db, &args[1], &args[2..])
     {
         Ok(v) => Frame::Array(v.into_iter().map(|b| Frame::Integer(b as i64)).collect()),
@@ -55,14 +55,14 @@ pub fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.smembers(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().smembers(ctx.session.db, &args[1]) {
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.scard(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().scard(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -73,7 +73,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(f) => return f,
     };
-    match ctx.shared.storage.spop(ctx.session.db, &args[1], count) {
+    match ctx.shared.storage().spop(ctx.session.db, &args[1], count) {
         Ok(v) if count.is_none() => super::bulk_or_null(v.into_iter().next()),
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),
@@ -92,7 +92,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .srandmember(ctx.session.db, &args[1], count)
     {
         Ok(v) if count.is_none() => super::bulk_or_null(v.into_iter().next()),
@@ -104,7 +104,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .smove(ctx.session.db, &args[1], &args[2], &args[3])
     {
         Ok(b) => Frame::Integer(b as i64),
@@ -113,7 +113,7 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn combine(ctx: &mut Ctx<'_>, op: SetOp, keys: &[Bytes]) -> Frame {
-    match ctx.shared.storage.set_combine(ctx.session.db, op, keys) {
+    match ctx.shared.storage().set_combine(ctx.session.db, op, keys) {
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),
     }
@@ -122,7 +122,7 @@ fn combine(ctx: &mut Ctx<'_>, op: SetOp, keys: &[Bytes]) -> Frame {
 fn combine_store(ctx: &mut Ctx<'_>, op: SetOp, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .set_combine_store(ctx.session.db, op, &args[1], &args[2..])
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -181,7 +181,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .set_combine(ctx.session.db, SetOp::Inter, keys)
     {
         Ok(v) => {
@@ -207,7 +207,7 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let page =
         match ctx
             .shared
-            .storage
+            .storage()
             .sscan(db, &args[1], after.as_deref(), count, pattern.as_deref())
         {
             Ok(p) => p,

@@ -55,7 +55,7 @@ fn parse_expiry_opt(args: &[Bytes], i: &mut usize, cmd: &str) -> Result<Option<S
 }
 
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.get(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().get(ctx.session.db, &args[1]) {
         Ok(v) => {
             hit_or_miss(ctx, v.is_some());
             bulk_or_null(v)
@@ -106,7 +106,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get)
     {
         Ok(out) if get => bulk_or_null(out.old),
@@ -117,7 +117,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.set(
+    match ctx.shared.storage().set(
         ctx.session.db,
         &args[1],
         args[3 - 1].clone(),
@@ -135,7 +135,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, cmd: &str) -> Fra
         Ok(t) => t,
         Err(f) => return f,
     };
-    match ctx.shared.storage.set(
+    match ctx.shared.storage().set(
         ctx.session.db,
         &args[1],
         args[3].clone(),
@@ -157,7 +157,7 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.mget(ctx.session.db, &args[1..]) {
+    match ctx.shared.storage().mget(ctx.session.db, &args[1..]) {
         Ok(vals) => Frame::Array(vals.into_iter().map(bulk_or_null).collect()),
         Err(e) => storage_error(e),
     }
@@ -172,7 +172,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool, name: &str) -> Resu
         .map(|c| (c[0].clone(), c[1].clone()))
         .collect();
     ctx.shared
-        .storage
+        .storage()
         .mset(ctx.session.db, &pairs, nx)
         .map_err(storage_error)
 }
@@ -192,7 +192,7 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.set(
+    match ctx.shared.storage().set(
         ctx.session.db,
         &args[1],
         args[2].clone(),
@@ -206,7 +206,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.getdel(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().getdel(ctx.session.db, &args[1]) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -230,7 +230,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 1;
     }
-    match ctx.shared.storage.getex(ctx.session.db, &args[1], expiry) {
+    match ctx.shared.storage().getex(ctx.session.db, &args[1], expiry) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -239,7 +239,7 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .append(ctx.session.db, &args[1], &args[2])
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -248,14 +248,14 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.strlen(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().strlen(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Frame {
-    match ctx.shared.storage.incr_by(ctx.session.db, key, delta) {
+    match ctx.shared.storage().incr_by(ctx.session.db, key, delta) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
@@ -290,7 +290,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .incr_by_float(ctx.session.db, &args[1], delta)
     {
         Ok(v) => Frame::Bulk(v),
@@ -304,7 +304,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .getrange(ctx.session.db, &args[1], start, end)
     {
         Ok(v) => Frame::Bulk(v),
@@ -320,7 +320,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .setrange(ctx.session.db, &args[1], offset, &args[3])
     {
         Ok(n) => Frame::Integer(n as i64),

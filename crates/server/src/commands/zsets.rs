@@ -105,7 +105,7 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx
         .shared
-        .storage
+        .storage()
         .zadd(ctx.session.db, &args[1], flags, &pairs)
     {
         Ok(o) if flags.incr => match o.score {
@@ -127,7 +127,7 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .zadd(ctx.session.db, &args[1], flags, &[(delta, args[3].clone())])
     {
         Ok(o) => match o.score {
@@ -141,7 +141,7 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .zrem(ctx.session.db, &args[1], &args[2..])
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -150,7 +150,7 @@ pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage.zcard(ctx.session.db, &args[1]) {
+    match ctx.shared.storage().zcard(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -159,7 +159,7 @@ pub fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .zscore(ctx.session.db, &args[1], &args[2])
     {
         Ok(Some(s)) => score_frame(ctx.session.proto, s),
@@ -171,7 +171,7 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .zmscore(ctx.session.db, &args[1], &args[2..])
     {
         Ok(v) => Frame::Array(
@@ -189,7 +189,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 fn rank(ctx: &mut Ctx<'_>, args: &[Bytes], reverse: bool) -> Frame {
     match ctx
         .shared
-        .storage
+        .storage()
         .zrank(ctx.session.db, &args[1], &args[2], reverse)
     {
         Ok(Some((r, _))) => Frame::Integer(r as i64),
@@ -229,7 +229,7 @@ fn run_range(
     b: &[u8],
     spec: &RangeSpec,
 ) -> Result<Vec<(Bytes, f64)>, Frame> {
-    let st = &ctx.shared.storage;
+    let st = &ctx.shared.storage();
     let db = ctx.session.db;
     match spec.by {
         By::Rank => {
@@ -349,7 +349,11 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(i) => i,
         Err(f) => return f,
     };
-    match ctx.shared.storage.zstore(ctx.session.db, &args[1], &items) {
+    match ctx
+        .shared
+        .storage()
+        .zstore(ctx.session.db, &args[1], &items)
+    {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -389,7 +393,7 @@ fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
     let db = ctx.session.db;
     let key = args[1].clone();
     let (a, b) = (args[2].clone(), args[3].clone());
-    let result = ctx.shared.storage.zrange_remove(db, &key, |st| match by {
+    let result = ctx.shared.storage().zrange_remove(db, &key, |st| match by {
         By::Rank => st.zrange_by_rank(
             db,
             &key,
@@ -430,7 +434,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
     let n = count.unwrap_or(1);
     let db = ctx.session.db;
     let key = args[1].clone();
-    let result = ctx.shared.storage.zpop(db, &key, n as u64, max);
+    let result = ctx.shared.storage().zpop(db, &key, n as u64, max);
     let proto = ctx.session.proto;
     match result {
         Ok(items) if count.is_none() && proto == Protocol::Resp3 => {
@@ -461,7 +465,7 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     let after = super::hashes::resume_position(ctx, &args[1], cursor);
-    let (items, next) = match ctx.shared.storage.zscan(
+    let (items, next) = match ctx.shared.storage().zscan(
         ctx.session.db,
         &args[1],
         after.as_deref(),
@@ -547,7 +551,7 @@ fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Frame {
         };
     match ctx
         .shared
-        .storage
+        .storage()
         .zcombine(ctx.session.db, op, &keys, &weights, agg)
     {
         Ok(items) => members_reply(ctx.session.proto, items, withscores),
@@ -562,7 +566,7 @@ fn combine_store(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Fram
     };
     match ctx
         .shared
-        .storage
+        .storage()
         .zcombine_store(ctx.session.db, op, &args[1], &keys, &weights, agg)
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -597,7 +601,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    let all = match ctx.shared.storage.zall(ctx.session.db, &args[1]) {
+    let all = match ctx.shared.storage().zall(ctx.session.db, &args[1]) {
         Ok(a) => a,
         Err(e) => return storage_error(e),
     };
@@ -641,7 +645,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         _ => return syntax_error(),
     }
     let proto = ctx.session.proto;
-    match ctx.shared.storage.zmpop(ctx.session.db, keys, max, count) {
+    match ctx.shared.storage().zmpop(ctx.session.db, keys, max, count) {
         Ok(None) => Frame::NullArray,
         Ok(Some((k, items))) => Frame::Array(vec![
             Frame::Bulk(k),

@@ -1,0 +1,232 @@
+//! A small RESP2 client for the replica's links to its master: requests are arrays of bulk
+//! strings, replies are parsed with size limits (a garbage or hostile peer gets an error,
+//! never an allocation it asks for).
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest bulk reply accepted (a transfer chunk is far smaller).
+pub const MAX_BULK: usize = 256 << 20;
+const MAX_ARRAY: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Bytes>),
+    Array(Option<Vec<Reply>>),
+}
+
+impl Reply {
+    pub fn bulk(&self) -> Option<&Bytes> {
+        match self {
+            Reply::Bulk(Some(b)) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes a request.
+pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        let a = a.as_ref();
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Parses one reply from the front of `buf`: `Ok(None)` when incomplete.
+pub fn parse_reply(buf: &mut BytesMut) -> Result<Option<Reply>, String> {
+    let mut pos = 0usize;
+    match parse_at(buf, &mut pos, 0)? {
+        Some(r) => {
+            buf.advance(pos);
+            Ok(Some(r))
+        }
+        None => Ok(None),
+    }
+}
+
+fn line<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, String> {
+    let rest = &buf[*pos..];
+    match rest.windows(2).position(|w| w == b"\r\n") {
+        Some(i) => {
+            *pos += i + 2;
+            Ok(Some(&rest[..i]))
+        }
+        None if rest.len() > 64 * 1024 => Err("reply line too long".into()),
+        None => Ok(None),
+    }
+}
+
+fn int(b: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| "malformed integer in reply".to_string())
+}
+
+fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, String> {
+    if depth > 8 {
+        return Err("reply nested too deep".into());
+    }
+    let Some(&kind) = buf.get(*pos) else {
+        return Ok(None);
+    };
+    *pos += 1;
+    let Some(l) = line(buf, pos)? else {
+        return Ok(None);
+    };
+    let text = || String::from_utf8_lossy(l).into_owned();
+    Ok(Some(match kind {
+        b'+' => Reply::Simple(text()),
+        b'-' => Reply::Error(text()),
+        b':' => Reply::Int(int(l)?),
+        b'$' => {
+            let n = int(l)?;
+            if n < 0 {
+                return Ok(Some(Reply::Bulk(None)));
+            }
+            let n = n as usize;
+            if n > MAX_BULK {
+                return Err(format!("bulk reply of {n} bytes refused"));
+            }
+            if buf.len() < *pos + n + 2 {
+                return Ok(None);
+            }
+            let b = Bytes::copy_from_slice(&buf[*pos..*pos + n]);
+            if &buf[*pos + n..*pos + n + 2] != b"\r\n" {
+                return Err("bulk reply not terminated".into());
+            }
+            *pos += n + 2;
+            Reply::Bulk(Some(b))
+        }
+        b'*' => {
+            let n = int(l)?;
+            if n < 0 {
+                return Ok(Some(Reply::Array(None)));
+            }
+            if n as usize > MAX_ARRAY {
+                return Err("array reply too long".into());
+            }
+            let mut items = Vec::with_capacity((n as usize).min(1024));
+            for _ in 0..n {
+                match parse_at(buf, pos, depth + 1)? {
+                    Some(r) => items.push(r),
+                    None => return Ok(None),
+                }
+            }
+            Reply::Array(Some(items))
+        }
+        k => return Err(format!("unexpected reply type byte 0x{k:02x}")),
+    }))
+}
+
+/// A connection to a server.
+pub struct Conn {
+    pub stream: TcpStream,
+    pub rbuf: BytesMut,
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl Conn {
+    pub async fn connect(addr: &str, timeout: std::time::Duration) -> std::io::Result<Conn> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            rbuf: BytesMut::with_capacity(64 * 1024),
+        })
+    }
+
+    pub async fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<()> {
+        let mut out = BytesMut::new();
+        encode_request(args, &mut out);
+        self.stream.write_all(&out).await
+    }
+
+    /// Reads one reply (EOF and protocol errors are I/O errors).
+    pub async fn read(&mut self) -> std::io::Result<Reply> {
+        loop {
+            if let Some(r) = parse_reply(&mut self.rbuf).map_err(io_err)? {
+                return Ok(r);
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
+                self.rbuf.reserve(256 * 1024);
+            }
+            if self.stream.read_buf(&mut self.rbuf).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
+            }
+        }
+    }
+
+    /// Sends a request and reads its reply, within `timeout`.
+    pub async fn call<A: AsRef<[u8]>>(
+        &mut self,
+        args: &[A],
+        timeout: std::time::Duration,
+    ) -> std::io::Result<Reply> {
+        tokio::time::timeout(timeout, async {
+            self.send(args).await?;
+            self.read().await
+        })
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply in time"))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_incrementally_and_refuses_garbage() {
+        let whole = b"*3\r\n+OK\r\n$5\r\nhel\r\n\r\n*2\r\n:-7\r\n$-1\r\n-ERR no\r\n";
+        let first = whole.len() - b"-ERR no\r\n".len();
+        for cut in 0..first {
+            let mut b = BytesMut::from(&whole[..cut]);
+            if let Ok(Some(r)) = parse_reply(&mut b) {
+                panic!("complete reply from {cut} bytes: {r:?}");
+            }
+        }
+        let mut b = BytesMut::from(&whole[..]);
+        assert_eq!(
+            parse_reply(&mut b).unwrap(),
+            Some(Reply::Array(Some(vec![
+                Reply::Simple("OK".into()),
+                Reply::Bulk(Some(Bytes::from_static(b"hel\r\n"))),
+                Reply::Array(Some(vec![Reply::Int(-7), Reply::Bulk(None)])),
+            ])))
+        );
+        assert_eq!(
+            parse_reply(&mut b).unwrap(),
+            Some(Reply::Error("ERR no".into()))
+        );
+        assert!(b.is_empty());
+        for bad in [
+            &b"?x\r\n"[..],
+            b"$99999999999\r\n",
+            b":abc\r\n",
+            b"$1\r\nab\r\n",
+        ] {
+            assert!(parse_reply(&mut BytesMut::from(bad)).is_err(), "{bad:?}");
+        }
+        let mut out = BytesMut::new();
+        encode_request(&["GET", "k"], &mut out);
+        assert_eq!(&out[..], b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+}
