@@ -36,12 +36,25 @@ pub struct ClientEntry {
     pub pending_push: AtomicU64,
     /// Shutdown: this connection has run every request it received and sent the replies.
     pub drained: std::sync::atomic::AtomicBool,
+    /// A replica fed by this server (CLIENT LIST flag `S`, type `replica`).
+    pub replica: std::sync::atomic::AtomicBool,
 }
 
 impl ClientEntry {
     pub fn idle_secs(&self) -> u64 {
         let now = self.created.elapsed().as_millis() as u64;
         now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// Redis's client type: `replica`, `pubsub` or `normal`.
+    pub fn kind(&self) -> &'static str {
+        if self.replica.load(Ordering::Relaxed) {
+            "replica"
+        } else if self.subs.load(Ordering::Relaxed) + self.psubs.load(Ordering::Relaxed) > 0 {
+            "pubsub"
+        } else {
+            "normal"
+        }
     }
 
     pub fn touch(&self, cmd_index: usize) {
@@ -79,6 +92,9 @@ impl ClientEntry {
         );
         let multi = self.multi.load(Ordering::Relaxed);
         let mut flags = String::new();
+        if self.replica.load(Ordering::Relaxed) {
+            flags.push('S');
+        }
         if subs + psubs > 0 {
             flags.push('P');
         }
@@ -139,6 +155,7 @@ impl Clients {
             multi: std::sync::atomic::AtomicI64::new(-1),
             pending_push: AtomicU64::new(0),
             drained: Default::default(),
+            replica: Default::default(),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(id, entry.clone());

@@ -62,7 +62,7 @@ pub fn encode(cmds: &[LoggedCommand]) -> Vec<u8> {
     out
 }
 
-fn encode_void(lane: u8, first: u64, last: u64) -> Vec<u8> {
+pub fn encode_void(lane: u8, first: u64, last: u64) -> Vec<u8> {
     let mut out = vec![KIND_VOID, lane];
     out.extend_from_slice(&first.to_be_bytes());
     out.extend_from_slice(&last.to_be_bytes());
@@ -134,7 +134,11 @@ pub struct Policy {
 /// offset, and the engine offset known to be flushed to SST files.
 pub struct Log {
     inner: Mutex<::binlog::Binlog>,
-    dir: PathBuf,
+    dir: Mutex<PathBuf>,
+    segment_bytes: u64,
+    /// Ranges of records voided since start (their engine write failed): a feeder sends
+    /// them as void records.
+    voided: Mutex<Vec<(u64, u64)>>,
     /// Every record at or below this offset has its effect in SST files (not only in
     /// memtables): purging it cannot lose data at a crash.
     pub persisted: AtomicU64,
@@ -176,7 +180,9 @@ impl Log {
         }
         Ok(Log {
             inner: Mutex::new(b),
-            dir: dir.to_path_buf(),
+            dir: Mutex::new(dir.to_path_buf()),
+            segment_bytes,
+            voided: Mutex::new(Vec::new()),
             persisted: AtomicU64::new(floor),
             synced: AtomicU64::new(last),
         })
@@ -186,8 +192,49 @@ impl Log {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn dir(&self) -> PathBuf {
+        self.dir.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether the record at `offset` was voided (see [`Log::note_void`]).
+    pub fn is_void(&self, offset: u64) -> bool {
+        self.voided
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|&(f, l)| f <= offset && offset <= l)
+    }
+
+    pub fn note_void(&self, first: u64, last: u64) {
+        self.voided
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((first, last));
+    }
+
+    /// A new, empty binlog in `dir` whose first record will be `start` (a full sync's).
+    pub fn create(&self, dir: &Path, start: u64) -> Result<::binlog::Binlog, String> {
+        let mut opts = ::binlog::Options::new(dir);
+        opts.segment_bytes = self.segment_bytes.max(4096);
+        let mut b = ::binlog::Binlog::open(opts, start).map_err(|e| e.to_string())?;
+        if b.next_offset() != start {
+            return Err(format!("new binlog in {} is not empty", dir.display()));
+        }
+        b.sync().map_err(|e| e.to_string())?;
+        Ok(b)
+    }
+
+    /// Switches to `binlog` (created by [`Log::create`]) after a full sync installed an
+    /// engine holding every record up to `offset`.
+    pub fn replace(&self, binlog: ::binlog::Binlog, dir: PathBuf, offset: u64) {
+        *self.lock() = binlog;
+        *self.dir.lock().unwrap_or_else(|p| p.into_inner()) = dir;
+        self.voided
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.persisted.store(offset, Ordering::Release);
+        self.synced.store(offset, Ordering::Release);
     }
 
     /// Removes old segments: those beyond the retention limits, and with `up_to` every segment
@@ -226,6 +273,7 @@ impl storage::CommitLog for Log {
     }
 
     fn void(&self, lane: u8, first: u64, last: u64) -> std::io::Result<()> {
+        self.note_void(first, last);
         self.lock()
             .append(&encode_void(lane, first, last))
             .map(|_| ())
@@ -444,6 +492,11 @@ pub fn run_write(
     if REPLAYING.with(|r| r.get()) || !shared.storage().logged() {
         return f(session);
     }
+    if crate::replication::is_replica(shared) {
+        // A writable replica (replica-read-only no): local writes are neither logged nor
+        // replicated (the log's offsets are the master's), as in Redis.
+        return f(session);
+    }
     if sink_active() {
         return run_described(shared, session, idx, args, f);
     }
@@ -563,14 +616,10 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
         decoded.push((rec.offset, p));
     }
     drop(records);
-    let client = shared.clients.register(
-        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-    );
-    let mut session = Session::new(client.clone(), true);
-    REPLAYING.with(|r| r.set(true));
-    storage::freeze_clock(true);
-    let result = (|| {
+    for &(f, l) in &void {
+        log.note_void(f, l);
+    }
+    let result = with_replay_session(shared, |session| {
         let mut n = 0u64;
         for (offset, p) in decoded {
             let Payload::Commands { lane, cmds } = p else {
@@ -581,37 +630,66 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
             {
                 continue;
             }
-            let txn = storage.begin_txn();
-            for (ks, args) in cmds {
-                let Some(idx) = commands::lookup(&args[0]) else {
-                    return Err(format!(
-                        "binlog record {offset} holds an unknown command '{}'",
-                        String::from_utf8_lossy(&args[0])
-                    ));
-                };
-                session.db = ks;
-                let mut ctx = Ctx {
-                    shared,
-                    session: &mut session,
-                };
-                let reply = (TABLE[idx].handler)(&mut ctx, &args);
-                if let Frame::Error(e) = &reply {
-                    tracing::debug!(offset, error = %e, "replayed command failed as it did when logged");
-                }
-            }
-            txn.commit_replayed(offset, lane)
-                .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))?;
+            apply_commands(shared, storage, session, offset, lane, cmds)?;
             n += 1;
         }
         Ok(n)
-    })();
+    });
     if result.is_ok() {
         storage.mark_recovered(log.lock().next_offset().saturating_sub(1));
     }
+    result
+}
+
+/// Runs `f` with a session for applying records: nothing is logged again and the expiry
+/// clock is stopped (no key expires by itself: every expiry that mattered was logged).
+pub fn with_replay_session<T>(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&mut Session) -> Result<T, String>,
+) -> Result<T, String> {
+    let client = shared.clients.register(
+        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+    );
+    let mut session = Session::new(client.clone(), true);
+    REPLAYING.with(|r| r.set(true));
+    storage::freeze_clock(true);
+    let result = f(&mut session);
     storage::freeze_clock(false);
     REPLAYING.with(|r| r.set(false));
     shared.clients.unregister(client.id);
     result
+}
+
+/// Applies the commands of record `offset` (from `lane`) atomically, as they ran.
+pub fn apply_commands(
+    shared: &Shared,
+    storage: &storage::Storage,
+    session: &mut Session,
+    offset: u64,
+    lane: u8,
+    cmds: Vec<LoggedCommand>,
+) -> Result<(), String> {
+    let txn = storage.begin_txn();
+    for (ks, args) in cmds {
+        let Some(idx) = commands::lookup(&args[0]) else {
+            return Err(format!(
+                "binlog record {offset} holds an unknown command '{}'",
+                String::from_utf8_lossy(&args[0])
+            ));
+        };
+        session.db = ks;
+        let mut ctx = Ctx {
+            shared,
+            session: &mut *session,
+        };
+        let reply = (TABLE[idx].handler)(&mut ctx, &args);
+        if let Frame::Error(e) = &reply {
+            tracing::debug!(offset, error = %e, "replayed command failed as it did when logged");
+        }
+    }
+    txn.commit_replayed(offset, lane)
+        .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))
 }
 
 /// Group commit for `appendfsync always`: one thread fsyncs whatever has been written when
@@ -721,6 +799,19 @@ impl FailPoints {
         p.retain(|(n, _)| n != name);
         if ms > 0 {
             p.push((name.to_string(), ms));
+        }
+    }
+
+    /// Whether the named point is armed (disarming it): for points that do something other
+    /// than sleep (`syncfile-corrupt-chunk`).
+    pub fn take(&self, name: &str) -> bool {
+        let mut p = self.points.lock().unwrap_or_else(|p| p.into_inner());
+        match p.iter().position(|(n, _)| n == name) {
+            Some(i) => {
+                p.remove(i);
+                true
+            }
+            None => false,
         }
     }
 

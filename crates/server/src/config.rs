@@ -137,6 +137,44 @@ pub static PARAMS: &[Param] = &[
     p("binlog-max-size", mem(0, u64::MAX >> 2), "4294967296", true),
     p("binlog-max-age", int(0, I64MAX), "604800", true),
     p("binlog-lease-timeout", int(1, I64MAX), "60", true),
+    // Replication (docs/replication.md).
+    // Set by REPLICAOF (kept by CONFIG REWRITE), or in the config file / command line.
+    alias(p("replicaof", STR, "", false), &["slaveof"]),
+    p("masterauth", STR, "", true),
+    p("masteruser", STR, "", true),
+    alias(
+        p("replica-read-only", BOOL, "yes", true),
+        &["slave-read-only"],
+    ),
+    alias(
+        p("replica-priority", int(0, I64MAX), "100", true),
+        &["slave-priority"],
+    ),
+    alias(
+        p("replica-announce-ip", STR, "", true),
+        &["slave-announce-ip"],
+    ),
+    alias(
+        p("replica-announce-port", int(0, 65535), "0", true),
+        &["slave-announce-port"],
+    ),
+    p("repl-timeout", int(1, I64MAX), "60", true),
+    alias(
+        p("repl-ping-replica-period", int(1, I64MAX), "10", true),
+        &["repl-ping-slave-period"],
+    ),
+    // Full-sync transfer: MB/s for all streams together (0: unlimited; Kvrocks's name),
+    // parallel streams per full sync, chunk size.
+    p("max-replication-mb", int(0, I64MAX), "0", true),
+    p("repl-transfer-streams", int(1, 16), "4", true),
+    p(
+        "repl-transfer-chunk-size",
+        mem(4096, 64 << 20),
+        "4194304",
+        true,
+    ),
+    // Shutdown stage 4: how long replicas may take to catch up.
+    p("shutdown-timeout", int(0, I64MAX), "10", true),
     p(
         "binlog-recovery-max-records",
         int(0, I64MAX),
@@ -278,9 +316,6 @@ pub static PARAMS: &[Param] = &[
     noop("repl-diskless-load", STR, "disabled"),
     noop("repl-disable-tcp-nodelay", BOOL, "no"),
     noop("replica-serve-stale-data", BOOL, "yes"),
-    noop("replica-read-only", BOOL, "yes"),
-    noop("replica-priority", int(0, I64MAX), "100"),
-    noop("shutdown-timeout", int(0, I64MAX), "10"),
     noop("locale-collate", STR, ""),
 ];
 
@@ -364,6 +399,19 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
         Kind::Str if param.name == "client-output-buffer-limit" => {
             crate::pubsub::parse_output_limits(value)?;
             Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
+        }
+        Kind::Str if param.name == "replicaof" => {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            match words.as_slice() {
+                [] => Ok(String::new()),
+                [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
+                    Ok(String::new())
+                }
+                [host, port] if port.parse::<u16>().is_ok_and(|p| p > 0) => {
+                    Ok(format!("{host} {port}"))
+                }
+                _ => Err("argument must be '<host> <port>' or 'no one'".into()),
+            }
         }
         Kind::Str => Ok(value.to_string()),
     }
@@ -546,7 +594,7 @@ fn format_line(name: &str, value: &str) -> String {
 fn is_multiword_param(name: &str) -> bool {
     matches!(
         name,
-        "save" | "client-output-buffer-limit" | "oom-score-adj-values" | "bind"
+        "save" | "client-output-buffer-limit" | "oom-score-adj-values" | "bind" | "replicaof"
     )
 }
 

@@ -94,7 +94,11 @@ async fn serve_session(
                 if plain && gets.is_empty() {
                     // While clients are blocked, every write must be able to serve them
                     // before the next command runs (as in Redis): no batching then.
-                    let idx = if shared.blocked.count() == 0 && !shared.guard.full() {
+                    // A replica's writes are refused by the central check: never batched.
+                    let idx = if shared.blocked.count() == 0
+                        && !shared.guard.full()
+                        && !crate::replication::is_replica(shared)
+                    {
                         batchable_write(args)
                     } else {
                         None
@@ -127,6 +131,33 @@ async fn serve_session(
             match parsed {
                 Ok(Some(args)) => {
                     let mut reply = execute(shared, session, args).await;
+                    if let Some(t) = session.takeover.take() {
+                        use crate::replication::master::{self as rm, Takeover};
+                        match t {
+                            Takeover::Delay(d) => tokio::time::sleep(d).await,
+                            Takeover::Wait {
+                                n,
+                                target,
+                                deadline,
+                            } => {
+                                if !wbuf.is_empty()
+                                    && !flush(shared, session, &mut stream, &mut wbuf).await
+                                {
+                                    return None;
+                                }
+                                reply = rm::wait_acks(shared, n, target, deadline).await;
+                            }
+                            Takeover::FullSync => reply = rm::full_sync_reply(shared).await,
+                            Takeover::Feed { next } => {
+                                reply.encode(session.proto, &mut wbuf);
+                                if !flush(shared, session, &mut stream, &mut wbuf).await {
+                                    return None;
+                                }
+                                rm::feed(shared, &mut stream, &mut rbuf, session, next).await;
+                                return None;
+                            }
+                        }
+                    }
                     if let Some(wait) = session.wait.take() {
                         // Earlier pipelined replies go out before this client blocks.
                         if !wbuf.is_empty() && !flush(shared, session, &mut stream, &mut wbuf).await
@@ -339,6 +370,7 @@ async fn flush(
             return false;
         }
         session.wal_seq = 0;
+        shared.repl.notify_data();
     }
     let n = wbuf.len();
     // A client killed (or over its output limit) while its socket is full stops here; so does

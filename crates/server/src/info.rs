@@ -337,22 +337,130 @@ fn stats(shared: &Shared, out: &mut String) {
     line(out, "pubsub_channels", shared.pubsub.num_channels());
     line(out, "pubsub_patterns", shared.pubsub.numpat());
     line(out, "total_error_replies", g(&s.error_replies));
+    let r = &shared.repl;
+    line(out, "sync_full", g(&r.sync_full));
+    line(out, "sync_partial_ok", g(&r.sync_partial_ok));
+    line(out, "sync_partial_err", g(&r.sync_partial_err));
 }
 
 fn replication(shared: &Shared, out: &mut String) {
+    use crate::replication as r;
     out.push_str("# Replication\r\n");
-    line(out, "role", "master");
-    line(out, "connected_slaves", 0);
+    let offset = r::last_offset(shared);
+    let link = shared.repl.link();
+    match &link {
+        None => line(out, "role", "master"),
+        Some(l) => {
+            // Sentinel reads these after `role:` (docs/replication.md).
+            line(out, "role", "slave");
+            line(out, "master_host", &l.host);
+            line(out, "master_port", l.port);
+            line(
+                out,
+                "master_link_status",
+                if l.up() { "up" } else { "down" },
+            );
+            line(
+                out,
+                "master_last_io_seconds_ago",
+                r::lock(&l.last_io).elapsed().as_secs(),
+            );
+            let syncing = l.status.load(Ordering::Relaxed) == r::replica::SYNCING;
+            line(out, "master_sync_in_progress", syncing as u8);
+            if syncing {
+                let total = l.sync_total.load(Ordering::Relaxed);
+                let read = l.sync_read.load(Ordering::Relaxed);
+                line(out, "master_sync_total_bytes", total);
+                line(out, "master_sync_read_bytes", read);
+                line(out, "master_sync_left_bytes", total.saturating_sub(read));
+                line(
+                    out,
+                    "master_sync_perc",
+                    format!("{:.2}", read as f64 * 100.0 / total.max(1) as f64),
+                );
+                line(
+                    out,
+                    "master_sync_last_io_seconds_ago",
+                    r::lock(&l.last_io).elapsed().as_secs(),
+                );
+            }
+            line(out, "slave_read_repl_offset", offset);
+            line(out, "slave_repl_offset", offset);
+            if let Some(d) = *r::lock(&l.down_since) {
+                line(out, "master_link_down_since_seconds", d.elapsed().as_secs());
+            }
+            line(out, "slave_priority", r::priority(shared));
+            line(
+                out,
+                "slave_read_only",
+                shared.with_config(|c| c.get_bool("replica-read-only")) as u8,
+            );
+            line(out, "replica_announced", 1);
+            line(
+                out,
+                "master_sync_full_syncs",
+                l.full_syncs.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "master_sync_fetched_bytes",
+                l.fetched.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "master_sync_corrupt_chunks",
+                l.corrupt_chunks.load(Ordering::Relaxed),
+            );
+            line(
+                out,
+                "master_link_lag_records",
+                l.master_offset
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(offset),
+            );
+        }
+    }
+    let feeders: Vec<_> = r::lock(&shared.repl.replicas).clone();
+    line(out, "connected_slaves", feeders.len());
+    for (i, f) in feeders.iter().enumerate() {
+        line(
+            out,
+            &format!("slave{i}"),
+            format!(
+                "ip={},port={},state={},offset={},lag={}",
+                f.ip,
+                f.port,
+                f.state_name(),
+                f.acked.load(Ordering::Relaxed),
+                f.lag_secs()
+            ),
+        );
+    }
     line(out, "master_failover_state", "no-failover");
-    line(out, "master_replid", &shared.run_id);
+    let h = shared.repl.history();
+    line(out, "master_replid", &h.id);
     line(
         out,
         "master_replid2",
-        "0000000000000000000000000000000000000000",
+        if h.id2.is_empty() {
+            "0000000000000000000000000000000000000000"
+        } else {
+            &h.id2
+        },
     );
-    line(out, "master_repl_offset", 0);
-    line(out, "second_repl_offset", -1);
-    line(out, "repl_backlog_active", 0);
+    line(out, "master_repl_offset", offset);
+    line(out, "second_repl_offset", h.second_offset_info());
+    let st = shared.binlog.get().map(|l| l.lock().status());
+    line(out, "repl_backlog_active", st.is_some() as u8);
+    if let Some(st) = st {
+        line(out, "repl_backlog_size", st.bytes);
+        line(out, "repl_backlog_first_byte_offset", st.first_offset);
+        line(
+            out,
+            "repl_backlog_histlen",
+            st.next_offset - st.first_offset,
+        );
+    }
 }
 
 fn cpu(out: &mut String) {

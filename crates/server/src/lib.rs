@@ -13,6 +13,7 @@ pub mod diskguard;
 pub mod info;
 pub mod notify;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod shared;
 

@@ -47,6 +47,11 @@ pub fn apply_config(shared: &Shared) {
     });
     shared.storage().set_durability(fsync);
     shared.storage().set_max_value_len(max_bulk as usize);
+    shared.repl.throttle.set_rate(
+        shared
+            .with_config(|c| c.get_u64("max-replication-mb"))
+            .saturating_mul(1 << 20),
+    );
     let h = &shared.hot;
     shared.with_config(|c| {
         let r = Ordering::Relaxed;
@@ -75,15 +80,25 @@ pub fn apply_config(shared: &Shared) {
     });
 }
 
-/// Opens the storage and binds the listener; errors here stop start-up.
-pub async fn start(config: Config) -> Result<ServerHandle, String> {
-    let dir = config.get("dir").to_string();
-    let mut opts = StorageOptions::new(&dir);
+/// The engine's options from the configuration, for the engine at `path`.
+pub fn storage_options(config: &Config, path: &std::path::Path) -> StorageOptions {
+    let mut opts = StorageOptions::new(path);
     opts.block_cache_bytes = config.get_u64("rocksdb-block-cache-size") as usize;
     opts.write_buffer_bytes = config.get_u64("rocksdb-write-buffer-size") as usize;
     opts.durability = Durability::parse(config.get("appendfsync")).unwrap_or(Durability::EverySec);
     opts.max_value_len = config.get_u64("proto-max-bulk-len") as usize;
     opts.external_log = config.get_bool("binlog");
+    opts
+}
+
+/// Opens the storage and binds the listener; errors here stop start-up.
+pub async fn start(config: Config) -> Result<ServerHandle, String> {
+    let dir = config.get("dir").to_string();
+    let state = crate::replication::load_state(std::path::Path::new(&dir))?;
+    let generation = state.generation;
+    crate::replication::start_up_cleanup(std::path::Path::new(&dir), generation);
+    let db_path = crate::replication::db_dir(std::path::Path::new(&dir), generation);
+    let opts = storage_options(&config, &db_path);
     let segment_bytes = config.get_u64("binlog-segment-size");
     let t = Instant::now();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&opts))
@@ -92,7 +107,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
         .map_err(|e| format!("cannot open data directory '{dir}': {e}"))?;
     tracing::info!(dir = %dir, took_ms = t.elapsed().as_millis() as u64, "storage opened");
     let log = if storage.logged() || config.get_bool("binlog") {
-        let binlog_dir = std::path::Path::new(&dir).join("binlog");
+        let binlog_dir = crate::replication::binlog_dir(std::path::Path::new(&dir), generation);
         let (floor, max_applied) = (storage.applied_offset(), storage.max_applied());
         let log = tokio::task::spawn_blocking(move || {
             crate::commitlog::Log::open(&binlog_dir, segment_bytes, floor, max_applied)
@@ -118,7 +133,10 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read listening address: {e}"))?;
-    let shared = Arc::new(Shared::new(storage, config));
+    let repl = crate::replication::Repl::new(std::path::PathBuf::from(&dir), state);
+    let _ = repl.runtime.set(tokio::runtime::Handle::current());
+    let shared = Arc::new(Shared::new(storage, config, repl));
+    shared.set_me();
     shared.port.store(addr.port() as u64, Ordering::Relaxed);
     apply_config(&shared);
     if let Some(log) = log {
@@ -146,6 +164,13 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     crate::diskguard::check(&shared);
     crate::commitlog::Syncer::start(shared.clone())
         .map_err(|e| format!("cannot start the fsync thread: {e}"))?;
+    let master = shared.with_config(|c| c.get("replicaof").to_string());
+    if let Some((host, port)) = master.split_once(' ') {
+        if shared.binlog.get().is_none() {
+            return Err("replicaof needs the binlog (binlog yes)".into());
+        }
+        crate::replication::replica::follow(&shared, host, port.parse().unwrap_or(6379));
+    }
     let join = tokio::spawn(run(listener, shared.clone()));
     Ok(ServerHandle { addr, shared, join })
 }
@@ -353,6 +378,50 @@ async fn shutdown_stages(
 
     let t = Instant::now();
     shared.close_connections.cancel();
+    // Replicas stay connected until stage 4.
+    let closed = wait_until(&shared, CLOSE_DEADLINE, || {
+        shared.clients.all().iter().all(|c| c.kind() == "replica")
+    })
+    .await;
+    if closed {
+        stage_done(3, "close client connections", t, "");
+    } else {
+        clean = false;
+        stage_done(3, "close client connections", t, "connections abandoned");
+    }
+
+    let t = Instant::now();
+    let feeders = crate::replication::replica_count(&shared);
+    if shared.shutdown_now.load(Ordering::Relaxed) {
+        tracing::info!("shutdown stage 4/5 (replicas catch up): skipped (SHUTDOWN NOW)");
+    } else if feeders == 0 {
+        stage_done(4, "replicas catch up: none attached", t, "");
+    } else {
+        let target = crate::replication::last_offset(&shared);
+        let limit = Duration::from_secs(shared.with_config(|c| c.get_u64("shutdown-timeout")));
+        let caught_up = wait_until(&shared, limit, || {
+            crate::replication::lagging(&shared, target) == 0
+        })
+        .await;
+        if caught_up {
+            stage_done(
+                4,
+                &format!("replicas catch up: {feeders} at offset {target}"),
+                t,
+                "",
+            );
+        } else {
+            clean = false;
+            let behind = crate::replication::lagging(&shared, target);
+            stage_done(
+                4,
+                &format!("replicas catch up to offset {target}"),
+                t,
+                &format!("{behind} of {feeders} replicas still behind at shutdown-timeout"),
+            );
+        }
+    }
+    shared.repl.drop_feeders();
     // Closing the channels ends each worker once its connections have closed.
     let handles: Vec<_> = workers
         .into_iter()
@@ -366,24 +435,14 @@ async fn shutdown_stages(
             let _ = h.join();
         }
     });
-    let closed = tokio::select! {
+    let joined = tokio::select! {
         r = tokio::time::timeout(CLOSE_DEADLINE, joined) => r.is_ok(),
         _ = shared.shutdown_force.cancelled() => false,
     };
     maintenance.abort();
-    if closed {
-        stage_done(3, "close client connections", t, "");
-    } else {
+    if !joined {
         clean = false;
-        stage_done(3, "close client connections", t, "connections abandoned");
-    }
-
-    let t = Instant::now();
-    if shared.shutdown_now.load(Ordering::Relaxed) {
-        tracing::info!("shutdown stage 4/5 (replicas catch up): skipped (SHUTDOWN NOW)");
-    } else {
-        // No replication yet (issue 5): nothing to wait for.
-        stage_done(4, "replicas catch up: none attached", t, "");
+        tracing::warn!("shutdown: worker threads did not end in time (connections abandoned)");
     }
 
     let t = Instant::now();
@@ -444,7 +503,10 @@ async fn maintenance(shared: Arc<Shared>) {
         // Storage full? Measured every cycle, not only after compactions.
         crate::diskguard::check(&shared);
         let per_cycle = shared.with_config(|c| c.get_u64("active-expire-keys-per-cycle")) as usize;
-        let per_cycle = if shared.hot.active_expire_paused.load(Ordering::Relaxed) {
+        // A replica deletes nothing by itself: its master's DELs come through the stream.
+        let per_cycle = if shared.hot.active_expire_paused.load(Ordering::Relaxed)
+            || crate::replication::is_replica(&shared)
+        {
             0
         } else {
             per_cycle
@@ -487,6 +549,12 @@ async fn maintenance(shared: Arc<Shared>) {
         }
         if last_sync.elapsed() >= Duration::from_secs(1) {
             last_sync = Instant::now();
+            let sh = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::replication::master::collect_snapshots(&sh);
+                crate::replication::collect_retired(&sh);
+            })
+            .await;
             if shared.binlog.get().is_some() {
                 let sh = shared.clone();
                 if let Ok(Err(e)) =

@@ -130,6 +130,9 @@ pub struct Shared {
     pub failpoints: crate::commitlog::FailPoints,
     pub syncer: crate::commitlog::Syncer,
     pub guard: crate::diskguard::Guard,
+    pub repl: crate::replication::Repl,
+    /// This value's own `Arc` (for work that outlives a command, such as a replication link).
+    me: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
 
 fn random_hex40() -> String {
@@ -138,7 +141,7 @@ fn random_hex40() -> String {
 }
 
 impl Shared {
-    pub fn new(storage: Storage, config: Config) -> Shared {
+    pub fn new(storage: Storage, config: Config, repl: crate::replication::Repl) -> Shared {
         Shared {
             storage: arc_swap::ArcSwap::from_pointee(storage),
             config: RwLock::new(config),
@@ -165,6 +168,25 @@ impl Shared {
             failpoints: Default::default(),
             syncer: Default::default(),
             guard: Default::default(),
+            repl,
+            me: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Remembers the `Arc` this value lives in (once, right after it is made).
+    pub fn set_me(self: &Arc<Self>) {
+        let _ = self.me.set(Arc::downgrade(self));
+    }
+
+    pub fn me(&self) -> Option<Arc<Shared>> {
+        self.me.get().and_then(|w| w.upgrade())
+    }
+
+    /// Runs `f` with the configuration write-locked.
+    pub fn with_config_mut<T>(&self, f: impl FnOnce(&mut Config) -> T) -> T {
+        match self.config.write() {
+            Ok(mut c) => f(&mut c),
+            Err(p) => f(&mut p.into_inner()),
         }
     }
 

@@ -555,6 +555,27 @@ impl Storage {
         }
     }
 
+    /// A record at `offset` needs nothing from the engine (void, or already held): the floor
+    /// moves past it (a replica applying its master's records in order).
+    pub fn note_applied(&self, offset: u64) {
+        self.last_appended.fetch_max(offset, Ordering::AcqRel);
+        self.applied.fetch_max(offset, Ordering::AcqRel);
+    }
+
+    /// Records that every record up to `offset` is in the engine (a transferred snapshot made
+    /// with no write in flight), durably.
+    pub fn persist_floor(&self, offset: u64) -> Result<(), Error> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_DEFAULT)?, APPLIED_KEY, offset.to_be_bytes());
+        self.db.write_opt(&b, &wo)?;
+        // Without a WAL (external log) the key survives a crash only in an SST file.
+        self.flush_memtables()?;
+        self.applied.fetch_max(offset, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// The highest offset any lane has in the engine.
     pub fn max_applied(&self) -> u64 {
         self.lane_applied
@@ -622,6 +643,13 @@ impl Storage {
         v[8..].copy_from_slice(&floor.to_be_bytes());
         batch.put_cf(self.cf(CF_DEFAULT)?, lane_key(lane), v);
         let written = self.db.write_opt(&batch, &self.write_options());
+        if let (Err(_), None) = (&written, at) {
+            // The void record is in the log before the floor can pass these records: a
+            // replica feeder reading up to the floor always knows they are void.
+            if let Err(ve) = log.void(lane, first, last) {
+                tracing::error!(error = %ve, first, last, "binlog: cannot void the records of a failed write");
+            }
+        }
         if at.is_none() {
             let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             inflight.remove(&first);
@@ -633,11 +661,6 @@ impl Storage {
         if let Err(e) = written {
             if e.to_string().contains("No space left") {
                 self.disk_full.store(true, Ordering::Release);
-            }
-            if at.is_none() {
-                if let Err(ve) = log.void(lane, first, last) {
-                    tracing::error!(error = %ve, first, last, "binlog: cannot void the records of a failed write");
-                }
             }
             return Err(e.into());
         }

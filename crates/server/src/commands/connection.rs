@@ -281,8 +281,16 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
 }
 
+fn client_kind(t: &str) -> &str {
+    match t {
+        "slave" => "replica",
+        t => t,
+    }
+}
+
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let mut ids: Option<Vec<u64>> = None;
+    let mut kind: Option<String> = None;
     let mut i = 2;
     while i < args.len() {
         if eq_ic(&args[i], "type") && i + 1 < args.len() {
@@ -296,9 +304,7 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     String::from_utf8_lossy(t)
                 ));
             }
-            if !eq_ic(t, "normal") {
-                ids = Some(Vec::new()); // no replica or pubsub clients exist yet
-            }
+            kind = Some(client_kind(&String::from_utf8_lossy(t).to_ascii_lowercase()).to_string());
             i += 2;
         } else if eq_ic(&args[i], "id") && i + 1 < args.len() {
             let mut v = Vec::new();
@@ -316,7 +322,9 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     let mut out = String::new();
     for c in ctx.shared.clients.all() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id))
+            || kind.as_ref().is_some_and(|k| c.kind() != k)
+        {
             continue;
         }
         out.push_str(&c.describe());
@@ -395,8 +403,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if id.is_some_and(|id| c.id != id)
             || addr.as_ref().is_some_and(|a| c.addr.to_string() != *a)
             || laddr.as_ref().is_some_and(|a| c.laddr.to_string() != *a)
-            // Every connected client is a normal one until replication and pub/sub exist.
-            || ty.as_ref().is_some_and(|t| t != "normal")
+            || ty.as_ref().is_some_and(|t| c.kind() != client_kind(t))
             || maxage.is_some_and(|m| c.created.elapsed().as_secs() < m)
         {
             continue;

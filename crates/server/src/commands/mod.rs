@@ -79,6 +79,12 @@ pub struct Session {
     pub wait: Option<crate::blocking::Wait>,
     /// Pub/Sub mailbox and subscriptions, from the first (P)SUBSCRIBE on.
     pub sub: Option<crate::pubsub::Subscriber>,
+    /// Set by a command whose work continues on the connection (PSYNC, WAIT, throttled
+    /// transfer chunks).
+    pub takeover: Option<crate::replication::master::Takeover>,
+    /// A replica's listening port and announced address (REPLCONF).
+    pub repl_port: u16,
+    pub repl_ip: Option<String>,
 }
 
 impl Session {
@@ -102,6 +108,9 @@ impl Session {
             in_exec: false,
             wait: None,
             sub: None,
+            takeover: None,
+            repl_port: 0,
+            repl_ip: None,
         }
     }
 }
@@ -350,6 +359,14 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("command", -1, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", ON, server::command),
     cmd("time", 1, FAST | LOADING | STALE, NOKEYS, "server", "2.6.0", "Returns the server time.", O1, server::time),
     cmd("lastsave", 1, FAST | LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", O1, server::lastsave),
+    // replication
+    cmd("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "5.0.0", "Configures a server as replica of another, or promotes it to a master.", O1, crate::replication::replica::replicaof),
+    cmd("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", O1, crate::replication::replica::replicaof),
+    cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, "server", "2.8.12", "Returns the replication role.", O1, crate::replication::replica::role),
+    cmd("wait", 3, NOSCRIPT, NOKEYS, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", O1, crate::replication::master::wait),
+    cmd("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "3.0.0", "An internal command for configuring the replication stream.", O1, crate::replication::master::replconf),
+    cmd("psync", 3, ADMIN | NOSCRIPT, NOKEYS, "server", "2.8.0", "An internal command used in replication.", O1, crate::replication::master::psync),
+    cmd("syncfile", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Strata: the full-sync transfer service (MANIFEST <snapshot> | READ <snapshot> <file> <offset> <length>).", O1, crate::replication::master::syncfile),
     cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands (SLEEP, SET-ACTIVE-EXPIRE, RELOAD, FAILPOINT, HELP).", "Depends on subcommand.", server::debug),
     cmd("binlog", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "7.0.0", "Binlog administration: purge, leases, snapshots (Strata).", "Depends on subcommand.", server::binlog),
@@ -414,6 +431,16 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         return Err(Frame::error("NOAUTH Authentication required."));
     }
     if spec.flags & WRITE != 0 {
+        if crate::replication::is_replica(shared)
+            && shared.with_config(|c| c.get_bool("replica-read-only"))
+        {
+            shared.cmdstats[idx]
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(Frame::error(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
         if let Some(refused) = crate::diskguard::refuse(shared, session.db, spec.name, args) {
             return Err(refused);
         }

@@ -1,0 +1,277 @@
+//! Master–replica replication (protocol and states in `docs/replication.md`).
+//!
+//! - [`master`]: what a master (or a replica feeding sub-replicas) serves: `PSYNC` (continue
+//!   from the binlog, or point to a snapshot), snapshots and their files (`SYNCFILE`), the
+//!   binlog stream with acknowledgements, `WAIT`.
+//! - [`replica`]: the link a replica keeps to its master: handshake, full sync (parallel,
+//!   verified, resumable file transfer into a staging directory, then an atomic switch of
+//!   the engine), incremental sync (each record applied at its own offset).
+//!
+//! The data directory holds the engine and binlog of one *generation* (`strata.state` says
+//! which, with the replication history): generation 0 is the engine in the directory itself
+//! and `binlog/`; a full sync installs generation g as `db-g/` and `binlog-g/`.
+
+pub mod master;
+pub mod replica;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use replication::history::{History, State};
+
+pub const STATE_FILE: &str = "strata.state";
+
+pub fn db_dir(dir: &Path, generation: u64) -> PathBuf {
+    if generation == 0 {
+        dir.to_path_buf()
+    } else {
+        dir.join(format!("db-{generation}"))
+    }
+}
+
+pub fn binlog_dir(dir: &Path, generation: u64) -> PathBuf {
+    if generation == 0 {
+        dir.join("binlog")
+    } else {
+        dir.join(format!("binlog-{generation}"))
+    }
+}
+
+/// Staging directory of a full sync in progress on a replica.
+pub fn sync_root(dir: &Path) -> PathBuf {
+    dir.join("sync")
+}
+
+/// Where a master keeps the snapshots it serves.
+pub fn snapshots_dir(dir: &Path) -> PathBuf {
+    dir.join("snapshots")
+}
+
+/// Reads the state file, creating it for a new (or older) data directory: generation 0 and
+/// a new history.
+pub fn load_state(dir: &Path) -> Result<State, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+    let path = dir.join(STATE_FILE);
+    if let Some(st) = State::load(&path)? {
+        return Ok(st);
+    }
+    let st = State {
+        generation: 0,
+        history: History::fresh(),
+    };
+    st.store(&path)
+        .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
+    Ok(st)
+}
+
+/// Whether a file in the data directory itself belongs to a generation-0 engine.
+fn is_engine_file(name: &str) -> bool {
+    ["CURRENT", "IDENTITY", "LOCK", "LOG"].contains(&name)
+        || ["MANIFEST-", "OPTIONS-", "LOG.old."]
+            .iter()
+            .any(|p| name.starts_with(p))
+        || [".sst", ".log", ".blob", ".dbtmp"]
+            .iter()
+            .any(|s| name.ends_with(s))
+}
+
+/// Removes every engine and binlog directory but those of `keep` (the old generation after
+/// a full sync, or what a crash in the middle of one left behind).
+pub fn remove_other_generations(dir: &Path, keep: u64) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let generation = name
+            .strip_prefix("db-")
+            .or_else(|| name.strip_prefix("binlog-"))
+            .and_then(|g| g.parse::<u64>().ok());
+        let path = entry.path();
+        match generation {
+            Some(g) if g != keep => {
+                std::fs::remove_dir_all(&path)?;
+                removed += 1;
+            }
+            None if keep != 0 && name == "binlog" && path.is_dir() => {
+                std::fs::remove_dir_all(&path)?;
+                removed += 1;
+            }
+            None if keep != 0 && path.is_file() && is_engine_file(&name) => {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+            _ => {}
+        }
+    }
+    if removed > 0 {
+        replication::sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// This server's role.
+pub enum Role {
+    Master,
+    Replica(Arc<replica::Link>),
+}
+
+/// Replication state shared by every connection.
+pub struct Repl {
+    pub dir: PathBuf,
+    /// Generation and history (persisted in `strata.state`).
+    pub state: Mutex<State>,
+    pub role: Mutex<Role>,
+    /// Fast check for the write path: this server follows a master.
+    pub is_replica: AtomicBool,
+    /// Replicas fed by this server.
+    pub replicas: Mutex<Vec<Arc<master::Feeder>>>,
+    /// Bumped on every acknowledgement (wakes `WAIT`).
+    pub acks: tokio::sync::watch::Sender<u64>,
+    /// Records were handed to the OS (wakes feeders waiting for data).
+    pub data_ready: tokio::sync::Notify,
+    /// Feeders stop (shutdown stage 4 is over, or this server changed master).
+    pub stop_feeders: Mutex<tokio_util::sync::CancellationToken>,
+    pub throttle: replication::throttle::Throttle,
+    pub snapshots: Mutex<Vec<Arc<master::Snapshot>>>,
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
+    /// Last full sync per replica address (warning when one needs another soon after).
+    pub last_full_sync: Mutex<std::collections::HashMap<String, Instant>>,
+    /// Engines replaced by a full sync, removed once nothing uses them.
+    pub retired: Mutex<Vec<std::sync::Weak<storage::Storage>>>,
+    /// The main runtime (replication tasks run there, not on a connection's worker).
+    pub runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+}
+
+impl Repl {
+    pub fn new(dir: PathBuf, state: State) -> Repl {
+        Repl {
+            dir,
+            state: Mutex::new(state),
+            role: Mutex::new(Role::Master),
+            is_replica: AtomicBool::new(false),
+            replicas: Mutex::new(Vec::new()),
+            acks: tokio::sync::watch::channel(0).0,
+            data_ready: tokio::sync::Notify::new(),
+            stop_feeders: Mutex::new(tokio_util::sync::CancellationToken::new()),
+            throttle: Default::default(),
+            snapshots: Mutex::new(Vec::new()),
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
+            last_full_sync: Mutex::new(Default::default()),
+            retired: Mutex::new(Vec::new()),
+            runtime: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn history(&self) -> History {
+        lock(&self.state).history.clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        lock(&self.state).generation
+    }
+
+    /// Stores a new state (atomically on disk first).
+    pub fn set_state(&self, st: State) -> std::io::Result<()> {
+        st.store(&self.dir.join(STATE_FILE))?;
+        *lock(&self.state) = st;
+        Ok(())
+    }
+
+    pub fn link(&self) -> Option<Arc<replica::Link>> {
+        match &*lock(&self.role) {
+            Role::Replica(l) => Some(l.clone()),
+            Role::Master => None,
+        }
+    }
+
+    /// Disconnects every replica fed by this server (they reconnect and continue if they can).
+    pub fn drop_feeders(&self) {
+        let mut t = lock(&self.stop_feeders);
+        t.cancel();
+        *t = tokio_util::sync::CancellationToken::new();
+    }
+
+    pub fn feeders_token(&self) -> tokio_util::sync::CancellationToken {
+        lock(&self.stop_feeders).clone()
+    }
+
+    /// Wakes feeders: new records may be readable.
+    pub fn notify_data(&self) {
+        self.data_ready.notify_waiters();
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes the directories of engines replaced by a full sync once no command uses them.
+pub fn collect_retired(shared: &crate::shared::Shared) {
+    let r = &shared.repl;
+    let done = {
+        let mut retired = lock(&r.retired);
+        retired.retain(|w| w.strong_count() > 0);
+        retired.is_empty()
+    };
+    if done {
+        let keep = r.generation();
+        match remove_other_generations(&r.dir, keep) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                generation = keep,
+                "old engine and binlog files removed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot remove old engine files"),
+        }
+    }
+}
+
+/// Start-up: what a crash in the middle of a full sync's switch left behind goes.
+pub fn start_up_cleanup(dir: &Path, generation: u64) {
+    if let Err(e) = remove_other_generations(dir, generation) {
+        tracing::warn!(error = %e, "cannot remove leftover engine directories");
+    }
+    let snaps = snapshots_dir(dir);
+    if snaps.exists() {
+        if let Err(e) = std::fs::remove_dir_all(&snaps) {
+            tracing::warn!(error = %e, "cannot remove old snapshots");
+        }
+    }
+}
+
+/// The offset of the last record in this server's binlog (`master_repl_offset`).
+pub fn last_offset(shared: &crate::shared::Shared) -> u64 {
+    match shared.binlog.get() {
+        Some(l) => l.lock().next_offset().saturating_sub(1),
+        None => 0,
+    }
+}
+
+/// `slave_priority` etc. read on every INFO: small helpers over the config.
+pub fn priority(shared: &crate::shared::Shared) -> i64 {
+    shared.with_config(|c| c.get_i64("replica-priority"))
+}
+
+pub fn is_replica(shared: &crate::shared::Shared) -> bool {
+    shared.repl.is_replica.load(Ordering::Acquire)
+}
+
+/// How many replicas this server feeds.
+pub fn replica_count(shared: &crate::shared::Shared) -> usize {
+    lock(&shared.repl.replicas).len()
+}
+
+/// How many fed replicas have not acknowledged `target` yet.
+pub fn lagging(shared: &crate::shared::Shared, target: u64) -> usize {
+    lock(&shared.repl.replicas)
+        .iter()
+        .filter(|f| f.acked.load(Ordering::Acquire) < target)
+        .count()
+}

@@ -1,0 +1,706 @@
+//! The replica's link to its master: handshake, full sync, incremental sync, promotion
+//! (see `docs/replication.md`).
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use replication::client::{Conn, Reply};
+use replication::history::{History, State};
+use replication::manifest::Manifest;
+use replication::staging::{ChunkError, Staging};
+use resp::Frame;
+use tokio_util::sync::CancellationToken;
+
+use super::{lock, Role};
+use crate::commands::{eq_ic, Ctx};
+use crate::shared::Shared;
+
+/// Link states (INFO `master_link_status` is `up` only in `CONNECTED`).
+pub const CONNECTING: u8 = 0;
+pub const HANDSHAKE: u8 = 1;
+pub const SYNCING: u8 = 2;
+pub const CONNECTED: u8 = 3;
+
+pub struct Link {
+    pub host: String,
+    pub port: u16,
+    pub cancel: CancellationToken,
+    pub status: AtomicU8,
+    pub down_since: Mutex<Option<Instant>>,
+    pub last_io: Mutex<Instant>,
+    /// Full sync in progress: bytes of the snapshot, and bytes verified so far.
+    pub sync_total: AtomicU64,
+    pub sync_read: AtomicU64,
+    /// File bytes received over the network (all full syncs), chunks that failed their
+    /// checksum, full syncs done.
+    pub fetched: AtomicU64,
+    pub corrupt_chunks: AtomicU64,
+    pub full_syncs: AtomicU64,
+    /// The master's last offset as it last said (PING).
+    pub master_offset: AtomicU64,
+    /// Held while a batch of records is applied (promotion waits for it).
+    pub apply_lock: Mutex<()>,
+}
+
+impl Link {
+    pub fn status_name(&self) -> &'static str {
+        match self.status.load(Ordering::Relaxed) {
+            CONNECTING => "connecting",
+            HANDSHAKE => "handshake",
+            SYNCING => "sync",
+            _ => "connected",
+        }
+    }
+
+    pub fn up(&self) -> bool {
+        self.status.load(Ordering::Relaxed) == CONNECTED
+    }
+
+    fn set_status(&self, s: u8) {
+        self.status.store(s, Ordering::Relaxed);
+        let mut d = lock(&self.down_since);
+        if s == CONNECTED {
+            *d = None;
+        } else if d.is_none() {
+            *d = Some(Instant::now());
+        }
+    }
+
+    fn io(&self) {
+        *lock(&self.last_io) = Instant::now();
+    }
+}
+
+/// Starts following `host:port` (the link runs on the main runtime until cancelled).
+pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Arc<Link> {
+    let link = Arc::new(Link {
+        host: host.to_string(),
+        port,
+        cancel: CancellationToken::new(),
+        status: AtomicU8::new(CONNECTING),
+        down_since: Mutex::new(Some(Instant::now())),
+        last_io: Mutex::new(Instant::now()),
+        sync_total: AtomicU64::new(0),
+        sync_read: AtomicU64::new(0),
+        fetched: AtomicU64::new(0),
+        corrupt_chunks: AtomicU64::new(0),
+        full_syncs: AtomicU64::new(0),
+        master_offset: AtomicU64::new(0),
+        apply_lock: Mutex::new(()),
+    });
+    let fut = run(shared.clone(), link.clone());
+    match shared.repl.runtime.get() {
+        Some(rt) => {
+            rt.spawn(fut);
+        }
+        None => {
+            tokio::spawn(fut);
+        }
+    }
+    link
+}
+
+fn timeout(shared: &Shared) -> Duration {
+    Duration::from_secs(shared.with_config(|c| c.get_u64("repl-timeout")).max(1))
+}
+
+async fn run(shared: Arc<Shared>, link: Arc<Link>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut last_error = String::new();
+    tracing::info!(master = %format!("{}:{}", link.host, link.port), "replica: connecting to master");
+    loop {
+        let r = tokio::select! {
+            r = session(&shared, &link) => r,
+            _ = link.cancel.cancelled() => return,
+            _ = shared.shutdown.cancelled() => return,
+        };
+        link.set_status(CONNECTING);
+        match r {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                // Logged once per change, not once per attempt.
+                if e != last_error {
+                    tracing::warn!(master = %format!("{}:{}", link.host, link.port), error = %e, "replication link down; retrying");
+                    last_error = e;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = link.cancel.cancelled() => return,
+                    _ = shared.shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+async fn connect(shared: &Shared, link: &Link) -> Result<Conn, String> {
+    let addr = format!("{}:{}", link.host, link.port);
+    let mut conn = Conn::connect(&addr, Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let t = timeout(shared);
+    let (user, pass, ip, port) = shared.with_config(|c| {
+        (
+            c.get("masteruser").to_string(),
+            c.get("masterauth").to_string(),
+            c.get("replica-announce-ip").to_string(),
+            c.get_u64("replica-announce-port"),
+        )
+    });
+    if !pass.is_empty() {
+        let reply = if user.is_empty() {
+            conn.call(&["AUTH", &pass], t).await
+        } else {
+            conn.call(&["AUTH", &user, &pass], t).await
+        }
+        .map_err(err)?;
+        if let Reply::Error(e) = reply {
+            return Err(format!("master refused authentication: {e}"));
+        }
+    }
+    let port = if port != 0 {
+        port
+    } else {
+        shared.port.load(Ordering::Relaxed)
+    };
+    let check = |r: Reply| match r {
+        Reply::Error(e) => Err(format!("master refused the handshake: {e}")),
+        _ => Ok(()),
+    };
+    check(
+        conn.call(&["REPLCONF", "listening-port", &port.to_string()], t)
+            .await
+            .map_err(err)?,
+    )?;
+    if !ip.is_empty() {
+        check(
+            conn.call(&["REPLCONF", "ip-address", &ip], t)
+                .await
+                .map_err(err)?,
+        )?;
+    }
+    Ok(conn)
+}
+
+async fn fetch_manifest(shared: &Shared, conn: &mut Conn, id: &str) -> Result<Manifest, String> {
+    match conn
+        .call(&["SYNCFILE", "MANIFEST", id], timeout(shared))
+        .await
+        .map_err(err)?
+    {
+        Reply::Bulk(Some(text)) => Manifest::parse(&String::from_utf8_lossy(&text)),
+        Reply::Error(e) => Err(e),
+        other => Err(format!("unexpected manifest reply {other:?}")),
+    }
+}
+
+/// One connection's life: handshake, a full sync when needed, then the record stream.
+async fn session(shared: &Arc<Shared>, link: &Arc<Link>) -> Result<(), String> {
+    let mut conn = connect(shared, link).await?;
+    link.set_status(HANDSHAKE);
+    link.io();
+    let root = super::sync_root(&shared.repl.dir);
+    // A transfer staged before a disconnect or a restart continues if the master still
+    // serves that snapshot.
+    let staged = {
+        let root = root.clone();
+        tokio::task::spawn_blocking(move || Staging::existing(&root))
+            .await
+            .map_err(err)?
+    };
+    if let Some(m) = staged {
+        match fetch_manifest(shared, &mut conn, &m.id).await {
+            Ok(served) if served == m => {
+                tracing::info!(snapshot = %m.id, "resuming the full sync staged earlier");
+                full_sync(shared, link, &m).await?;
+            }
+            _ => {
+                tracing::info!(snapshot = %m.id, "the staged full sync is no longer served: discarding it");
+                let root = root.clone();
+                tokio::task::spawn_blocking(move || Staging::discard(&root))
+                    .await
+                    .map_err(err)?
+                    .map_err(err)?;
+            }
+        }
+    }
+    loop {
+        let history = shared.repl.history();
+        let next = super::last_offset(shared) + 1;
+        let reply = conn
+            .call(
+                &["PSYNC", &history.id, &next.to_string()],
+                timeout(shared) * 4,
+            )
+            .await
+            .map_err(err)?;
+        link.io();
+        let text = match reply {
+            Reply::Simple(s) => s,
+            Reply::Error(e) => return Err(format!("master refused PSYNC: {e}")),
+            other => return Err(format!("unexpected PSYNC reply {other:?}")),
+        };
+        let words: Vec<&str> = text.split(' ').collect();
+        match words.as_slice() {
+            ["CONTINUE", id, n] if n.parse::<u64>().ok() == Some(next) => {
+                if *id != history.id {
+                    let mut st = lock(&shared.repl.state).clone();
+                    st.history.follow(id, next);
+                    shared.repl.set_state(st).map_err(err)?;
+                }
+                tracing::info!(
+                    from = next,
+                    "replica: partial sync, streaming the master's binlog"
+                );
+                return stream(shared, link, conn).await;
+            }
+            ["FULLRESYNC", id, offset, snap] => {
+                tracing::info!(snapshot = %snap, offset = %offset, "replica: full sync needed");
+                let m = fetch_manifest(shared, &mut conn, snap).await?;
+                if m.replid != *id || m.offset.to_string() != *offset {
+                    return Err(
+                        "the snapshot's manifest does not match the FULLRESYNC reply".into(),
+                    );
+                }
+                full_sync(shared, link, &m).await?;
+            }
+            _ => return Err(format!("unexpected PSYNC reply '{text}'")),
+        }
+    }
+}
+
+/// Fetches every file of `m` into the staging directory (parallel streams, verified chunks,
+/// resumable), then switches the engine to it.
+async fn full_sync(shared: &Arc<Shared>, link: &Arc<Link>, m: &Manifest) -> Result<(), String> {
+    link.set_status(SYNCING);
+    let t = Instant::now();
+    let root = super::sync_root(&shared.repl.dir);
+    let staging = {
+        let (root, m) = (root.clone(), m.clone());
+        tokio::task::spawn_blocking(move || Staging::open(&root, &m))
+            .await
+            .map_err(err)?
+            .map_err(|e| format!("cannot stage the transfer: {e}"))?
+    };
+    let staging = Arc::new(staging);
+    let already = staging.verified_bytes();
+    link.sync_total.store(m.total_bytes(), Ordering::Relaxed);
+    link.sync_read.store(already, Ordering::Relaxed);
+    let mut todo: Vec<(String, u64)> = m
+        .files
+        .iter()
+        .filter(|f| staging.progress(&f.name) != replication::staging::Progress::Done)
+        .map(|f| (f.name.clone(), f.size))
+        .collect();
+    todo.sort_by_key(|f| std::cmp::Reverse(f.1));
+    let queue = Arc::new(Mutex::new(todo));
+    let streams = shared
+        .with_config(|c| c.get_u64("repl-transfer-streams"))
+        .clamp(1, 16) as usize;
+    let chunk = shared
+        .with_config(|c| c.get_u64("repl-transfer-chunk-size"))
+        .clamp(4096, 64 << 20);
+    let fetched_before = link.fetched.load(Ordering::Relaxed);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..streams.min(lock(&queue).len()).max(1) {
+        let (shared, link, staging, queue) =
+            (shared.clone(), link.clone(), staging.clone(), queue.clone());
+        set.spawn(async move {
+            let mut conn: Option<Conn> = None;
+            loop {
+                let Some((name, _)) = lock(&queue).pop() else {
+                    return Ok::<(), String>(());
+                };
+                if conn.is_none() {
+                    conn = Some(connect(&shared, &link).await?);
+                }
+                if let Some(c) = conn.as_mut() {
+                    fetch_file(&shared, &link, c, &staging, &name, chunk).await?;
+                }
+            }
+        });
+    }
+    let mut failed = None;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failed.get_or_insert(e);
+                set.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                failed.get_or_insert(e.to_string());
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(format!(
+            "full sync interrupted (it resumes from the verified data): {e}"
+        ));
+    }
+    let fetched = link.fetched.load(Ordering::Relaxed) - fetched_before;
+    let sh = shared.clone();
+    let m2 = m.clone();
+    tokio::task::spawn_blocking(move || install(&sh, &staging, &m2))
+        .await
+        .map_err(err)??;
+    link.full_syncs.fetch_add(1, Ordering::Relaxed);
+    let secs = t.elapsed().as_secs_f64();
+    tracing::info!(
+        snapshot = %m.id,
+        offset = m.offset,
+        bytes = m.total_bytes(),
+        resumed_bytes = already,
+        fetched_bytes = fetched,
+        corrupt_chunks = link.corrupt_chunks.load(Ordering::Relaxed),
+        took_ms = (secs * 1000.0) as u64,
+        mb_per_s = format!("{:.1}", (fetched as f64 / 1e6) / secs.max(1e-3)),
+        "full sync done: new data installed"
+    );
+    Ok(())
+}
+
+async fn fetch_file(
+    shared: &Shared,
+    link: &Link,
+    conn: &mut Conn,
+    staging: &Staging,
+    name: &str,
+    chunk: u64,
+) -> Result<(), String> {
+    let id = staging.manifest.id.clone();
+    let mut restarts = 0;
+    loop {
+        let mut w = staging.writer(name).map_err(err)?;
+        let mut retries = 0;
+        while !w.is_complete() {
+            let off = w.offset();
+            let len = chunk.min(w.entry.size - off);
+            let reply = conn
+                .call(
+                    &[
+                        "SYNCFILE",
+                        "READ",
+                        &id,
+                        name,
+                        &off.to_string(),
+                        &len.to_string(),
+                    ],
+                    timeout(shared),
+                )
+                .await
+                .map_err(err)?;
+            link.io();
+            let (data, crc) = match reply {
+                Reply::Array(Some(items)) => match items.as_slice() {
+                    [Reply::Bulk(Some(d)), Reply::Int(c)] => (d.clone(), *c as u32),
+                    _ => return Err("malformed chunk reply".into()),
+                },
+                Reply::Error(e) => return Err(format!("master: {e}")),
+                other => return Err(format!("unexpected chunk reply {other:?}")),
+            };
+            link.fetched.fetch_add(data.len() as u64, Ordering::Relaxed);
+            match w.write_chunk(off, &data, crc) {
+                Ok(()) => {
+                    link.sync_read
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Err(ChunkError::Corrupt(why)) if retries < 10 => {
+                    retries += 1;
+                    link.corrupt_chunks.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(file = name, offset = off, why = %why, "chunk failed its checksum: fetching it again");
+                }
+                Err(e) => return Err(format!("{name}: {e}")),
+            }
+        }
+        match w.finish() {
+            Ok(()) => return Ok(()),
+            Err(ChunkError::Corrupt(why)) if restarts < 3 => {
+                restarts += 1;
+                tracing::warn!(file = name, why = %why, "file failed its checksum: fetching it again");
+            }
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+}
+
+/// Switches to the transferred snapshot: it becomes the next generation's engine, with a new
+/// binlog starting right after it; the state file (generation + history) is the commit
+/// point. The old engine serves the commands already running on it and its files are
+/// removed once none does.
+fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), String> {
+    let t = Instant::now();
+    let staged = staging.complete().map_err(err)?;
+    let r = &shared.repl;
+    let dir = r.dir.clone();
+    let generation = r.generation() + 1;
+    let db = super::db_dir(&dir, generation);
+    let bdir = super::binlog_dir(&dir, generation);
+    for d in [&db, &bdir] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(err)?;
+        }
+    }
+    std::fs::rename(&staged, &db).map_err(|e| format!("cannot move the staged engine: {e}"))?;
+    replication::sync_dir(&dir).map_err(err)?;
+    let config = shared.with_config(|c| c.clone());
+    let opts = crate::server::storage_options(&config, &db);
+    let st = storage::Storage::open(&opts)
+        .map_err(|e| format!("cannot open the transferred engine: {e}"))?;
+    if st.max_applied() != m.offset {
+        return Err(format!(
+            "the transferred engine holds records up to {}, its manifest says {}",
+            st.max_applied(),
+            m.offset
+        ));
+    }
+    st.persist_floor(m.offset).map_err(err)?;
+    let log = shared.binlog.get().ok_or("no binlog")?;
+    let binlog = log.create(&bdir, m.offset + 1)?;
+    r.set_state(State {
+        generation,
+        history: History {
+            id: m.replid.clone(),
+            id2: String::new(),
+            second_offset: 0,
+        },
+    })
+    .map_err(|e| format!("cannot write the state file: {e}"))?;
+    // Committed: from here on a restart opens the new generation.
+    log.replace(binlog, bdir, m.offset);
+    let st = Arc::new(st);
+    st.set_commit_log(log.clone());
+    st.mark_recovered(m.offset);
+    let old = shared.replace_storage(st);
+    lock(&r.retired).push(Arc::downgrade(&old));
+    drop(old);
+    if let Err(e) = Staging::discard(&super::sync_root(&dir)) {
+        tracing::warn!(error = %e, "cannot remove the staging directory");
+    }
+    // Sub-replicas follow a new history now.
+    r.drop_feeders();
+    super::collect_retired(shared);
+    tracing::info!(
+        generation,
+        offset = m.offset,
+        took_ms = t.elapsed().as_millis() as u64,
+        "transferred engine switched in"
+    );
+    Ok(())
+}
+
+/// Applies records as they come, acknowledging each batch.
+async fn stream(shared: &Arc<Shared>, link: &Arc<Link>, mut conn: Conn) -> Result<(), String> {
+    link.set_status(CONNECTED);
+    let t = timeout(shared);
+    loop {
+        let first = tokio::time::timeout(t, conn.read())
+            .await
+            .map_err(|_| format!("master silent for {} s (repl-timeout)", t.as_secs()))?
+            .map_err(err)?;
+        link.io();
+        let mut batch: Vec<(u64, Bytes)> = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            let Reply::Array(Some(items)) = msg else {
+                return Err(format!("unexpected message from master: {msg:?}"));
+            };
+            match items.as_slice() {
+                [Reply::Bulk(Some(k)), Reply::Int(off), Reply::Bulk(Some(p))]
+                    if eq_ic(k, "rec") =>
+                {
+                    bytes += p.len();
+                    batch.push((*off as u64, p.clone()));
+                }
+                [Reply::Bulk(Some(k)), Reply::Int(off)] if eq_ic(k, "ping") => {
+                    link.master_offset.fetch_max(*off as u64, Ordering::Relaxed);
+                }
+                _ => return Err("malformed message from master".into()),
+            }
+            if batch.len() < 1000 && bytes < 8 << 20 {
+                next = replication::client::parse_reply(&mut conn.rbuf).map_err(err)?;
+            }
+        }
+        if let Some((last, _)) = batch.last() {
+            link.master_offset.fetch_max(*last, Ordering::Relaxed);
+            let (sh, l) = (shared.clone(), link.clone());
+            tokio::task::spawn_blocking(move || apply(&sh, &l, batch))
+                .await
+                .map_err(err)??;
+        }
+        let ack = super::last_offset(shared).to_string();
+        conn.send(&["REPLCONF", "ACK", &ack]).await.map_err(err)?;
+    }
+}
+
+/// Applies a batch of records, each at its own offset: written to this server's binlog
+/// first, then to the engine (skipping what the engine already holds: records the snapshot
+/// contained, or duplicates after a reconnect).
+fn apply(shared: &Arc<Shared>, link: &Link, batch: Vec<(u64, Bytes)>) -> Result<(), String> {
+    let _g = lock(&link.apply_lock);
+    if link.cancel.is_cancelled() {
+        return Err("link closed".into());
+    }
+    let log = shared.binlog.get().ok_or("no binlog")?;
+    let storage = shared.storage();
+    crate::commitlog::with_replay_session(shared, |session| {
+        for (offset, payload) in batch {
+            let next = log.lock().next_offset();
+            if offset < next {
+                continue;
+            }
+            if offset > next {
+                return Err(format!(
+                    "record {offset} received while {next} was expected"
+                ));
+            }
+            let p = crate::commitlog::decode(&payload)
+                .map_err(|e| format!("record {offset} from the master cannot be decoded: {e}"))?;
+            log.lock()
+                .append_at(offset, &[&payload[..]])
+                .map_err(|e| format!("cannot log record {offset}: {e}"))?;
+            match p {
+                crate::commitlog::Payload::Commands { lane, cmds }
+                    if offset > storage.lane_applied(lane) =>
+                {
+                    crate::commitlog::apply_commands(
+                        shared, &storage, session, offset, lane, cmds,
+                    )?;
+                }
+                _ => storage.note_applied(offset),
+            }
+        }
+        Ok(())
+    })?;
+    {
+        use storage::CommitLog;
+        log.flush().map_err(err)?;
+        if storage.durability() == storage::Durability::Always {
+            log.sync().map_err(err)?;
+        }
+    }
+    shared.repl.notify_data();
+    Ok(())
+}
+
+// ---- commands ----
+
+/// `REPLICAOF host port | NO ONE` (and `SLAVEOF`).
+pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let shared = ctx.shared;
+    if shared.binlog.get().is_none() {
+        return Frame::error("ERR replication needs the binlog (binlog yes)");
+    }
+    let Some(me) = shared.me() else {
+        return Frame::error("ERR server not ready");
+    };
+    if eq_ic(&args[1], "no") && eq_ic(&args[2], "one") {
+        if let Some(link) = take_link(shared) {
+            promote(shared, &link);
+            let _ = shared.with_config_mut(|c| c.set("replicaof", ""));
+        }
+        return Frame::ok();
+    }
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    let port = match std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+    {
+        Some(p) if p > 0 => p,
+        _ => return Frame::error("ERR Invalid master port"),
+    };
+    if let Some(l) = shared.repl.link() {
+        if l.host == host && l.port == port {
+            return Frame::Simple("OK Already connected to specified master".into());
+        }
+    }
+    if let Some(old) = take_link(shared) {
+        old.cancel.cancel();
+        drop(lock(&old.apply_lock));
+    }
+    follow(&me, &host, port);
+    let _ = shared.with_config_mut(|c| c.set("replicaof", &format!("{host} {port}")));
+    Frame::ok()
+}
+
+/// Starts following `host:port` (also at start-up from `replicaof`).
+pub fn follow(shared: &Arc<Shared>, host: &str, port: u16) {
+    let r = &shared.repl;
+    // Replicas of this server reconnect: they continue with the history this one follows.
+    r.drop_feeders();
+    let link = start(shared, host, port);
+    *lock(&r.role) = Role::Replica(link);
+    r.is_replica.store(true, Ordering::Release);
+    tracing::info!(master = %format!("{host}:{port}"), "now a replica");
+}
+
+fn take_link(shared: &Shared) -> Option<Arc<Link>> {
+    let mut role = lock(&shared.repl.role);
+    match std::mem::replace(&mut *role, Role::Master) {
+        Role::Replica(l) => Some(l),
+        Role::Master => None,
+    }
+}
+
+/// Becomes a master: the link stops (a batch being applied finishes first), a new history
+/// starts after the last record, the former one stays valid up to there for the peers.
+fn promote(shared: &Shared, link: &Link) {
+    link.cancel.cancel();
+    let _g = lock(&link.apply_lock);
+    let r = &shared.repl;
+    let last = super::last_offset(shared);
+    let mut st = lock(&r.state).clone();
+    st.history.promote(last + 1);
+    if let Err(e) = r.set_state(st) {
+        tracing::error!(error = %e, "cannot write the state file");
+    }
+    shared.storage().mark_recovered(last);
+    r.is_replica.store(false, Ordering::Release);
+    r.drop_feeders();
+    tracing::info!(
+        offset = last,
+        "MASTER MODE enabled: promoted, new history from {}",
+        last + 1
+    );
+}
+
+/// `ROLE`.
+pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    let shared = ctx.shared;
+    let offset = super::last_offset(shared) as i64;
+    match shared.repl.link() {
+        Some(l) => Frame::Array(vec![
+            Frame::bulk_str("slave"),
+            Frame::bulk_str(&l.host),
+            Frame::Integer(l.port as i64),
+            Frame::bulk_str(l.status_name()),
+            Frame::Integer(offset),
+        ]),
+        None => {
+            let replicas = lock(&shared.repl.replicas)
+                .iter()
+                .map(|f| {
+                    Frame::Array(vec![
+                        Frame::bulk_str(&f.ip),
+                        Frame::bulk_str(&f.port.to_string()),
+                        Frame::bulk_str(&f.acked.load(Ordering::Relaxed).to_string()),
+                    ])
+                })
+                .collect();
+            Frame::Array(vec![
+                Frame::bulk_str("master"),
+                Frame::Integer(offset),
+                Frame::Array(replicas),
+            ])
+        }
+    }
+}
