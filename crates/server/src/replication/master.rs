@@ -69,7 +69,13 @@ pub struct Snapshot {
     pub created: Instant,
     /// Chunk reads in progress (the directory is never removed under one).
     pub readers: AtomicU64,
+    /// Last request for it, and whether a replica continued from its offset (installed it).
+    pub last_use: std::sync::Mutex<Instant>,
+    pub installed: std::sync::atomic::AtomicBool,
 }
+
+/// How long a snapshot some replica installed stays for others after its last request.
+const SNAPSHOT_LINGER: Duration = Duration::from_secs(30);
 
 impl Snapshot {
     fn files(&self) -> PathBuf {
@@ -140,6 +146,11 @@ pub fn psync(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if next > 0 && history.continues(&id, next as u64) && next as u64 >= first && next as u64 <= end
     {
         r.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+        for s in lock(&r.snapshots).iter() {
+            if s.manifest.offset + 1 == next as u64 {
+                s.installed.store(true, Ordering::Release);
+            }
+        }
         ctx.session.takeover = Some(Takeover::Feed { next: next as u64 });
         return Frame::Simple(format!("CONTINUE {} {next}", history.id));
     }
@@ -193,6 +204,7 @@ pub fn syncfile(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             "ERR no such snapshot '{id}' (expired or never made)"
         ));
     };
+    *lock(&snap.last_use) = Instant::now();
     if let Some(log) = shared.binlog.get() {
         if !log
             .lock()
@@ -378,10 +390,13 @@ fn make_snapshot(
         lease,
         created: Instant::now(),
         readers: AtomicU64::new(0),
+        last_use: std::sync::Mutex::new(Instant::now()),
+        installed: Default::default(),
     })
 }
 
-/// Removes snapshots whose lease ended (no transfer renewed it) and that no read uses.
+/// Removes snapshots that no transfer uses: their lease ended (nobody renewed it), or a
+/// replica installed it and nobody asked for it for a while; never one a read is using.
 pub fn collect_snapshots(shared: &Shared) {
     let Some(log) = shared.binlog.get() else {
         return;
@@ -389,13 +404,17 @@ pub fn collect_snapshots(shared: &Shared) {
     let live: Vec<u64> = log.lock().leases().iter().map(|l| l.id).collect();
     let gone: Vec<Arc<Snapshot>> = {
         let mut snaps = lock(&shared.repl.snapshots);
-        let (gone, keep) = snaps
-            .drain(..)
-            .partition(|s| !live.contains(&s.lease) && s.readers.load(Ordering::Acquire) == 0);
+        let (gone, keep) = snaps.drain(..).partition(|s| {
+            let unused = !live.contains(&s.lease)
+                || (s.installed.load(Ordering::Acquire)
+                    && lock(&s.last_use).elapsed() > SNAPSHOT_LINGER);
+            unused && s.readers.load(Ordering::Acquire) == 0
+        });
         *snaps = keep;
         gone
     };
     for s in gone {
+        log.lock().release_lease(s.lease);
         match std::fs::remove_dir_all(&s.dir) {
             Ok(()) => tracing::info!(snapshot = %s.id, "snapshot removed (no transfer uses it)"),
             Err(e) => tracing::warn!(snapshot = %s.id, error = %e, "cannot remove snapshot"),

@@ -82,7 +82,7 @@ pub fn dump(c: &mut Client, cutoff: i64) -> BTreeMap<String, String> {
 }
 
 /// Fails with the keys that differ (not two whole dumps).
-fn assert_same(live: &BTreeMap<String, String>, replayed: &BTreeMap<String, String>, what: &str) {
+pub fn assert_same(live: &BTreeMap<String, String>, replayed: &BTreeMap<String, String>, what: &str) {
     let keys: std::collections::BTreeSet<&String> = live.keys().chain(replayed.keys()).collect();
     let diffs: Vec<String> = keys
         .into_iter()
@@ -129,7 +129,7 @@ fn replay_from_empty(binlog: &Path, cutoff: i64) -> (BTreeMap<String, String>, S
     (d, info)
 }
 
-fn info_field(info: &str, name: &str) -> u64 {
+pub fn info_field(info: &str, name: &str) -> u64 {
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .and_then(|v| v.trim().parse().ok())
@@ -211,7 +211,7 @@ fn random_commands(rnd: &mut impl FnMut(usize) -> usize, tag: &str) -> Vec<Vec<S
 
 /// `writers` clients send pipelined random writes until `stop` (or `limit`), plus three
 /// clients blocked on the queues the writers push to (served by the writers).
-fn run_load(port: u16, writers: usize, stop: Arc<AtomicBool>, limit: Duration, seed: u64) {
+pub fn run_load(port: u16, writers: usize, stop: Arc<AtomicBool>, limit: Duration, seed: u64) {
     let mut handles: Vec<std::thread::JoinHandle<()>> = (0..3)
         .map(|q| {
             let stop = stop.clone();

@@ -11,6 +11,7 @@ mod hashes;
 mod keys;
 mod protocol;
 mod pubsub;
+mod replication;
 mod reclaim;
 mod robustness;
 mod server_cmds;

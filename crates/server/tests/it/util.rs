@@ -48,6 +48,12 @@ impl Reply {
             other => panic!("expected text, got {other:?}"),
         }
     }
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+    pub fn is_null(&self) -> bool {
+        matches!(self, Reply::Nil | Reply::NilArray)
+    }
     pub fn int(&self) -> i64 {
         match self {
             Reply::Int(i) => *i,

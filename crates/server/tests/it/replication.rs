@@ -1,0 +1,398 @@
+//! Replication: replicas converge under load, full syncs are verified, resumable and leave
+//! no file handle behind, the purge race cannot force a second full sync, promotion keeps
+//! the peers' positions, shutdown lets replicas catch up.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::binlog::{assert_same, cutoff, dump, info_field, run_load};
+use crate::util::{Client, Server};
+
+fn info(s: &Server) -> String {
+    s.client().cmd(&["INFO", "replication"]).text()
+}
+
+fn text_field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn replica_of(master: &Server, extra: &[&str]) -> Server {
+    let target = format!("127.0.0.1 {}", master.port);
+    let mut args = vec!["--replicaof", target.as_str()];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// Waits until the replica's link is up and it holds every record of the master.
+fn wait_caught_up(master: &Server, replica: &Server, limit: Duration) {
+    let t = Instant::now();
+    loop {
+        let m = info_field(&info(master), "master_repl_offset");
+        let ri = info(replica);
+        if text_field(&ri, "master_link_status") == "up"
+            && info_field(&ri, "slave_repl_offset") >= m
+        {
+            return;
+        }
+        assert!(
+            t.elapsed() < limit,
+            "replica did not catch up with master offset {m}: {ri}\nreplica log:\n{}",
+            replica.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_replicas_hold_exactly_the_masters_data_after_a_write_load() {
+    let master = Server::start(&[]);
+    let mut c = master.client();
+    for i in 0..500 {
+        c.cmd(&["SET", &format!("pre{i}"), &i.to_string(), "EX", "10000"]);
+    }
+    // One replica syncs before the load, one joins in the middle of it.
+    let r1 = replica_of(&master, &[]);
+    wait_caught_up(&master, &r1, Duration::from_secs(30));
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = master.port;
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || run_load(port, 6, stop, Duration::from_secs(6), 11))
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let r2 = replica_of(&master, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    // Acknowledged by both (WAIT counts replicas at the master's last offset).
+    let n = c.cmd(&["WAIT", "2", "30000"]).int();
+    assert_eq!(n, 2, "WAIT 2: {}", info(&master));
+    wait_caught_up(&master, &r1, Duration::from_secs(30));
+    wait_caught_up(&master, &r2, Duration::from_secs(30));
+    let cut = cutoff();
+    let want = dump(&mut master.client(), cut);
+    assert!(want.len() > 500, "{} keys", want.len());
+    assert_same(&want, &dump(&mut r1.client(), cut), "replica 1");
+    assert_same(&want, &dump(&mut r2.client(), cut), "replica 2");
+    let mi = info(&master);
+    assert_eq!(info_field(&mi, "connected_slaves"), 2, "{mi}");
+    for i in 0..2 {
+        let line = text_field(&mi, &format!("slave{i}"));
+        assert!(line.contains("state=online"), "{line}");
+        assert!(
+            line.contains(&format!("port={}", r1.port)) || line.contains(&format!("port={}", r2.port)),
+            "the replica's listening port: {line}"
+        );
+    }
+    // Replicas refuse writes, answer ROLE, and their history is the master's.
+    let mut rc = r1.client();
+    assert!(rc.cmd(&["SET", "x", "1"]).err_text().starts_with("READONLY"));
+    let role = rc.cmd(&["ROLE"]);
+    assert_eq!(role.array()[0].text(), "slave");
+    assert_eq!(text_field(&info(&r1), "master_replid"), text_field(&mi, "master_replid"));
+    let stats = master.client().cmd(&["INFO", "stats"]).text();
+    assert_eq!(info_field(&stats, "sync_full"), 2, "{stats}");
+}
+
+/// Fills the master with `mb` MB of incompressible values in large SST files.
+fn fill(master: &Server, mb: usize) {
+    let mut c = master.client();
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut buf = Vec::new();
+    let mut n = 0;
+    for i in 0..mb * 16 {
+        let mut v = String::with_capacity(65536);
+        while v.len() < 65536 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            v.push_str(&format!("{seed:016x}"));
+        }
+        buf.extend(Client::encode(&[b"SET", format!("big{i}").as_bytes(), &v.as_bytes()[..65536]]));
+        n += 1;
+        if n == 32 {
+            c.send_raw(&buf).unwrap();
+            for _ in 0..n {
+                c.read_reply().unwrap();
+            }
+            buf.clear();
+            n = 0;
+        }
+    }
+    c.send_raw(&buf).unwrap();
+    for _ in 0..n {
+        c.read_reply().unwrap();
+    }
+}
+
+#[test]
+fn a_replica_killed_in_a_full_sync_resumes_without_fetching_verified_bytes_again() {
+    let master = Server::start(&["--max-replication-mb", "12"]);
+    fill(&master, 48);
+    let mut replica = replica_of(&master, &["--repl-transfer-chunk-size", "1mb"]);
+    // Kill it once about half is verified.
+    let t = Instant::now();
+    let (read, total) = loop {
+        let ri = info(&replica);
+        if ri.contains("master_sync_in_progress:1") {
+            let read = info_field(&ri, "master_sync_read_bytes");
+            let total = info_field(&ri, "master_sync_total_bytes");
+            if read > total / 2 {
+                break (read, total);
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no full sync progress: {ri}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    replica.kill9().unwrap();
+    // Nothing half-written ever sits under a final name.
+    let sync = replica.dir.join("data").join("sync");
+    let manifest = std::fs::read_to_string(sync.join("manifest")).unwrap();
+    for line in manifest.lines().filter(|l| l.starts_with("file ")) {
+        let w: Vec<&str> = line.split(' ').collect();
+        let path = sync.join("db").join(w[1]);
+        if let Ok(md) = std::fs::metadata(&path) {
+            assert_eq!(md.len(), w[2].parse::<u64>().unwrap(), "{} is complete", w[1]);
+        }
+    }
+    replica.spawn();
+    wait_caught_up(&master, &replica, Duration::from_secs(90));
+    let log = replica.log_text();
+    let resumed: u64 = log
+        .split("resumed_bytes=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let fetched = info_field(&info(&replica), "master_sync_fetched_bytes");
+    // Verified bytes are saved every 8 MB per file (4 streams at once).
+    assert!(
+        resumed > 0 && resumed + 4 * (8 << 20) >= read,
+        "resumed {resumed} of {total} ({read} verified at the kill):\n{log}"
+    );
+    // After the restart only what was not verified is fetched (a few chunks per file at most
+    // are fetched twice: those after the last saved checkpoint).
+    assert!(
+        fetched <= total - resumed + 16 * (8 << 20),
+        "fetched {fetched} after resuming {resumed} of {total}"
+    );
+    assert!(fetched < total, "fetched {fetched} of {total}: everything again");
+    let cut = cutoff();
+    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "resumed replica");
+    assert!(!sync.exists(), "the staging directory is removed after the switch");
+}
+
+#[test]
+fn a_corrupted_chunk_is_detected_and_fetched_again() {
+    let master = Server::start(&[]);
+    fill(&master, 4);
+    master.client().cmd(&["DEBUG", "FAILPOINT", "syncfile-corrupt-chunk", "1"]);
+    let replica = replica_of(&master, &[]);
+    wait_caught_up(&master, &replica, Duration::from_secs(60));
+    let ri = info(&replica);
+    assert_eq!(info_field(&ri, "master_sync_corrupt_chunks"), 1, "{ri}");
+    assert!(replica.log_text().contains("chunk failed its checksum: fetching it again"));
+    let cut = cutoff();
+    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "replica");
+}
+
+#[test]
+fn fifty_full_syncs_leave_the_fd_count_flat() {
+    let master = Server::start(&[]);
+    let mut c = master.client();
+    for i in 0..2000 {
+        c.cmd(&["HSET", &format!("h{}", i % 50), &format!("f{i}"), "v"]);
+    }
+    let replica = replica_of(&master, &[]);
+    wait_caught_up(&master, &replica, Duration::from_secs(30));
+    let mut rc = replica.client();
+    let target = format!("{}", master.port);
+    // Settle, then measure: promoting and re-following forces a full sync (a new history).
+    let cycle = |rc: &mut Client, i: usize| {
+        assert_eq!(rc.cmd(&["REPLICAOF", "NO", "ONE"]).text(), "OK");
+        assert_eq!(rc.cmd(&["REPLICAOF", "127.0.0.1", &target]).text(), "OK");
+        c_write(&master, i);
+        wait_caught_up(&master, &replica, Duration::from_secs(30));
+    };
+    for i in 0..3 {
+        cycle(&mut rc, i);
+    }
+    let (m0, r0) = (fd_count(master.pid()), fd_count(replica.pid()));
+    let fulls0 = info_field(&master.client().cmd(&["INFO", "stats"]).text(), "sync_full");
+    for i in 0..50 {
+        cycle(&mut rc, 100 + i);
+    }
+    let fulls = info_field(&master.client().cmd(&["INFO", "stats"]).text(), "sync_full");
+    assert_eq!(fulls - fulls0, 50, "every cycle was a full sync");
+    // Old engines are closed once nothing uses them (checked every second).
+    std::thread::sleep(Duration::from_millis(1500));
+    let (m1, r1) = (fd_count(master.pid()), fd_count(replica.pid()));
+    assert!(m1 <= m0 + 8, "master fds {m0} -> {m1}");
+    assert!(r1 <= r0 + 8, "replica fds {r0} -> {r1}");
+    let cut = cutoff();
+    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "replica");
+    let dirs: Vec<String> = std::fs::read_dir(replica.dir.join("data"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("db-") || n.starts_with("binlog-"))
+        .collect();
+    assert!(dirs.len() <= 4, "old generations removed: {dirs:?}");
+}
+
+fn c_write(master: &Server, i: usize) {
+    master.client().cmd(&["SET", &format!("cycle{i}"), "x"]);
+}
+
+#[test]
+fn the_purge_race_cannot_force_a_second_full_sync() {
+    // A tiny binlog (4 KB segments, 2 kept) under a heavy write load, and a slow transfer:
+    // without the lease taken before the snapshot, the records after it would be purged
+    // before the replica asks for them, and it would need another full sync.
+    let master = Server::start(&[
+        "--binlog-segment-size",
+        "4096",
+        "--binlog-max-segments",
+        "2",
+        "--max-replication-mb",
+        "4",
+    ]);
+    fill(&master, 8);
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = master.port;
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || run_load(port, 4, stop, Duration::from_secs(30), 5))
+    };
+    let replica = replica_of(&master, &[]);
+    // Meanwhile, purge everything no lease protects, again and again.
+    let mut admin = master.client();
+    let t = Instant::now();
+    while info_field(&info(&replica), "master_sync_full_syncs") == 0 {
+        assert!(t.elapsed() < Duration::from_secs(60), "{}", replica.log_text());
+        let last = info_field(&admin.cmd(&["INFO", "binlog"]).text(), "binlog_last_offset");
+        admin.cmd(&["BINLOG", "PURGE", &last.to_string()]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    wait_caught_up(&master, &replica, Duration::from_secs(60));
+    let stats = master.client().cmd(&["INFO", "stats"]).text();
+    assert_eq!(info_field(&stats, "sync_full"), 1, "{stats}\n{}", master.log_text());
+    assert_eq!(info_field(&info(&replica), "master_sync_full_syncs"), 1);
+    let binlog = master.client().cmd(&["INFO", "binlog"]).text();
+    assert!(info_field(&binlog, "binlog_first_offset") > 1, "the master did purge: {binlog}");
+    let cut = cutoff();
+    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "replica");
+}
+
+#[test]
+fn promotion_keeps_peers_partial_and_an_old_master_discards_what_nobody_else_has() {
+    let mut a = Server::start(&[]);
+    let b = replica_of(&a, &[]);
+    let c = replica_of(&a, &[]);
+    let mut ac = a.client();
+    for i in 0..300 {
+        ac.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    wait_caught_up(&a, &b, Duration::from_secs(30));
+    wait_caught_up(&a, &c, Duration::from_secs(30));
+    // A writes more that nobody receives (its replicas are cut off), then dies.
+    b.client().cmd(&["REPLICAOF", "NO", "ONE"]);
+    let mut cc = c.client();
+    cc.cmd(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    ac.cmd(&["SET", "lost", "only-on-a"]);
+    a.kill9().unwrap();
+    let mut bc = b.client();
+    assert_eq!(bc.cmd(&["SET", "after", "promotion"]).text(), "OK");
+    wait_caught_up(&b, &c, Duration::from_secs(30));
+    let bs = bc.cmd(&["INFO", "stats"]).text();
+    assert_eq!(info_field(&bs, "sync_partial_ok"), 1, "C continued by partial sync: {bs}");
+    assert_eq!(info_field(&bs, "sync_full"), 0, "{bs}");
+    assert_eq!(cc.cmd(&["GET", "after"]).text(), "promotion");
+    // The old master comes back and follows B: its extra write is discarded (full sync).
+    a.spawn();
+    a.client().cmd(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    wait_caught_up(&b, &a, Duration::from_secs(30));
+    let mut ac = a.client();
+    assert!(ac.cmd(&["GET", "lost"]).is_null(), "divergent write discarded");
+    assert_eq!(ac.cmd(&["GET", "after"]).text(), "promotion");
+    let cut = cutoff();
+    let want = dump(&mut bc, cut);
+    assert_same(&want, &dump(&mut ac, cut), "old master");
+    assert_same(&want, &dump(&mut cc, cut), "peer replica");
+}
+
+#[test]
+fn garbage_on_the_replication_stream_and_bad_transfer_requests_are_refused() {
+    let master = Server::start(&[]);
+    let mut c = master.client();
+    c.cmd(&["SET", "k", "v"]);
+    let mut feed = master.client();
+    assert!(feed.cmd(&["PSYNC", "?", "-1"]).text().starts_with("FULLRESYNC"));
+    let mut feed = master.client();
+    let replid = text_field(&info(&master), "master_replid");
+    let r = feed.cmd(&["PSYNC", &replid, "1"]);
+    assert!(r.text().starts_with("CONTINUE"), "{r:?}");
+    feed.send_raw(b"\x00\xff garbage that is not RESP\r\n").unwrap();
+    let t = Instant::now();
+    while info_field(&info(&master), "connected_slaves") != 0 {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for bad in [
+        vec!["SYNCFILE", "READ", "nope", "CURRENT", "0", "10"],
+        vec!["SYNCFILE", "MANIFEST", "../../etc"],
+        vec!["PSYNC", "x", "notanumber"],
+    ] {
+        let r = c.cmd(&bad);
+        assert!(r.is_error() || r.text().starts_with("FULLRESYNC"), "{bad:?}: {r:?}");
+    }
+    assert_eq!(c.cmd(&["GET", "k"]).text(), "v");
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", "0"]).err_text(), "ERR Invalid master port");
+    assert_eq!(c.cmd(&["WAIT", "0", "0"]).int(), 0);
+}
+
+#[test]
+fn shutdown_lets_replicas_catch_up_and_a_silent_replica_cannot_hold_it() {
+    let mut master = Server::start(&["--shutdown-timeout", "3"]);
+    let replica = replica_of(&master, &[]);
+    wait_caught_up(&master, &replica, Duration::from_secs(30));
+    let mut c = master.client();
+    for i in 0..2000 {
+        c.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    assert_eq!(master.stop(), Some(0), "{}", master.log_text());
+    let log = master.log_text();
+    assert!(log.contains("shutdown stage 4/5 (replicas catch up: 1 at offset"), "{log}");
+    let mut rc = replica.client();
+    assert_eq!(rc.cmd(&["DBSIZE"]).int(), 2000);
+
+    // A replica that stopped acknowledging (SIGSTOP) holds shutdown at most shutdown-timeout.
+    master.spawn();
+    rc.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    wait_caught_up(&master, &replica, Duration::from_secs(30));
+    let _ = std::process::Command::new("kill").args(["-STOP", &replica.pid().to_string()]).status();
+    let mut c = master.client();
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("late{i}"), "x"]);
+    }
+    let t = Instant::now();
+    let code = master.stop();
+    let took = t.elapsed();
+    let _ = std::process::Command::new("kill").args(["-CONT", &replica.pid().to_string()]).status();
+    assert!(took < Duration::from_secs(3 + 4), "shutdown took {took:?}");
+    assert_eq!(code, Some(4), "a cut stage is a forced shutdown: {}", master.log_text());
+    assert!(master.log_text().contains("still behind at shutdown-timeout"));
+}
