@@ -630,7 +630,7 @@ pub fn replay(shared: &Arc<Shared>, log: &Log) -> Result<u64, String> {
             {
                 continue;
             }
-            apply_commands(shared, storage, session, offset, lane, cmds)?;
+            apply_commands(shared, storage, session, offset, lane, cmds, || Ok(()))?;
             n += 1;
         }
         Ok(n)
@@ -661,7 +661,9 @@ pub fn with_replay_session<T>(
     result
 }
 
-/// Applies the commands of record `offset` (from `lane`) atomically, as they ran.
+/// Applies the commands of record `offset` (from `lane`) atomically, as they ran. `before`
+/// runs once no other writer can run (a replica logs the record there, and stops if it
+/// was promoted meanwhile).
 pub fn apply_commands(
     shared: &Shared,
     storage: &storage::Storage,
@@ -669,8 +671,10 @@ pub fn apply_commands(
     offset: u64,
     lane: u8,
     cmds: Vec<LoggedCommand>,
+    before: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
     let txn = storage.begin_txn();
+    before()?;
     for (ks, args) in cmds {
         let Some(idx) = commands::lookup(&args[0]) else {
             return Err(format!(

@@ -565,18 +565,28 @@ fn apply(shared: &Arc<Shared>, link: &Link, batch: Vec<(u64, Bytes)>) -> Result<
             }
             let p = crate::commitlog::decode(&payload)
                 .map_err(|e| format!("record {offset} from the master cannot be decoded: {e}"))?;
-            log.lock()
-                .append_at(offset, &[&payload[..]])
-                .map_err(|e| format!("cannot log record {offset}: {e}"))?;
+            // Promoted meanwhile (checked again once no other writer runs): stop here.
+            let append = || {
+                if link.cancel.is_cancelled() {
+                    return Err("link closed".to_string());
+                }
+                log.lock()
+                    .append_at(offset, &[&payload[..]])
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot log record {offset}: {e}"))
+            };
             match p {
                 crate::commitlog::Payload::Commands { lane, cmds }
                     if offset > storage.lane_applied(lane) =>
                 {
                     crate::commitlog::apply_commands(
-                        shared, &storage, session, offset, lane, cmds,
+                        shared, &storage, session, offset, lane, cmds, append,
                     )?;
                 }
-                _ => storage.note_applied(offset),
+                _ => {
+                    append()?;
+                    storage.note_applied(offset);
+                }
             }
         }
         Ok(())
@@ -605,7 +615,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     if eq_ic(&args[1], "no") && eq_ic(&args[2], "one") {
         if let Some(link) = take_link(shared) {
-            promote(shared, &link);
+            promote(shared, &link, !ctx.session.in_exec);
             let _ = shared.with_config_mut(|c| c.set("replicaof", ""));
         }
         return Frame::ok();
@@ -625,7 +635,9 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     if let Some(old) = take_link(shared) {
         old.cancel.cancel();
-        drop(lock(&old.apply_lock));
+        if !ctx.session.in_exec {
+            drop(lock(&old.apply_lock));
+        }
     }
     follow(&me, &host, port);
     let _ = shared.with_config_mut(|c| c.set("replicaof", &format!("{host} {port}")));
@@ -653,9 +665,11 @@ fn take_link(shared: &Shared) -> Option<Arc<Link>> {
 
 /// Becomes a master: the link stops (a batch being applied finishes first), a new history
 /// starts after the last record, the former one stays valid up to there for the peers.
-fn promote(shared: &Shared, link: &Link) {
+fn promote(shared: &Shared, link: &Link, wait_applier: bool) {
     link.cancel.cancel();
-    let _g = lock(&link.apply_lock);
+    // Inside EXEC this thread excludes every writer: the applier cannot finish its batch
+    // (it stops at its next record, seeing the link cancelled, once EXEC is over).
+    let _g = wait_applier.then(|| lock(&link.apply_lock));
     let r = &shared.repl;
     let last = super::last_offset(shared);
     let mut st = lock(&r.state).clone();

@@ -82,7 +82,11 @@ pub fn dump(c: &mut Client, cutoff: i64) -> BTreeMap<String, String> {
 }
 
 /// Fails with the keys that differ (not two whole dumps).
-pub fn assert_same(live: &BTreeMap<String, String>, replayed: &BTreeMap<String, String>, what: &str) {
+pub fn assert_same(
+    live: &BTreeMap<String, String>,
+    replayed: &BTreeMap<String, String>,
+    what: &str,
+) {
     let keys: std::collections::BTreeSet<&String> = live.keys().chain(replayed.keys()).collect();
     let diffs: Vec<String> = keys
         .into_iter()

@@ -90,16 +90,23 @@ fn two_replicas_hold_exactly_the_masters_data_after_a_write_load() {
         let line = text_field(&mi, &format!("slave{i}"));
         assert!(line.contains("state=online"), "{line}");
         assert!(
-            line.contains(&format!("port={}", r1.port)) || line.contains(&format!("port={}", r2.port)),
+            line.contains(&format!("port={}", r1.port))
+                || line.contains(&format!("port={}", r2.port)),
             "the replica's listening port: {line}"
         );
     }
     // Replicas refuse writes, answer ROLE, and their history is the master's.
     let mut rc = r1.client();
-    assert!(rc.cmd(&["SET", "x", "1"]).err_text().starts_with("READONLY"));
+    assert!(rc
+        .cmd(&["SET", "x", "1"])
+        .err_text()
+        .starts_with("READONLY"));
     let role = rc.cmd(&["ROLE"]);
     assert_eq!(role.array()[0].text(), "slave");
-    assert_eq!(text_field(&info(&r1), "master_replid"), text_field(&mi, "master_replid"));
+    assert_eq!(
+        text_field(&info(&r1), "master_replid"),
+        text_field(&mi, "master_replid")
+    );
     let stats = master.client().cmd(&["INFO", "stats"]).text();
     assert_eq!(info_field(&stats, "sync_full"), 2, "{stats}");
 }
@@ -118,7 +125,11 @@ fn fill(master: &Server, mb: usize) {
             seed ^= seed << 17;
             v.push_str(&format!("{seed:016x}"));
         }
-        buf.extend(Client::encode(&[b"SET", format!("big{i}").as_bytes(), &v.as_bytes()[..65536]]));
+        buf.extend(Client::encode(&[
+            b"SET",
+            format!("big{i}").as_bytes(),
+            &v.as_bytes()[..65536],
+        ]));
         n += 1;
         if n == 32 {
             c.send_raw(&buf).unwrap();
@@ -151,7 +162,10 @@ fn a_replica_killed_in_a_full_sync_resumes_without_fetching_verified_bytes_again
                 break (read, total);
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "no full sync progress: {ri}");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no full sync progress: {ri}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     replica.kill9().unwrap();
@@ -162,7 +176,12 @@ fn a_replica_killed_in_a_full_sync_resumes_without_fetching_verified_bytes_again
         let w: Vec<&str> = line.split(' ').collect();
         let path = sync.join("db").join(w[1]);
         if let Ok(md) = std::fs::metadata(&path) {
-            assert_eq!(md.len(), w[2].parse::<u64>().unwrap(), "{} is complete", w[1]);
+            assert_eq!(
+                md.len(),
+                w[2].parse::<u64>().unwrap(),
+                "{} is complete",
+                w[1]
+            );
         }
     }
     replica.spawn();
@@ -186,24 +205,42 @@ fn a_replica_killed_in_a_full_sync_resumes_without_fetching_verified_bytes_again
         fetched <= total - resumed + 16 * (8 << 20),
         "fetched {fetched} after resuming {resumed} of {total}"
     );
-    assert!(fetched < total, "fetched {fetched} of {total}: everything again");
+    assert!(
+        fetched < total,
+        "fetched {fetched} of {total}: everything again"
+    );
     let cut = cutoff();
-    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "resumed replica");
-    assert!(!sync.exists(), "the staging directory is removed after the switch");
+    assert_same(
+        &dump(&mut master.client(), cut),
+        &dump(&mut replica.client(), cut),
+        "resumed replica",
+    );
+    assert!(
+        !sync.exists(),
+        "the staging directory is removed after the switch"
+    );
 }
 
 #[test]
 fn a_corrupted_chunk_is_detected_and_fetched_again() {
     let master = Server::start(&[]);
     fill(&master, 4);
-    master.client().cmd(&["DEBUG", "FAILPOINT", "syncfile-corrupt-chunk", "1"]);
+    master
+        .client()
+        .cmd(&["DEBUG", "FAILPOINT", "syncfile-corrupt-chunk", "1"]);
     let replica = replica_of(&master, &[]);
     wait_caught_up(&master, &replica, Duration::from_secs(60));
     let ri = info(&replica);
     assert_eq!(info_field(&ri, "master_sync_corrupt_chunks"), 1, "{ri}");
-    assert!(replica.log_text().contains("chunk failed its checksum: fetching it again"));
+    assert!(replica
+        .log_text()
+        .contains("chunk failed its checksum: fetching it again"));
     let cut = cutoff();
-    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "replica");
+    assert_same(
+        &dump(&mut master.client(), cut),
+        &dump(&mut replica.client(), cut),
+        "replica",
+    );
 }
 
 #[test]
@@ -240,7 +277,11 @@ fn fifty_full_syncs_leave_the_fd_count_flat() {
     assert!(m1 <= m0 + 8, "master fds {m0} -> {m1}");
     assert!(r1 <= r0 + 8, "replica fds {r0} -> {r1}");
     let cut = cutoff();
-    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "replica");
+    assert_same(
+        &dump(&mut master.client(), cut),
+        &dump(&mut replica.client(), cut),
+        "replica",
+    );
     let dirs: Vec<String> = std::fs::read_dir(replica.dir.join("data"))
         .unwrap()
         .filter_map(|e| e.ok())
@@ -279,7 +320,11 @@ fn the_purge_race_cannot_force_a_second_full_sync() {
     let mut admin = master.client();
     let t = Instant::now();
     while info_field(&info(&replica), "master_sync_full_syncs") == 0 {
-        assert!(t.elapsed() < Duration::from_secs(60), "{}", replica.log_text());
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "{}",
+            replica.log_text()
+        );
         let last = info_field(&admin.cmd(&["INFO", "binlog"]).text(), "binlog_last_offset");
         admin.cmd(&["BINLOG", "PURGE", &last.to_string()]);
         std::thread::sleep(Duration::from_millis(100));
@@ -289,12 +334,24 @@ fn the_purge_race_cannot_force_a_second_full_sync() {
     load.join().unwrap();
     wait_caught_up(&master, &replica, Duration::from_secs(60));
     let stats = master.client().cmd(&["INFO", "stats"]).text();
-    assert_eq!(info_field(&stats, "sync_full"), 1, "{stats}\n{}", master.log_text());
+    assert_eq!(
+        info_field(&stats, "sync_full"),
+        1,
+        "{stats}\n{}",
+        master.log_text()
+    );
     assert_eq!(info_field(&info(&replica), "master_sync_full_syncs"), 1);
     let binlog = master.client().cmd(&["INFO", "binlog"]).text();
-    assert!(info_field(&binlog, "binlog_first_offset") > 1, "the master did purge: {binlog}");
+    assert!(
+        info_field(&binlog, "binlog_first_offset") > 1,
+        "the master did purge: {binlog}"
+    );
     let cut = cutoff();
-    assert_same(&dump(&mut master.client(), cut), &dump(&mut replica.client(), cut), "replica");
+    assert_same(
+        &dump(&mut master.client(), cut),
+        &dump(&mut replica.client(), cut),
+        "replica",
+    );
 }
 
 #[test]
@@ -318,15 +375,23 @@ fn promotion_keeps_peers_partial_and_an_old_master_discards_what_nobody_else_has
     assert_eq!(bc.cmd(&["SET", "after", "promotion"]).text(), "OK");
     wait_caught_up(&b, &c, Duration::from_secs(30));
     let bs = bc.cmd(&["INFO", "stats"]).text();
-    assert_eq!(info_field(&bs, "sync_partial_ok"), 1, "C continued by partial sync: {bs}");
+    assert_eq!(
+        info_field(&bs, "sync_partial_ok"),
+        1,
+        "C continued by partial sync: {bs}"
+    );
     assert_eq!(info_field(&bs, "sync_full"), 0, "{bs}");
     assert_eq!(cc.cmd(&["GET", "after"]).text(), "promotion");
     // The old master comes back and follows B: its extra write is discarded (full sync).
     a.spawn();
-    a.client().cmd(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    a.client()
+        .cmd(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
     wait_caught_up(&b, &a, Duration::from_secs(30));
     let mut ac = a.client();
-    assert!(ac.cmd(&["GET", "lost"]).is_null(), "divergent write discarded");
+    assert!(
+        ac.cmd(&["GET", "lost"]).is_null(),
+        "divergent write discarded"
+    );
     assert_eq!(ac.cmd(&["GET", "after"]).text(), "promotion");
     let cut = cutoff();
     let want = dump(&mut bc, cut);
@@ -340,12 +405,16 @@ fn garbage_on_the_replication_stream_and_bad_transfer_requests_are_refused() {
     let mut c = master.client();
     c.cmd(&["SET", "k", "v"]);
     let mut feed = master.client();
-    assert!(feed.cmd(&["PSYNC", "?", "-1"]).text().starts_with("FULLRESYNC"));
+    assert!(feed
+        .cmd(&["PSYNC", "?", "-1"])
+        .text()
+        .starts_with("FULLRESYNC"));
     let mut feed = master.client();
     let replid = text_field(&info(&master), "master_replid");
     let r = feed.cmd(&["PSYNC", &replid, "1"]);
     assert!(r.text().starts_with("CONTINUE"), "{r:?}");
-    feed.send_raw(b"\x00\xff garbage that is not RESP\r\n").unwrap();
+    feed.send_raw(b"\x00\xff garbage that is not RESP\r\n")
+        .unwrap();
     let t = Instant::now();
     while info_field(&info(&master), "connected_slaves") != 0 {
         assert!(t.elapsed() < Duration::from_secs(10));
@@ -357,10 +426,16 @@ fn garbage_on_the_replication_stream_and_bad_transfer_requests_are_refused() {
         vec!["PSYNC", "x", "notanumber"],
     ] {
         let r = c.cmd(&bad);
-        assert!(r.is_error() || r.text().starts_with("FULLRESYNC"), "{bad:?}: {r:?}");
+        assert!(
+            r.is_error() || r.text().starts_with("FULLRESYNC"),
+            "{bad:?}: {r:?}"
+        );
     }
     assert_eq!(c.cmd(&["GET", "k"]).text(), "v");
-    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", "0"]).err_text(), "ERR Invalid master port");
+    assert_eq!(
+        c.cmd(&["REPLICAOF", "127.0.0.1", "0"]).err_text(),
+        "ERR Invalid master port"
+    );
     assert_eq!(c.cmd(&["WAIT", "0", "0"]).int(), 0);
 }
 
@@ -375,7 +450,10 @@ fn shutdown_lets_replicas_catch_up_and_a_silent_replica_cannot_hold_it() {
     }
     assert_eq!(master.stop(), Some(0), "{}", master.log_text());
     let log = master.log_text();
-    assert!(log.contains("shutdown stage 4/5 (replicas catch up: 1 at offset"), "{log}");
+    assert!(
+        log.contains("shutdown stage 4/5 (replicas catch up: 1 at offset"),
+        "{log}"
+    );
     let mut rc = replica.client();
     assert_eq!(rc.cmd(&["DBSIZE"]).int(), 2000);
 
@@ -383,7 +461,9 @@ fn shutdown_lets_replicas_catch_up_and_a_silent_replica_cannot_hold_it() {
     master.spawn();
     rc.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
     wait_caught_up(&master, &replica, Duration::from_secs(30));
-    let _ = std::process::Command::new("kill").args(["-STOP", &replica.pid().to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &replica.pid().to_string()])
+        .status();
     let mut c = master.client();
     for i in 0..100 {
         c.cmd(&["SET", &format!("late{i}"), "x"]);
@@ -391,8 +471,17 @@ fn shutdown_lets_replicas_catch_up_and_a_silent_replica_cannot_hold_it() {
     let t = Instant::now();
     let code = master.stop();
     let took = t.elapsed();
-    let _ = std::process::Command::new("kill").args(["-CONT", &replica.pid().to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &replica.pid().to_string()])
+        .status();
     assert!(took < Duration::from_secs(3 + 4), "shutdown took {took:?}");
-    assert_eq!(code, Some(4), "a cut stage is a forced shutdown: {}", master.log_text());
-    assert!(master.log_text().contains("still behind at shutdown-timeout"));
+    assert_eq!(
+        code,
+        Some(4),
+        "a cut stage is a forced shutdown: {}",
+        master.log_text()
+    );
+    assert!(master
+        .log_text()
+        .contains("still behind at shutdown-timeout"));
 }

@@ -108,8 +108,17 @@ impl Server {
 
     /// Starts (again) on a fresh free port with the same data directory and arguments.
     pub fn spawn(&mut self) {
+        self.spawn_with(None)
+    }
+
+    /// Starts again on the same port (peers such as Sentinel know it by its address).
+    pub fn respawn_same_port(&mut self) {
+        self.spawn_with(Some(self.port))
+    }
+
+    fn spawn_with(&mut self, fixed: Option<u16>) {
         for attempt in 0..5 {
-            let port = free_port();
+            let port = fixed.unwrap_or_else(free_port);
             let log = self.dir.join(format!("server-{port}.log"));
             let mut cmd = Command::new(BIN);
             // A config file given as first argument must stay first.

@@ -1,0 +1,213 @@
+//! A real failover under Debian's `redis-sentinel`: 1 master + 2 replicas of Strata and 3
+//! sentinels. Writes acknowledged with `WAIT 1` survive `kill -9` of the master, the other
+//! replica follows the promoted one by partial sync, and the old master rejoins as a replica.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::binlog::{assert_same, cutoff, dump, info_field};
+use crate::util::{free_port, Client, Server};
+
+struct Sentinel {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sentinel(dir: &std::path::Path, i: usize, master_port: u16) -> Sentinel {
+    let port = free_port();
+    let conf = dir.join(format!("sentinel-{i}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {}\nlogfile {}\n\
+             sentinel monitor mymaster 127.0.0.1 {master_port} 2\n\
+             sentinel down-after-milliseconds mymaster 1000\n\
+             sentinel failover-timeout mymaster 10000\n\
+             sentinel parallel-syncs mymaster 1\n",
+            dir.display(),
+            dir.join(format!("sentinel-{i}.log")).display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("redis-sentinel")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-sentinel (apt-get install redis-sentinel)");
+    Sentinel { child, port }
+}
+
+fn text_field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A server started with a config file (CONFIG REWRITE persists the role there).
+fn with_conf(dir: &std::path::Path, name: &str, extra: &str) -> Server {
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(&conf, format!("# {name}\n{extra}")).unwrap();
+    Server::start(&[conf.to_str().unwrap()])
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn master_addr(sentinels: &[Sentinel]) -> Option<u16> {
+    let mut c = Client::try_connect(sentinels[0].port).ok()?;
+    let r = c
+        .try_cmd(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
+        .ok()?;
+    r.array().get(1).and_then(|p| p.text().parse().ok())
+}
+
+#[test]
+fn sentinel_fails_over_and_every_wait_acknowledged_write_survives() {
+    if Command::new("redis-sentinel")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("redis-sentinel is not installed (the test command installs it)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut a = with_conf(dir, "a", "");
+    let b = with_conf(dir, "b", &format!("replicaof 127.0.0.1 {}\n", a.port));
+    let c = with_conf(dir, "c", &format!("replicaof 127.0.0.1 {}\n", a.port));
+    let info = |s: &Server| s.client().cmd(&["INFO"]).text();
+    wait_for("replicas attached", Duration::from_secs(30), || {
+        info_field(&info(&a), "connected_slaves") == 2
+    });
+    let sentinels: Vec<Sentinel> = (0..3).map(|i| sentinel(dir, i, a.port)).collect();
+    // The sentinels see the master, both replicas and each other.
+    wait_for(
+        "sentinels discovered everything",
+        Duration::from_secs(30),
+        || {
+            let Ok(mut s) = Client::try_connect(sentinels[0].port) else {
+                return false;
+            };
+            let Ok(r) = s.try_cmd(&["SENTINEL", "master", "mymaster"]) else {
+                return false;
+            };
+            let fields: Vec<String> = r.array().iter().map(|x| x.text()).collect();
+            let get = |k: &str| {
+                fields
+                    .iter()
+                    .position(|f| f == k)
+                    .and_then(|i| fields.get(i + 1).cloned())
+                    .unwrap_or_default()
+            };
+            get("num-slaves") == "2" && get("num-other-sentinels") == "2"
+        },
+    );
+
+    // Writes acknowledged by at least one replica.
+    let mut ac = a.client();
+    let mut acked = Vec::new();
+    for i in 0..300 {
+        let k = format!("k{i}");
+        ac.cmd(&["SET", &k, &i.to_string()]);
+        if ac.cmd(&["WAIT", "1", "2000"]).int() >= 1 {
+            acked.push(k);
+        }
+    }
+    assert!(
+        acked.len() >= 290,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+
+    a.kill9().unwrap();
+    let old = a.port;
+    wait_for(
+        "a replica promoted by the sentinels",
+        Duration::from_secs(60),
+        || master_addr(&sentinels).is_some_and(|p| p != old),
+    );
+    let new_port = master_addr(&sentinels).unwrap();
+    let (new, other) = if new_port == b.port {
+        (&b, &c)
+    } else {
+        (&c, &b)
+    };
+    let mut nc = new.client();
+    wait_for(
+        "the promoted replica is a master",
+        Duration::from_secs(30),
+        || text_field(&info(new), "role") == "master",
+    );
+    for k in &acked {
+        assert!(
+            !nc.cmd(&["GET", k]).is_null(),
+            "{k} acknowledged by WAIT 1 but lost"
+        );
+    }
+    // The other replica follows the new master, by partial sync.
+    wait_for(
+        "the other replica follows the new master",
+        Duration::from_secs(60),
+        || {
+            let i = info(other);
+            text_field(&i, "master_port") == new_port.to_string()
+                && text_field(&i, "master_link_status") == "up"
+        },
+    );
+    let stats = nc.cmd(&["INFO", "stats"]).text();
+    assert!(info_field(&stats, "sync_partial_ok") >= 1, "{stats}");
+    assert_eq!(
+        info_field(&stats, "sync_full"),
+        0,
+        "no full sync for the peer: {stats}"
+    );
+    assert_eq!(nc.cmd(&["SET", "after", "failover"]).text(), "OK");
+
+    // The old master comes back on its address and is turned into a replica.
+    a.respawn_same_port();
+    wait_for(
+        "the old master rejoins as a replica",
+        Duration::from_secs(60),
+        || {
+            let i = info(&a);
+            text_field(&i, "role") == "slave"
+                && text_field(&i, "master_port") == new_port.to_string()
+                && text_field(&i, "master_link_status") == "up"
+        },
+    );
+    wait_for("everyone caught up", Duration::from_secs(30), || {
+        let m = info_field(&info(new), "master_repl_offset");
+        [&a, other]
+            .iter()
+            .all(|s| info_field(&info(s), "slave_repl_offset") >= m)
+    });
+    let cut = cutoff();
+    let want = dump(&mut nc, cut);
+    assert_same(&want, &dump(&mut a.client(), cut), "old master");
+    assert_same(&want, &dump(&mut other.client(), cut), "other replica");
+    // CONFIG REWRITE persisted the roles.
+    let conf = std::fs::read_to_string(dir.join(if new_port == b.port {
+        "b.conf"
+    } else {
+        "c.conf"
+    }))
+    .unwrap();
+    assert!(
+        !conf.lines().any(|l| l.starts_with("replicaof 127.0.0.1")),
+        "{conf}"
+    );
+}
