@@ -98,7 +98,7 @@ fn lease_ttl(shared: &Shared) -> Duration {
 
 /// `REPLCONF listening-port <port> | ip-address <ip> | capa <..> | ACK <offset>`.
 pub fn replconf(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return syntax_error();
     }
     for pair in args[1..].chunks(2) {

@@ -132,17 +132,17 @@ fn fill(master: &Server, mb: usize) {
         ]));
         n += 1;
         if n == 32 {
-            c.send_raw(&buf).unwrap();
+            c.send_raw(&buf).expect("send");
             for _ in 0..n {
-                c.read_reply().unwrap();
+                c.read_reply().expect("reply");
             }
             buf.clear();
             n = 0;
         }
     }
-    c.send_raw(&buf).unwrap();
+    c.send_raw(&buf).expect("send");
     for _ in 0..n {
-        c.read_reply().unwrap();
+        c.read_reply().expect("reply");
     }
 }
 

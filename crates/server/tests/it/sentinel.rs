@@ -35,7 +35,7 @@ fn sentinel(dir: &std::path::Path, i: usize, master_port: u16) -> Sentinel {
             dir.join(format!("sentinel-{i}.log")).display()
         ),
     )
-    .unwrap();
+    .expect("write sentinel config");
     let child = Command::new("redis-sentinel")
         .arg(&conf)
         .stdout(Stdio::null())
@@ -55,8 +55,8 @@ fn text_field(info: &str, name: &str) -> String {
 /// A server started with a config file (CONFIG REWRITE persists the role there).
 fn with_conf(dir: &std::path::Path, name: &str, extra: &str) -> Server {
     let conf = dir.join(format!("{name}.conf"));
-    std::fs::write(&conf, format!("# {name}\n{extra}")).unwrap();
-    Server::start(&[conf.to_str().unwrap()])
+    std::fs::write(&conf, format!("# {name}\n{extra}")).expect("write config");
+    Server::start(&[conf.to_str().expect("utf-8 path")])
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
