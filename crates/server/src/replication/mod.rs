@@ -44,9 +44,10 @@ pub fn sync_root(dir: &Path) -> PathBuf {
     dir.join("sync")
 }
 
-/// Where a master keeps the snapshots it serves.
+/// Where a master keeps the snapshots it serves to replicas (removed at start-up; `BINLOG
+/// SNAPSHOT`'s own snapshots live in `snapshots/` and are the operator's).
 pub fn snapshots_dir(dir: &Path) -> PathBuf {
-    dir.join("snapshots")
+    dir.join("repl-snapshots")
 }
 
 /// Reads the state file, creating it for a new (or older) data directory: generation 0 and
