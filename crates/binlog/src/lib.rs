@@ -771,10 +771,13 @@ impl Reader {
             };
             let seg = &self.segments[*i];
             if self.next >= seg.next {
-                self.current = None;
                 if !self.segments.iter().any(|s| s.first == self.next) {
+                    // Caught up with the last segment: keep it open at this position, so
+                    // after `refresh` reading continues here instead of skipping from the
+                    // segment's start again.
                     return Ok(None);
                 }
+                self.current = None;
                 continue;
             }
             let r = read_record_at(file, *pos, *len, self.next).map_err(|why| Error::Corrupt {

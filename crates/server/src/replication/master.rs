@@ -643,6 +643,8 @@ async fn send_records(
                 return format!("write error: {e}");
             }
             shared.bump(&shared.stats.net_output_bytes, out.len() as u64);
+            // The feeder shares its worker with client connections: let them run.
+            tokio::task::yield_now().await;
             continue;
         }
         tokio::select! {
