@@ -485,3 +485,64 @@ fn shutdown_lets_replicas_catch_up_and_a_silent_replica_cannot_hold_it() {
         .log_text()
         .contains("still behind at shutdown-timeout"));
 }
+
+#[test]
+fn masterauth_announce_and_a_stopped_replica_that_cannot_hold_the_master() {
+    let master = Server::start(&["--requirepass", "s3cret"]);
+    let auth = |s: &Server| {
+        let mut c = s.client();
+        c.cmd(&["AUTH", "s3cret"]);
+        c
+    };
+    // Without the password the link stays down, and the reason is logged once.
+    let bad = replica_of(&master, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let bi = info(&bad);
+    assert_eq!(text_field(&bi, "master_link_status"), "down", "{bi}");
+    let log = bad.log_text();
+    assert_eq!(log.matches("master refused").count(), 1, "logged once per state: {log}");
+    drop(bad);
+    let replica = replica_of(
+        &master,
+        &["--masterauth", "s3cret", "--replica-announce-port", "12345"],
+    );
+    let mut mc = auth(&master);
+    mc.cmd(&["SET", "a", "1"]);
+    let t = Instant::now();
+    while mc.cmd(&["WAIT", "1", "100"]).int() < 1 {
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", replica.log_text());
+    }
+    let mi = mc.cmd(&["INFO", "replication"]).text();
+    assert!(text_field(&mi, "slave0").contains("port=12345"), "{mi}");
+    // A replica that stops reading (SIGSTOP) costs the master a socket buffer, not memory
+    // per write: writes go on, RSS stays bounded, and the replica catches up afterwards.
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &replica.pid().to_string()])
+        .status();
+    let rss0 = master.rss_kb();
+    let value = "x".repeat(4096);
+    for i in 0..20_000 {
+        mc.cmd(&["SET", &format!("k{}", i % 5000), &value]);
+    }
+    let rss1 = master.rss_kb();
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &replica.pid().to_string()])
+        .status();
+    assert!(
+        rss1 < rss0 + 80 * 1024,
+        "master RSS grew from {rss0} KB to {rss1} KB while the replica was stopped (80 MB written)"
+    );
+    let t = Instant::now();
+    loop {
+        let m = info_field(&mc.cmd(&["INFO", "replication"]).text(), "master_repl_offset");
+        let r = info_field(&auth(&replica).cmd(&["INFO", "replication"]).text(), "slave_repl_offset");
+        if r >= m {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "replica stuck at {r} < {m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(auth(&replica).cmd(&["GET", "k4999"]).text(), value);
+    // PUBLISH works on a read-only replica (Sentinel's hello messages).
+    assert_eq!(auth(&replica).cmd(&["PUBLISH", "__sentinel__:hello", "x"]).int(), 0);
+}
