@@ -97,6 +97,7 @@ async fn serve_session(
                     // A replica's writes are refused by the central check: never batched.
                     let idx = if shared.blocked.count() == 0
                         && !shared.guard.full()
+                        && !shared.shutdown_wait.paused.load(Ordering::Relaxed)
                         && !crate::replication::is_replica(shared)
                     {
                         batchable_write(args)
@@ -148,6 +149,27 @@ async fn serve_session(
                                 reply = rm::wait_acks(shared, n, target, deadline).await;
                             }
                             Takeover::FullSync => reply = rm::full_sync_reply(shared).await,
+                            Takeover::ShutdownWait => {
+                                let w = &shared.shutdown_wait;
+                                loop {
+                                    let ended = w.ended.notified();
+                                    if !w.waiting() {
+                                        break;
+                                    }
+                                    tokio::select! {
+                                        _ = ended => {}
+                                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                                    }
+                                }
+                                if w.outcome.load(Ordering::Acquire) == 1 {
+                                    reply =
+                                        Frame::error("ERR Errors trying to SHUTDOWN. Check logs.");
+                                } else {
+                                    // Redis closes the connection without a reply.
+                                    reply = Frame::Raw(Bytes::new());
+                                    session.close_after_reply = true;
+                                }
+                            }
                             Takeover::Feed { next } => {
                                 reply.encode(session.proto, &mut wbuf);
                                 if !flush(shared, session, &mut stream, &mut wbuf).await {
@@ -558,6 +580,20 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     let spec = &TABLE[idx];
     session.client.touch(idx);
     let is_write = spec.flags & flags::WRITE != 0 || spec.name == "exec";
+    if is_write {
+        // A shutdown waits for its replicas: writes wait for it to end (or be aborted).
+        let w = &shared.shutdown_wait;
+        while w.paused.load(Ordering::Acquire) {
+            let ended = w.ended.notified();
+            if !w.paused.load(Ordering::Acquire) {
+                break;
+            }
+            tokio::select! {
+                _ = ended => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
     let run = |session: &mut Session| commands::call(shared, session, idx, &args);
     // With `appendfsync always` a write waits for an fsync: let the runtime move other
     // connections off this thread meanwhile, so concurrent writers share fsyncs (group commit).

@@ -129,12 +129,13 @@ async fn async_main(cfg: Config) -> ExitCode {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
             };
-            if shared.shutdown.is_cancelled() {
+            if shared.shutdown.is_cancelled() || shared.shutdown_wait.waiting() {
                 tracing::warn!("received {which} again: forcing the shutdown");
+                shared.shutdown.cancel();
                 shared.shutdown_force.cancel();
             } else {
                 tracing::info!("received {which}, shutting down");
-                shared.shutdown.cancel();
+                server::server::request_shutdown(&shared, false);
             }
         }
     });

@@ -290,6 +290,119 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
     shutdown_stages(listener, shared, workers, maintenance).await
 }
 
+/// A shutdown waiting for its replicas before the stages begin (as Redis 7: writes are paused,
+/// reads go on, `SHUTDOWN ABORT` resumes normal service).
+#[derive(Default)]
+pub struct ShutdownWait {
+    /// Writes wait while this is set.
+    pub paused: std::sync::atomic::AtomicBool,
+    /// While waiting: until when, and the token `SHUTDOWN ABORT` cancels.
+    state: std::sync::Mutex<Option<(Instant, tokio_util::sync::CancellationToken)>>,
+    /// The deadline the wait had: stage 4 does not wait past it.
+    pub deadline: std::sync::Mutex<Option<Instant>>,
+    /// Wakes paused writers and waiting SHUTDOWN callers when the wait ends.
+    pub ended: tokio::sync::Notify,
+    /// The last wait's outcome for SHUTDOWN callers: 0 waiting, 1 aborted, 2 shutting down.
+    pub outcome: std::sync::atomic::AtomicU8,
+}
+
+impl ShutdownWait {
+    pub fn waiting(&self) -> bool {
+        crate::replication::lock(&self.state).is_some()
+    }
+
+    fn end(&self, outcome: u8) {
+        *crate::replication::lock(&self.state) = None;
+        self.outcome.store(outcome, Ordering::Release);
+        self.paused.store(false, Ordering::Release);
+        self.ended.notify_waiters();
+    }
+}
+
+/// Asks for a shutdown (a signal or `SHUTDOWN`). With replicas behind and no `NOW`, it first
+/// waits for them (up to `shutdown-timeout`) with writes paused; `SHUTDOWN ABORT` cancels
+/// that wait. Returns whether it is waiting (the caller may wait for the outcome).
+pub fn request_shutdown(shared: &Arc<Shared>, now: bool) -> bool {
+    if now {
+        shared.shutdown_now.store(true, Ordering::Relaxed);
+    }
+    if shared.shutdown.is_cancelled() {
+        return false;
+    }
+    let w = &shared.shutdown_wait;
+    let target = crate::replication::last_offset(shared);
+    if now || crate::replication::lagging(shared, target) == 0 {
+        shared.shutdown.cancel();
+        return false;
+    }
+    let limit = Duration::from_secs(shared.with_config(|c| c.get_u64("shutdown-timeout")));
+    let (end, abort) = {
+        let mut st = crate::replication::lock(&w.state);
+        if st.is_some() {
+            return true;
+        }
+        let end = Instant::now() + limit;
+        let abort = tokio_util::sync::CancellationToken::new();
+        *st = Some((end, abort.clone()));
+        *crate::replication::lock(&w.deadline) = Some(end);
+        (end, abort)
+    };
+    w.outcome.store(0, Ordering::Release);
+    w.paused.store(true, Ordering::Release);
+    tracing::info!(
+        lagging = crate::replication::lagging(shared, target),
+        offset = target,
+        limit_s = limit.as_secs(),
+        "shutdown: waiting for replicas to catch up first (writes paused; SHUTDOWN ABORT cancels)"
+    );
+    let sh = shared.clone();
+    let fut = async move {
+        let w = &sh.shutdown_wait;
+        loop {
+            let target = crate::replication::last_offset(&sh);
+            if crate::replication::lagging(&sh, target) == 0 || Instant::now() >= end {
+                break;
+            }
+            tokio::select! {
+                _ = abort.cancelled() => {
+                    *crate::replication::lock(&w.deadline) = None;
+                    w.end(1);
+                    tracing::warn!("shutdown aborted (SHUTDOWN ABORT): serving again");
+                    return;
+                }
+                _ = sh.shutdown_force.cancelled() => break,
+                _ = sh.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        }
+        sh.shutdown.cancel();
+        w.end(2);
+    };
+    match shared.repl.runtime.get() {
+        Some(rt) => {
+            rt.spawn(fut);
+        }
+        None => {
+            tokio::spawn(fut);
+        }
+    }
+    true
+}
+
+/// `SHUTDOWN ABORT`: cancels a shutdown waiting for replicas; `false` if none is.
+pub fn abort_shutdown(shared: &Shared) -> bool {
+    if shared.shutdown.is_cancelled() {
+        return false;
+    }
+    match &*crate::replication::lock(&shared.shutdown_wait.state) {
+        Some((_, abort)) => {
+            abort.cancel();
+            true
+        }
+        None => false,
+    }
+}
+
 /// How long stage 2 (finish received commands, send replies) and stage 3 (close connections)
 /// may take before what is left is cut.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -398,7 +511,11 @@ async fn shutdown_stages(
         stage_done(4, "replicas catch up: none attached", t, "");
     } else {
         let target = crate::replication::last_offset(&shared);
-        let limit = Duration::from_secs(shared.with_config(|c| c.get_u64("shutdown-timeout")));
+        // What is left of the wait that ran before the stages, or the whole timeout.
+        let limit = match *crate::replication::lock(&shared.shutdown_wait.deadline) {
+            Some(end) => end.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(shared.with_config(|c| c.get_u64("shutdown-timeout"))),
+        };
         let caught_up = wait_until(&shared, limit, || {
             crate::replication::lagging(&shared, target) == 0
         })

@@ -121,6 +121,9 @@ pub struct Shared {
     pub close_connections: CancellationToken,
     /// `SHUTDOWN NOW`: skip waiting for replicas.
     pub shutdown_now: std::sync::atomic::AtomicBool,
+    /// A shutdown waits for lagging replicas before its stages (writes paused meanwhile;
+    /// `SHUTDOWN ABORT` cancels it): see `server::request_shutdown`.
+    pub shutdown_wait: crate::server::ShutdownWait,
     pub port: AtomicU64,
     pub hot: HotConfig,
     pub blocked: crate::blocking::Blocked,
@@ -160,6 +163,7 @@ impl Shared {
             shutdown_force: CancellationToken::new(),
             close_connections: CancellationToken::new(),
             shutdown_now: Default::default(),
+            shutdown_wait: Default::default(),
             port: AtomicU64::new(0),
             hot: HotConfig::default(),
             blocked: Default::default(),

@@ -141,25 +141,29 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
     }
     if args[1..].iter().any(|a| eq_ic(a, "abort")) {
-        // Only a shutdown waiting for replicas (stage 4) can be aborted; without replication
-        // no shutdown ever waits there.
+        // Only a shutdown waiting for its replicas (before its stages) can be aborted.
+        if args.len() == 2 && crate::server::abort_shutdown(ctx.shared) {
+            return Frame::ok();
+        }
         return Frame::error("ERR No shutdown in progress.");
     }
     let has = |o: &str| args[1..].iter().any(|a| eq_ic(a, o));
     if has("nosave") && has("save") {
         return syntax_error();
     }
-    if has("now") {
-        ctx.shared
-            .shutdown_now
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
     // FORCE: a shutdown here always goes on even if the final flush fails (exit code 4).
     tracing::info!(
         client = ctx.session.client.id,
         "SHUTDOWN requested by a client"
     );
-    ctx.shared.shutdown.cancel();
+    let Some(me) = ctx.shared.me() else {
+        return Frame::error("ERR server not ready");
+    };
+    if crate::server::request_shutdown(&me, has("now")) {
+        // Waiting for replicas: this client waits for the outcome (an error if aborted).
+        ctx.session.takeover = Some(crate::replication::master::Takeover::ShutdownWait);
+        return Frame::Null;
+    }
     ctx.session.close_after_reply = true;
     // Redis closes the connection without a reply on success.
     Frame::Raw(Bytes::new())

@@ -31,6 +31,8 @@ pub enum Takeover {
     },
     /// A transfer chunk waits this long before it is sent (the throttle).
     Delay(Duration),
+    /// `SHUTDOWN` while the shutdown waits for replicas: the caller waits for the outcome.
+    ShutdownWait,
 }
 
 /// A replica fed by this server, as INFO, ROLE and WAIT see it.

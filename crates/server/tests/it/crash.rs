@@ -144,7 +144,7 @@ fn kill9_rounds(args: &[&str], rounds: usize) {
 
 /// A client that sent 256 pipelined GETs of a 1 MB value and never reads the replies: the
 /// server's writes to it block on a full socket. Keep it alive for the test's duration.
-fn client_that_never_reads(s: &Server) -> std::net::TcpStream {
+pub fn client_that_never_reads(s: &Server) -> std::net::TcpStream {
     let mut c = s.client();
     c.cmd(&["SET", "big", &"x".repeat(1 << 20)]);
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
