@@ -378,14 +378,7 @@ pub fn request_shutdown(shared: &Arc<Shared>, now: bool) -> bool {
         sh.shutdown.cancel();
         w.end(2);
     };
-    match shared.repl.runtime.get() {
-        Some(rt) => {
-            rt.spawn(fut);
-        }
-        None => {
-            tokio::spawn(fut);
-        }
-    }
+    shared.repl.spawn(fut);
     true
 }
 

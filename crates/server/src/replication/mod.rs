@@ -202,6 +202,19 @@ impl Repl {
         lock(&self.stop_feeders).clone()
     }
 
+    /// Runs a background task on the main runtime (not on the worker of the connection that
+    /// asked for it).
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        match self.runtime.get() {
+            Some(rt) => {
+                rt.spawn(fut);
+            }
+            None => {
+                tokio::spawn(fut);
+            }
+        }
+    }
+
     /// Wakes feeders: new records may be readable.
     pub fn notify_data(&self) {
         self.data_ready.notify_waiters();

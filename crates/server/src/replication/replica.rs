@@ -91,14 +91,7 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Arc<Link> {
         apply_lock: Mutex::new(()),
     });
     let fut = run(shared.clone(), link.clone());
-    match shared.repl.runtime.get() {
-        Some(rt) => {
-            rt.spawn(fut);
-        }
-        None => {
-            tokio::spawn(fut);
-        }
-    }
+    shared.repl.spawn(fut);
     link
 }
 

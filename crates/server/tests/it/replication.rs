@@ -47,6 +47,16 @@ fn wait_caught_up(master: &Server, replica: &Server, limit: Duration) {
     }
 }
 
+/// Every key of `replica` equals `master`'s.
+fn assert_same_data(master: &Server, replica: &Server, what: &str) {
+    let cut = cutoff();
+    assert_same(
+        &dump(&mut master.client(), cut),
+        &dump(&mut replica.client(), cut),
+        what,
+    );
+}
+
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
@@ -209,12 +219,7 @@ fn a_replica_killed_in_a_full_sync_resumes_without_fetching_verified_bytes_again
         fetched < total,
         "fetched {fetched} of {total}: everything again"
     );
-    let cut = cutoff();
-    assert_same(
-        &dump(&mut master.client(), cut),
-        &dump(&mut replica.client(), cut),
-        "resumed replica",
-    );
+    assert_same_data(&master, &replica, "resumed replica");
     assert!(
         !sync.exists(),
         "the staging directory is removed after the switch"
@@ -235,12 +240,7 @@ fn a_corrupted_chunk_is_detected_and_fetched_again() {
     assert!(replica
         .log_text()
         .contains("chunk failed its checksum: fetching it again"));
-    let cut = cutoff();
-    assert_same(
-        &dump(&mut master.client(), cut),
-        &dump(&mut replica.client(), cut),
-        "replica",
-    );
+    assert_same_data(&master, &replica, "replica");
 }
 
 #[test]
@@ -276,12 +276,7 @@ fn fifty_full_syncs_leave_the_fd_count_flat() {
     let (m1, r1) = (fd_count(master.pid()), fd_count(replica.pid()));
     assert!(m1 <= m0 + 8, "master fds {m0} -> {m1}");
     assert!(r1 <= r0 + 8, "replica fds {r0} -> {r1}");
-    let cut = cutoff();
-    assert_same(
-        &dump(&mut master.client(), cut),
-        &dump(&mut replica.client(), cut),
-        "replica",
-    );
+    assert_same_data(&master, &replica, "replica");
     let dirs: Vec<String> = std::fs::read_dir(replica.dir.join("data"))
         .unwrap()
         .filter_map(|e| e.ok())
@@ -346,12 +341,7 @@ fn the_purge_race_cannot_force_a_second_full_sync() {
         info_field(&binlog, "binlog_first_offset") > 1,
         "the master did purge: {binlog}"
     );
-    let cut = cutoff();
-    assert_same(
-        &dump(&mut master.client(), cut),
-        &dump(&mut replica.client(), cut),
-        "replica",
-    );
+    assert_same_data(&master, &replica, "replica");
 }
 
 #[test]
