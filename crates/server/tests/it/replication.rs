@@ -615,3 +615,32 @@ fn shutdown_abort_cancels_a_shutdown_waiting_for_replicas() {
         assert_eq!(rc.cmd(&["GET", k]).text(), "1", "{k} reached the replica");
     }
 }
+
+#[test]
+fn a_replica_killed_during_incremental_sync_restarts_and_continues_partially() {
+    let master = Server::start(&[]);
+    let mut replica = replica_of(&master, &[]);
+    wait_caught_up(&master, &replica, Duration::from_secs(30));
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = master.port;
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || run_load(port, 4, stop, Duration::from_secs(30), 23))
+    };
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(400));
+        replica.kill9().unwrap();
+        replica.spawn();
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    wait_caught_up(&master, &replica, Duration::from_secs(60));
+    assert_same_data(&master, &replica, "replica after 5 kill -9");
+    let stats = master.client().cmd(&["INFO", "stats"]).text();
+    assert_eq!(
+        info_field(&stats, "sync_full"),
+        1,
+        "only the first sync was full: {stats}"
+    );
+    assert!(info_field(&stats, "sync_partial_ok") >= 5, "{stats}");
+}
