@@ -271,6 +271,12 @@ fn fifty_full_syncs_leave_the_fd_count_flat() {
     }
     let fulls = info_field(&master.client().cmd(&["INFO", "stats"]).text(), "sync_full");
     assert_eq!(fulls - fulls0, 50, "every cycle was a full sync");
+    assert!(
+        master
+            .log_text()
+            .contains("replica needs a second full sync within minutes"),
+        "repeated full syncs of one replica are warned about"
+    );
     // Old engines are closed once nothing uses them (checked every second).
     std::thread::sleep(Duration::from_millis(1500));
     let (m1, r1) = (fd_count(master.pid()), fd_count(replica.pid()));
