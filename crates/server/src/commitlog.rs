@@ -139,6 +139,8 @@ pub struct Log {
     /// Ranges of records voided since start (their engine write failed): a feeder sends
     /// them as void records.
     voided: Mutex<Vec<(u64, u64)>>,
+    /// Tests (`DEBUG FAILPOINT binlog-eio 1`): the next append fails with EIO.
+    pub inject_eio: std::sync::atomic::AtomicBool,
     /// Every record at or below this offset has its effect in SST files (not only in
     /// memtables): purging it cannot lose data at a crash.
     pub persisted: AtomicU64,
@@ -183,6 +185,7 @@ impl Log {
             dir: Mutex::new(dir.to_path_buf()),
             segment_bytes,
             voided: Mutex::new(Vec::new()),
+            inject_eio: Default::default(),
             persisted: AtomicU64::new(floor),
             synced: AtomicU64::new(last),
         })
@@ -264,6 +267,9 @@ impl Log {
 
 impl storage::CommitLog for Log {
     fn append(&self, lane: u8, records: &mut [Vec<u8>]) -> std::io::Result<u64> {
+        if self.inject_eio.swap(false, Ordering::AcqRel) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
         for r in records.iter_mut() {
             if let Some(b) = r.get_mut(1) {
                 *b = lane;

@@ -15,6 +15,11 @@ use crate::shared::Shared;
 pub const FULL_ERROR: &str =
     "STORAGEFULL storage is full: writes are refused until space is freed (see INFO storage)";
 
+/// The error every write gets after an I/O error that is not a full disk (EIO, corruption):
+/// the disk cannot be trusted, so nothing resumes by itself.
+pub const IO_ERROR: &str =
+    "IOERR storage I/O error: writes are stopped until the server is restarted (see INFO storage)";
+
 /// Why writes are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -27,6 +32,8 @@ pub enum Reason {
     /// A write to disk failed with ENOSPC/EDQUOT (binlog, flush, compaction) and has not been
     /// recovered yet.
     DiskFull = 3,
+    /// A write failed with another I/O error (EIO, corruption): writes stop until a restart.
+    IoError = 4,
 }
 
 impl Reason {
@@ -36,6 +43,7 @@ impl Reason {
             Reason::Limit => "max-db-size reached",
             Reason::LowDisk => "free disk space below min-free-disk",
             Reason::DiskFull => "disk full (a write failed with no space left)",
+            Reason::IoError => "I/O error (not a full disk): restart after checking the disk",
         }
     }
 }
@@ -60,6 +68,7 @@ impl Guard {
             1 => Reason::Limit,
             2 => Reason::LowDisk,
             3 => Reason::DiskFull,
+            4 => Reason::IoError,
             _ => Reason::None,
         }
     }
@@ -107,7 +116,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 fn ballast_path(shared: &Shared) -> std::path::PathBuf {
-    shared.storage().path().join("ballast")
+    shared.repl.dir.join("ballast")
 }
 
 /// Creates the ballast file (`storage-ballast-size` bytes of reserved space, released when a
@@ -161,12 +170,15 @@ pub fn check(shared: &Shared) {
     let now_ms = shared.started.elapsed().as_millis() as u64;
     if now_ms >= g.snapshots_measured_ms.load(Ordering::Relaxed) + 2000 {
         g.snapshots_measured_ms.store(now_ms, Ordering::Relaxed);
+        let dir = &shared.repl.dir;
         g.snapshot_bytes.store(
-            dir_bytes(&storage.path().join("snapshots")),
+            dir_bytes(&dir.join("snapshots"))
+                + dir_bytes(&crate::replication::snapshots_dir(dir))
+                + dir_bytes(&crate::replication::sync_root(dir)),
             Ordering::Relaxed,
         );
     }
-    let free = free_bytes(storage.path());
+    let free = free_bytes(&shared.repl.dir);
     if let Some(f) = free {
         g.free_bytes.store(f, Ordering::Relaxed);
     }
@@ -199,7 +211,9 @@ pub fn check(shared: &Shared) {
         }
         !back
     };
-    let reason = if disk_full || ballast_missing {
+    let reason = if storage.io_failed().is_some() {
+        Reason::IoError
+    } else if disk_full || ballast_missing {
         Reason::DiskFull
     } else if max > 0 && g.used_bytes() >= max {
         Reason::Limit
@@ -268,7 +282,14 @@ fn frees_space(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> bool {
 
 /// The refusal of a write command while storage is full, or `None` to run it.
 pub fn refuse(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<resp::Frame> {
-    if !shared.guard.full() || frees_space(shared, db, name, args) {
+    if !shared.guard.full() {
+        return None;
+    }
+    if shared.guard.reason() == Reason::IoError {
+        shared.guard.refused.fetch_add(1, Ordering::Relaxed);
+        return Some(resp::Frame::error(IO_ERROR));
+    }
+    if frees_space(shared, db, name, args) {
         return None;
     }
     shared.guard.refused.fetch_add(1, Ordering::Relaxed);

@@ -234,6 +234,9 @@ fn storage_section(shared: &Shared, out: &mut String) {
         shared.with_config(|c| (c.get_u64("max-db-size"), c.get_u64("min-free-disk")));
     line(out, "storage_state", if g.full() { "full" } else { "ok" });
     line(out, "storage_full_reason", g.reason().name());
+    if let Some(e) = shared.storage().io_failed() {
+        line(out, "storage_io_error", e.replace(['\r', '\n'], " "));
+    }
     line(out, "storage_used_bytes", g.used_bytes());
     line(
         out,
@@ -390,6 +393,15 @@ fn replication(shared: &Shared, out: &mut String) {
                 line(out, "master_link_down_since_seconds", d.elapsed().as_secs());
             }
             line(out, "slave_priority", r::priority(shared));
+            line(
+                out,
+                "replica_apply_paused",
+                if l.paused.load(Ordering::Relaxed) {
+                    "storage-full"
+                } else {
+                    "no"
+                },
+            );
             line(
                 out,
                 "slave_read_only",

@@ -188,6 +188,9 @@ pub struct Storage {
     lane_applied: [AtomicU64; LANES],
     /// A write to disk failed for lack of space (ENOSPC/EDQUOT) and has not been recovered.
     disk_full: std::sync::atomic::AtomicBool,
+    /// A write to disk failed for another reason (EIO, corruption): writes stop until a
+    /// restart (nothing resumes blindly).
+    io_failed: Mutex<Option<String>>,
     /// The highest offsets known handed to the OS and synced.
     log_flushed: AtomicU64,
     log_synced: AtomicU64,
@@ -456,6 +459,7 @@ impl Storage {
             applied: AtomicU64::new(applied),
             lane_applied: lane_applied.map(AtomicU64::new),
             disk_full: Default::default(),
+            io_failed: Mutex::new(None),
             log_flushed: AtomicU64::new(max_applied),
             log_synced: AtomicU64::new(max_applied),
             path: opts.path.clone(),
@@ -628,7 +632,9 @@ impl Storage {
             Some((o, _)) => (o, o, o),
             None => {
                 let _a = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
-                let last = log.append(lane, records)?;
+                let last = log
+                    .append(lane, records)
+                    .inspect_err(|e| self.note_io_error(e))?;
                 let first = last + 1 - records.len() as u64;
                 // The last offset and the in-flight set change together (under the in-flight
                 // lock): a floor computed meanwhile never passes an append not yet written.
@@ -655,13 +661,12 @@ impl Storage {
             inflight.remove(&first);
             self.applied
                 .fetch_max(self.floor_now(&inflight), Ordering::AcqRel);
-        } else {
+        } else if written.is_ok() {
+            // A record replayed (or applied by a replica) that failed is not applied.
             self.applied.fetch_max(last, Ordering::AcqRel);
         }
         if let Err(e) = written {
-            if e.to_string().contains("No space left") {
-                self.disk_full.store(true, Ordering::Release);
-            }
+            self.note_engine_error(&e);
             return Err(e.into());
         }
         self.lane_applied[lane as usize].fetch_max(last, Ordering::AcqRel);
@@ -933,9 +938,40 @@ impl Storage {
     }
 
     fn note_io_error(&self, e: &std::io::Error) {
-        if is_no_space(e) && !self.disk_full.swap(true, Ordering::AcqRel) {
-            tracing::error!(error = %e, "disk full: a write to disk failed");
+        if is_no_space(e) {
+            if !self.disk_full.swap(true, Ordering::AcqRel) {
+                tracing::error!(error = %e, "disk full: a write to disk failed");
+            }
+        } else {
+            self.note_failure(&e.to_string());
         }
+    }
+
+    /// An engine write failed: a full disk, or an I/O error / corruption (writes stop).
+    fn note_engine_error(&self, e: &rust_rocksdb::Error) {
+        use rust_rocksdb::ErrorKind;
+        let text = e.to_string();
+        if text.contains("No space left") || text.contains("Disk quota exceeded") {
+            self.disk_full.store(true, Ordering::Release);
+        } else if matches!(e.kind(), ErrorKind::IOError | ErrorKind::Corruption) {
+            self.note_failure(&text);
+        }
+    }
+
+    fn note_failure(&self, what: &str) {
+        let mut f = self.io_failed.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            tracing::error!(error = %what, "storage I/O error (not a full disk): writes stop until a restart");
+            *f = Some(what.to_string());
+        }
+    }
+
+    /// The I/O error (other than a full disk) that stopped writes, if any.
+    pub fn io_failed(&self) -> Option<String> {
+        self.io_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether a write to disk failed for lack of space and was not recovered yet.
@@ -951,6 +987,7 @@ impl Storage {
         }
         if let Some(log) = self.log.get() {
             if let Err(e) = log.sync() {
+                self.note_io_error(&e);
                 return if is_no_space(&e) {
                     Ok(false)
                 } else {

@@ -88,9 +88,16 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         },
         ("failpoint", 4) => match super::parse_int(&args[3]) {
             Ok(ms) if ms >= 0 => {
-                ctx.shared
-                    .failpoints
-                    .set(&String::from_utf8_lossy(&args[2]), ms as u64);
+                let name = String::from_utf8_lossy(&args[2]);
+                if name == "binlog-eio" {
+                    // The next binlog append fails with EIO (a failing disk).
+                    if let Some(log) = ctx.shared.binlog.get() {
+                        log.inject_eio
+                            .store(ms > 0, std::sync::atomic::Ordering::Release);
+                    }
+                } else {
+                    ctx.shared.failpoints.set(&name, ms as u64);
+                }
                 Frame::ok()
             }
             Ok(_) => Frame::error("ERR value is out of range, must be positive"),

@@ -42,6 +42,8 @@ pub struct Link {
     pub master_offset: AtomicU64,
     /// Held while a batch of records is applied (promotion waits for it).
     pub apply_lock: Mutex<()>,
+    /// Applying waits because this server's storage is full.
+    pub paused: std::sync::atomic::AtomicBool,
 }
 
 impl Link {
@@ -89,6 +91,7 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Arc<Link> {
         full_syncs: AtomicU64::new(0),
         master_offset: AtomicU64::new(0),
         apply_lock: Mutex::new(()),
+        paused: Default::default(),
     });
     let fut = run(shared.clone(), link.clone());
     shared.repl.spawn(fut);
@@ -490,19 +493,54 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
     Ok(())
 }
 
-/// Applies records as they come, acknowledging each batch.
+/// Applies records as they come, acknowledging each batch. While this server's storage is
+/// full the records wait (the link and the position stay, the master is kept informed by
+/// acknowledgements; backpressure holds the rest on its side), and applying resumes by
+/// itself when space is back: no full sync.
 async fn stream(shared: &Arc<Shared>, link: &Arc<Link>, mut conn: Conn) -> Result<(), String> {
     link.set_status(CONNECTED);
     let t = timeout(shared);
+    let mut pending: std::collections::VecDeque<(u64, Bytes)> = Default::default();
+    let mut last_ack = Instant::now();
     loop {
+        if !pending.is_empty() {
+            if shared.guard.full() {
+                if !link.paused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        reason = shared.guard.reason().name(),
+                        at = pending.front().map_or(0, |r| r.0),
+                        "replica: storage full, applying paused (link and position kept)"
+                    );
+                }
+                if last_ack.elapsed() >= Duration::from_secs(1) {
+                    let ack = super::last_offset(shared).to_string();
+                    conn.send(&["REPLCONF", "ACK", &ack]).await.map_err(err)?;
+                    last_ack = Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if link.paused.swap(false, Ordering::Relaxed) {
+                tracing::warn!("replica: space is back, applying resumes");
+            }
+            let (sh, l) = (shared.clone(), link.clone());
+            let batch = std::mem::take(&mut pending);
+            pending = tokio::task::spawn_blocking(move || apply(&sh, &l, batch))
+                .await
+                .map_err(err)??;
+            let ack = super::last_offset(shared).to_string();
+            conn.send(&["REPLCONF", "ACK", &ack]).await.map_err(err)?;
+            last_ack = Instant::now();
+            continue;
+        }
         let first = tokio::time::timeout(t, conn.read())
             .await
             .map_err(|_| format!("master silent for {} s (repl-timeout)", t.as_secs()))?
             .map_err(err)?;
         link.io();
-        let mut batch: Vec<(u64, Bytes)> = Vec::new();
         let mut bytes = 0usize;
         let mut next = Some(first);
+        let mut pinged = false;
         while let Some(msg) = next.take() {
             let Reply::Array(Some(items)) = msg else {
                 return Err(format!("unexpected message from master: {msg:?}"));
@@ -512,43 +550,49 @@ async fn stream(shared: &Arc<Shared>, link: &Arc<Link>, mut conn: Conn) -> Resul
                     if eq_ic(k, "rec") =>
                 {
                     bytes += p.len();
-                    batch.push((*off as u64, p.clone()));
+                    link.master_offset.fetch_max(*off as u64, Ordering::Relaxed);
+                    pending.push_back((*off as u64, p.clone()));
                 }
                 [Reply::Bulk(Some(k)), Reply::Int(off)] if eq_ic(k, "ping") => {
                     link.master_offset.fetch_max(*off as u64, Ordering::Relaxed);
+                    pinged = true;
                 }
                 _ => return Err("malformed message from master".into()),
             }
-            if batch.len() < 1000 && bytes < 8 << 20 {
+            if pending.len() < 1000 && bytes < 8 << 20 {
                 next = replication::client::parse_reply(&mut conn.rbuf).map_err(err)?;
             }
         }
-        if let Some((last, _)) = batch.last() {
-            link.master_offset.fetch_max(*last, Ordering::Relaxed);
-            let (sh, l) = (shared.clone(), link.clone());
-            tokio::task::spawn_blocking(move || apply(&sh, &l, batch))
-                .await
-                .map_err(err)??;
+        if pending.is_empty() && pinged {
+            let ack = super::last_offset(shared).to_string();
+            conn.send(&["REPLCONF", "ACK", &ack]).await.map_err(err)?;
+            last_ack = Instant::now();
         }
-        let ack = super::last_offset(shared).to_string();
-        conn.send(&["REPLCONF", "ACK", &ack]).await.map_err(err)?;
     }
 }
 
-/// Applies a batch of records, each at its own offset: written to this server's binlog
-/// first, then to the engine (skipping what the engine already holds: records the snapshot
-/// contained, or duplicates after a reconnect).
-fn apply(shared: &Arc<Shared>, link: &Link, batch: Vec<(u64, Bytes)>) -> Result<(), String> {
+/// Applies records in order, each at its own offset: written to this server's binlog first,
+/// then to the engine (skipping what the engine already holds: records the snapshot
+/// contained, or duplicates after a reconnect). Returns the records not applied: when the
+/// storage is full (a write failed for lack of space), from the one that failed on, with
+/// that record taken out of the binlog again so it is applied later from the start.
+fn apply(
+    shared: &Arc<Shared>,
+    link: &Link,
+    mut batch: std::collections::VecDeque<(u64, Bytes)>,
+) -> Result<std::collections::VecDeque<(u64, Bytes)>, String> {
     let _g = lock(&link.apply_lock);
     if link.cancel.is_cancelled() {
         return Err("link closed".into());
     }
     let log = shared.binlog.get().ok_or("no binlog")?;
     let storage = shared.storage();
-    crate::commitlog::with_replay_session(shared, |session| {
-        for (offset, payload) in batch {
+    let result = crate::commitlog::with_replay_session(shared, |session| {
+        while let Some((offset, payload)) = batch.front() {
+            let offset = *offset;
             let next = log.lock().next_offset();
             if offset < next {
+                batch.pop_front();
                 continue;
             }
             if offset > next {
@@ -556,7 +600,7 @@ fn apply(shared: &Arc<Shared>, link: &Link, batch: Vec<(u64, Bytes)>) -> Result<
                     "record {offset} received while {next} was expected"
                 ));
             }
-            let p = crate::commitlog::decode(&payload)
+            let p = crate::commitlog::decode(payload)
                 .map_err(|e| format!("record {offset} from the master cannot be decoded: {e}"))?;
             // Promoted meanwhile (checked again once no other writer runs): stop here.
             let append = || {
@@ -568,22 +612,31 @@ fn apply(shared: &Arc<Shared>, link: &Link, batch: Vec<(u64, Bytes)>) -> Result<
                     .map(|_| ())
                     .map_err(|e| format!("cannot log record {offset}: {e}"))
             };
-            match p {
+            let applied = match p {
                 crate::commitlog::Payload::Commands { lane, cmds }
                     if offset > storage.lane_applied(lane) =>
                 {
                     crate::commitlog::apply_commands(
                         shared, &storage, session, offset, lane, cmds, append,
-                    )?;
+                    )
                 }
-                _ => {
-                    append()?;
-                    storage.note_applied(offset);
+                _ => append().map(|()| storage.note_applied(offset)),
+            };
+            if let Err(e) = applied {
+                if storage.disk_full() || e.contains("No space left") {
+                    // Not applied: out of the log again, retried when space is back.
+                    if let Err(te) = log.lock().truncate_from(offset) {
+                        return Err(format!("cannot take back record {offset}: {te}"));
+                    }
+                    tracing::warn!(offset, error = %e, "replica: disk full while applying; will retry");
+                    return Ok(());
                 }
+                return Err(e);
             }
+            batch.pop_front();
         }
         Ok(())
-    })?;
+    });
     {
         use storage::CommitLog;
         log.flush().map_err(err)?;
@@ -592,7 +645,7 @@ fn apply(shared: &Arc<Shared>, link: &Link, batch: Vec<(u64, Bytes)>) -> Result<
         }
     }
     shared.repl.notify_data();
-    Ok(())
+    result.map(|()| batch)
 }
 
 // ---- commands ----

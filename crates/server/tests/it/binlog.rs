@@ -124,7 +124,7 @@ fn binlog_dir(s: &Server) -> PathBuf {
 
 /// Starts a server on an empty data directory holding only a copy of `binlog` (so start-up
 /// replays it from its first record) and dumps what it built.
-fn replay_from_empty(binlog: &Path, cutoff: i64) -> (BTreeMap<String, String>, String) {
+pub fn replay_from_empty(binlog: &Path, cutoff: i64) -> (BTreeMap<String, String>, String) {
     let mut b = Server::start_prepared(&[], |data| copy_dir(binlog, &data.join("binlog")));
     let mut c = b.client();
     let d = dump(&mut c, cutoff);

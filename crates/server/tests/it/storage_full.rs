@@ -245,3 +245,104 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
     drop(c);
     s.stop();
 }
+
+const IOERR: &str =
+    "IOERR storage I/O error: writes are stopped until the server is restarted (see INFO storage)";
+
+/// An I/O error that is not a full disk (EIO from the binlog) stops writes with its own
+/// error; nothing resumes by itself; reads go on; a restart recovers and the binlog and the
+/// data agree.
+#[test]
+fn an_io_error_is_told_apart_from_a_full_disk_and_nothing_resumes_blindly() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    c.cmd(&["DEBUG", "FAILPOINT", "binlog-eio", "1"]);
+    let r = c.cmd(&["SET", "failed", "x"]);
+    assert!(
+        r.is_error(),
+        "the write whose log append failed is not acknowledged: {r:?}"
+    );
+    wait_state(&mut c, "full");
+    assert_eq!(
+        storage_field(&mut c, "storage_full_reason"),
+        "I/O error (not a full disk): restart after checking the disk"
+    );
+    assert!(storage_field(&mut c, "storage_io_error").contains("Input/output error"));
+    // Every write is refused, even those that free space; reads go on.
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::Error(IOERR.into()));
+    assert_eq!(c.cmd(&["DEL", "k1"]), Reply::Error(IOERR.into()));
+    assert_eq!(c.cmd(&["GET", "k7"]), Reply::bulk("7"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        storage_field(&mut c, "storage_state"),
+        "full",
+        "no blind resume"
+    );
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::Error(IOERR.into()));
+    // A restart (after the disk was checked) recovers; the binlog and the data agree.
+    s.kill9().unwrap();
+    s.spawn();
+    let mut c = s.client();
+    assert_eq!(storage_field(&mut c, "storage_state"), "ok");
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::ok());
+    assert!(c.cmd(&["GET", "failed"]).is_null());
+    let cut = crate::binlog::cutoff();
+    let live = crate::binlog::dump(&mut c, cut);
+    let (replayed, _) = crate::binlog::replay_from_empty(&s.dir.join("data").join("binlog"), cut);
+    crate::binlog::assert_same(&live, &replayed, "binlog replayed vs data");
+}
+
+/// A replica whose own storage is full stops applying, says so, keeps its link and its
+/// position, and continues incrementally when space is back (no second full sync).
+#[test]
+fn a_full_replica_pauses_and_continues_without_a_full_sync() {
+    let master = Server::start(&["--repl-timeout", "2"]);
+    let target = format!("127.0.0.1 {}", master.port);
+    let replica = Server::start(&["--replicaof", &target, "--repl-timeout", "2"]);
+    let mut mc = master.client();
+    mc.cmd(&["SET", "first", "1"]);
+    let t = Instant::now();
+    while mc.cmd(&["WAIT", "1", "100"]).int() < 1 {
+        assert!(t.elapsed() < Duration::from_secs(30));
+    }
+    let mut rc = replica.client();
+    rc.cmd(&["CONFIG", "SET", "max-db-size", "1"]);
+    wait_state(&mut rc, "full");
+    for i in 0..200 {
+        mc.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    let repl_field = |c: &mut Client, name: &str| {
+        let info = c.cmd(&["INFO", "replication"]).text();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let t = Instant::now();
+    while repl_field(&mut rc, "replica_apply_paused") != "storage-full" {
+        assert!(t.elapsed() < Duration::from_secs(10), "never paused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Longer than repl-timeout: the link stays (acknowledgements go on), nothing is applied.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(repl_field(&mut rc, "master_link_status"), "up");
+    assert!(rc.cmd(&["GET", "k199"]).is_null());
+    assert!(repl_field(&mut mc, "slave0").contains("state=online"));
+    rc.cmd(&["CONFIG", "SET", "max-db-size", "0"]);
+    let t = Instant::now();
+    while rc.cmd(&["GET", "k199"]).is_null() {
+        assert!(t.elapsed() < Duration::from_secs(10), "never resumed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(repl_field(&mut rc, "replica_apply_paused"), "no");
+    let stats = mc.cmd(&["INFO", "stats"]).text();
+    assert_eq!(
+        crate::binlog::info_field(&stats, "sync_full"),
+        1,
+        "no second full sync: {stats}"
+    );
+    assert_eq!(rc.cmd(&["DBSIZE"]).int(), 201);
+}
