@@ -143,6 +143,9 @@ pub struct Repl {
     pub last_full_sync: Mutex<std::collections::HashMap<String, Instant>>,
     /// Engines replaced by a full sync, removed once nothing uses them.
     pub retired: Mutex<Vec<std::sync::Weak<storage::Storage>>>,
+    /// Held by a full sync's switch and by the removal of old generations (which must never
+    /// see the new generation's directories before the state file names them).
+    pub install_lock: Mutex<()>,
     /// The main runtime (replication tasks run there, not on a connection's worker).
     pub runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
@@ -165,6 +168,7 @@ impl Repl {
             sync_partial_err: AtomicU64::new(0),
             last_full_sync: Mutex::new(Default::default()),
             retired: Mutex::new(Vec::new()),
+            install_lock: Mutex::new(()),
             runtime: std::sync::OnceLock::new(),
         }
     }
@@ -228,10 +232,14 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Removes the directories of engines replaced by a full sync once no command uses them.
 pub fn collect_retired(shared: &crate::shared::Shared) {
     let r = &shared.repl;
+    let Ok(_installing) = r.install_lock.try_lock() else {
+        return;
+    };
     let done = {
         let mut retired = lock(&r.retired);
+        let had = !retired.is_empty();
         retired.retain(|w| w.strong_count() > 0);
-        retired.is_empty()
+        had && retired.is_empty()
     };
     if done {
         let keep = r.generation();

@@ -436,6 +436,7 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
     let t = Instant::now();
     let staged = staging.complete().map_err(err)?;
     let r = &shared.repl;
+    let _installing = lock(&r.install_lock);
     let dir = r.dir.clone();
     let generation = r.generation() + 1;
     let db = super::db_dir(&dir, generation);
@@ -447,20 +448,36 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
     }
     std::fs::rename(&staged, &db).map_err(|e| format!("cannot move the staged engine: {e}"))?;
     replication::sync_dir(&dir).map_err(err)?;
-    let config = shared.with_config(|c| c.clone());
-    let opts = crate::server::storage_options(&config, &db);
-    let st = storage::Storage::open(&opts)
-        .map_err(|e| format!("cannot open the transferred engine: {e}"))?;
-    if st.max_applied() != m.offset {
-        return Err(format!(
-            "the transferred engine holds records up to {}, its manifest says {}",
-            st.max_applied(),
-            m.offset
-        ));
-    }
-    st.persist_floor(m.offset).map_err(err)?;
+    let prepared = (|| -> Result<(storage::Storage, ::binlog::Binlog), String> {
+        let config = shared.with_config(|c| c.clone());
+        let opts = crate::server::storage_options(&config, &db);
+        let st = storage::Storage::open(&opts)
+            .map_err(|e| format!("cannot open the transferred engine: {e}"))?;
+        if st.max_applied() != m.offset {
+            return Err(format!(
+                "the transferred engine holds records up to {}, its manifest says {}",
+                st.max_applied(),
+                m.offset
+            ));
+        }
+        st.persist_floor(m.offset).map_err(err)?;
+        let log = shared.binlog.get().ok_or("no binlog")?;
+        let binlog = log.create(&bdir, m.offset + 1)?;
+        Ok((st, binlog))
+    })();
+    let (st, binlog) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            // Not committed: the old generation stays; the files go back to staging (the
+            // engine is closed by now), so a retry does not fetch them again.
+            let _ = std::fs::remove_dir_all(&bdir);
+            if let Err(me) = std::fs::rename(&db, &staged) {
+                tracing::warn!(error = %me, "cannot move the transferred engine back to staging");
+            }
+            return Err(e);
+        }
+    };
     let log = shared.binlog.get().ok_or("no binlog")?;
-    let binlog = log.create(&bdir, m.offset + 1)?;
     r.set_state(State {
         generation,
         history: History {
@@ -483,6 +500,7 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
     }
     // Sub-replicas follow a new history now.
     r.drop_feeders();
+    drop(_installing);
     super::collect_retired(shared);
     tracing::info!(
         generation,

@@ -30,7 +30,9 @@ fn wait_state(c: &mut Client, want: &str) -> Duration {
 
 #[test]
 fn over_max_db_size_writes_are_refused_reads_and_deletes_go_on_and_writes_resume() {
-    let s = Server::start(&[]);
+    let mut s = Server::start(&[]);
+    let target = format!("127.0.0.1 {}", s.port);
+    let r1 = Server::start(&["--replicaof", &target]);
     let mut c = s.client();
     for i in 0..500 {
         c.cmd(&["SET", &format!("k{i}"), "some value"]);
@@ -77,6 +79,21 @@ fn over_max_db_size_writes_are_refused_reads_and_deletes_go_on_and_writes_resume
     // ... but not an EXPIRE that lengthens a key's life.
     assert_eq!(c.cmd(&["EXPIRE", "k2", "5000"]), Reply::Error(FULL.into()));
     assert!(c.cmd(&["DBSIZE"]).int() > 400);
+    // Replication goes on: the replica gets the deletions, a new replica a full sync.
+    let t = Instant::now();
+    while r1.client().cmd(&["EXISTS", "k1"]) != Reply::Int(0) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "replica stopped streaming"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r2 = Server::start(&["--replicaof", &target]);
+    let t = Instant::now();
+    while r2.client().cmd(&["DBSIZE"]) != c.cmd(&["DBSIZE"]) {
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", r2.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         storage_field(&mut c, "storage_writes_refused")
             .parse::<u64>()
@@ -90,6 +107,18 @@ fn over_max_db_size_writes_are_refused_reads_and_deletes_go_on_and_writes_resume
     eprintln!("writes resumed after {took:?}");
     assert_eq!(c.cmd(&["SET", "new", "v"]), Reply::ok());
     assert_eq!(c.cmd(&["INCR", "counter"]), Reply::Int(1));
+    // After the episode: kill -9 and restart; the binlog and the data agree.
+    drop(c);
+    s.kill9().unwrap();
+    s.spawn();
+    let cut = crate::binlog::cutoff();
+    let live = crate::binlog::dump(&mut s.client(), cut);
+    let (replayed, _) = crate::binlog::replay_from_empty(&s.dir.join("data").join("binlog"), cut);
+    crate::binlog::assert_same(
+        &live,
+        &replayed,
+        "binlog replayed vs data after the episode",
+    );
 }
 
 #[test]
@@ -176,6 +205,9 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
         std::fs::metadata(fs.dir.path().join("data/ballast")).is_ok_and(|m| m.len() == 4 << 20),
         "no ballast file"
     );
+    // A replica (on the ordinary disk) streams from it all along.
+    let target = format!("127.0.0.1 {}", s.port);
+    let r1 = Server::start(&["--replicaof", &target]);
     let value = "v".repeat(256 << 10);
     let mut acked = Vec::new();
     let mut c = s.client();
@@ -220,6 +252,33 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
     let first = format!("k{}", acked[0]);
     assert_eq!(c.cmd(&["STRLEN", &first]), Reply::Int(256 << 10));
     assert!(c.cmd(&["INFO"]).text().contains("storage_state:full"));
+    // Replication goes on from the full master: the replica holds every acknowledged write,
+    // and a new replica completes a full sync.
+    let last = format!("k{}", acked[acked.len() - 1]);
+    let t = Instant::now();
+    while r1.client().cmd(&["STRLEN", &last]) != Reply::Int(256 << 10) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "replica stopped streaming"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r2 = Server::start(&["--replicaof", &target]);
+    let t = Instant::now();
+    while r2.client().cmd(&["STRLEN", &last]) != Reply::Int(256 << 10) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no full sync from the full master: {}",
+            r2.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // (The write whose binlog flush failed got no reply; its effect may exist.)
+    let n = r2.client().cmd(&["DBSIZE"]).int();
+    assert!(
+        n >= acked.len() as i64 && n <= acked.len() as i64 + 1,
+        "{n} keys"
+    );
 
     // Space comes back: writes resume by themselves, nothing acknowledged was lost.
     fs.resize("200m");
@@ -242,6 +301,21 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
         assert_eq!(c.cmd(&["STRLEN", &format!("k{i}")]), Reply::Int(256 << 10));
     }
     assert_eq!(c.cmd(&["GET", "more"]), Reply::bulk("x"));
+    // After the episode: kill -9 and restart; the binlog and the data agree.
+    drop(c);
+    s.kill9().unwrap();
+    s.spawn();
+    let mut c = s.client();
+    let cut = crate::binlog::cutoff();
+    let live = crate::binlog::dump(&mut c, cut);
+    assert!(live.len() > acked.len());
+    let (replayed, _) =
+        crate::binlog::replay_from_empty(&fs.dir.path().join("data").join("binlog"), cut);
+    crate::binlog::assert_same(
+        &live,
+        &replayed,
+        "binlog replayed vs data after the episode",
+    );
     drop(c);
     s.stop();
 }
@@ -345,4 +419,63 @@ fn a_full_replica_pauses_and_continues_without_a_full_sync() {
         "no second full sync: {stats}"
     );
     assert_eq!(rc.cmd(&["DBSIZE"]).int(), 201);
+}
+
+/// A memtable flush that fails for lack of space (RocksDB's background error, reported at
+/// once by its event listener) enters the same state; deleting files frees space and writes
+/// resume without a restart (RocksDB resumes a failed flush once a write buffer's worth,
+/// 64 MB here, is free; it checks every 5 s).
+#[test]
+fn a_flush_that_hits_enospc_is_a_full_disk_and_deleting_files_recovers() {
+    let Some(fs) = SmallFs::mount("100m") else {
+        eprintln!("SKIPPED: this machine does not allow mounting a tmpfs (needs root)");
+        return;
+    };
+    let data = fs.dir.path().join("data");
+    let data = data.to_str().expect("path").to_string();
+    let s = Server::start(&[
+        "--dir",
+        &data,
+        "--min-free-disk",
+        "0",
+        "--storage-ballast-size",
+        "1mb",
+    ]);
+    let mut c = s.client();
+    // Incompressible values: the SST file is as large as the memtable.
+    let mut rnd = crate::robustness::xorshift(7);
+    for i in 0..100 {
+        let value: String = (0..(64 << 10) / 16)
+            .map(|_| format!("{:016x}", rnd(usize::MAX)))
+            .collect();
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), &value]), Reply::ok());
+    }
+    // Something else fills the filesystem: the memtable (about 6.5 MB) cannot be flushed.
+    let filler = fs.dir.path().join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let chunk = vec![7u8; 1 << 20];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+    let r = c.cmd(&["DEBUG", "RELOAD"]);
+    assert!(
+        r.is_error(),
+        "the flush cannot succeed on a full disk: {r:?}"
+    );
+    wait_state(&mut c, "full");
+    assert_eq!(
+        storage_field(&mut c, "storage_full_reason"),
+        "disk full (a write failed with no space left)"
+    );
+    assert_eq!(c.cmd(&["SET", "x", "1"]), Reply::Error(FULL.into()));
+    assert_eq!(c.cmd(&["STRLEN", "k5"]), Reply::Int(64 << 10));
+    std::fs::remove_file(&filler).expect("remove filler");
+    let t = Instant::now();
+    while storage_field(&mut c, "storage_state") != "ok" {
+        assert!(t.elapsed() < Duration::from_secs(20), "{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = t.elapsed();
+    eprintln!("writes resumed {took:?} after the file was deleted");
+    assert_eq!(c.cmd(&["SET", "x", "1"]), Reply::ok());
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Reply::ok());
 }
