@@ -11,6 +11,7 @@ mod hashes;
 pub mod hll;
 mod keys;
 mod lists;
+pub mod namespaces;
 pub mod num;
 pub mod rank;
 mod sets;
