@@ -681,6 +681,7 @@ pub fn apply_commands(
 ) -> Result<(), String> {
     let txn = storage.begin_txn();
     before()?;
+    let names: Vec<Bytes> = cmds.iter().map(|(_, a)| a[0].clone()).collect();
     for (ks, args) in cmds {
         let Some(idx) = commands::lookup(&args[0]) else {
             return Err(format!(
@@ -699,7 +700,11 @@ pub fn apply_commands(
         }
     }
     txn.commit_replayed(offset, lane)
-        .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))
+        .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))?;
+    for n in names {
+        crate::namespace::after_commit(shared, &n);
+    }
+    Ok(())
 }
 
 /// Group commit for `appendfsync always`: one thread fsyncs whatever has been written when

@@ -81,7 +81,10 @@ async fn serve_session(
         loop {
             let mut parsed = parser.parse(&mut rbuf, session.authed);
             if let Ok(Some(args)) = &parsed {
-                let plain = session.authed && session.multi.is_none() && session.sub.is_none();
+                let plain = session.authed
+                    && session.multi.is_none()
+                    && session.sub.is_none()
+                    && !session.ns_dropped();
                 if plain
                     && writes.is_empty()
                     && args.len() == 2
@@ -170,12 +173,14 @@ async fn serve_session(
                                     session.close_after_reply = true;
                                 }
                             }
-                            Takeover::Feed { next } => {
+                            Takeover::Feed { next, feeder } => {
                                 reply.encode(session.proto, &mut wbuf);
                                 if !flush(shared, session, &mut stream, &mut wbuf).await {
+                                    rm::unregister(shared, &feeder);
                                     return None;
                                 }
-                                rm::feed(shared, &mut stream, &mut rbuf, session, next).await;
+                                rm::feed(shared, &mut stream, &mut rbuf, session, next, feeder)
+                                    .await;
                                 return None;
                             }
                         }
@@ -187,10 +192,22 @@ async fn serve_session(
                             shared.blocked.cancel(wait.id);
                             return None;
                         }
-                        match block(shared, client, &mut stream, &mut rbuf, wait).await {
+                        match block(
+                            shared,
+                            client,
+                            &mut stream,
+                            &mut rbuf,
+                            wait,
+                            session.ns.clone(),
+                        )
+                        .await
+                        {
                             Some(served) => {
                                 session.wal_seq = session.wal_seq.max(served.wal_seq);
                                 reply = served.reply;
+                                if session.ns_dropped() {
+                                    session.close_after_reply = true;
+                                }
                             }
                             None => return None,
                         }
@@ -252,11 +269,28 @@ async fn serve_session(
             // Requests already received have been run and answered: nothing new is read.
             return Some(stream);
         }
+        let ns = session.ns.clone();
+        let dropped = async {
+            match &ns {
+                Some(n) => n.dropped.cancelled().await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         tokio::select! {
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => shared.bump(&shared.stats.net_input_bytes, n as u64),
             },
+            _ = dropped => {
+                // Its namespace was dropped while idle or subscribed: told once, let go.
+                if let Some(n) = &ns {
+                    n.dropped_error().encode(session.proto, &mut wbuf);
+                    shared.bump(&shared.stats.error_replies, 1);
+                }
+                let _ = flush(shared, session, &mut stream, &mut wbuf).await;
+                let _ = stream.shutdown().await;
+                return None;
+            }
             _ = client.kill.cancelled() => {
                 tracing::debug!(client = client.id, "connection killed");
                 return None;
@@ -287,7 +321,15 @@ async fn block(
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
     mut wait: crate::blocking::Wait,
+    ns: Option<Arc<crate::namespace::Ns>>,
 ) -> Option<crate::blocking::Served> {
+    let dropped = async {
+        match &ns {
+            Some(n) => n.dropped.cancelled().await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(dropped);
     let deadline = wait.timeout.map(|t| tokio::time::Instant::now() + t);
     let timed_out = |shape: crate::blocking::Shape| crate::blocking::Served {
         reply: shape.timeout_reply(),
@@ -321,6 +363,17 @@ async fn block(
             _ = client.kill.cancelled() => {
                 shared.blocked.cancel(wait.id);
                 return None;
+            }
+            _ = &mut dropped => {
+                // Its namespace was dropped: woken with the permanent error (then let go).
+                shared.blocked.cancel(wait.id);
+                if let Ok(served) = wait.rx.try_recv() {
+                    return Some(served);
+                }
+                return Some(crate::blocking::Served {
+                    reply: ns.as_ref().map_or(Frame::Null, |n| n.dropped_error()),
+                    wal_seq: 0,
+                });
             }
             _ = shared.shutdown.cancelled() => {
                 // Shutting down: answer as if the timeout had passed.
@@ -552,6 +605,12 @@ fn execute_gets(
 
 /// Runs one request: central checks, then the handler; records statistics.
 pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Bytes>) -> Frame {
+    if let Some(ns) = session.ns.as_ref().filter(|n| n.dropped.is_cancelled()) {
+        // The next command after its namespace was dropped: the permanent error, once.
+        let e = ns.dropped_error();
+        session.close_after_reply = true;
+        return e;
+    }
     let checked = commands::check(shared, session, &args);
     if let Ok(i) = checked {
         if session.proto == resp::Protocol::Resp2

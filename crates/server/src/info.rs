@@ -35,7 +35,7 @@ const ALL_SECTIONS: &[&str] = &[
 ];
 
 /// Renders the requested sections (`default`, `all`, `everything` or names).
-pub fn render(shared: &Shared, requested: &[String]) -> String {
+pub fn render(shared: &Shared, requested: &[String], base: u32) -> String {
     let mut wanted: Vec<&str> = Vec::new();
     if requested.is_empty() || requested.iter().any(|s| s == "default") {
         wanted.extend(DEFAULT_SECTIONS);
@@ -67,6 +67,7 @@ pub fn render(shared: &Shared, requested: &[String]) -> String {
             "replication" => replication(shared, &mut out),
             "cpu" => cpu(&mut out),
             "commandstats" => commandstats(shared, &mut out),
+            "keyspace" if base != 0 => namespace_keyspace(shared, &mut out, base),
             "keyspace" => keyspace(shared, &mut out),
             _ => {}
         }
@@ -519,6 +520,18 @@ fn commandstats(shared: &Shared, out: &mut String) {
 /// Key counts per database. Counting is O(N): a count that took under 5 ms is simply redone
 /// (small databases are always exact); a longer one is cached and refreshed when older than
 /// 5 s or 50× the time it took, whichever is longer.
+/// `# Keyspace` of a namespace client: its own databases only.
+fn namespace_keyspace(shared: &Shared, out: &mut String, base: u32) {
+    out.push_str("# Keyspace\r\n");
+    for db in 0..shared.databases() {
+        if let Ok((keys, expires)) = shared.storage().dbsize(base + db) {
+            if keys > 0 {
+                let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+            }
+        }
+    }
+}
+
 fn keyspace(shared: &Shared, out: &mut String) {
     out.push_str("# Keyspace\r\n");
     let mut cache = match shared.keyspace_cache.lock() {

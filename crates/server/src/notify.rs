@@ -97,16 +97,23 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
     if flags & class == 0 {
         return;
     }
+    // Published in the namespace of the keyspace, with its database index.
+    let base = crate::namespace::base_of(db);
+    let db = db - base;
     if flags & KEYSPACE != 0 {
         let mut ch = BytesMut::from(format!("__keyspace@{db}__:").as_bytes());
         ch.extend_from_slice(key);
-        shared
-            .pubsub
-            .publish(&ch.freeze(), &Bytes::copy_from_slice(event.as_bytes()));
+        shared.pubsub.publish(
+            &crate::namespace::scope(base, &ch),
+            &Bytes::copy_from_slice(event.as_bytes()),
+        );
     }
     if flags & KEYEVENT != 0 {
-        let ch = Bytes::from(format!("__keyevent@{db}__:{event}"));
-        shared.pubsub.publish(&ch, &Bytes::copy_from_slice(key));
+        let ch = format!("__keyevent@{db}__:{event}");
+        shared.pubsub.publish(
+            &crate::namespace::scope(base, ch.as_bytes()),
+            &Bytes::copy_from_slice(key),
+        );
     }
 }
 

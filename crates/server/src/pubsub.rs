@@ -35,17 +35,19 @@ impl Message {
             + 64) as u64
     }
 
+    /// The message as its subscriber sees it (names without their namespace scope).
     pub fn frame(&self) -> Frame {
+        let channel = crate::namespace::unscope(&self.channel);
         match &self.pattern {
             None => Frame::Push(vec![
                 Frame::bulk_str("message"),
-                Frame::Bulk(self.channel.clone()),
+                Frame::Bulk(channel),
                 Frame::Bulk(self.payload.clone()),
             ]),
             Some(p) => Frame::Push(vec![
                 Frame::bulk_str("pmessage"),
-                Frame::Bulk(p.clone()),
-                Frame::Bulk(self.channel.clone()),
+                Frame::Bulk(crate::namespace::unscope(p)),
+                Frame::Bulk(channel),
                 Frame::Bulk(self.payload.clone()),
             ]),
         }
@@ -201,8 +203,12 @@ impl PubSub {
             if let Some(m) = reg.channels.get(channel) {
                 targets.extend(m.values().map(|mb| (mb.clone(), None)));
             }
+            // A pattern matches channels of its own namespace only.
+            let scope = crate::namespace::scope_of(channel);
             for (pat, m) in &reg.patterns {
-                if storage::glob::glob_match(pat, channel, false) {
+                if crate::namespace::scope_of(pat) == scope
+                    && storage::glob::glob_match(pat, channel, false)
+                {
                     targets.extend(m.values().map(|mb| (mb.clone(), Some(pat.clone()))));
                 }
             }
@@ -271,6 +277,15 @@ impl PubSub {
     /// PUBSUB NUMPAT: patterns with at least one subscriber.
     pub fn numpat(&self) -> usize {
         self.lock().patterns.len()
+    }
+
+    /// Patterns of one namespace scope (see `namespace::scope`) with a subscriber.
+    pub fn numpat_in(&self, scope: &[u8]) -> usize {
+        self.lock()
+            .patterns
+            .keys()
+            .filter(|p| crate::namespace::scope_of(p) == scope)
+            .count()
     }
 
     pub fn num_channels(&self) -> usize {

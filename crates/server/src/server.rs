@@ -158,6 +158,10 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
             "binlog recovered"
         );
     }
+    shared
+        .namespaces
+        .reload(&shared.storage())
+        .map_err(|e| format!("cannot read the namespace registry: {e}"))?;
     if !crate::diskguard::ensure_ballast(&shared) {
         tracing::warn!("no room for the ballast file: recovery from a full disk has no reserve");
     }

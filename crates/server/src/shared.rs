@@ -134,6 +134,7 @@ pub struct Shared {
     pub syncer: crate::commitlog::Syncer,
     pub guard: crate::diskguard::Guard,
     pub repl: crate::replication::Repl,
+    pub namespaces: crate::namespace::Namespaces,
     /// This value's own `Arc` (for work that outlives a command, such as a replication link).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
@@ -173,6 +174,7 @@ impl Shared {
             syncer: Default::default(),
             guard: Default::default(),
             repl,
+            namespaces: Default::default(),
             me: std::sync::OnceLock::new(),
         }
     }

@@ -160,11 +160,19 @@ mod tests {
         assert_eq!(s.namespace_del("a").unwrap(), Some(a.base));
         assert_eq!(s.namespace_del("a").unwrap(), None);
         assert!(s.get(a.base, b"k").unwrap().is_none());
-        assert_eq!(s.get(b.base + 3, b"k").unwrap().as_deref(), Some(&b"in-b"[..]));
+        assert_eq!(
+            s.get(b.base + 3, b"k").unwrap().as_deref(),
+            Some(&b"in-b"[..])
+        );
         // Re-created: a new range, empty.
         let a2 = s.namespace_add("a", "ta2").unwrap().unwrap();
         assert_eq!(a2.base, FIRST_NAMESPACE_ID + 2 * NS_DATABASES);
-        let names: Vec<String> = s.namespaces().unwrap().into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = s
+            .namespaces()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, vec!["a".to_string(), "b".to_string()]);
         assert!(s.namespace_set_token("b", "new").unwrap());
         assert_eq!(s.namespaces().unwrap()[1].token, "new");

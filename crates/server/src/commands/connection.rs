@@ -29,7 +29,7 @@ pub fn echo(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match parse_int(&args[1]) {
         Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => {
-            ctx.session.db = n as u32;
+            ctx.session.db = ctx.session.base() + n as u32;
             ctx.session.client.db.store(n as u32, Ordering::Relaxed);
             Frame::ok()
         }
@@ -48,6 +48,21 @@ fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result
     let required = ctx.shared.requirepass();
     let user_ok = user.is_none_or(|u| u == b"default");
     if user_ok && (required.is_empty() || required.as_bytes() == pass) {
+        // The admin, in the default namespace.
+        if ctx.session.ns.take().is_some() {
+            ctx.session.db = 0;
+            ctx.session.client.db.store(0, Ordering::Relaxed);
+        }
+        ctx.session.authed = true;
+        Ok(())
+    } else if let Some(ns) = user_ok
+        .then(|| ctx.shared.namespaces.by_token(pass))
+        .flatten()
+    {
+        // A namespace's token: this client works inside that namespace only.
+        ctx.session.db = ns.base;
+        ctx.session.client.db.store(0, Ordering::Relaxed);
+        ctx.session.ns = Some(ns);
         ctx.session.authed = true;
         Ok(())
     } else {
@@ -167,6 +182,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.session.multi = None;
     ctx.session.client.multi.store(-1, Ordering::Relaxed);
     ctx.session.watches.clear();
+    ctx.session.ns = None;
     ctx.session.db = 0;
     ctx.session.client.db.store(0, Ordering::Relaxed);
     ctx.session.proto = Protocol::Resp2;

@@ -200,7 +200,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             replace = true;
         } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
             match parse_int(&args[i + 1]) {
-                Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => dst_db = n as u32,
+                Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => {
+                    dst_db = ctx.session.base() + n as u32
+                }
                 Ok(_) => return Frame::error("ERR DB index is out of range"),
                 Err(f) => return f,
             }
@@ -338,7 +340,14 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if !flush_mode_ok(args) {
         return syntax_error();
     }
-    match ctx.shared.storage().flushall() {
+    // The databases of this client's namespace only (other namespaces are other volumes).
+    let base = ctx.session.base();
+    let end = if base == 0 {
+        storage::FIRST_NAMESPACE_ID
+    } else {
+        base + storage::namespaces::NS_DATABASES
+    };
+    match ctx.shared.storage().flush_keyspaces(base, end) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }

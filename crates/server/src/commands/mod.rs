@@ -85,6 +85,21 @@ pub struct Session {
     /// A replica's listening port and announced address (REPLCONF).
     pub repl_port: u16,
     pub repl_ip: Option<String>,
+    /// The namespace this client authenticated into (`None`: the default one). `db` is then
+    /// the namespace's base plus the database index.
+    pub ns: Option<Arc<crate::namespace::Ns>>,
+}
+
+impl Session {
+    /// The namespace was dropped: this client gets the error once and is let go.
+    pub fn ns_dropped(&self) -> bool {
+        self.ns.as_ref().is_some_and(|n| n.dropped.is_cancelled())
+    }
+
+    /// The keyspace id of database 0 of this client's namespace.
+    pub fn base(&self) -> u32 {
+        crate::namespace::base_of(self.db)
+    }
 }
 
 impl Session {
@@ -111,6 +126,7 @@ impl Session {
             takeover: None,
             repl_port: 0,
             repl_ip: None,
+            ns: None,
         }
     }
 }
@@ -367,6 +383,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "3.0.0", "An internal command for configuring the replication stream.", O1, crate::replication::master::replconf),
     cmd("psync", 3, ADMIN | NOSCRIPT, NOKEYS, "server", "2.8.0", "An internal command used in replication.", O1, crate::replication::master::psync),
     cmd("syncfile", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Strata: the full-sync transfer service (MANIFEST <snapshot> | READ <snapshot> <file> <offset> <length>).", O1, crate::replication::master::syncfile),
+    cmd("namespace", -2, WRITE | ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Manages namespaces: ADD <name> <token> | DEL <name> | SET <name> <token> | GET <name>|* | LIST.", O1, crate::namespace::namespace),
     cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands (SLEEP, SET-ACTIVE-EXPIRE, RELOAD, FAILPOINT, HELP).", "Depends on subcommand.", server::debug),
     cmd("binlog", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "7.0.0", "Binlog administration: purge, leases, snapshots (Strata).", "Depends on subcommand.", server::binlog),
@@ -430,7 +447,18 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(Frame::error("NOAUTH Authentication required."));
     }
-    if spec.flags & WRITE != 0 {
+    if session.ns.is_some() && spec.flags & ADMIN != 0 && !ns_allowed(spec.name, args) {
+        shared.cmdstats[idx]
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(Frame::Error(format!(
+            "NOPERM this user has no permissions to run the '{}' command",
+            full_name(idx, args)
+        )));
+    }
+    let writes = spec.flags & WRITE != 0
+        && (spec.name != "namespace" || crate::namespace::namespace_writes(args));
+    if writes {
         if crate::replication::is_replica(shared)
             && shared.with_config(|c| c.get_bool("replica-read-only"))
         {
@@ -446,6 +474,19 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         }
     }
     Ok(idx)
+}
+
+/// Admin commands a namespace client may still run: CLIENT about itself.
+fn ns_allowed(name: &str, args: &[Bytes]) -> bool {
+    name == "client"
+        && args.get(1).is_some_and(|s| {
+            [
+                "setname", "getname", "id", "info", "reply", "setinfo", "no-evict", "no-touch",
+                "help",
+            ]
+            .iter()
+            .any(|w| eq_ic(s, w))
+        })
 }
 
 /// A command's name as Redis reports it in errors: `container|subcommand` for containers.
@@ -484,7 +525,11 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     // Writes run with their binlog record (a blocking command logs the non-blocking twin it
     // runs, see `blocking::attempt`).
     let reply = if spec.flags & WRITE != 0 && spec.flags & flags::BLOCKING == 0 {
-        crate::commitlog::run_write(shared, session, idx, args, run)
+        let reply = crate::commitlog::run_write(shared, session, idx, args, run);
+        if spec.name == "namespace" && !reply.is_error() {
+            crate::namespace::after_commit(shared, &args[0]);
+        }
+        reply
     } else {
         run(session)
     };

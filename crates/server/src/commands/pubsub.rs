@@ -34,9 +34,12 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Frame 
     let shared = ctx.shared;
     let kind = if pattern { "psubscribe" } else { "subscribe" };
     let mut frames = Vec::with_capacity(args.len() - 1);
+    let base = ctx.session.base();
     for name in &args[1..] {
         let sub = subscriber(ctx);
-        shared.pubsub.subscribe(sub, name, pattern);
+        shared
+            .pubsub
+            .subscribe(sub, &crate::namespace::scope(base, name), pattern);
         frames.push(confirm(kind, Some(name), sub.count()));
     }
     raw(ctx, frames)
@@ -49,9 +52,13 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Fram
     } else {
         "unsubscribe"
     };
+    let base = ctx.session.base();
     let sub = subscriber(ctx);
     let names: Vec<Bytes> = if args.len() > 1 {
-        args[1..].to_vec()
+        args[1..]
+            .iter()
+            .map(|a| crate::namespace::scope(base, a))
+            .collect()
     } else if pattern {
         sub.patterns.iter().cloned().collect()
     } else {
@@ -60,7 +67,11 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Fram
     let mut frames = Vec::with_capacity(names.len().max(1));
     for name in &names {
         shared.pubsub.unsubscribe(sub, name, pattern);
-        frames.push(confirm(kind, Some(name), sub.count()));
+        frames.push(confirm(
+            kind,
+            Some(&crate::namespace::unscope(name)),
+            sub.count(),
+        ));
     }
     if names.is_empty() {
         frames.push(confirm(kind, None, sub.count()));
@@ -82,7 +93,8 @@ pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    Frame::Integer(ctx.shared.pubsub.publish(&args[1], &args[2]))
+    let channel = crate::namespace::scope(ctx.session.base(), &args[1]);
+    Frame::Integer(ctx.shared.pubsub.publish(&channel, &args[2]))
 }
 
 /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS | SHARDNUMSUB
@@ -90,24 +102,34 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let ps = &ctx.shared.pubsub;
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let n = args.len();
+    let base = ctx.session.base();
+    let scope = crate::namespace::scope(base, b"");
     match sub.as_str() {
-        "channels" if n <= 3 => Frame::Array(
-            ps.channels(args.get(2).map(|p| p.as_ref()))
-                .into_iter()
-                .map(Frame::Bulk)
-                .collect(),
-        ),
+        "channels" if n <= 3 => {
+            let pattern = crate::namespace::scope(base, args.get(2).map_or(&b"*"[..], |p| p));
+            Frame::Array(
+                ps.channels(Some(&pattern))
+                    .into_iter()
+                    .filter(|c| crate::namespace::scope_of(c) == &scope[..])
+                    .map(|c| Frame::Bulk(crate::namespace::unscope(&c)))
+                    .collect(),
+            )
+        }
         "shardchannels" if n <= 3 => Frame::Array(Vec::new()),
         "numsub" | "shardnumsub" => {
             let mut out = Vec::with_capacity(2 * (n - 2));
             for ch in &args[2..] {
                 out.push(Frame::Bulk(ch.clone()));
-                let count = if sub == "numsub" { ps.numsub(ch) } else { 0 };
+                let count = if sub == "numsub" {
+                    ps.numsub(&crate::namespace::scope(base, ch))
+                } else {
+                    0
+                };
                 out.push(Frame::Integer(count as i64));
             }
             Frame::Array(out)
         }
-        "numpat" if n == 2 => Frame::Integer(ps.numpat() as i64),
+        "numpat" if n == 2 => Frame::Integer(ps.numpat_in(&scope) as i64),
         "help" if n == 2 => Frame::Array(
             [
                 "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -15,7 +15,11 @@ pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    Frame::Verbatim(Bytes::from(crate::info::render(ctx.shared, &sections)))
+    Frame::Verbatim(Bytes::from(crate::info::render(
+        ctx.shared,
+        &sections,
+        ctx.session.base(),
+    )))
 }
 
 pub fn time(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {

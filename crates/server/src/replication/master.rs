@@ -19,8 +19,9 @@ use crate::shared::Shared;
 /// What a command asks its connection to do after it ran (the work is asynchronous or owns
 /// the socket).
 pub enum Takeover {
-    /// `PSYNC` accepted a continuation: the connection becomes a binlog feeder from `next`.
-    Feed { next: u64 },
+    /// `PSYNC` accepted a continuation: the connection becomes a binlog feeder from `next`
+    /// (registered already, so WAIT and shutdown count it from the `+CONTINUE` on).
+    Feed { next: u64, feeder: Arc<Feeder> },
     /// `PSYNC` needs a full sync: build (or reuse) a snapshot, then reply `+FULLRESYNC`.
     FullSync,
     /// `WAIT`: reply when `n` replicas acknowledged `target`, or at the deadline.
@@ -153,7 +154,11 @@ pub fn psync(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 s.installed.store(true, Ordering::Release);
             }
         }
-        ctx.session.takeover = Some(Takeover::Feed { next: next as u64 });
+        let feeder = register(shared, ctx.session, next as u64);
+        ctx.session.takeover = Some(Takeover::Feed {
+            next: next as u64,
+            feeder,
+        });
         return Frame::Simple(format!("CONTINUE {} {next}", history.id));
     }
     if id != "?" {
@@ -470,30 +475,45 @@ fn encode_ping(offset: u64, out: &mut BytesMut) {
 /// the engine (at or below the floor); a record voided by a failed engine write is sent as
 /// a void record at its offset. Memory is bounded: at most one batch (about 1 MB) is
 /// buffered, and the socket's backpressure paces the reads.
-pub async fn feed(
-    shared: &Arc<Shared>,
-    stream: &mut TcpStream,
-    rbuf: &mut BytesMut,
-    session: &Session,
-    next: u64,
-) {
-    let Some(log) = shared.binlog.get().cloned() else {
-        return;
-    };
-    let r = &shared.repl;
+/// A replica about to be fed from `next`, in the list INFO, WAIT and shutdown read.
+fn register(shared: &Shared, session: &Session, next: u64) -> Arc<Feeder> {
     let ip = session
         .repl_ip
         .clone()
         .unwrap_or_else(|| session.client.addr.ip().to_string());
     let feeder = Arc::new(Feeder {
         client: session.client.id,
-        ip: ip.clone(),
+        ip,
         port: session.repl_port,
         acked: AtomicU64::new(next.saturating_sub(1)),
         sent: AtomicU64::new(next.saturating_sub(1)),
         last_ack: std::sync::Mutex::new(Instant::now()),
         state: AtomicU8::new(2),
     });
+    lock(&shared.repl.replicas).push(feeder.clone());
+    feeder
+}
+
+/// Takes a replica out of the list (its link ended).
+pub fn unregister(shared: &Shared, feeder: &Arc<Feeder>) {
+    lock(&shared.repl.replicas).retain(|f| !Arc::ptr_eq(f, feeder));
+    shared.repl.acks.send_modify(|v| *v += 1);
+}
+
+pub async fn feed(
+    shared: &Arc<Shared>,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    session: &Session,
+    next: u64,
+    feeder: Arc<Feeder>,
+) {
+    let Some(log) = shared.binlog.get().cloned() else {
+        unregister(shared, &feeder);
+        return;
+    };
+    let r = &shared.repl;
+    let ip = feeder.ip.clone();
     session
         .client
         .replica
@@ -505,7 +525,6 @@ pub async fn feed(
         session.repl_port, session.client.id
     );
     let lease = log.lock().take_lease(&owner, next, lease_ttl(shared));
-    lock(&r.replicas).push(feeder.clone());
     tracing::info!(replica = %owner, from = next, "replica attached: streaming the binlog");
     let stop = r.feeders_token();
     let reader = log.lock().reader(next);
@@ -523,10 +542,9 @@ pub async fn feed(
             }
         }
     };
-    lock(&r.replicas).retain(|f| !Arc::ptr_eq(f, &feeder));
+    unregister(shared, &feeder);
     tracing::info!(replica = %owner, acked = feeder.acked.load(Ordering::Relaxed), why = %why, "replica detached");
     // The lease stays until it expires: a replica that reconnects soon continues from it.
-    r.acks.send_modify(|v| *v += 1);
 }
 
 async fn read_acks(

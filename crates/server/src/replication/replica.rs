@@ -498,8 +498,11 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
     if let Err(e) = Staging::discard(&super::sync_root(&dir)) {
         tracing::warn!(error = %e, "cannot remove the staging directory");
     }
-    // Sub-replicas follow a new history now.
+    // Sub-replicas follow a new history now; namespaces are the transferred ones.
     r.drop_feeders();
+    if let Err(e) = shared.namespaces.reload(&shared.storage()) {
+        tracing::error!(error = %e, "cannot read the transferred namespace registry");
+    }
     drop(_installing);
     super::collect_retired(shared);
     tracing::info!(

@@ -9,6 +9,7 @@ mod crash;
 mod differential;
 mod hashes;
 mod keys;
+mod namespaces;
 mod protocol;
 mod pubsub;
 mod reclaim;

@@ -48,6 +48,9 @@ impl Reply {
             other => panic!("expected text, got {other:?}"),
         }
     }
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Reply::Status(s) if s == "OK")
+    }
     pub fn is_error(&self) -> bool {
         matches!(self, Reply::Error(_))
     }
