@@ -141,7 +141,7 @@ pub fn info_field(info: &str, name: &str) -> u64 {
 }
 
 /// One random write (or a small transaction) of the workload, as commands.
-fn random_commands(rnd: &mut impl FnMut(usize) -> usize, tag: &str) -> Vec<Vec<String>> {
+pub fn random_commands(rnd: &mut impl FnMut(usize) -> usize, tag: &str) -> Vec<Vec<String>> {
     let k = |p: &str, rnd: &mut dyn FnMut(usize) -> usize| format!("{p}{}", rnd(12));
     let m = |rnd: &mut dyn FnMut(usize) -> usize| format!("m{}", rnd(20));
     let v = |rnd: &mut dyn FnMut(usize) -> usize| format!("{tag}-{}", rnd(1000));

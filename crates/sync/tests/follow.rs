@@ -1,0 +1,377 @@
+//! strata-sync against the real binaries: a Strata source with a namespace under a write
+//! load, a real `redis-server` target; kill -9 in the middle; the namespace's drop ends it.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SYNC: &str = env!("CARGO_BIN_EXE_strata-sync");
+
+fn server_bin() -> PathBuf {
+    Path::new(SYNC).with_file_name("strata-server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn conn(port: u16, password: &str) -> redis::Connection {
+    let url = if password.is_empty() {
+        format!("redis://127.0.0.1:{port}/")
+    } else {
+        format!("redis://:{password}@127.0.0.1:{port}/")
+    };
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("connect")
+}
+
+/// Every key of every database (type, absolute expiry, value), leaving out keys that expire
+/// within a minute and strata-sync's position key.
+fn dump(c: &mut redis::Connection) -> BTreeMap<String, String> {
+    let cutoff = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+        + 60_000;
+    let mut out = BTreeMap::new();
+    for db in 0..16 {
+        let _: () = redis::cmd("SELECT").arg(db).query(c).expect("select");
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).expect("keys");
+        for k in keys {
+            let name = String::from_utf8_lossy(&k).into_owned();
+            if name == "strata-sync:position" {
+                continue;
+            }
+            let at: i64 = redis::cmd("PEXPIRETIME")
+                .arg(&k)
+                .query(c)
+                .expect("pexpiretime");
+            if at >= 0 && at < cutoff {
+                continue;
+            }
+            let ty: String = redis::cmd("TYPE").arg(&k).query(c).expect("type");
+            let value = match ty.as_str() {
+                "string" => format!("{:?}", redis::cmd("GET").arg(&k).query::<Vec<u8>>(c).ok()),
+                "hash" => {
+                    let v: BTreeMap<Vec<u8>, Vec<u8>> =
+                        redis::cmd("HGETALL").arg(&k).query(c).unwrap_or_default();
+                    format!("{v:?}")
+                }
+                "list" => format!(
+                    "{:?}",
+                    redis::cmd("LRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .query::<Vec<Vec<u8>>>(c)
+                        .ok()
+                ),
+                "set" => {
+                    let mut v: Vec<Vec<u8>> =
+                        redis::cmd("SMEMBERS").arg(&k).query(c).unwrap_or_default();
+                    v.sort();
+                    format!("{v:?}")
+                }
+                "zset" => format!(
+                    "{:?}",
+                    redis::cmd("ZRANGE")
+                        .arg(&k)
+                        .arg(0)
+                        .arg(-1)
+                        .arg("WITHSCORES")
+                        .query::<Vec<Vec<u8>>>(c)
+                        .ok()
+                ),
+                "none" => continue,
+                other => other.to_string(),
+            };
+            out.insert(format!("{db}/{name}"), format!("{ty} {at} {value}"));
+        }
+    }
+    out
+}
+
+fn sync_args(src: u16, dst: u16, state: &Path) -> Vec<String> {
+    [
+        "--source",
+        &format!("127.0.0.1:{src}"),
+        "--source-password",
+        "adminpw",
+        "--namespace",
+        "app",
+        "--target",
+        &format!("127.0.0.1:{dst}"),
+        "--state-file",
+        &state.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn start_sync(dir: &Path, src: u16, dst: u16, state: &Path) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("sync.log"))
+        .expect("log");
+    Proc(
+        Command::new(SYNC)
+            .args(sync_args(src, dst, state))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn strata-sync"),
+    )
+}
+
+fn state_offset(state: &Path) -> u64 {
+    std::fs::read_to_string(state)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("offset ").and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn info_u64(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A write load in the namespace: strings, hashes, lists, sets, zsets, counters, expiries.
+fn load(port: u16, stop: Arc<AtomicBool>, seed: u64) {
+    let mut c = conn(port, "tapp");
+    let mut x = seed | 1;
+    let mut rnd = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let t = Instant::now();
+    while !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(30) {
+        let mut p = redis::pipe();
+        for _ in 0..50 {
+            let k = rnd(200);
+            match rnd(9) {
+                0 => p.cmd("SET").arg(format!("s{k}")).arg(rnd(1000)).ignore(),
+                1 => p.cmd("INCR").arg(format!("n{k}")).ignore(),
+                2 => p
+                    .cmd("HSET")
+                    .arg(format!("h{k}"))
+                    .arg(format!("f{}", rnd(10)))
+                    .arg(rnd(9))
+                    .ignore(),
+                3 => p.cmd("LPUSH").arg(format!("l{k}")).arg(rnd(100)).ignore(),
+                4 => p.cmd("SADD").arg(format!("t{k}")).arg(rnd(30)).ignore(),
+                5 => p
+                    .cmd("ZINCRBY")
+                    .arg(format!("z{k}"))
+                    .arg(1.5)
+                    .arg(format!("m{}", rnd(10)))
+                    .ignore(),
+                6 => p.cmd("EXPIRE").arg(format!("s{k}")).arg(5000).ignore(),
+                7 => p.cmd("DEL").arg(format!("t{k}")).ignore(),
+                _ => p.cmd("RPOP").arg(format!("l{k}")).ignore(),
+            };
+        }
+        if p.query::<()>(&mut c).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = free_port();
+    let _strata = Proc(
+        Command::new(server_bin())
+            .args(["--port", &src.to_string(), "--dir"])
+            .arg(dir.path().join("src"))
+            .args(["--requirepass", "adminpw"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn strata-server"),
+    );
+    wait_port(src);
+    let dst = free_port();
+    let _redis = Proc(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &dst.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server"),
+    );
+    wait_port(dst);
+    let mut admin = conn(src, "adminpw");
+    let _: () = redis::cmd("NAMESPACE")
+        .arg("ADD")
+        .arg("app")
+        .arg("tapp")
+        .query(&mut admin)
+        .expect("ns add");
+    let _: () = redis::cmd("SET")
+        .arg("not-in-app")
+        .arg("x")
+        .query(&mut admin)
+        .expect("set");
+    let mut app = conn(src, "tapp");
+    let mut p = redis::pipe();
+    for i in 0..3000 {
+        p.cmd("SET").arg(format!("pre{i}")).arg(i).ignore();
+        p.cmd("HSET")
+            .arg(format!("ph{}", i % 100))
+            .arg(i)
+            .arg(i)
+            .ignore();
+    }
+    p.cmd("SELECT").arg(3).ignore();
+    p.cmd("SET")
+        .arg("in-db3")
+        .arg("x")
+        .arg("PX")
+        .arg(9_000_000)
+        .ignore();
+    p.cmd("ZADD")
+        .arg("pz")
+        .arg(-1.5)
+        .arg("a")
+        .arg("inf")
+        .arg("b")
+        .ignore();
+    let _: () = p.query(&mut app).expect("preload");
+
+    let state = dir.path().join("sync.state");
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = {
+        let stop = stop.clone();
+        std::thread::spawn(move || load(src, stop, 99))
+    };
+    let mut sync = start_sync(dir.path(), src, dst, &state);
+    std::thread::sleep(Duration::from_millis(1500));
+    // kill -9 in the middle of the stream; it resumes from its state file.
+    let _ = sync.0.kill();
+    let _ = sync.0.wait();
+    assert!(state_offset(&state) > 0, "position saved before the kill");
+    std::thread::sleep(Duration::from_millis(300));
+    sync = start_sync(dir.path(), src, dst, &state);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    loader.join().expect("loader");
+    let last = info_u64(&mut admin, "replication", "master_repl_offset");
+    let t = Instant::now();
+    while state_offset(&state) < last {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "strata-sync stuck at {} < {last}: {}",
+            state_offset(&state),
+            std::fs::read_to_string(dir.path().join("sync.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut target = conn(dst, "");
+    let want = dump(&mut app);
+    assert!(want.len() > 3000, "{} keys", want.len());
+    let got = dump(&mut target);
+    let diffs: Vec<_> = want
+        .keys()
+        .chain(got.keys())
+        .filter(|k| want.get(*k) != got.get(*k))
+        .take(5)
+        .map(|k| format!("{k}: source {:?} target {:?}", want.get(k), got.get(k)))
+        .collect();
+    assert!(diffs.is_empty(), "target differs:\n{}", diffs.join("\n"));
+    assert!(
+        !got.contains_key("0/not-in-app"),
+        "only the namespace is copied"
+    );
+    let log = std::fs::read_to_string(dir.path().join("sync.log")).unwrap_or_default();
+    assert_eq!(
+        log.matches("full copy from snapshot").count(),
+        1,
+        "resumed, not copied again:\n{log}"
+    );
+
+    // The namespace is dropped: it exits within 2 s with its code, state file intact.
+    let pid = sync.0.id();
+    let _: () = redis::cmd("NAMESPACE")
+        .arg("DEL")
+        .arg("app")
+        .query(&mut admin)
+        .expect("ns del");
+    let t = Instant::now();
+    let code = loop {
+        if let Ok(Some(st)) = sync.0.try_wait() {
+            break st.code();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "still running 2 s after the drop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        code,
+        Some(3),
+        "documented exit code for a dropped namespace"
+    );
+    assert!(state_offset(&state) > 0, "state file intact");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "process gone with its fds"
+    );
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut admin)
+        .expect("client list");
+    assert_eq!(
+        clients.lines().count(),
+        1,
+        "no connection of strata-sync left: {clients}"
+    );
+}
