@@ -392,19 +392,39 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
     );
     wait_port(src);
     let mut admin = conn(src, "adminpw");
-    let _: () = redis::cmd("NAMESPACE").arg("ADD").arg("app").arg("tapp").query(&mut admin).expect("ns add");
+    let _: () = redis::cmd("NAMESPACE")
+        .arg("ADD")
+        .arg("app")
+        .arg("tapp")
+        .query(&mut admin)
+        .expect("ns add");
     let mut app = conn(src, "tapp");
-    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut app).expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut app)
+        .expect("set");
     // The target is not up yet: retried, logged once.
     let dst = free_port();
     let state = dir.path().join("sync.state");
     let mut sync = start_sync(dir.path(), src, dst, &state);
     std::thread::sleep(Duration::from_millis(2500));
     let log = std::fs::read_to_string(dir.path().join("sync.log")).unwrap_or_default();
-    assert_eq!(log.matches("unreachable").count(), 1, "one line per state change:\n{log}");
+    assert_eq!(
+        log.matches("unreachable").count(),
+        1,
+        "one line per state change:\n{log}"
+    );
     let _redis = Proc(
         Command::new("redis-server")
-            .args(["--port", &dst.to_string(), "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &dst.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -415,11 +435,21 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
     wait_port(dst);
     let mut target = conn(dst, "");
     let t = Instant::now();
-    while redis::cmd("GET").arg("k").query::<Option<String>>(&mut target).ok().flatten().is_none() {
+    while redis::cmd("GET")
+        .arg("k")
+        .query::<Option<String>>(&mut target)
+        .ok()
+        .flatten()
+        .is_none()
+    {
         assert!(t.elapsed() < Duration::from_secs(15), "never synced");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _: () = redis::cmd("SET").arg("k2").arg("v2").query(&mut app).expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("k2")
+        .arg("v2")
+        .query(&mut app)
+        .expect("set");
     let last = info_u64(&mut admin, "replication", "master_repl_offset");
     let t = Instant::now();
     while state_offset(&state) < last {
@@ -427,13 +457,18 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
         std::thread::sleep(Duration::from_millis(50));
     }
     // SIGTERM: exit 0, position saved.
-    let _ = Command::new("kill").args(["-TERM", &sync.0.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &sync.0.id().to_string()])
+        .status();
     let t = Instant::now();
     let code = loop {
         if let Ok(Some(st)) = sync.0.try_wait() {
             break st.code();
         }
-        assert!(t.elapsed() < Duration::from_secs(5), "did not stop on SIGTERM");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(code, Some(0));
@@ -442,5 +477,10 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
     let mut args = sync_args(src, dst, &state);
     args[3] = "wrong".into();
     let out = Command::new(SYNC).args(&args).output().expect("run");
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
