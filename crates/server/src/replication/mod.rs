@@ -67,15 +67,48 @@ pub fn load_state(dir: &Path) -> Result<State, String> {
     Ok(st)
 }
 
-/// Whether a file in the data directory itself belongs to a generation-0 engine.
+/// Whether a file in the data directory itself belongs to a generation-0 engine (RocksDB's
+/// names only: a user's own `strata.log` there is left alone).
 fn is_engine_file(name: &str) -> bool {
+    let numbered = |ext: &str| {
+        name.strip_suffix(ext)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     ["CURRENT", "IDENTITY", "LOCK", "LOG"].contains(&name)
         || ["MANIFEST-", "OPTIONS-", "LOG.old."]
             .iter()
             .any(|p| name.starts_with(p))
-        || [".sst", ".log", ".blob", ".dbtmp"]
-            .iter()
-            .any(|s| name.ends_with(s))
+        || [".sst", ".log", ".blob"].iter().any(|e| numbered(e))
+        || name.ends_with(".dbtmp")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_rocksdb_files_count_as_the_old_engine() {
+        for f in [
+            "000012.sst",
+            "000008.log",
+            "CURRENT",
+            "MANIFEST-000005",
+            "OPTIONS-000007",
+            "LOG",
+            "LOG.old.1234",
+            "000009.blob",
+        ] {
+            assert!(super::is_engine_file(f), "{f}");
+        }
+        for f in [
+            "strata.log",
+            "ballast",
+            "strata.state",
+            "notes.sst.txt",
+            "x.log",
+            "server-6379.log",
+        ] {
+            assert!(!super::is_engine_file(f), "{f}");
+        }
+    }
 }
 
 /// Removes every engine and binlog directory but those of `keep` (the old generation after
