@@ -82,35 +82,6 @@ fn is_engine_file(name: &str) -> bool {
         || name.ends_with(".dbtmp")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_rocksdb_files_count_as_the_old_engine() {
-        for f in [
-            "000012.sst",
-            "000008.log",
-            "CURRENT",
-            "MANIFEST-000005",
-            "OPTIONS-000007",
-            "LOG",
-            "LOG.old.1234",
-            "000009.blob",
-        ] {
-            assert!(super::is_engine_file(f), "{f}");
-        }
-        for f in [
-            "strata.log",
-            "ballast",
-            "strata.state",
-            "notes.sst.txt",
-            "x.log",
-            "server-6379.log",
-        ] {
-            assert!(!super::is_engine_file(f), "{f}");
-        }
-    }
-}
-
 /// Removes every engine and binlog directory but those of `keep` (the old generation after
 /// a full sync, or what a crash in the middle of one left behind).
 pub fn remove_other_generations(dir: &Path, keep: u64) -> std::io::Result<usize> {
@@ -329,4 +300,33 @@ pub fn lagging(shared: &crate::shared::Shared, target: u64) -> usize {
         .iter()
         .filter(|f| f.acked.load(Ordering::Acquire) < target)
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_rocksdb_files_count_as_the_old_engine() {
+        for f in [
+            "000012.sst",
+            "000008.log",
+            "CURRENT",
+            "MANIFEST-000005",
+            "OPTIONS-000007",
+            "LOG",
+            "LOG.old.1234",
+            "000009.blob",
+        ] {
+            assert!(super::is_engine_file(f), "{f}");
+        }
+        for f in [
+            "strata.log",
+            "ballast",
+            "strata.state",
+            "notes.sst.txt",
+            "x.log",
+            "server-6379.log",
+        ] {
+            assert!(!super::is_engine_file(f), "{f}");
+        }
+    }
 }
