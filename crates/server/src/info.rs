@@ -424,12 +424,21 @@ fn replication(shared: &Shared, out: &mut String) {
                 "master_sync_corrupt_chunks",
                 l.corrupt_chunks.load(Ordering::Relaxed),
             );
+            let lag = l
+                .master_offset
+                .load(Ordering::Relaxed)
+                .saturating_sub(offset);
+            line(out, "master_link_lag_records", lag);
+            // Time behind: how old the last record received is while some are not applied.
+            let ts = l.last_record_ms.load(Ordering::Relaxed);
             line(
                 out,
-                "master_link_lag_records",
-                l.master_offset
-                    .load(Ordering::Relaxed)
-                    .saturating_sub(offset),
+                "master_link_lag_ms",
+                if lag == 0 || ts == 0 {
+                    0
+                } else {
+                    storage::now_ms().saturating_sub(ts)
+                },
             );
         }
     }

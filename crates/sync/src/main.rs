@@ -176,6 +176,15 @@ struct Progress {
     snapshot_total: u64,
     status_file: Option<PathBuf>,
     last_state: String,
+    /// When the last record applied was written at the source (Unix ms).
+    record_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Progress {
@@ -188,6 +197,12 @@ impl Progress {
         self.last_print = Instant::now();
         self.last_count = self.applied_records;
         let lag = self.source_offset.saturating_sub(self.offset);
+        // Seconds behind: the age of the last record applied, while records are pending.
+        let lag_s = if lag == 0 || self.record_ms == 0 {
+            0.0
+        } else {
+            now_ms().saturating_sub(self.record_ms) as f64 / 1000.0
+        };
         if self.phase == "snapshot" && self.snapshot_total > 0 {
             let pct = self.snapshot_done as f64 * 100.0 / self.snapshot_total as f64;
             let bar = "#".repeat((pct / 5.0) as usize);
@@ -197,17 +212,18 @@ impl Progress {
             );
         } else {
             eprintln!(
-                "strata-sync: {} offset {} records/s {:.0} lag {} records",
-                self.phase, self.offset, rate, lag
+                "strata-sync: {} offset {} records/s {:.0} lag {} records {:.1} s",
+                self.phase, self.offset, rate, lag, lag_s
             );
         }
         if let Some(p) = &self.status_file {
             let json = format!(
-                "{{\"phase\":\"{}\",\"offset\":{},\"source_offset\":{},\"lag_records\":{},\"records_per_sec\":{:.0},\"applied_records\":{},\"snapshot_bytes_done\":{},\"snapshot_bytes_total\":{},\"uptime_s\":{}}}\n",
+                "{{\"phase\":\"{}\",\"offset\":{},\"source_offset\":{},\"lag_records\":{},\"lag_seconds\":{:.1},\"records_per_sec\":{:.0},\"applied_records\":{},\"snapshot_bytes_done\":{},\"snapshot_bytes_total\":{},\"uptime_s\":{}}}\n",
                 self.phase,
                 self.offset,
                 self.source_offset,
                 lag,
+                lag_s,
                 rate,
                 self.applied_records,
                 self.snapshot_done,
@@ -490,10 +506,11 @@ impl Sync {
                     return Err(Stop::Transient("unexpected message from the source".into()));
                 };
                 match items.as_slice() {
-                    [Reply::Bulk(Some(k)), Reply::Int(off), Reply::Bulk(Some(p))]
+                    [Reply::Bulk(Some(k)), Reply::Int(off), Reply::Int(ts), Reply::Bulk(Some(p))]
                         if k.eq_ignore_ascii_case(b"rec") =>
                     {
                         let off = *off as u64;
+                        self.progress.record_ms = *ts as u64;
                         let payload =
                             decode(p).map_err(|e| Stop::Fatal(format!("record {off}: {e}")))?;
                         if let Payload::Commands { cmds, .. } = payload {
@@ -748,6 +765,7 @@ async fn run(opts: Opts) -> i32 {
             snapshot_total: 0,
             status_file: opts.status_file.clone(),
             last_state: String::new(),
+            record_ms: 0,
         },
         opts,
         state,

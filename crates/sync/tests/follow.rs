@@ -131,6 +131,8 @@ fn sync_args(src: u16, dst: u16, state: &Path) -> Vec<String> {
         &format!("127.0.0.1:{dst}"),
         "--state-file",
         &state.display().to_string(),
+        "--status-file",
+        &state.with_extension("status").display().to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -336,6 +338,16 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         1,
         "resumed, not copied again:\n{log}"
     );
+    assert!(log.contains("records/s"), "progress for people:\n{log}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let status = std::fs::read_to_string(state.with_extension("status")).unwrap_or_default();
+    for field in [
+        "\"phase\":\"streaming\"",
+        "\"lag_records\":0",
+        "\"lag_seconds\":0.0",
+    ] {
+        assert!(status.contains(field), "{field} in {status}");
+    }
 
     // The namespace is dropped: it exits within 2 s with its code, state file intact.
     let pid = sync.0.id();

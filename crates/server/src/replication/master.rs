@@ -454,9 +454,11 @@ pub async fn full_sync_reply(shared: &Arc<Shared>) -> Frame {
     }
 }
 
-fn encode_record(offset: u64, payload: &[u8], out: &mut BytesMut) {
-    out.extend_from_slice(b"*3\r\n$3\r\nREC\r\n:");
+fn encode_record(offset: u64, timestamp_ms: u64, payload: &[u8], out: &mut BytesMut) {
+    out.extend_from_slice(b"*4\r\n$3\r\nREC\r\n:");
     out.extend_from_slice(offset.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n:");
+    out.extend_from_slice(timestamp_ms.to_string().as_bytes());
     out.extend_from_slice(b"\r\n$");
     out.extend_from_slice(payload.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -643,9 +645,9 @@ async fn send_records(
             if log.is_void(rec.offset) {
                 let lane = rec.payload.get(1).copied().unwrap_or(0);
                 let p = crate::commitlog::encode_void(lane, rec.offset, rec.offset);
-                encode_record(rec.offset, &p, &mut out);
+                encode_record(rec.offset, rec.timestamp_ms, &p, &mut out);
             } else {
-                encode_record(rec.offset, &rec.payload, &mut out);
+                encode_record(rec.offset, rec.timestamp_ms, &rec.payload, &mut out);
             }
             feeder.sent.store(rec.offset, Ordering::Release);
         }

@@ -44,6 +44,8 @@ pub struct Link {
     pub apply_lock: Mutex<()>,
     /// Applying waits because this server's storage is full.
     pub paused: std::sync::atomic::AtomicBool,
+    /// When the last record received was written on the master (Unix ms): the lag in time.
+    pub last_record_ms: AtomicU64,
 }
 
 impl Link {
@@ -92,6 +94,7 @@ pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Arc<Link> {
         master_offset: AtomicU64::new(0),
         apply_lock: Mutex::new(()),
         paused: Default::default(),
+        last_record_ms: AtomicU64::new(0),
     });
     let fut = run(shared.clone(), link.clone());
     shared.repl.spawn(fut);
@@ -567,10 +570,11 @@ async fn stream(shared: &Arc<Shared>, link: &Arc<Link>, mut conn: Conn) -> Resul
                 return Err(format!("unexpected message from master: {msg:?}"));
             };
             match items.as_slice() {
-                [Reply::Bulk(Some(k)), Reply::Int(off), Reply::Bulk(Some(p))]
+                [Reply::Bulk(Some(k)), Reply::Int(off), Reply::Int(ts), Reply::Bulk(Some(p))]
                     if eq_ic(k, "rec") =>
                 {
                     bytes += p.len();
+                    link.last_record_ms.store(*ts as u64, Ordering::Relaxed);
                     link.master_offset.fetch_max(*off as u64, Ordering::Relaxed);
                     pending.push_back((*off as u64, p.clone()));
                 }
