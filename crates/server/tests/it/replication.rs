@@ -585,6 +585,28 @@ fn shutdown_abort_cancels_a_shutdown_waiting_for_replicas() {
     signal_replica("-STOP");
     let mut c = master.client();
     c.cmd(&["SET", "before", "1"]);
+    // A signal lands asynchronously: make sure the master sees the replica behind (it may
+    // have acknowledged `before` just before it stopped).
+    let t = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let mi = info(&master);
+        let acked = text_field(&mi, "slave0")
+            .split(',')
+            .find_map(|f| {
+                f.strip_prefix("offset=")
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        if acked < info_field(&mi, "master_repl_offset") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the replica never fell behind: {mi}"
+        );
+        c.cmd(&["SET", "before", "1"]);
+    }
     // SHUTDOWN waits for the stopped replica: its caller waits, writes are paused, reads go on.
     let port = master.port;
     let caller = std::thread::spawn(move || Client::connect(port).cmd(&["SHUTDOWN"]));
