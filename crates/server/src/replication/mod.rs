@@ -185,10 +185,14 @@ impl Repl {
         lock(&self.state).generation
     }
 
-    /// Stores a new state (atomically on disk first).
-    pub fn set_state(&self, st: State) -> std::io::Result<()> {
+    /// Changes the state in place (read, change and write under one lock: a promotion and a
+    /// full sync's switch never undo each other's part).
+    pub fn update_state(&self, f: impl FnOnce(&mut State)) -> std::io::Result<()> {
+        let mut cur = lock(&self.state);
+        let mut st = cur.clone();
+        f(&mut st);
         st.store(&self.dir.join(STATE_FILE))?;
-        *lock(&self.state) = st;
+        *cur = st;
         Ok(())
     }
 

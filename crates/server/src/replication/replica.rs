@@ -250,9 +250,10 @@ async fn session(shared: &Arc<Shared>, link: &Arc<Link>) -> Result<(), String> {
         match words.as_slice() {
             ["CONTINUE", id, n] if n.parse::<u64>().ok() == Some(next) => {
                 if *id != history.id {
-                    let mut st = lock(&shared.repl.state).clone();
-                    st.history.follow(id, next);
-                    shared.repl.set_state(st).map_err(err)?;
+                    shared
+                        .repl
+                        .update_state(|st| st.history.follow(id, next))
+                        .map_err(err)?;
                 }
                 tracing::info!(
                     from = next,
@@ -481,13 +482,15 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
         }
     };
     let log = shared.binlog.get().ok_or("no binlog")?;
-    r.set_state(State {
-        generation,
-        history: History {
-            id: m.replid.clone(),
-            id2: String::new(),
-            second_offset: 0,
-        },
+    r.update_state(|st| {
+        *st = State {
+            generation,
+            history: History {
+                id: m.replid.clone(),
+                id2: String::new(),
+                second_offset: 0,
+            },
+        }
     })
     .map_err(|e| format!("cannot write the state file: {e}"))?;
     // Committed: from here on a restart opens the new generation.
@@ -743,9 +746,7 @@ fn promote(shared: &Shared, link: &Link, wait_applier: bool) {
     let _g = wait_applier.then(|| lock(&link.apply_lock));
     let r = &shared.repl;
     let last = super::last_offset(shared);
-    let mut st = lock(&r.state).clone();
-    st.history.promote(last + 1);
-    if let Err(e) = r.set_state(st) {
+    if let Err(e) = r.update_state(|st| st.history.promote(last + 1)) {
         tracing::error!(error = %e, "cannot write the state file");
     }
     shared.storage().mark_recovered(last);
