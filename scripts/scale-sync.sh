@@ -13,11 +13,7 @@ N="${1:-1000000}"
 cargo build --release --workspace --all-targets >&2
 BIN="$CARGO_TARGET_DIR/release"
 WORK=$(mktemp -d -p "${BENCH_DIR:-$PWD}" .scale-sync.XXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_up() { for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+source scripts/lib.sh
 SP=$(free_port); RP=$(free_port)
 "$BIN/strata-server" --port "$SP" --dir "$WORK/src" --requirepass adminpw 2>"$WORK/src.log" & PIDS+=($!)
 redis-server --port "$RP" --dir "$WORK" --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 & PIDS+=($!)

@@ -336,18 +336,7 @@ impl Storage {
 
     /// FLUSHDB: removes a keyspace with range deletions (O(1) in the number of keys).
     pub fn flushdb(&self, ks: KeyspaceId) -> Result<()> {
-        let mut b = WriteBatch::default();
-        for cf in [CF_META, CF_SUB, CF_SCORE] {
-            self.delete_range(
-                &mut b,
-                cf,
-                &encoding::keyspace_start(ks),
-                &encoding::keyspace_end(ks),
-            )?;
-        }
-        self.write(b)?;
-        self.note_flush(Some(ks));
-        Ok(())
+        self.flush_keyspaces(ks, ks + 1)
     }
 
     /// FLUSHALL: removes every keyspace.

@@ -42,6 +42,45 @@ fn wait_port(port: u16) {
     }
 }
 
+/// The source: a Strata server with `requirepass adminpw`, ready.
+fn start_strata(dir: &Path, port: u16) -> Proc {
+    let p = Proc(
+        Command::new(server_bin())
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(dir.join("src"))
+            .args(["--requirepass", "adminpw"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn strata-server"),
+    );
+    wait_port(port);
+    p
+}
+
+/// The target: Debian's redis-server without persistence, ready.
+fn start_redis(dir: &Path, port: u16) -> Proc {
+    let p = Proc(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server"),
+    );
+    wait_port(port);
+    p
+}
+
 fn conn(port: u16, password: &str) -> redis::Connection {
     let url = if password.is_empty() {
         format!("redis://127.0.0.1:{port}/")
@@ -220,36 +259,9 @@ fn load(port: u16, stop: Arc<AtomicBool>, seed: u64) {
 fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = free_port();
-    let _strata = Proc(
-        Command::new(server_bin())
-            .args(["--port", &src.to_string(), "--dir"])
-            .arg(dir.path().join("src"))
-            .args(["--requirepass", "adminpw"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn strata-server"),
-    );
-    wait_port(src);
+    let _strata = start_strata(dir.path(), src);
     let dst = free_port();
-    let _redis = Proc(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &dst.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server"),
-    );
-    wait_port(dst);
+    let _redis = start_redis(dir.path(), dst);
     let mut admin = conn(src, "adminpw");
     let _: () = redis::cmd("NAMESPACE")
         .arg("ADD")
@@ -392,17 +404,7 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
 fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits_4() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = free_port();
-    let _strata = Proc(
-        Command::new(server_bin())
-            .args(["--port", &src.to_string(), "--dir"])
-            .arg(dir.path().join("src"))
-            .args(["--requirepass", "adminpw"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn strata-server"),
-    );
-    wait_port(src);
+    let _strata = start_strata(dir.path(), src);
     let mut admin = conn(src, "adminpw");
     let _: () = redis::cmd("NAMESPACE")
         .arg("ADD")
@@ -427,24 +429,7 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
         1,
         "one line per state change:\n{log}"
     );
-    let _redis = Proc(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &dst.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server"),
-    );
-    wait_port(dst);
+    let _redis = start_redis(dir.path(), dst);
     let mut target = conn(dst, "");
     let t = Instant::now();
     while redis::cmd("GET")
