@@ -22,15 +22,7 @@ MP=$(free_port)
 "$BIN" --port "$MP" --dir "$WORK/m" --max-replication-mb "$MBS" 2>"$WORK/m.log" & PIDS+=($!)
 wait_up "$MP"
 echo "filling the master with ${GB} GB of random 64 KB values..." >&2
-python3 - "$GB" <<'PY' | redis-cli -p "$MP" --pipe >/dev/null
-import os, sys
-n = int(float(sys.argv[1]) * 16384)
-out = sys.stdout.buffer
-for i in range(n):
-    k = b"big%d" % i
-    v = os.urandom(32768).hex().encode()
-    out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(v), v))
-PY
+fill_random "$GB" "$MP"
 RP=$(free_port)
 start_replica() { "$BIN" --port "$RP" --dir "$WORK/r" --replicaof "127.0.0.1 $MP" 2>>"$WORK/r.log" & RPID=$!; PIDS+=($RPID); wait_up "$RP"; }
 start_replica

@@ -81,6 +81,18 @@ fn start_redis(dir: &Path, port: u16) -> Proc {
     p
 }
 
+/// The exit code of strata-sync once it has stopped, failing after `limit`.
+fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> Option<i32> {
+    let t = Instant::now();
+    loop {
+        if let Ok(Some(st)) = p.0.try_wait() {
+            return st.code();
+        }
+        assert!(t.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn conn(port: u16, password: &str) -> redis::Connection {
     let url = if password.is_empty() {
         format!("redis://127.0.0.1:{port}/")
@@ -368,17 +380,11 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .arg("app")
         .query(&mut admin)
         .expect("ns del");
-    let t = Instant::now();
-    let code = loop {
-        if let Ok(Some(st)) = sync.0.try_wait() {
-            break st.code();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "still running 2 s after the drop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = wait_exit(
+        &mut sync,
+        Duration::from_secs(2),
+        "still running 2 s after the drop",
+    );
     assert_eq!(
         code,
         Some(3),
@@ -457,17 +463,7 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
     let _ = Command::new("kill")
         .args(["-TERM", &sync.0.id().to_string()])
         .status();
-    let t = Instant::now();
-    let code = loop {
-        if let Ok(Some(st)) = sync.0.try_wait() {
-            break st.code();
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = wait_exit(&mut sync, Duration::from_secs(5), "did not stop on SIGTERM");
     assert_eq!(code, Some(0));
     assert_eq!(state_offset(&state), last);
     // A wrong source password is permanent: exit code 4.

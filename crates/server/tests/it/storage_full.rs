@@ -16,6 +16,20 @@ fn storage_field(c: &mut Client, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {info}"))
 }
 
+/// Rebuilds the data from `binlog` alone (a fresh server replaying it) and checks it equals
+/// what the server holds; returns the server's data.
+fn assert_binlog_agrees(
+    c: &mut Client,
+    binlog: &std::path::Path,
+    what: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let cut = crate::binlog::cutoff();
+    let live = crate::binlog::dump(c, cut);
+    let (replayed, _) = crate::binlog::replay_from_empty(binlog, cut);
+    crate::binlog::assert_same(&live, &replayed, what);
+    live
+}
+
 fn wait_state(c: &mut Client, want: &str) -> Duration {
     let t = Instant::now();
     while storage_field(c, "storage_state") != want {
@@ -111,12 +125,9 @@ fn over_max_db_size_writes_are_refused_reads_and_deletes_go_on_and_writes_resume
     drop(c);
     s.kill9().unwrap();
     s.spawn();
-    let cut = crate::binlog::cutoff();
-    let live = crate::binlog::dump(&mut s.client(), cut);
-    let (replayed, _) = crate::binlog::replay_from_empty(&s.dir.join("data").join("binlog"), cut);
-    crate::binlog::assert_same(
-        &live,
-        &replayed,
+    assert_binlog_agrees(
+        &mut s.client(),
+        &s.dir.join("data").join("binlog"),
         "binlog replayed vs data after the episode",
     );
 }
@@ -306,16 +317,12 @@ fn a_real_full_disk_refuses_writes_and_recovers_when_space_returns() {
     s.kill9().unwrap();
     s.spawn();
     let mut c = s.client();
-    let cut = crate::binlog::cutoff();
-    let live = crate::binlog::dump(&mut c, cut);
-    assert!(live.len() > acked.len());
-    let (replayed, _) =
-        crate::binlog::replay_from_empty(&fs.dir.path().join("data").join("binlog"), cut);
-    crate::binlog::assert_same(
-        &live,
-        &replayed,
+    let live = assert_binlog_agrees(
+        &mut c,
+        &fs.dir.path().join("data").join("binlog"),
         "binlog replayed vs data after the episode",
     );
+    assert!(live.len() > acked.len());
     drop(c);
     s.stop();
 }
@@ -363,10 +370,11 @@ fn an_io_error_is_told_apart_from_a_full_disk_and_nothing_resumes_blindly() {
     assert_eq!(storage_field(&mut c, "storage_state"), "ok");
     assert_eq!(c.cmd(&["SET", "a", "1"]), Reply::ok());
     assert!(c.cmd(&["GET", "failed"]).is_null());
-    let cut = crate::binlog::cutoff();
-    let live = crate::binlog::dump(&mut c, cut);
-    let (replayed, _) = crate::binlog::replay_from_empty(&s.dir.join("data").join("binlog"), cut);
-    crate::binlog::assert_same(&live, &replayed, "binlog replayed vs data");
+    assert_binlog_agrees(
+        &mut c,
+        &s.dir.join("data").join("binlog"),
+        "binlog replayed vs data",
+    );
 }
 
 /// A replica whose own storage is full stops applying, says so, keeps its link and its
