@@ -567,6 +567,12 @@ async fn shutdown_stages(
         FLUSH_DEADLINE,
         tokio::task::spawn_blocking(move || {
             sh.storage().sync_wal()?;
+            if let Some(log) = sh.binlog.get() {
+                // The active segment keeps only its records (no preallocated zeros).
+                log.lock()
+                    .trim()
+                    .map_err(|e| storage::Error::Io(std::io::Error::other(e.to_string())))?;
+            }
             sh.storage().flush_all()
         }),
     )
