@@ -1,35 +1,15 @@
-//! CRC32C (Castagnoli), table-driven, as used by the binlog record checksum.
-
-const POLY: u32 = 0x82f6_3b78;
-
-const TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
+//! CRC32C (Castagnoli), as used by the binlog record checksum: the `crc32c` crate, which uses
+//! the CPU's CRC32 instruction (SSE 4.2 / ARMv8) when there is one (the byte-at-a-time table
+//! this replaced was 2% of the server's CPU under SET).
 
 /// CRC32C of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
-    crc32c_append(0, data)
+    ::crc32c::crc32c(data)
 }
 
 /// Continues a CRC32C over more data.
 pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
-    let mut c = !crc;
-    for &b in data {
-        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    ::crc32c::crc32c_append(crc, data)
 }
 
 #[cfg(test)]
