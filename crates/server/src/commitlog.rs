@@ -681,6 +681,7 @@ pub fn apply_commands(
 ) -> Result<(), String> {
     let txn = storage.begin_txn();
     before()?;
+    let held = crate::notify::hold();
     let names: Vec<Bytes> = cmds.iter().map(|(_, a)| a[0].clone()).collect();
     for (ks, args) in cmds {
         let Some(idx) = commands::lookup(&args[0]) else {
@@ -701,6 +702,7 @@ pub fn apply_commands(
     }
     txn.commit_replayed(offset, lane)
         .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))?;
+    held.release(shared, true);
     for n in names {
         crate::namespace::after_commit(shared, &n);
     }
@@ -798,12 +800,15 @@ impl Syncer {
 /// point sleep that long once.
 pub struct FailPoints {
     points: Mutex<Vec<(String, u64)>>,
+    /// Whether any point is armed: points on hot paths cost one load otherwise.
+    armed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for FailPoints {
     fn default() -> Self {
         FailPoints {
             points: Mutex::new(Vec::new()),
+            armed: Default::default(),
         }
     }
 }
@@ -815,11 +820,15 @@ impl FailPoints {
         if ms > 0 {
             p.push((name.to_string(), ms));
         }
+        self.armed.store(!p.is_empty(), Ordering::Release);
     }
 
     /// Whether the named point is armed (disarming it): for points that do something other
     /// than sleep (`syncfile-corrupt-chunk`).
     pub fn take(&self, name: &str) -> bool {
+        if !self.armed.load(Ordering::Acquire) {
+            return false;
+        }
         let mut p = self.points.lock().unwrap_or_else(|p| p.into_inner());
         match p.iter().position(|(n, _)| n == name) {
             Some(i) => {
@@ -832,6 +841,9 @@ impl FailPoints {
 
     /// Sleeps at the named point if armed (once), logging it.
     pub fn hit(&self, name: &str) {
+        if !self.armed.load(Ordering::Acquire) {
+            return;
+        }
         let ms = {
             let mut p = self.points.lock().unwrap_or_else(|p| p.into_inner());
             let found = p.iter().position(|(n, _)| n == name);

@@ -511,8 +511,10 @@ fn execute_writes(
         let storage = shared.storage();
         let locks = storage.lock(&[(db, &key)]);
         let txn = storage.begin_key_batch(&locks);
-        // One binlog record per command, all appended with the batch.
+        // One binlog record per command, all appended with the batch; keyspace events go out
+        // once it is committed.
         crate::commitlog::begin_records(false);
+        let held = crate::notify::hold();
         let replies: Vec<Frame> = run
             .iter()
             .map(|(idx, args)| {
@@ -521,7 +523,9 @@ fn execute_writes(
             })
             .collect();
         let records = crate::commitlog::take_records();
+        shared.failpoints.hit("key-batch-before-commit");
         let committed = txn.commit_logged(records);
+        held.release(shared, committed.is_ok());
         drop(locks);
         match committed {
             Ok(()) => replies,

@@ -5,6 +5,13 @@
 //! Events are derived from each command and its reply, with Redis's event names. Commands
 //! that remove a collection's last element also emit `del`. Active expiry emits `expired`.
 //! Not emitted: `new` (key creation), `evicted` (nothing is evicted), `keymiss`.
+//!
+//! Events of commands that run inside a transaction or a key batch (EXEC, a pipelined run of
+//! writes to one key, a record a replica applies) are held back until its engine batch
+//! commits, and dropped if it fails: a subscriber that reads the key when it hears of the
+//! event sees the write (other workers run meanwhile, unlike Redis's single thread).
+
+use std::cell::RefCell;
 
 use std::sync::atomic::Ordering;
 
@@ -91,6 +98,68 @@ pub fn to_string(f: u32) -> String {
     s
 }
 
+thread_local! {
+    /// Events held back on this thread (channel, payload) while a batch is being built.
+    static HELD: RefCell<Option<Vec<(Bytes, Bytes)>>> = const { RefCell::new(None) };
+}
+
+/// Holds back this thread's events until [`Hold::release`] (dropping the hold discards
+/// them). Nested holds are part of the outer one.
+#[must_use]
+pub struct Hold {
+    outer: bool,
+}
+
+pub fn hold() -> Hold {
+    let outer = HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.is_none() {
+            *h = Some(Vec::new());
+            true
+        } else {
+            false
+        }
+    });
+    Hold { outer }
+}
+
+impl Hold {
+    /// Ends the hold: the events are published if the batch `committed`, else dropped.
+    pub fn release(mut self, shared: &Shared, committed: bool) {
+        if !self.outer {
+            return;
+        }
+        self.outer = false;
+        let held = HELD.with(|h| h.borrow_mut().take()).unwrap_or_default();
+        if committed {
+            for (ch, payload) in held {
+                shared.pubsub.publish(&ch, &payload);
+            }
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.outer {
+            HELD.with(|h| h.borrow_mut().take());
+        }
+    }
+}
+
+fn publish(shared: &Shared, ch: Bytes, payload: Bytes) {
+    let direct = HELD.with(|h| match h.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push((ch.clone(), payload.clone()));
+            false
+        }
+        None => true,
+    });
+    if direct {
+        shared.pubsub.publish(&ch, &payload);
+    }
+}
+
 /// Publishes one event if its class is enabled.
 pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
     let flags = shared.hot.notify_flags.load(Ordering::Relaxed);
@@ -103,16 +172,18 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
     if flags & KEYSPACE != 0 {
         let mut ch = BytesMut::from(format!("__keyspace@{db}__:").as_bytes());
         ch.extend_from_slice(key);
-        shared.pubsub.publish(
-            &crate::namespace::scope(base, &ch),
-            &Bytes::copy_from_slice(event.as_bytes()),
+        publish(
+            shared,
+            crate::namespace::scope(base, &ch),
+            Bytes::copy_from_slice(event.as_bytes()),
         );
     }
     if flags & KEYEVENT != 0 {
         let ch = format!("__keyevent@{db}__:{event}");
-        shared.pubsub.publish(
-            &crate::namespace::scope(base, ch.as_bytes()),
-            &Bytes::copy_from_slice(key),
+        publish(
+            shared,
+            crate::namespace::scope(base, ch.as_bytes()),
+            Bytes::copy_from_slice(key),
         );
     }
 }

@@ -87,6 +87,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.session.in_exec = true;
     // The whole transaction is one binlog record.
     crate::commitlog::begin_records(true);
+    // Keyspace events of the transaction go out once it is committed.
+    let held = crate::notify::hold();
     let mut written = Vec::new();
     let replies: Vec<Frame> = queue
         .commands
@@ -100,9 +102,11 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         .collect();
     ctx.session.in_exec = false;
     let records = crate::commitlog::take_records();
+    shared.failpoints.hit("exec-before-commit");
     if let Err(e) = txn.commit_logged(records) {
         return storage_error(e);
     }
+    held.release(shared, true);
     // Serve clients blocked on keys the transaction wrote, now that the writes are visible.
     if shared.blocked.count() > 0 {
         let keys: Vec<(u32, Bytes)> = queue

@@ -158,3 +158,56 @@ fn active_expiry_publishes_expired_events() {
     );
     assert_eq!(c.cmd(&["EXISTS", "short"]), Reply::Int(0));
 }
+
+#[test]
+fn keyspace_events_of_a_key_batch_or_a_transaction_go_out_once_it_is_committed() {
+    // The writer pauses (fail point) between running a pipelined key batch, or an EXEC, and
+    // committing it. Subscribers and readers sit on other workers (round robin over four): one
+    // that hears of the write must be able to read it. Without holding the events back until
+    // the commit, the GET below returns the old value during the pause.
+    let s = Server::start(&["--notify-keyspace-events", "K$", "--worker-threads", "4"]);
+    let mut admin = s.client();
+    let mut pairs: Vec<(Client, Client)> = (0..3)
+        .map(|_| {
+            let mut sub = s.client();
+            sub.cmd(&["SUBSCRIBE", "__keyspace@0__:k"]);
+            (sub, s.client())
+        })
+        .collect();
+    let mut w = s.client();
+    let event = Reply::Array(vec![b("message"), b("__keyspace@0__:k"), b("set")]);
+
+    admin.cmd(&["DEBUG", "FAILPOINT", "key-batch-before-commit", "400"]);
+    let mut batch = Client::encode(&[b"SET", b"k", b"first"]);
+    batch.extend(Client::encode(&[b"SET", b"k", b"second"]));
+    w.send_raw(&batch).expect("send");
+    for (sub, reader) in pairs.iter_mut() {
+        assert_eq!(sub.read_reply().expect("event"), event);
+        assert_eq!(
+            reader.cmd(&["GET", "k"]),
+            b("second"),
+            "event before commit"
+        );
+        assert_eq!(sub.read_reply().expect("event"), event);
+    }
+    for _ in 0..2 {
+        assert_eq!(w.read_reply().expect("reply"), Reply::Status("OK".into()));
+    }
+
+    admin.cmd(&["DEBUG", "FAILPOINT", "exec-before-commit", "400"]);
+    w.cmd(&["MULTI"]);
+    w.cmd(&["SET", "k", "third"]);
+    w.send_raw(&Client::encode(&[b"EXEC"])).expect("send");
+    for (sub, reader) in pairs.iter_mut() {
+        assert_eq!(sub.read_reply().expect("event"), event);
+        assert_eq!(
+            reader.cmd(&["GET", "k"]),
+            b("third"),
+            "event before EXEC committed"
+        );
+    }
+    assert_eq!(
+        w.read_reply().expect("exec"),
+        Reply::Array(vec![Reply::Status("OK".into())])
+    );
+}
