@@ -629,7 +629,8 @@ impl Txn<'_> {
             return Ok(());
         };
         let batch = overlay.take_batch(self.storage)?;
-        if batch.is_empty() && at.is_none() {
+        // Records without any write (PUBLISH, logged for replicas) still take their offsets.
+        if batch.is_empty() && at.is_none() && records.is_empty() {
             return Ok(());
         }
         self.storage.write_logged(batch, &mut records, at)?;

@@ -530,6 +530,10 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
             crate::namespace::after_commit(shared, &args[0]);
         }
         reply
+    } else if spec.name == "publish" && crate::replication::replica_count(shared) > 0 {
+        // As in Redis, a message published on a master reaches the subscribers of its
+        // replicas: it travels as a binlog record (no effect on the data).
+        crate::commitlog::run_write(shared, session, idx, args, run)
     } else {
         run(session)
     };

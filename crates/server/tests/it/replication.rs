@@ -672,3 +672,95 @@ fn a_replica_killed_during_incremental_sync_restarts_and_continues_partially() {
     );
     assert!(info_field(&stats, "sync_partial_ok") >= 5, "{stats}");
 }
+
+#[test]
+fn a_message_published_on_the_master_reaches_the_subscribers_of_its_replicas() {
+    use crate::util::Reply;
+    let msg = |ch: &str, m: &str| {
+        Reply::Array(vec![
+            Reply::bulk("message"),
+            Reply::bulk(ch),
+            Reply::bulk(m),
+        ])
+    };
+    // A password: namespaces need one (their tokens are other passwords).
+    let authed = |s: &Server| {
+        let mut c = s.client();
+        assert_eq!(c.cmd(&["AUTH", "pw"]), Reply::ok());
+        c
+    };
+    let offset = |s: &Server| {
+        info_field(
+            &authed(s).cmd(&["INFO", "replication"]).text(),
+            "master_repl_offset",
+        )
+    };
+    let master = Server::start(&["--requirepass", "pw"]);
+    let mut m = authed(&master);
+    // Without replicas a PUBLISH takes no place in the log.
+    let off = offset(&master);
+    assert_eq!(m.cmd(&["PUBLISH", "news", "nobody"]), Reply::Int(0));
+    assert_eq!(offset(&master), off);
+    assert_eq!(
+        m.cmd(&["NAMESPACE", "ADD", "tenant", "tenant-token"]),
+        Reply::ok()
+    );
+
+    let replica = replica_of(&master, &["--masterauth", "pw", "--requirepass", "pw"]);
+    let t0 = Instant::now();
+    while !authed(&replica)
+        .cmd(&["INFO", "replication"])
+        .text()
+        .contains("master_link_status:up")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{}",
+            replica.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut sub = authed(&replica);
+    sub.cmd(&["SUBSCRIBE", "news"]);
+    let mut tenant_sub = replica.client();
+    assert_eq!(tenant_sub.cmd(&["AUTH", "tenant-token"]), Reply::ok());
+    tenant_sub.cmd(&["SUBSCRIBE", "news"]);
+    let mut master_sub = authed(&master);
+    master_sub.cmd(&["SUBSCRIBE", "news"]);
+
+    // The reply counts the master's own receivers, as in Redis.
+    assert_eq!(m.cmd(&["PUBLISH", "news", "hello"]), Reply::Int(1));
+    assert_eq!(
+        master_sub.read_reply().expect("message"),
+        msg("news", "hello")
+    );
+    assert_eq!(sub.read_reply().expect("message"), msg("news", "hello"));
+
+    // Inside a transaction, with a write: both reach the replica, in order.
+    m.cmd(&["MULTI"]);
+    m.cmd(&["PUBLISH", "news", "in-multi"]);
+    m.cmd(&["SET", "k", "v"]);
+    m.cmd(&["EXEC"]);
+    assert_eq!(sub.read_reply().expect("message"), msg("news", "in-multi"));
+    assert_eq!(authed(&replica).cmd(&["GET", "k"]), Reply::bulk("v"));
+
+    // A namespace's messages stay in the namespace on the replica too.
+    let mut t = master.client();
+    assert_eq!(t.cmd(&["AUTH", "tenant-token"]), Reply::ok());
+    assert_eq!(t.cmd(&["PUBLISH", "news", "for-tenant"]), Reply::Int(0));
+    assert_eq!(
+        tenant_sub.read_reply().expect("message"),
+        msg("news", "for-tenant")
+    );
+    m.cmd(&["PUBLISH", "news", "after"]);
+    assert_eq!(sub.read_reply().expect("message"), msg("news", "after"));
+
+    // PUBLISH on the replica stays there (no write, not refused).
+    let mut r = authed(&replica);
+    assert_eq!(r.cmd(&["PUBLISH", "news", "local"]), Reply::Int(1));
+    assert_eq!(sub.read_reply().expect("message"), msg("news", "local"));
+    assert_eq!(
+        info_field(&r.cmd(&["INFO", "replication"]).text(), "slave_repl_offset"),
+        offset(&master)
+    );
+}
