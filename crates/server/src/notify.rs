@@ -9,7 +9,8 @@
 //! Events of commands that run inside a transaction or a key batch (EXEC, a pipelined run of
 //! writes to one key, a record a replica applies) are held back until its engine batch
 //! commits, and dropped if it fails: a subscriber that reads the key when it hears of the
-//! event sees the write (other workers run meanwhile, unlike Redis's single thread).
+//! event sees the write (other workers run meanwhile, unlike Redis's single thread). The
+//! messages of PUBLISH commands in such a batch are held the same way ([`publish_message`]).
 
 use std::cell::RefCell;
 
@@ -99,8 +100,8 @@ pub fn to_string(f: u32) -> String {
 }
 
 thread_local! {
-    /// Events held back on this thread (channel, payload) while a batch is being built.
-    static HELD: RefCell<Option<Vec<(Bytes, Bytes)>>> = const { RefCell::new(None) };
+    /// Messages held back on this thread while a batch is being built.
+    static HELD: RefCell<Option<Vec<crate::pubsub::Prepared>>> = const { RefCell::new(None) };
 }
 
 /// Holds back this thread's events until [`Hold::release`] (dropping the hold discards
@@ -132,8 +133,8 @@ impl Hold {
         self.outer = false;
         let held = HELD.with(|h| h.borrow_mut().take()).unwrap_or_default();
         if committed {
-            for (ch, payload) in held {
-                shared.pubsub.publish(&ch, &payload);
+            for p in held {
+                shared.pubsub.deliver(p);
             }
         }
     }
@@ -148,16 +149,24 @@ impl Drop for Hold {
 }
 
 fn publish(shared: &Shared, ch: Bytes, payload: Bytes) {
-    let direct = HELD.with(|h| match h.borrow_mut().as_mut() {
-        Some(held) => {
-            held.push((ch.clone(), payload.clone()));
-            false
-        }
-        None => true,
-    });
-    if direct {
-        shared.pubsub.publish(&ch, &payload);
+    publish_message(shared, &ch, &payload);
+}
+
+/// Publishes a message now, or once the batch being built on this thread commits; returns
+/// the number of receivers (resolved now, as PUBLISH's reply).
+pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes) -> i64 {
+    let holding = HELD.with(|h| h.borrow().is_some());
+    if !holding {
+        return shared.pubsub.publish(ch, payload);
     }
+    let p = shared.pubsub.prepare(ch, payload);
+    let n = p.receivers();
+    HELD.with(|h| {
+        if let Some(held) = h.borrow_mut().as_mut() {
+            held.push(p);
+        }
+    });
+    n
 }
 
 /// Publishes one event if its class is enabled.

@@ -126,6 +126,19 @@ impl Subscriber {
     }
 }
 
+/// A message with its receivers resolved ([`PubSub::prepare`]).
+pub struct Prepared {
+    targets: Vec<(Arc<Mailbox>, Option<Bytes>)>,
+    channel: Bytes,
+    payload: Bytes,
+}
+
+impl Prepared {
+    pub fn receivers(&self) -> i64 {
+        self.targets.len() as i64
+    }
+}
+
 impl PubSub {
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.reg.lock().unwrap_or_else(|p| p.into_inner())
@@ -197,6 +210,12 @@ impl PubSub {
     /// PUBLISH: queues the message for every subscriber of the channel and every matching
     /// pattern; returns how many received it.
     pub fn publish(&self, channel: &Bytes, payload: &Bytes) -> i64 {
+        self.deliver(self.prepare(channel, payload))
+    }
+
+    /// Resolves a message's receivers now, to deliver it later ([`PubSub::deliver`]): a
+    /// message of a transaction goes out once the transaction is committed.
+    pub fn prepare(&self, channel: &Bytes, payload: &Bytes) -> Prepared {
         let mut targets: Vec<(Arc<Mailbox>, Option<Bytes>)> = Vec::new();
         {
             let reg = self.lock();
@@ -213,12 +232,21 @@ impl PubSub {
                 }
             }
         }
-        let n = targets.len() as i64;
-        for (mb, pattern) in targets {
+        Prepared {
+            targets,
+            channel: channel.clone(),
+            payload: payload.clone(),
+        }
+    }
+
+    /// Queues a prepared message for its receivers; returns how many they were.
+    pub fn deliver(&self, p: Prepared) -> i64 {
+        let n = p.receivers();
+        for (mb, pattern) in p.targets {
             let msg = Message {
                 pattern,
-                channel: channel.clone(),
-                payload: payload.clone(),
+                channel: p.channel.clone(),
+                payload: p.payload.clone(),
             };
             let queued = mb
                 .client

@@ -94,7 +94,10 @@ pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let channel = crate::namespace::scope(ctx.session.base(), &args[1]);
-    Frame::Integer(ctx.shared.pubsub.publish(&channel, &args[2]))
+    // Inside EXEC (or a record a replica applies) the message goes out after the commit.
+    Frame::Integer(crate::notify::publish_message(
+        ctx.shared, &channel, &args[2],
+    ))
 }
 
 /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS | SHARDNUMSUB
