@@ -72,6 +72,11 @@ async fn serve_session(
     let mut parser = RequestParser::new(lim);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    // Made once: waiting on them again each round costs no new registration.
+    let killed = client.kill.cancelled();
+    tokio::pin!(killed);
+    let stopping = shared.shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         // Run every complete request already buffered. Consecutive plain GETs of a pipeline
         // are answered with one batched engine lookup (same replies, same order).
@@ -291,11 +296,11 @@ async fn serve_session(
                 let _ = stream.shutdown().await;
                 return None;
             }
-            _ = client.kill.cancelled() => {
+            _ = &mut killed => {
                 tracing::debug!(client = client.id, "connection killed");
                 return None;
             }
-            _ = shared.shutdown.cancelled() => return None,
+            _ = &mut stopping => return None,
             m = next_message(session) => {
                 if let Some(m) = m {
                     deliver(session, m, &mut wbuf);
@@ -448,6 +453,30 @@ async fn flush(
         shared.repl.notify_data();
     }
     let n = wbuf.len();
+    shared.bump(&shared.stats.net_output_bytes, n as u64);
+    // Fast path: the socket takes the whole reply at once (almost always). Only a reply that
+    // does not fit waits below, where a kill or the end of shutdown's grace can stop it.
+    let mut sent = 0;
+    while sent < n {
+        match stream.try_write(&wbuf[sent..]) {
+            Ok(0) => {
+                wbuf.clear();
+                return false;
+            }
+            Ok(k) => sent += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                wbuf.clear();
+                return false;
+            }
+        }
+    }
+    if sent == n {
+        wbuf.clear();
+        return true;
+    }
+    let _ = wbuf.split_to(sent);
     // A client killed (or over its output limit) while its socket is full stops here; so does
     // one that still does not read when shutdown's stage 2 ends (it must not hold it).
     let shutdown_grace = shared.shutdown_force.cancelled();
@@ -460,7 +489,6 @@ async fn flush(
         }
     };
     wbuf.clear();
-    shared.bump(&shared.stats.net_output_bytes, n as u64);
     ok
 }
 
