@@ -38,8 +38,16 @@ for F in always everysec no; do
   redis-server --port "$RP" --dir "$WORK/r-$F" --appendonly yes --appendfsync "$F" --save "" --daemonize no --loglevel warning >>"$WORK/log" 2>&1 & PIDS+=($!)
   wait_up "$BP"; wait_up "$NP"; wait_up "$RP"
   bs=(); ns=(); rs=()
+  # The order rotates from round to round (binlog, no binlog, Redis; then no binlog, Redis,
+  # binlog; ...): no server always runs first or right after another's run.
   for i in $(seq 1 "$ROUNDS"); do
-    bs+=("$(run "$BP")"); ns+=("$(run "$NP")"); rs+=("$(run "$RP")")
+    for k in 0 1 2; do
+      case $(( (i + k) % 3 )) in
+        1) bs+=("$(run "$BP")") ;;
+        2) ns+=("$(run "$NP")") ;;
+        0) rs+=("$(run "$RP")") ;;
+      esac
+    done
   done
   b=$(median "${bs[@]}"); n=$(median "${ns[@]}"); r=$(median "${rs[@]}")
   echo "| $F | $b | $n | $r | $(ratio "$b" "$r") | $(ratio "$b" "$n") |"
