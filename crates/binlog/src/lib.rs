@@ -264,6 +264,16 @@ fn valid_record_after(file: &File, from: u64, len: u64, next: u64) -> bool {
     })
 }
 
+/// Cuts a segment file at `pos` (a torn tail or preallocated zeros), durably.
+fn cut_at(path: &Path, pos: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
+    f.set_len(pos).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
 /// Whether every byte of `file` from `from` to `len` is zero (preallocated, never written).
 fn zeros_from(file: &File, from: u64, len: u64) -> bool {
     let mut buf = vec![0u8; 64 << 10];
@@ -359,12 +369,7 @@ impl Binlog {
                         // Preallocated space after the last record (the process did not
                         // close the log): not a torn record. Cut it; appends extend again.
                         tracing::debug!(file = %path.display(), pos, bytes = len - pos, "binlog: cutting preallocated space");
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .open(&path)
-                            .map_err(io(&path))?;
-                        f.set_len(pos).map_err(io(&path))?;
-                        f.sync_all().map_err(io(&path))?;
+                        cut_at(&path, pos)?;
                         break;
                     }
                     Err(why) if last && !valid_record_after(&file, pos, len, next) => {
@@ -378,12 +383,7 @@ impl Binlog {
                             why = %why,
                             "binlog: truncating a torn tail"
                         );
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .open(&path)
-                            .map_err(io(&path))?;
-                        f.set_len(pos).map_err(io(&path))?;
-                        f.sync_all().map_err(io(&path))?;
+                        cut_at(&path, pos)?;
                         break;
                     }
                     Err(why) => {
@@ -560,11 +560,19 @@ impl Binlog {
         let Some(seg) = self.segments.last() else {
             return Ok(());
         };
-        if self.file_len > seg.bytes {
-            self.file.set_len(seg.bytes).map_err(io(&seg.path))?;
-            self.file_len = seg.bytes;
+        let path = seg.path.clone();
+        self.cut_preallocated().map_err(io(&path))?;
+        self.file.sync_all().map_err(io(&path))
+    }
+
+    /// Sets the active segment's file length back to its records.
+    fn cut_preallocated(&mut self) -> std::io::Result<()> {
+        let records = self.segments.last().map_or(self.file_len, |s| s.bytes);
+        if self.file_len > records {
+            self.file.set_len(records)?;
+            self.file_len = records;
         }
-        self.file.sync_all().map_err(io(&seg.path))
+        Ok(())
     }
 
     /// Removes the records from `offset` on, which must be in the active segment (records
@@ -784,11 +792,7 @@ impl Drop for Binlog {
         if let Err(e) = self.flush() {
             tracing::error!(error = %e, "binlog: flushing pending records at close failed");
         }
-        if let Some(seg) = self.segments.last() {
-            if self.file_len > seg.bytes {
-                let _ = self.file.set_len(seg.bytes);
-            }
-        }
+        let _ = self.cut_preallocated();
     }
 }
 

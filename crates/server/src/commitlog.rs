@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use resp::Frame;
 
-use crate::commands::{self, Ctx, Session, TABLE};
+use crate::commands::{self, flags, Ctx, Session, TABLE};
 use crate::shared::Shared;
 
 /// Record kind: a list of commands applied atomically, each with its keyspace.
@@ -468,7 +468,7 @@ fn run_described(
     let before = storage::txn_writes();
     let reply = f(session);
     // PUBLISH writes nothing but is logged for the replicas' subscribers.
-    let wrote = storage::txn_writes() != before || TABLE[idx].name == "publish";
+    let wrote = storage::txn_writes() != before || TABLE[idx].flags & flags::MAY_REPLICATE != 0;
     let expired = storage::take_expired();
     let mut cmds: Vec<LoggedCommand> = Vec::new();
     for (eks, key) in expired {
@@ -515,7 +515,8 @@ pub fn run_write(
         .filter_map(|i| args.get(i).map(|k| (ks, k.as_ref())))
         .collect();
     // PUBLISH has no key and needs no gate: it only takes its place in the log.
-    let gate = (keys.is_empty() && spec.name != "publish") || needs_gate(spec.name, args);
+    let gate =
+        (keys.is_empty() && spec.flags & flags::MAY_REPLICATE == 0) || needs_gate(spec.name, args);
     let locks = (!gate).then(|| storage.lock(&keys));
     let txn = match &locks {
         Some(l) => storage.begin_key_batch(l),

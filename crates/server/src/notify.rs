@@ -13,7 +13,6 @@
 //! messages of PUBLISH commands in such a batch are held the same way ([`publish_message`]).
 
 use std::cell::RefCell;
-
 use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
@@ -148,10 +147,6 @@ impl Drop for Hold {
     }
 }
 
-fn publish(shared: &Shared, ch: Bytes, payload: Bytes) {
-    publish_message(shared, &ch, &payload);
-}
-
 /// Publishes a message now, or once the batch being built on this thread commits; returns
 /// the number of receivers (resolved now, as PUBLISH's reply).
 pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes) -> i64 {
@@ -181,18 +176,18 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
     if flags & KEYSPACE != 0 {
         let mut ch = BytesMut::from(format!("__keyspace@{db}__:").as_bytes());
         ch.extend_from_slice(key);
-        publish(
+        publish_message(
             shared,
-            crate::namespace::scope(base, &ch),
-            Bytes::copy_from_slice(event.as_bytes()),
+            &crate::namespace::scope(base, &ch),
+            &Bytes::copy_from_slice(event.as_bytes()),
         );
     }
     if flags & KEYEVENT != 0 {
         let ch = format!("__keyevent@{db}__:{event}");
-        publish(
+        publish_message(
             shared,
-            crate::namespace::scope(base, ch.as_bytes()),
-            Bytes::copy_from_slice(key),
+            &crate::namespace::scope(base, ch.as_bytes()),
+            &Bytes::copy_from_slice(key),
         );
     }
 }

@@ -93,6 +93,16 @@ fn wait_exit(p: &mut Proc, limit: Duration, what: &str) -> Option<i32> {
     }
 }
 
+/// `NAMESPACE ADD app tapp` (the namespace the tests follow; its token is `tapp`).
+fn add_app_namespace(admin: &mut redis::Connection) {
+    let _: () = redis::cmd("NAMESPACE")
+        .arg("ADD")
+        .arg("app")
+        .arg("tapp")
+        .query(admin)
+        .expect("ns add");
+}
+
 fn conn(port: u16, password: &str) -> redis::Connection {
     let url = if password.is_empty() {
         format!("redis://127.0.0.1:{port}/")
@@ -275,12 +285,7 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
     let dst = free_port();
     let _redis = start_redis(dir.path(), dst);
     let mut admin = conn(src, "adminpw");
-    let _: () = redis::cmd("NAMESPACE")
-        .arg("ADD")
-        .arg("app")
-        .arg("tapp")
-        .query(&mut admin)
-        .expect("ns add");
+    add_app_namespace(&mut admin);
     let _: () = redis::cmd("SET")
         .arg("not-in-app")
         .arg("x")
@@ -412,12 +417,7 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
     let src = free_port();
     let _strata = start_strata(dir.path(), src);
     let mut admin = conn(src, "adminpw");
-    let _: () = redis::cmd("NAMESPACE")
-        .arg("ADD")
-        .arg("app")
-        .arg("tapp")
-        .query(&mut admin)
-        .expect("ns add");
+    add_app_namespace(&mut admin);
     let mut app = conn(src, "tapp");
     let _: () = redis::cmd("SET")
         .arg("k")

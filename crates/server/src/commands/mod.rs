@@ -39,6 +39,9 @@ pub mod flags {
     pub const NOSCRIPT: u32 = 1 << 8;
     pub const PUBSUB: u32 = 1 << 9;
     pub const BLOCKING: u32 = 1 << 10;
+    /// Writes no data but is logged for the replicas while any is connected (PUBLISH: its
+    /// message reaches their subscribers). Redis's `may_replicate`; not listed by COMMAND here.
+    pub const MAY_REPLICATE: u32 = 1 << 11;
 
     /// Names as `COMMAND` reports them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -229,7 +232,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to subscribe to.", pubsub::psubscribe),
     cmd("unsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Stops listening to messages posted to channels.", "O(N) where N is the number of channels to unsubscribe.", pubsub::unsubscribe),
     cmd("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to unsubscribe.", pubsub::punsubscribe),
-    cmd("publish", 3, PUBSUB | FAST | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Posts a message to a channel.", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", pubsub::publish),
+    cmd("publish", 3, PUBSUB | FAST | LOADING | STALE | MAY_REPLICATE, NOKEYS, "pubsub", "2.0.0", "Posts a message to a channel.", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", pubsub::publish),
     cmd("pubsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", "2.8.0", "A container for Pub/Sub commands.", "Depends on subcommand.", pubsub::pubsub),
     // transactions
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
@@ -530,7 +533,7 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
             crate::namespace::after_commit(shared, &args[0]);
         }
         reply
-    } else if spec.name == "publish" && crate::replication::replica_count(shared) > 0 {
+    } else if spec.flags & MAY_REPLICATE != 0 && crate::replication::replica_count(shared) > 0 {
         // As in Redis, a message published on a master reaches the subscribers of its
         // replicas: it travels as a binlog record (no effect on the data).
         crate::commitlog::run_write(shared, session, idx, args, run)
