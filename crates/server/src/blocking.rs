@@ -373,17 +373,21 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
             session.proto = proto;
             let served = match attempt(shared, &mut session, &req) {
                 Ok(Some(f)) => f,
+                // BLMOVE / BRPOPLPUSH whose source holds a list but whose destination holds
+                // another type: woken with the error, the element stays (Redis 7.0).
+                Err(e) if req.shape == Shape::Bulk && source_is_list(shared, db, &req) => e,
                 // Nothing for this one (or the key now holds another type: keep waiting,
                 // as Redis 7.0 does).
                 Ok(None) | Err(_) => continue,
             };
+            let served_error = served.is_error();
             if let Some(w) = reg.remove(id) {
                 shared.blocked.count.fetch_sub(1, Ordering::Relaxed);
                 let _ = w.tx.send(Served {
                     reply: served,
                     wal_seq: storage::peek_write_seq(),
                 });
-                if req.shape == Shape::Bulk {
+                if req.shape == Shape::Bulk && !served_error {
                     // BLMOVE / BRPOPLPUSH pushed to their destination.
                     let dst = (w.db, req.twin[2].clone());
                     if reg.by_key.contains_key(&dst) {
@@ -393,6 +397,15 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
             }
         }
     }
+}
+
+/// Whether the source of a BLMOVE / BRPOPLPUSH holds a list (its twin's error then came from
+/// the destination).
+fn source_is_list(shared: &Shared, db: u32, req: &Request) -> bool {
+    matches!(
+        shared.storage().key_type(db, &req.twin[1]),
+        Ok(Some(storage::KeyType::List))
+    )
 }
 
 /// The keys a write command may have made ready: every argument (cheap, and right for

@@ -30,6 +30,8 @@ pub struct ClientEntry {
     /// Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`).
     pub subs: std::sync::atomic::AtomicU32,
     pub psubs: std::sync::atomic::AtomicU32,
+    /// Shard channels subscribed to (`ssub`).
+    pub ssubs: std::sync::atomic::AtomicU32,
     /// Commands queued in MULTI, -1 outside a transaction (CLIENT LIST `multi`).
     pub multi: std::sync::atomic::AtomicI64,
     /// Bytes of Pub/Sub messages queued for this client and not yet written (`omem`).
@@ -50,7 +52,11 @@ impl ClientEntry {
     pub fn kind(&self) -> &'static str {
         if self.replica.load(Ordering::Relaxed) {
             "replica"
-        } else if self.subs.load(Ordering::Relaxed) + self.psubs.load(Ordering::Relaxed) > 0 {
+        } else if self.subs.load(Ordering::Relaxed)
+            + self.psubs.load(Ordering::Relaxed)
+            + self.ssubs.load(Ordering::Relaxed)
+            > 0
+        {
             "pubsub"
         } else {
             "normal"
@@ -86,16 +92,17 @@ impl ClientEntry {
                 .map(|n| String::from_utf8_lossy(&n).into_owned())
                 .unwrap_or_default()
         };
-        let (subs, psubs) = (
+        let (subs, psubs, ssubs) = (
             self.subs.load(Ordering::Relaxed),
             self.psubs.load(Ordering::Relaxed),
+            self.ssubs.load(Ordering::Relaxed),
         );
         let multi = self.multi.load(Ordering::Relaxed);
         let mut flags = String::new();
         if self.replica.load(Ordering::Relaxed) {
             flags.push('S');
         }
-        if subs + psubs > 0 {
+        if subs + psubs + ssubs > 0 {
             flags.push('P');
         }
         if multi >= 0 {
@@ -105,7 +112,7 @@ impl ClientEntry {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -116,6 +123,7 @@ impl ClientEntry {
             self.db.load(Ordering::Relaxed),
             subs,
             psubs,
+            ssubs,
             multi,
             self.query_buf.load(Ordering::Relaxed),
             self.pending_push.load(Ordering::Relaxed),
@@ -152,6 +160,7 @@ impl Clients {
             kill: CancellationToken::new(),
             subs: Default::default(),
             psubs: Default::default(),
+            ssubs: Default::default(),
             multi: std::sync::atomic::AtomicI64::new(-1),
             pending_push: AtomicU64::new(0),
             drained: Default::default(),
@@ -184,5 +193,49 @@ impl Clients {
 
     pub fn count(&self) -> usize {
         self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// CLIENT PAUSE: until a deadline, commands of normal clients wait (all of them, or only
+/// those that write), and keys do not expire. Replicas are never paused.
+#[derive(Default)]
+pub struct ClientPause {
+    /// Unix milliseconds the pause ends at (0: none).
+    until_ms: AtomicU64,
+    all: std::sync::atomic::AtomicBool,
+    pub ended: tokio::sync::Notify,
+}
+
+impl ClientPause {
+    /// Starts or extends a pause; as in Redis a pause only ever grows (later end, or ALL).
+    pub fn pause(&self, until_ms: u64, all: bool) {
+        let now = storage::now_ms();
+        if self.until_ms.load(Ordering::Acquire) <= now {
+            self.all.store(all, Ordering::Release);
+        } else if all {
+            self.all.store(true, Ordering::Release);
+        }
+        self.until_ms.fetch_max(until_ms, Ordering::AcqRel);
+    }
+
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Ordering::Release);
+        self.all.store(false, Ordering::Release);
+        self.ended.notify_waiters();
+    }
+
+    /// Whether any pause is in effect (expiry is held).
+    pub fn active(&self) -> bool {
+        self.until_ms.load(Ordering::Acquire) > storage::now_ms()
+    }
+
+    /// How long a command must still wait (`writes`: it writes or may replicate).
+    pub fn wait_for(&self, writes: bool) -> Option<std::time::Duration> {
+        let until = self.until_ms.load(Ordering::Acquire);
+        let now = storage::now_ms();
+        if until <= now || !(writes || self.all.load(Ordering::Acquire)) {
+            return None;
+        }
+        Some(std::time::Duration::from_millis(until - now))
     }
 }

@@ -372,6 +372,8 @@ fn cmd(parts: &[&[u8]]) -> Vec<Bytes> {
 fn needs_gate(name: &str, args: &[Bytes]) -> bool {
     match name {
         "flushdb" | "flushall" => true,
+        // MOVE writes the key in another keyspace.
+        "move" => true,
         // COPY ... DB n writes another keyspace; SORT ... STORE may read BY/GET patterns.
         "copy" => args.iter().skip(3).any(|a| eq_ic(a, "db")),
         "sort" => args.iter().any(|a| eq_ic(a, "store")),
@@ -422,6 +424,19 @@ fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) 
                 m.expire_ms.to_string().as_bytes(),
             ])],
             Some(_) => vec![cmd(&[b"PERSIST", &key()])],
+        },
+        // The payload with the absolute expiry it got (or the deletion an expired TTL with
+        // REPLACE made); IDLETIME/FREQ have no effect to replay.
+        "restore" => match meta() {
+            None => vec![cmd(&[b"DEL", &key()])],
+            Some(m) => vec![cmd(&[
+                b"RESTORE",
+                &key(),
+                m.expire_ms.to_string().as_bytes(),
+                &args[3],
+                b"REPLACE",
+                b"ABSTTL",
+            ])],
         },
         "incrbyfloat" => match reply {
             Frame::Bulk(v) => vec![cmd(&[b"SET", &key(), v, b"KEEPTTL"])],

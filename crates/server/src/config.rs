@@ -272,10 +272,11 @@ pub static PARAMS: &[Param] = &[
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         true,
     ),
-    noop("slowlog-log-slower-than", int(-1, I64MAX), "10000"),
-    noop("slowlog-max-len", int(0, I64MAX), "128"),
-    noop("latency-monitor-threshold", int(0, I64MAX), "0"),
-    noop("latency-tracking", BOOL, "yes"),
+    p("slowlog-log-slower-than", int(-1, I64MAX), "10000", true),
+    p("slowlog-max-len", int(0, I64MAX), "128", true),
+    p("latency-monitor-threshold", int(0, I64MAX), "0", true),
+    p("latency-tracking", BOOL, "yes", true),
+    p("latency-tracking-info-percentiles", STR, "50 99 99.9", true),
     p("notify-keyspace-events", STR, "", true),
     noop("lua-time-limit", int(0, I64MAX), "5000"),
     noop("busy-reply-threshold", int(0, I64MAX), "5000"),
@@ -399,6 +400,24 @@ pub fn normalize(param: &Param, value: &str) -> Result<String, String> {
         Kind::Str if param.name == "client-output-buffer-limit" => {
             crate::pubsub::parse_output_limits(value)?;
             Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
+        }
+        Kind::Str if param.name == "latency-tracking-info-percentiles" => {
+            let mut out = Vec::new();
+            for w in value.split_whitespace() {
+                match w.parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => out.push(w.to_string()),
+                    Ok(_) => {
+                        return Err(
+                            "latency-tracking-info-percentiles must be between 0.0 and 100.0"
+                                .into(),
+                        )
+                    }
+                    Err(_) => {
+                        return Err("Invalid latency-tracking-info-percentiles parameters".into())
+                    }
+                }
+            }
+            Ok(out.join(" "))
         }
         Kind::Str if param.name == "replicaof" => {
             let words: Vec<&str> = value.split_whitespace().collect();

@@ -87,6 +87,8 @@ async fn serve_session(
             let mut parsed = parser.parse(&mut rbuf, session.authed);
             if let Ok(Some(args)) = &parsed {
                 let plain = session.authed
+                    && session.replies_on()
+                    && !shared.client_pause.active()
                     && session.multi.is_none()
                     && session.sub.is_none()
                     && !session.ns_dropped();
@@ -139,6 +141,9 @@ async fn serve_session(
             }
             match parsed {
                 Ok(Some(args)) => {
+                    // CLIENT REPLY OFF/SKIP: the command's name decides whether its reply goes.
+                    let was_on = session.replies_on();
+                    let name0 = (!was_on).then(|| args[0].clone());
                     let mut reply = execute(shared, session, args).await;
                     if let Some(t) = session.takeover.take() {
                         use crate::replication::master::{self as rm, Takeover};
@@ -217,10 +222,16 @@ async fn serve_session(
                             None => return None,
                         }
                     }
-                    if reply.is_error() {
-                        shared.bump(&shared.stats.error_replies, 1);
+                    shared.error_reply(&reply);
+                    let send = (was_on && session.replies_on()) || {
+                        let name = name0
+                            .and_then(|n| commands::lookup(&n))
+                            .map_or("client", |i| TABLE[i].name);
+                        session.take_reply_allowed(name)
+                    };
+                    if send {
+                        reply.encode(session.proto, &mut wbuf);
                     }
-                    reply.encode(session.proto, &mut wbuf);
                     if session.close_after_reply {
                         break;
                     }
@@ -233,8 +244,9 @@ async fn serve_session(
                 Ok(None) => break,
                 Err(e) => {
                     tracing::debug!(client = client.id, addr = %client.addr, error = %e, "protocol error, closing connection");
-                    Frame::Error(format!("ERR {e}")).encode(session.proto, &mut wbuf);
-                    shared.bump(&shared.stats.error_replies, 1);
+                    let f = Frame::Error(format!("ERR {e}"));
+                    f.encode(session.proto, &mut wbuf);
+                    shared.error_reply(&f);
                     let _ = flush(shared, session, &mut stream, &mut wbuf).await;
                     return None;
                 }
@@ -289,8 +301,9 @@ async fn serve_session(
             _ = dropped => {
                 // Its namespace was dropped while idle or subscribed: told once, let go.
                 if let Some(n) = &ns {
-                    n.dropped_error().encode(session.proto, &mut wbuf);
-                    shared.bump(&shared.stats.error_replies, 1);
+                    let f = n.dropped_error();
+                    f.encode(session.proto, &mut wbuf);
+                    shared.error_reply(&f);
                 }
                 let _ = flush(shared, session, &mut stream, &mut wbuf).await;
                 let _ = stream.shutdown().await;
@@ -565,9 +578,7 @@ fn execute_writes(
     };
     session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     for r in &replies {
-        if r.is_error() {
-            shared.bump(&shared.stats.error_replies, 1);
-        }
+        shared.error_reply(r);
         r.encode(session.proto, wbuf);
     }
     run.clear();
@@ -611,25 +622,25 @@ fn execute_gets(
                         commands::storage_error(e)
                     }
                 };
+                shared.error_reply(&frame);
                 frame.encode(session.proto, wbuf);
             }
         }
         Err(e) => {
             let frame = commands::storage_error(e);
             for _ in 0..n {
+                shared.error_reply(&frame);
                 frame.encode(session.proto, wbuf);
             }
             failed = n;
         }
     }
     keys.clear();
-    let st = &shared.cmdstats[idx];
-    st.calls.fetch_add(n, Ordering::Relaxed);
-    st.usec
-        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-    st.failed.fetch_add(failed, Ordering::Relaxed);
+    shared.record_call(idx, start.elapsed(), n);
+    shared.cmdstats[idx]
+        .failed
+        .fetch_add(failed, Ordering::Relaxed);
     let stats = &shared.stats;
-    shared.bump(&stats.error_replies, failed);
     shared.bump(&stats.keyspace_hits, hits);
     shared.bump(&stats.keyspace_misses, n - hits - failed);
     shared.bump(&stats.commands_processed, n);
@@ -661,6 +672,15 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
             if let Ok(i) = checked {
                 session.client.touch(i);
             }
+            // Redis's `no_multi` commands (SHUTDOWN, SAVE, PSYNC) are refused, and flag the
+            // transaction like any other error at queue time.
+            let checked = match checked {
+                Ok(i) if TABLE[i].flags & flags::NO_MULTI != 0 => {
+                    shared.cmdstats[i].rejected.fetch_add(1, Ordering::Relaxed);
+                    Err(Frame::error("ERR Command not allowed inside a transaction"))
+                }
+                other => other,
+            };
             return multi::enqueue(queue, &session.client, checked, args);
         }
     }
@@ -671,6 +691,17 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     let spec = &TABLE[idx];
     session.client.touch(idx);
     let is_write = spec.flags & flags::WRITE != 0 || spec.name == "exec";
+    if !session.client.replica.load(Ordering::Relaxed) {
+        // CLIENT PAUSE: this client waits (WRITE: only commands that write or replicate).
+        let writes = is_write || spec.flags & flags::MAY_REPLICATE != 0;
+        while let Some(left) = shared.client_pause.wait_for(writes) {
+            let ended = shared.client_pause.ended.notified();
+            tokio::select! {
+                _ = ended => {}
+                _ = tokio::time::sleep(left.min(Duration::from_millis(100))) => {}
+            }
+        }
+    }
     if is_write {
         // A shutdown waits for its replicas: writes wait for it to end (or be aborted).
         let w = &shared.shutdown_wait;

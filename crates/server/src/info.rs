@@ -8,6 +8,8 @@ use std::time::Instant;
 use crate::commands::TABLE;
 use crate::shared::Shared;
 
+/// Redis 7.0's default sections, in its order, with Strata's own (storage, binlog) after
+/// persistence.
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -18,8 +20,12 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
     "keyspace",
 ];
+/// Every section (`INFO all` / `everything`), in the order they are printed.
 const ALL_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -30,7 +36,11 @@ const ALL_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
     "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
     "keyspace",
 ];
 
@@ -66,7 +76,11 @@ pub fn render(shared: &Shared, requested: &[String], base: u32) -> String {
             "stats" => stats(shared, &mut out),
             "replication" => replication(shared, &mut out),
             "cpu" => cpu(&mut out),
+            "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(shared, &mut out),
+            "errorstats" => errorstats(shared, &mut out),
+            "latencystats" => latencystats(shared, &mut out),
+            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" if base != 0 => namespace_keyspace(shared, &mut out, base),
             "keyspace" => keyspace(shared, &mut out),
             _ => {}
@@ -101,11 +115,16 @@ fn server(shared: &Shared, out: &mut String) {
     line(out, "strata_version", crate::STRATA_VERSION);
     line(out, "redis_git_sha1", "00000000");
     line(out, "redis_git_dirty", 0);
+    line(out, "redis_build_id", "0");
     line(out, "redis_mode", "standalone");
-    line(out, "os", std::env::consts::OS);
-    line(out, "arch_bits", 64);
+    line(out, "os", os_name());
+    line(out, "arch_bits", usize::BITS);
+    line(out, "monotonic_clock", "POSIX clock_gettime");
     line(out, "multiplexing_api", "epoll");
+    line(out, "atomicvar_api", "c11-builtin");
+    line(out, "gcc_version", "0.0.0");
     line(out, "process_id", std::process::id());
+    line(out, "process_supervised", "no");
     line(out, "run_id", &shared.run_id);
     line(out, "tcp_port", port);
     line(
@@ -118,7 +137,14 @@ fn server(shared: &Shared, out: &mut String) {
     );
     line(out, "uptime_in_seconds", up);
     line(out, "uptime_in_days", up / 86400);
-    line(out, "hz", hz);
+    line(out, "hz", &hz);
+    line(out, "configured_hz", &hz);
+    // Redis's LRU clock: seconds, 24 bits.
+    line(
+        out,
+        "lru_clock",
+        (storage::now_ms() / 1000) & ((1 << 24) - 1),
+    );
     line(
         out,
         "executable",
@@ -127,6 +153,27 @@ fn server(shared: &Shared, out: &mut String) {
             .unwrap_or_default(),
     );
     line(out, "config_file", config_file);
+    line(out, "io_threads_active", 0);
+}
+
+/// `Linux <release> <machine>`, as Redis prints uname.
+fn os_name() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let kind = read("/proc/sys/kernel/ostype");
+    let kind = if kind.is_empty() {
+        std::env::consts::OS.to_string()
+    } else {
+        kind
+    };
+    format!(
+        "{kind} {} {}",
+        read("/proc/sys/kernel/osrelease"),
+        std::env::consts::ARCH
+    )
 }
 
 fn clients(shared: &Shared, out: &mut String) {
@@ -138,9 +185,26 @@ fn clients(shared: &Shared, out: &mut String) {
         "maxclients",
         shared.with_config(|c| c.get_i64("maxclients")),
     );
+    let all = shared.clients.all();
+    line(
+        out,
+        "client_recent_max_input_buffer",
+        all.iter()
+            .map(|c| c.query_buf.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0),
+    );
+    line(
+        out,
+        "client_recent_max_output_buffer",
+        all.iter()
+            .map(|c| c.pending_push.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0),
+    );
     line(out, "blocked_clients", shared.blocked.count());
     line(out, "tracking_clients", 0);
-    line(out, "clients_in_timeout_table", 0);
+    line(out, "clients_in_timeout_table", shared.blocked.count());
 }
 
 /// Resident set size from /proc (bytes), 0 where unavailable.
@@ -169,29 +233,136 @@ fn human(bytes: u64) -> String {
     }
 }
 
+/// Bytes the allocator has handed out (glibc's mallinfo2), or `None` where unavailable.
+#[allow(unsafe_code)]
+fn heap_allocated() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 takes no arguments, only reads the allocator's counters and
+        // returns a plain struct by value.
+        let mi = unsafe { libc::mallinfo2() };
+        Some((mi.uordblks + mi.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
+fn total_system_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static STARTUP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// `used_memory`: the heap in use (allocator counters; RSS where they are unavailable), with
+/// the peak seen so far. Called at start-up too, so `used_memory_startup` is the heap then.
+pub fn used_memory() -> u64 {
+    let used = heap_allocated().unwrap_or_else(rss_bytes);
+    STARTUP.get_or_init(|| used);
+    PEAK.fetch_max(used, Ordering::Relaxed);
+    used
+}
+
 fn memory(shared: &Shared, out: &mut String) {
     out.push_str("# Memory\r\n");
+    let used = used_memory();
     let rss = rss_bytes();
-    line(out, "used_memory", rss);
-    line(out, "used_memory_human", human(rss));
+    let peak = PEAK.load(Ordering::Relaxed).max(used);
+    let startup = STARTUP.get().copied().unwrap_or(0);
+    let st = &shared.storage();
+    let memtables = st.property_int("meta", "rocksdb.cur-size-all-mem-tables")
+        + st.property_int("sub", "rocksdb.cur-size-all-mem-tables");
+    let block_cache = st.property_int("meta", "rocksdb.block-cache-usage");
+    let table_readers = st.property_int("meta", "rocksdb.estimate-table-readers-mem")
+        + st.property_int("sub", "rocksdb.estimate-table-readers-mem");
+    // The engine's memory is the dataset's share; everything else is overhead.
+    let dataset = memtables + block_cache + table_readers;
+    let overhead = used.saturating_sub(dataset);
+    let clients_normal: u64 = shared
+        .clients
+        .all()
+        .iter()
+        .map(|c| c.query_buf.load(Ordering::Relaxed) + c.pending_push.load(Ordering::Relaxed))
+        .sum();
+    let (maxmemory, policy) = shared.with_config(|c| {
+        (
+            c.get_u64("maxmemory"),
+            c.get("maxmemory-policy").to_string(),
+        )
+    });
+    let sys = total_system_memory();
+    let pct = |a: u64, b: u64| format!("{:.2}%", a as f64 * 100.0 / b.max(1) as f64);
+    let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);
+    line(out, "used_memory", used);
+    line(out, "used_memory_human", human(used));
     line(out, "used_memory_rss", rss);
     line(out, "used_memory_rss_human", human(rss));
-    line(out, "maxmemory", 0);
-    line(out, "maxmemory_human", "0B");
-    line(out, "maxmemory_policy", "noeviction");
+    line(out, "used_memory_peak", peak);
+    line(out, "used_memory_peak_human", human(peak));
+    line(out, "used_memory_peak_perc", pct(used, peak));
+    line(out, "used_memory_overhead", overhead);
+    line(out, "used_memory_startup", startup);
+    line(out, "used_memory_dataset", dataset);
+    line(
+        out,
+        "used_memory_dataset_perc",
+        pct(dataset, used.saturating_sub(startup)),
+    );
+    line(out, "allocator_allocated", used);
+    line(out, "allocator_active", used);
+    line(out, "allocator_resident", rss);
+    line(out, "total_system_memory", sys);
+    line(out, "total_system_memory_human", human(sys));
+    for f in ["used_memory_lua", "used_memory_vm_eval"] {
+        line(out, f, 0);
+    }
+    line(out, "used_memory_lua_human", "0B");
+    line(out, "used_memory_scripts_eval", 0);
+    line(out, "number_of_cached_scripts", 0);
+    line(out, "number_of_functions", 0);
+    line(out, "number_of_libraries", 0);
+    line(out, "used_memory_vm_functions", 0);
+    line(out, "used_memory_vm_total", 0);
+    line(out, "used_memory_vm_total_human", "0B");
+    line(out, "used_memory_functions", 0);
+    line(out, "used_memory_scripts", 0);
+    line(out, "used_memory_scripts_human", "0B");
+    line(out, "maxmemory", maxmemory);
+    line(out, "maxmemory_human", human(maxmemory));
+    line(out, "maxmemory_policy", policy);
+    line(out, "allocator_frag_ratio", "1.00");
+    line(out, "allocator_frag_bytes", 0);
+    line(out, "allocator_rss_ratio", ratio(rss, used));
+    line(out, "allocator_rss_bytes", rss as i64 - used as i64);
+    line(out, "rss_overhead_ratio", "1.00");
+    line(out, "rss_overhead_bytes", 0);
+    line(out, "mem_fragmentation_ratio", ratio(rss, used));
+    line(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
+    line(out, "mem_not_counted_for_evict", 0);
+    line(out, "mem_replication_backlog", 0);
+    line(out, "mem_total_replication_buffers", 0);
+    line(out, "mem_clients_slaves", 0);
+    line(out, "mem_clients_normal", clients_normal);
+    line(out, "mem_cluster_links", 0);
+    line(out, "mem_aof_buffer", 0);
     line(out, "mem_allocator", "libc");
-    let st = &shared.storage();
-    line(
-        out,
-        "rocksdb_memtables_bytes",
-        st.property_int("meta", "rocksdb.cur-size-all-mem-tables")
-            + st.property_int("sub", "rocksdb.cur-size-all-mem-tables"),
-    );
-    line(
-        out,
-        "rocksdb_block_cache_usage",
-        st.property_int("meta", "rocksdb.block-cache-usage"),
-    );
+    line(out, "active_defrag_running", 0);
+    line(out, "lazyfree_pending_objects", 0);
+    line(out, "lazyfreed_objects", 0);
+    // Strata: the engine's share.
+    line(out, "rocksdb_memtables_bytes", memtables);
+    line(out, "rocksdb_block_cache_usage", block_cache);
+    line(out, "rocksdb_table_readers_bytes", table_readers);
 }
 
 fn persistence(shared: &Shared, out: &mut String) {
@@ -199,6 +370,16 @@ fn persistence(shared: &Shared, out: &mut String) {
     let fsync = shared.storage().durability().name();
     line(out, "loading", 0);
     line(out, "async_loading", 0);
+    for f in [
+        "current_cow_peak",
+        "current_cow_size",
+        "current_cow_size_age",
+        "current_save_keys_processed",
+        "current_save_keys_total",
+    ] {
+        line(out, f, 0);
+    }
+    line(out, "current_fork_perc", "0.00");
     line(
         out,
         "rdb_changes_since_last_save",
@@ -211,9 +392,29 @@ fn persistence(shared: &Shared, out: &mut String) {
         shared.last_save.load(Ordering::Relaxed),
     );
     line(out, "rdb_last_bgsave_status", "ok");
-    line(out, "aof_enabled", 1);
+    line(out, "rdb_last_bgsave_time_sec", -1);
+    line(out, "rdb_current_bgsave_time_sec", -1);
+    line(out, "rdb_saves", shared.stats.saves.load(Ordering::Relaxed));
+    line(out, "rdb_last_cow_size", 0);
+    line(out, "rdb_last_load_keys_expired", 0);
+    line(out, "rdb_last_load_keys_loaded", 0);
+    line(out, "aof_enabled", shared.binlog.get().is_some() as u8);
     line(out, "aof_rewrite_in_progress", 0);
-    line(out, "aof_last_write_status", "ok");
+    line(out, "aof_rewrite_scheduled", 0);
+    line(out, "aof_last_rewrite_time_sec", -1);
+    line(out, "aof_current_rewrite_time_sec", -1);
+    line(out, "aof_last_bgrewrite_status", "ok");
+    line(out, "aof_rewrites", 0);
+    line(out, "aof_rewrites_consecutive_failures", 0);
+    let write_ok = shared.storage().io_failed().is_none() && !shared.guard.full();
+    line(
+        out,
+        "aof_last_write_status",
+        if write_ok { "ok" } else { "err" },
+    );
+    line(out, "aof_last_cow_size", 0);
+    line(out, "module_fork_in_progress", 0);
+    line(out, "module_fork_last_cow_size", 0);
     line(out, "appendfsync", fsync);
     let syncs = shared.syncer.syncs.load(Ordering::Relaxed);
     line(out, "group_commit_fsyncs", syncs);
@@ -324,6 +525,8 @@ fn stats(shared: &Shared, out: &mut String) {
     out.push_str("# Stats\r\n");
     let s = &shared.stats;
     let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let kbps = |c: &std::sync::atomic::AtomicU64| format!("{:.2}", g(c) as f64 / 100.0);
+    let r = &shared.repl;
     line(
         out,
         "total_connections_received",
@@ -333,18 +536,55 @@ fn stats(shared: &Shared, out: &mut String) {
     line(out, "instantaneous_ops_per_sec", g(&s.ops_per_sec));
     line(out, "total_net_input_bytes", g(&s.net_input_bytes));
     line(out, "total_net_output_bytes", g(&s.net_output_bytes));
+    line(out, "total_net_repl_input_bytes", 0);
+    line(out, "total_net_repl_output_bytes", 0);
+    line(out, "instantaneous_input_kbps", kbps(&s.input_kbps_x100));
+    line(out, "instantaneous_output_kbps", kbps(&s.output_kbps_x100));
+    line(out, "instantaneous_input_repl_kbps", "0.00");
+    line(out, "instantaneous_output_repl_kbps", "0.00");
     line(out, "rejected_connections", g(&s.rejected_connections));
+    line(out, "sync_full", g(&r.sync_full));
+    line(out, "sync_partial_ok", g(&r.sync_partial_ok));
+    line(out, "sync_partial_err", g(&r.sync_partial_err));
     line(out, "expired_keys", g(&s.expired_keys));
+    line(out, "expired_stale_perc", "0.00");
+    line(out, "expired_time_cap_reached_count", 0);
+    line(out, "expire_cycle_cpu_milliseconds", 0);
     line(out, "evicted_keys", 0);
+    line(out, "evicted_clients", 0);
+    line(out, "total_eviction_exceeded_time", 0);
+    line(out, "current_eviction_exceeded_time", 0);
     line(out, "keyspace_hits", g(&s.keyspace_hits));
     line(out, "keyspace_misses", g(&s.keyspace_misses));
     line(out, "pubsub_channels", shared.pubsub.num_channels());
     line(out, "pubsub_patterns", shared.pubsub.numpat());
+    line(out, "pubsubshard_channels", 0);
+    line(out, "latest_fork_usec", 0);
+    line(out, "total_forks", 0);
+    line(out, "migrate_cached_sockets", 0);
+    line(out, "slave_expires_tracked_keys", 0);
+    for f in [
+        "active_defrag_hits",
+        "active_defrag_misses",
+        "active_defrag_key_hits",
+        "active_defrag_key_misses",
+        "total_active_defrag_time",
+        "current_active_defrag_time",
+        "tracking_total_keys",
+        "tracking_total_items",
+        "tracking_total_prefixes",
+        "unexpected_error_replies",
+    ] {
+        line(out, f, 0);
+    }
     line(out, "total_error_replies", g(&s.error_replies));
-    let r = &shared.repl;
-    line(out, "sync_full", g(&r.sync_full));
-    line(out, "sync_partial_ok", g(&r.sync_partial_ok));
-    line(out, "sync_partial_err", g(&r.sync_partial_err));
+    line(out, "dump_payload_sanitizations", 0);
+    line(out, "total_reads_processed", g(&s.commands_processed));
+    line(out, "total_writes_processed", g(&s.commands_processed));
+    line(out, "io_threaded_reads_processed", 0);
+    line(out, "io_threaded_writes_processed", 0);
+    line(out, "reply_buffer_shrinks", 0);
+    line(out, "reply_buffer_expands", 0);
 }
 
 fn replication(shared: &Shared, out: &mut String) {
@@ -487,20 +727,31 @@ fn replication(shared: &Shared, out: &mut String) {
 
 fn cpu(out: &mut String) {
     out.push_str("# CPU\r\n");
-    // utime and stime are fields 14 and 15 of /proc/self/stat, in clock ticks (100/s).
-    let (user, sys) = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1.to_string();
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((
-                f.get(11)?.parse::<f64>().ok()?,
-                f.get(12)?.parse::<f64>().ok()?,
-            ))
-        })
-        .unwrap_or((0.0, 0.0));
-    line(out, "used_cpu_sys", format!("{:.6}", sys / 100.0));
-    line(out, "used_cpu_user", format!("{:.6}", user / 100.0));
+    // utime, stime, cutime, cstime are fields 14-17 of /proc/<pid>/stat, in clock ticks
+    // (100/s); the main thread's are in /proc/self/task/<pid>/stat.
+    let ticks = |path: &str| -> Vec<f64> {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit_once(')')?.1.to_string();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(
+                    (11..15)
+                        .map(|i| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
+                        .collect(),
+                )
+            })
+            .unwrap_or_else(|| vec![0.0; 4])
+    };
+    let all = ticks("/proc/self/stat");
+    let main = ticks(&format!("/proc/self/task/{}/stat", std::process::id()));
+    let secs = |t: f64| format!("{:.6}", t / 100.0);
+    line(out, "used_cpu_sys", secs(all[1]));
+    line(out, "used_cpu_user", secs(all[0]));
+    line(out, "used_cpu_sys_children", secs(all[3]));
+    line(out, "used_cpu_user_children", secs(all[2]));
+    line(out, "used_cpu_sys_main_thread", secs(main[1]));
+    line(out, "used_cpu_user_main_thread", secs(main[0]));
 }
 
 fn commandstats(shared: &Shared, out: &mut String) {
@@ -522,6 +773,53 @@ fn commandstats(shared: &Shared, out: &mut String) {
             out,
             "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
             spec.name
+        );
+    }
+}
+
+fn errorstats(shared: &Shared, out: &mut String) {
+    out.push_str("# Errorstats\r\n");
+    for (prefix, count) in shared.errorstats.snapshot() {
+        let _ = write!(out, "errorstat_{prefix}:count={count}\r\n");
+    }
+}
+
+/// The percentiles of `latency-tracking-info-percentiles` (Redis's default 50 99 99.9).
+fn tracked_percentiles(shared: &Shared) -> Vec<f64> {
+    let text = shared.with_config(|c| c.get("latency-tracking-info-percentiles").to_string());
+    text.split_whitespace()
+        .filter_map(|p| p.parse::<f64>().ok())
+        .filter(|p| *p > 0.0 && *p <= 100.0)
+        .collect()
+}
+
+/// A percentile's name as Redis prints it (`p50`, `p99.9`).
+fn percentile_name(p: f64) -> String {
+    let s = format!("{p:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("p{s}")
+}
+
+fn latencystats(shared: &Shared, out: &mut String) {
+    out.push_str("# Latencystats\r\n");
+    let ps = tracked_percentiles(shared);
+    if ps.is_empty() {
+        return;
+    }
+    for (spec, st) in TABLE.iter().zip(shared.cmdstats.iter()) {
+        let Some(values) = st.hist.percentiles(&ps) else {
+            continue;
+        };
+        let fields: Vec<String> = ps
+            .iter()
+            .zip(values)
+            .map(|(p, ns)| format!("{}={:.3}", percentile_name(*p), ns as f64 / 1000.0))
+            .collect();
+        let _ = write!(
+            out,
+            "latency_percentiles_usec_{}:{}\r\n",
+            spec.name,
+            fields.join(",")
         );
     }
 }

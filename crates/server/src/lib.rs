@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod diskguard;
 pub mod info;
+pub mod latency;
 pub mod namespace;
 pub mod notify;
 pub mod pubsub;

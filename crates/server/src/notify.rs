@@ -4,7 +4,9 @@
 //!
 //! Events are derived from each command and its reply, with Redis's event names. Commands
 //! that remove a collection's last element also emit `del`. Active expiry emits `expired`.
-//! Not emitted: `new` (key creation), `evicted` (nothing is evicted), `keymiss`.
+//! `new` (class `n`, Redis 7.0) is emitted before a command's own events for each of its keys
+//! that did not exist before it and does after. Not emitted: `evicted` (nothing is evicted),
+//! `keymiss`.
 //!
 //! Events of commands that run inside a transaction or a key batch (EXEC, a pipelined run of
 //! writes to one key, a record a replica applies) are held back until its engine batch
@@ -149,12 +151,12 @@ impl Drop for Hold {
 
 /// Publishes a message now, or once the batch being built on this thread commits; returns
 /// the number of receivers (resolved now, as PUBLISH's reply).
-pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes) -> i64 {
+pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes, shard: bool) -> i64 {
     let holding = HELD.with(|h| h.borrow().is_some());
     if !holding {
-        return shared.pubsub.publish(ch, payload);
+        return shared.pubsub.publish(ch, payload, shard);
     }
-    let p = shared.pubsub.prepare(ch, payload);
+    let p = shared.pubsub.prepare(ch, payload, shard);
     let n = p.receivers();
     HELD.with(|h| {
         if let Some(held) = h.borrow_mut().as_mut() {
@@ -180,6 +182,7 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
             shared,
             &crate::namespace::scope(base, &ch),
             &Bytes::copy_from_slice(event.as_bytes()),
+            false,
         );
     }
     if flags & KEYEVENT != 0 {
@@ -188,6 +191,7 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
             shared,
             &crate::namespace::scope(base, ch.as_bytes()),
             &Bytes::copy_from_slice(key),
+            false,
         );
     }
 }
@@ -203,9 +207,35 @@ pub fn enabled(shared: &Shared) -> bool {
 pub struct Before {
     /// DEL/UNLINK: the keys that existed; *STORE, SORT STORE: the destination, if it existed.
     existing: Vec<Bytes>,
+    /// With `n`: the command's keys that did not exist (a `new` event if they do after).
+    absent: Vec<Bytes>,
 }
 
 pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
+    let mut b = before_command(shared, db, name, args);
+    if shared.hot.notify_flags.load(Ordering::Relaxed) & NEW != 0 {
+        if let Some(idx) = crate::commands::lookup(name.as_bytes()) {
+            let spec = &crate::commands::TABLE[idx];
+            let mut absent: Vec<Bytes> = Vec::new();
+            for p in crate::commands::key_positions(spec, args) {
+                let k = &args[p];
+                if !absent.contains(k)
+                    && shared
+                        .storage()
+                        .exists(db, std::slice::from_ref(k))
+                        .unwrap_or(1)
+                        == 0
+                {
+                    absent.push(k.clone());
+                }
+            }
+            b.get_or_insert_with(Before::default).absent = absent;
+        }
+    }
+    b
+}
+
+fn before_command(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
     match name {
         "del" | "unlink" => {
             let mut existing = Vec::new();
@@ -220,7 +250,10 @@ pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Be
                     existing.push(k.clone());
                 }
             }
-            Some(Before { existing })
+            Some(Before {
+                existing,
+                ..Default::default()
+            })
         }
         "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
         | "zdiffstore" | "zrangestore" | "bitop" | "sort" => {
@@ -243,6 +276,7 @@ pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Be
                 } else {
                     Vec::new()
                 },
+                ..Default::default()
             })
         }
         _ => None,
@@ -286,8 +320,61 @@ pub fn after(
     before: Option<Before>,
 ) {
     let key = || args.get(1).cloned().unwrap_or_default();
-    let ev = |class: u32, event: &str, k: &Bytes| emit(shared, class, event, db, k);
+    // `new` for the keys the command created, each just before the first event about it (as
+    // Redis emits it when the key is added); the rest after the command's events.
+    let created: Vec<Bytes> = before
+        .as_ref()
+        .map(|b| {
+            b.absent
+                .iter()
+                .filter(|k| {
+                    shared
+                        .storage()
+                        .exists(db, std::slice::from_ref(*k))
+                        .unwrap_or(0)
+                        > 0
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let pending = std::cell::RefCell::new(created);
+    let ev = |class: u32, event: &str, k: &Bytes| {
+        let first = {
+            let mut p = pending.borrow_mut();
+            p.iter().position(|x| x == k).map(|i| p.remove(i))
+        };
+        if let Some(k) = first {
+            emit(shared, NEW, "new", db, &k);
+        }
+        emit(shared, class, event, db, k)
+    };
     let ok = positive(reply);
+    if matches!(name, "rename" | "renamenx") {
+        // The destination is added before the source goes: its `new` comes first.
+        for k in pending.take() {
+            emit(shared, NEW, "new", db, &k);
+        }
+    }
+    events_of(shared, db, name, args, reply, before, key, &ev, ok);
+    for k in pending.take() {
+        emit(shared, NEW, "new", db, &k);
+    }
+}
+
+/// The events of one command (see [`after`]).
+#[allow(clippy::too_many_arguments)]
+fn events_of(
+    shared: &Shared,
+    db: u32,
+    name: &str,
+    args: &[Bytes],
+    reply: &Frame,
+    before: Option<Before>,
+    key: impl Fn() -> Bytes,
+    ev: &dyn Fn(u32, &str, &Bytes),
+    ok: bool,
+) {
     match name {
         "set" => {
             // With NX/XX the reply tells whether it set: OK/nil, or with GET the old value
@@ -358,13 +445,23 @@ pub fn after(
             ev(GENERIC, "rename_to", &args[2]);
         }
         "copy" if ok => ev(GENERIC, "copy_to", &args[2]),
+        "restore" if ok && shared.storage().exists(db, &[key()]).unwrap_or(0) == 1 => {
+            ev(GENERIC, "restore", &key())
+        }
         "move" if ok => {
             ev(GENERIC, "move_from", &key());
             if let Some(to) = std::str::from_utf8(&args[2])
                 .ok()
                 .and_then(|s| s.parse::<u32>().ok())
             {
-                emit(shared, GENERIC, "move_to", to, &key());
+                // Database indexes are relative to the client's namespace.
+                emit(
+                    shared,
+                    GENERIC,
+                    "move_to",
+                    crate::namespace::base_of(db) + to,
+                    &key(),
+                );
             }
         }
         "lpush" | "lpushx" if ok => ev(LIST, "lpush", &key()),

@@ -21,6 +21,8 @@ use crate::clients::ClientEntry;
 /// One message on its way to a subscriber.
 #[derive(Debug)]
 pub struct Message {
+    /// Published with SPUBLISH to a shard channel (`smessage`).
+    pub shard: bool,
     pub pattern: Option<Bytes>,
     pub channel: Bytes,
     pub payload: Bytes,
@@ -40,7 +42,7 @@ impl Message {
         let channel = crate::namespace::unscope(&self.channel);
         match &self.pattern {
             None => Frame::Push(vec![
-                Frame::bulk_str("message"),
+                Frame::bulk_str(if self.shard { "smessage" } else { "message" }),
                 Frame::Bulk(channel),
                 Frame::Bulk(self.payload.clone()),
             ]),
@@ -75,6 +77,16 @@ pub struct Limits {
 struct Registry {
     channels: HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>,
     patterns: HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>,
+    /// Shard channels (SSUBSCRIBE / SPUBLISH): a namespace of their own, as in Redis.
+    shard: HashMap<Bytes, HashMap<u64, Arc<Mailbox>>>,
+}
+
+/// What a name is subscribed as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
 }
 
 #[derive(Default)]
@@ -89,6 +101,7 @@ pub struct Subscriber {
     pub rx: mpsc::UnboundedReceiver<Message>,
     pub channels: HashSet<Bytes>,
     pub patterns: HashSet<Bytes>,
+    pub shard: HashSet<Bytes>,
 }
 
 impl Subscriber {
@@ -103,17 +116,41 @@ impl Subscriber {
             rx,
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard: HashSet::new(),
         }
     }
 
+    /// Channels and patterns (the count SUBSCRIBE and PSUBSCRIBE confirm).
     pub fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription, shard channels included (the client is in Pub/Sub mode).
+    pub fn total(&self) -> usize {
+        self.count() + self.shard.len()
+    }
+
+    /// The count a confirmation of this kind carries (shard channels count alone).
+    pub fn count_of(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.shard.len(),
+            _ => self.count(),
+        }
+    }
+
+    fn set_mut(&mut self, kind: Kind) -> &mut HashSet<Bytes> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
     }
 
     fn publish_counts(&self) {
         let c = &self.mailbox.client;
         c.subs.store(self.channels.len() as u32, Ordering::Relaxed);
         c.psubs.store(self.patterns.len() as u32, Ordering::Relaxed);
+        c.ssubs.store(self.shard.len() as u32, Ordering::Relaxed);
     }
 
     /// Takes a delivered message off the accounting.
@@ -131,6 +168,7 @@ pub struct Prepared {
     targets: Vec<(Arc<Mailbox>, Option<Bytes>)>,
     channel: Bytes,
     payload: Bytes,
+    shard: bool,
 }
 
 impl Prepared {
@@ -144,23 +182,22 @@ impl PubSub {
         self.reg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// SUBSCRIBE / PSUBSCRIBE one channel or pattern: true if it was new for the client.
-    pub fn subscribe(&self, sub: &mut Subscriber, name: &Bytes, pattern: bool) -> bool {
-        let set = if pattern {
-            &mut sub.patterns
-        } else {
-            &mut sub.channels
-        };
-        if !set.insert(name.clone()) {
+    fn map_mut(reg: &mut Registry, kind: Kind) -> &mut HashMap<Bytes, HashMap<u64, Arc<Mailbox>>> {
+        match kind {
+            Kind::Channel => &mut reg.channels,
+            Kind::Pattern => &mut reg.patterns,
+            Kind::Shard => &mut reg.shard,
+        }
+    }
+
+    /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE one name: true if it was new for the client.
+    pub fn subscribe(&self, sub: &mut Subscriber, name: &Bytes, kind: Kind) -> bool {
+        if !sub.set_mut(kind).insert(name.clone()) {
             return false;
         }
         let mut reg = self.lock();
-        let map = if pattern {
-            &mut reg.patterns
-        } else {
-            &mut reg.channels
-        };
-        map.entry(name.clone())
+        Self::map_mut(&mut reg, kind)
+            .entry(name.clone())
             .or_default()
             .insert(sub.mailbox.client.id, sub.mailbox.clone());
         drop(reg);
@@ -168,22 +205,13 @@ impl PubSub {
         true
     }
 
-    /// UNSUBSCRIBE / PUNSUBSCRIBE one channel or pattern: true if the client had it.
-    pub fn unsubscribe(&self, sub: &mut Subscriber, name: &Bytes, pattern: bool) -> bool {
-        let set = if pattern {
-            &mut sub.patterns
-        } else {
-            &mut sub.channels
-        };
-        if !set.remove(name) {
+    /// UNSUBSCRIBE / PUNSUBSCRIBE / SUNSUBSCRIBE one name: true if the client had it.
+    pub fn unsubscribe(&self, sub: &mut Subscriber, name: &Bytes, kind: Kind) -> bool {
+        if !sub.set_mut(kind).remove(name) {
             return false;
         }
         let mut reg = self.lock();
-        let map = if pattern {
-            &mut reg.patterns
-        } else {
-            &mut reg.channels
-        };
+        let map = Self::map_mut(&mut reg, kind);
         if let Some(m) = map.get_mut(name) {
             m.remove(&sub.mailbox.client.id);
             if m.is_empty() {
@@ -197,26 +225,36 @@ impl PubSub {
 
     /// Drops every subscription of a client (disconnection, RESET).
     pub fn unsubscribe_all(&self, sub: &mut Subscriber) {
-        let channels: Vec<Bytes> = sub.channels.iter().cloned().collect();
-        for c in &channels {
-            self.unsubscribe(sub, c, false);
-        }
-        let patterns: Vec<Bytes> = sub.patterns.iter().cloned().collect();
-        for p in &patterns {
-            self.unsubscribe(sub, p, true);
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            let names: Vec<Bytes> = sub.set_mut(kind).iter().cloned().collect();
+            for n in &names {
+                self.unsubscribe(sub, n, kind);
+            }
         }
     }
 
     /// PUBLISH: queues the message for every subscriber of the channel and every matching
     /// pattern; returns how many received it.
-    pub fn publish(&self, channel: &Bytes, payload: &Bytes) -> i64 {
-        self.deliver(self.prepare(channel, payload))
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes, shard: bool) -> i64 {
+        self.deliver(self.prepare(channel, payload, shard))
     }
 
     /// Resolves a message's receivers now, to deliver it later ([`PubSub::deliver`]): a
     /// message of a transaction goes out once the transaction is committed.
-    pub fn prepare(&self, channel: &Bytes, payload: &Bytes) -> Prepared {
+    pub fn prepare(&self, channel: &Bytes, payload: &Bytes, shard: bool) -> Prepared {
         let mut targets: Vec<(Arc<Mailbox>, Option<Bytes>)> = Vec::new();
+        if shard {
+            // Shard channels: exact names only, no patterns.
+            if let Some(m) = self.lock().shard.get(channel) {
+                targets.extend(m.values().map(|mb| (mb.clone(), None)));
+            }
+            return Prepared {
+                targets,
+                channel: channel.clone(),
+                payload: payload.clone(),
+                shard,
+            };
+        }
         {
             let reg = self.lock();
             if let Some(m) = reg.channels.get(channel) {
@@ -236,6 +274,7 @@ impl PubSub {
             targets,
             channel: channel.clone(),
             payload: payload.clone(),
+            shard,
         }
     }
 
@@ -244,6 +283,7 @@ impl PubSub {
         let n = p.receivers();
         for (mb, pattern) in p.targets {
             let msg = Message {
+                shard: p.shard,
                 pattern,
                 channel: p.channel.clone(),
                 payload: p.payload.clone(),
@@ -297,9 +337,25 @@ impl PubSub {
             .collect()
     }
 
-    /// PUBSUB NUMSUB: subscribers of one channel.
-    pub fn numsub(&self, channel: &[u8]) -> usize {
-        self.lock().channels.get(channel).map_or(0, |m| m.len())
+    /// PUBSUB NUMSUB / SHARDNUMSUB: subscribers of one channel.
+    pub fn numsub(&self, channel: &[u8], shard: bool) -> usize {
+        let reg = self.lock();
+        let map = if shard { &reg.shard } else { &reg.channels };
+        map.get(channel).map_or(0, |m| m.len())
+    }
+
+    /// PUBSUB SHARDCHANNELS [pattern]
+    pub fn shard_channels(&self, pattern: &[u8]) -> Vec<Bytes> {
+        self.lock()
+            .shard
+            .keys()
+            .filter(|c| storage::glob::glob_match(pattern, c, false))
+            .cloned()
+            .collect()
+    }
+
+    pub fn num_shard_channels(&self) -> usize {
+        self.lock().shard.len()
     }
 
     /// PUBSUB NUMPAT: patterns with at least one subscriber.

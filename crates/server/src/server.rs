@@ -64,6 +64,13 @@ pub fn apply_config(shared: &Shared) {
         h.idle_timeout_secs.store(c.get_u64("timeout"), r);
         h.maxclients.store(c.get_u64("maxclients"), r);
         h.password_set.store(!c.get("requirepass").is_empty(), r);
+        h.latency_tracking.store(c.get_bool("latency-tracking"), r);
+        h.slowlog_slower_than
+            .store(c.get_i64("slowlog-log-slower-than"), r);
+        h.slowlog_max_len.store(c.get_u64("slowlog-max-len"), r);
+        shared.slowlog.trim(c.get_u64("slowlog-max-len") as usize);
+        h.latency_threshold_ms
+            .store(c.get_u64("latency-monitor-threshold"), r);
         let (hard, soft, secs) =
             crate::pubsub::parse_output_limits(c.get("client-output-buffer-limit"))
                 .ok()
@@ -616,7 +623,7 @@ async fn shutdown_stages(
 async fn maintenance(shared: Arc<Shared>) {
     let mut last_sync = Instant::now();
     let mut last_purge = Instant::now();
-    let mut last_ops = (Instant::now(), 0u64);
+    let mut last_ops = (Instant::now(), 0u64, 0u64, 0u64);
     loop {
         let hz = shared.with_config(|c| c.get_i64("hz")).clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
@@ -625,6 +632,7 @@ async fn maintenance(shared: Arc<Shared>) {
         let per_cycle = shared.with_config(|c| c.get_u64("active-expire-keys-per-cycle")) as usize;
         // A replica deletes nothing by itself: its master's DELs come through the stream.
         let per_cycle = if shared.hot.active_expire_paused.load(Ordering::Relaxed)
+            || shared.client_pause.active()
             || crate::replication::is_replica(&shared)
         {
             0
@@ -691,13 +699,20 @@ async fn maintenance(shared: Arc<Shared>) {
                     tracing::error!(error = %e, "everysec WAL fsync failed");
                 }
             }
-            let total = shared.stats.commands_processed.load(Ordering::Relaxed);
+            let st = &shared.stats;
+            let total = st.commands_processed.load(Ordering::Relaxed);
+            let input = st.net_input_bytes.load(Ordering::Relaxed);
+            let output = st.net_output_bytes.load(Ordering::Relaxed);
             let secs = last_ops.0.elapsed().as_secs_f64().max(0.001);
-            shared.stats.ops_per_sec.store(
-                (total.saturating_sub(last_ops.1) as f64 / secs) as u64,
-                Ordering::Relaxed,
-            );
-            last_ops = (Instant::now(), total);
+            let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
+            st.ops_per_sec
+                .store(rate(total, last_ops.1) as u64, Ordering::Relaxed);
+            // Kilobytes per second, kept in hundredths.
+            st.input_kbps_x100
+                .store((rate(input, last_ops.2) / 10.24) as u64, Ordering::Relaxed);
+            st.output_kbps_x100
+                .store((rate(output, last_ops.3) / 10.24) as u64, Ordering::Relaxed);
+            last_ops = (Instant::now(), total, input, output);
         }
     }
 }

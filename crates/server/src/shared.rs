@@ -27,6 +27,11 @@ pub struct Stats {
     pub dirty: AtomicU64,
     /// Commands per second over the last sample, computed by the maintenance task.
     pub ops_per_sec: AtomicU64,
+    /// Network input and output over the last sample, in hundredths of KB/s.
+    pub input_kbps_x100: AtomicU64,
+    pub output_kbps_x100: AtomicU64,
+    /// SAVE / BGSAVE runs (INFO `rdb_saves`).
+    pub saves: AtomicU64,
 }
 
 /// Per-command counters (INFO commandstats), indexed like the command table.
@@ -36,6 +41,8 @@ pub struct CommandStat {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// Latency of each call (INFO latencystats).
+    pub hist: crate::latency::Histogram,
 }
 
 /// SCAN cursors: Redis cursors are integers, our positions are keys, so the server maps one to
@@ -99,6 +106,13 @@ pub struct HotConfig {
     pub active_expire_paused: std::sync::atomic::AtomicBool,
     /// `notify-keyspace-events` as flags (see `notify`).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// `latency-tracking yes`: per-command latency histograms are recorded.
+    pub latency_tracking: std::sync::atomic::AtomicBool,
+    /// `slowlog-log-slower-than` (microseconds; negative: off) and `slowlog-max-len`.
+    pub slowlog_slower_than: std::sync::atomic::AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` (milliseconds; 0: off).
+    pub latency_threshold_ms: AtomicU64,
 }
 
 pub struct Shared {
@@ -109,6 +123,12 @@ pub struct Shared {
     pub clients: Clients,
     pub stats: Stats,
     pub cmdstats: Vec<CommandStat>,
+    /// Error replies by prefix (INFO errorstats).
+    pub errorstats: crate::latency::ErrorStats,
+    pub slowlog: crate::latency::SlowLog,
+    /// CLIENT PAUSE / UNPAUSE.
+    pub client_pause: crate::clients::ClientPause,
+    pub latency_monitor: crate::latency::Monitor,
     pub run_id: String,
     pub started: Instant,
     pub cursors: Mutex<Cursors>,
@@ -145,6 +165,31 @@ fn random_hex40() -> String {
 }
 
 impl Shared {
+    /// Counts an error reply sent to a client (INFO stats and errorstats).
+    pub fn error_reply(&self, reply: &resp::Frame) {
+        if let resp::Frame::Error(msg) = reply {
+            self.bump(&self.stats.error_replies, 1);
+            self.errorstats.count(msg);
+        }
+    }
+
+    /// Records one call of command `idx` (or `n` calls of a batch) that took `elapsed`.
+    pub fn record_call(&self, idx: usize, elapsed: std::time::Duration, n: u64) {
+        let st = &self.cmdstats[idx];
+        st.calls.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        st.usec.fetch_add(
+            elapsed.as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if self
+            .hot
+            .latency_tracking
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            st.hist.record(elapsed.as_nanos() as u64 / n.max(1), n);
+        }
+    }
+
     pub fn new(storage: Storage, config: Config, repl: crate::replication::Repl) -> Shared {
         Shared {
             storage: arc_swap::ArcSwap::from_pointee(storage),
@@ -155,6 +200,10 @@ impl Shared {
                 .iter()
                 .map(|_| CommandStat::default())
                 .collect(),
+            errorstats: Default::default(),
+            slowlog: Default::default(),
+            client_pause: Default::default(),
+            latency_monitor: Default::default(),
             run_id: random_hex40(),
             started: Instant::now(),
             cursors: Mutex::new(Cursors::new(65536)),

@@ -38,6 +38,13 @@ fn clamp_range(start: i64, end: i64, len: i64) -> Option<(i64, i64)> {
 
 /// BITCOUNT over `[start, end]` in bytes, or in bits with `bit_units`.
 pub fn bitcount(v: &[u8], range: Option<(i64, i64, bool)>) -> i64 {
+    // Both ends counted from the end with start after end: empty, before clamping (Redis
+    // 7.0; clamped, both would become 0 and count the first unit).
+    if let Some((start, end, _)) = range {
+        if start < 0 && end < 0 && start > end {
+            return 0;
+        }
+    }
     match range {
         None => v.iter().map(|b| b.count_ones() as i64).sum(),
         Some((start, end, false)) => match clamp_range(start, end, v.len() as i64) {

@@ -62,6 +62,12 @@ fn wrong_hll() -> Error {
     Error::NotHll
 }
 
+/// A valid header whose sparse body is damaged (bad opcodes, too few or too many
+/// registers): Redis's INVALIDOBJ.
+fn corrupt_hll() -> Error {
+    Error::CorruptHll
+}
+
 /// Decodes a stored HyperLogLog (dense or sparse) into one byte per register.
 pub fn decode(v: &[u8]) -> Result<Registers> {
     if v.len() < HDR || &v[..4] != b"HYLL" || v[4] > 1 {
@@ -91,26 +97,27 @@ pub fn decode(v: &[u8]) -> Result<Registers> {
             idx += (op & 0x3f) as usize + 1;
             i += 1;
         } else if op & 0xc0 == 0x40 {
-            let n =
-                ((((op & 0x3f) as usize) << 8) | *v.get(i + 1).ok_or_else(wrong_hll)? as usize) + 1;
+            let n = ((((op & 0x3f) as usize) << 8)
+                | *v.get(i + 1).ok_or_else(corrupt_hll)? as usize)
+                + 1;
             idx += n;
             i += 2;
         } else {
             let val = ((op >> 2) & 0x1f) + 1;
             let n = (op & 0x3) as usize + 1;
             if idx + n > REGISTERS {
-                return Err(wrong_hll());
+                return Err(corrupt_hll());
             }
             regs[idx..idx + n].iter_mut().for_each(|r| *r = val);
             idx += n;
             i += 1;
         }
         if idx > REGISTERS {
-            return Err(wrong_hll());
+            return Err(corrupt_hll());
         }
     }
     if idx != REGISTERS {
-        return Err(wrong_hll());
+        return Err(corrupt_hll());
     }
     Ok(regs)
 }

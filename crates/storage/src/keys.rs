@@ -195,6 +195,62 @@ impl Storage {
         Ok(true)
     }
 
+    /// MOVE key db: the key (value and TTL) to another keyspace, unless it exists there.
+    /// Returns whether it moved; one batch, so no reader sees it in both or in neither.
+    pub fn move_key(&self, src_ks: KeyspaceId, key: &[u8], dst_ks: KeyspaceId) -> Result<bool> {
+        let _l = self.lock(&[(src_ks, key), (dst_ks, key)]);
+        let now = now_ms();
+        let Some(meta) = self.get_meta(src_ks, key, now)? else {
+            return Ok(false);
+        };
+        if src_ks == dst_ks || self.get_meta(dst_ks, key, now)?.is_some() {
+            return Ok(false);
+        }
+        let mut b = WriteBatch::default();
+        self.copy_into(&mut b, src_ks, key, &meta, dst_ks, key)?;
+        self.delete_meta(&mut b, src_ks, key)?;
+        self.write(b)?;
+        Ok(true)
+    }
+
+    /// MEMORY USAGE: the bytes a key's records take in the engine before compression — its
+    /// metadata record, plus its elements' records: all of them when `samples` is 0, else the
+    /// first `samples` extrapolated to the element count (a sorted set's score index counted
+    /// as one more record of the same size per member). `None` if the key does not exist.
+    pub fn memory_usage(&self, ks: KeyspaceId, key: &[u8], samples: usize) -> Result<Option<u64>> {
+        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+            return Ok(None);
+        };
+        let meta_bytes = (encoding::meta_key(ks, key).len() + meta.encode().len()) as u64;
+        if meta.ty == KeyType::String {
+            return Ok(Some(meta_bytes));
+        }
+        let prefix = encoding::sub_prefix(ks, key, meta.version);
+        let mut it = self.prefix_iter(CF_SUB, &prefix)?;
+        it.seek(&prefix);
+        let (mut seen, mut bytes) = (0u64, 0u64);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&prefix) || (samples > 0 && seen >= samples as u64) {
+                break;
+            }
+            seen += 1;
+            bytes += (k.len() + v.len()) as u64;
+            it.next();
+        }
+        it.status()?;
+        let mut elements = if seen == 0 {
+            0
+        } else if seen < meta.size {
+            bytes / seen * meta.size
+        } else {
+            bytes
+        };
+        if meta.ty == KeyType::ZSet {
+            elements *= 2;
+        }
+        Ok(Some(meta_bytes + elements))
+    }
+
     /// COPY src dst [DB n] [REPLACE]: returns whether it copied.
     pub fn copy(
         &self,

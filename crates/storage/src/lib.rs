@@ -17,6 +17,7 @@ pub mod rank;
 mod sets;
 mod strings;
 mod txn;
+mod whole;
 mod zsets;
 
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
@@ -39,6 +40,9 @@ pub enum Error {
     WrongType,
     #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
     NotHll,
+    /// An HLL header with a sparse body that does not decode to exactly its registers.
+    #[error("INVALIDOBJ Corrupted HLL object detected")]
+    CorruptHll,
     #[error("ERR value is not an integer or out of range")]
     NotInteger,
     #[error("ERR value is not a valid float")]

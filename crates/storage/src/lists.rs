@@ -117,7 +117,7 @@ impl Storage {
     }
 
     /// Replaces the list with `items` under a new version (keeps the expiry).
-    fn rewrite_list(
+    pub(crate) fn rewrite_list(
         &self,
         b: &mut WriteBatch,
         ks: KeyspaceId,

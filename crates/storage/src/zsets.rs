@@ -196,7 +196,7 @@ impl Storage {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn put_member(
+    pub(crate) fn put_member(
         &self,
         b: &mut WriteBatch,
         ks: KeyspaceId,

@@ -191,6 +191,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     if let Ok(mut n) = ctx.session.client.name.lock() {
         *n = None;
     }
+    ctx.session.reply_off = false;
+    ctx.session.reply_skip = 0;
     Frame::Simple("RESET".into())
 }
 
@@ -255,6 +257,41 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             };
             Frame::Integer(ctx.shared.blocked.unblock(id as u64, reply) as i64)
         }
+        "pause" if n == 3 || n == 4 => {
+            let ms = match parse_int(&args[2]) {
+                Ok(v) if v < 0 => return Frame::error("ERR timeout is negative"),
+                Ok(v) => v as u64,
+                Err(_) => return Frame::error("ERR timeout is not an integer or out of range"),
+            };
+            let all = match args.get(3) {
+                None => true,
+                Some(m) if eq_ic(m, "all") => true,
+                Some(m) if eq_ic(m, "write") => false,
+                Some(_) => return Frame::error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+            };
+            ctx.shared
+                .client_pause
+                .pause(storage::now_ms().saturating_add(ms), all);
+            Frame::ok()
+        }
+        "unpause" if n == 2 => {
+            ctx.shared.client_pause.unpause();
+            Frame::ok()
+        }
+        "reply" if n == 3 => {
+            if eq_ic(&args[2], "on") {
+                ctx.session.reply_off = false;
+                ctx.session.reply_skip = 0;
+            } else if eq_ic(&args[2], "off") {
+                ctx.session.reply_off = true;
+            } else if eq_ic(&args[2], "skip") {
+                // This command's reply and the next one's.
+                ctx.session.reply_skip = 2;
+            } else {
+                return syntax_error();
+            }
+            Frame::ok()
+        }
         "no-evict" | "no-touch" if n == 3 => {
             if eq_ic(&args[2], "on") || eq_ic(&args[2], "off") {
                 Frame::ok()
@@ -282,14 +319,14 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "    Unblock the specified blocked client.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))
             .collect(),
         ),
         "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "no-evict" | "no-touch"
-        | "unblock" | "help" => sub_arity(&sub),
+        | "unblock" | "reply" | "pause" | "unpause" | "help" => sub_arity(&sub),
         _ => Frame::Error(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&args[1])

@@ -366,14 +366,16 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "    Return the kind of internal representation used in order to store the value",
                 "    associated with a <key>.",
                 "FREQ <key>",
-                "    Return the access frequency index of the <key>.",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
                 "IDLETIME <key>",
-                "    Return the idle time of the <key>.",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
                 "REFCOUNT <key>",
                 "    Return the number of references of the value associated with the specified",
                 "    <key>.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))
@@ -433,5 +435,126 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         "freq" => Frame::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
         "idletime" => Frame::Integer(0),
         _ => Frame::Integer(1),
+    }
+}
+
+/// MOVE key db: to another database of the same namespace (value and TTL), unless the key
+/// exists there.
+pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let n = match parse_int(&args[2]) {
+        Ok(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => n,
+        Ok(_) => {
+            return Frame::error(
+                "ERR value is out of range, value must between -2147483648 and 2147483647",
+            )
+        }
+        Err(f) => return f,
+    };
+    if n < 0 || n >= ctx.shared.databases() as i64 {
+        return Frame::error("ERR DB index is out of range");
+    }
+    let dst = ctx.session.base() + n as u32;
+    if dst == ctx.session.db {
+        return Frame::error("ERR source and destination objects are the same");
+    }
+    match ctx.shared.storage().move_key(ctx.session.db, &args[1], dst) {
+        Ok(moved) => Frame::Integer(moved as i64),
+        Err(e) => storage_error(e),
+    }
+}
+
+/// The encoding thresholds of DUMP: Redis's `*-max-listpack-*` and `set-max-intset-entries`
+/// parameters, so a payload is encoded as Redis with the same settings would encode it.
+fn dump_limits(shared: &crate::shared::Shared) -> rdb::Limits {
+    shared.with_config(|c| rdb::Limits {
+        hash_max_listpack_entries: c.get_u64("hash-max-listpack-entries") as usize,
+        hash_max_listpack_value: c.get_u64("hash-max-listpack-value") as usize,
+        zset_max_listpack_entries: c.get_u64("zset-max-listpack-entries") as usize,
+        zset_max_listpack_value: c.get_u64("zset-max-listpack-value") as usize,
+        set_max_intset_entries: c.get_u64("set-max-intset-entries") as usize,
+        list_max_listpack_size: c.get_i64("list-max-listpack-size"),
+    })
+}
+
+/// DUMP key: the value in Redis's serialization format (RDB 10 object, version, CRC64).
+pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    match ctx.shared.storage().read_value(ctx.session.db, &args[1]) {
+        Ok(Some((v, _))) => Frame::Bulk(Bytes::from(rdb::dump(&v, &dump_limits(ctx.shared)))),
+        Ok(None) => Frame::Null,
+        Err(e) => storage_error(e),
+    }
+}
+
+/// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]: checks in Redis's order
+/// (options, existing key, TTL, version and CRC, then the object). IDLETIME and FREQ are
+/// validated and have no effect (no eviction here). A TTL already in the past creates
+/// nothing (and with REPLACE deletes the old key), as in Redis.
+pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq) = (false, false);
+    let mut j = 4;
+    while j < args.len() {
+        let more = args.len() - j - 1;
+        if eq_ic(&args[j], "replace") {
+            replace = true;
+        } else if eq_ic(&args[j], "absttl") {
+            absttl = true;
+        } else if eq_ic(&args[j], "idletime") && more >= 1 && !freq {
+            match parse_int(&args[j + 1]) {
+                Ok(v) if v >= 0 => {}
+                Ok(_) => return Frame::error("ERR Invalid IDLETIME value, must be >= 0"),
+                Err(f) => return f,
+            }
+            idle = true;
+            j += 1;
+        } else if eq_ic(&args[j], "freq") && more >= 1 && !idle {
+            match parse_int(&args[j + 1]) {
+                Ok(v) if (0..=255).contains(&v) => {}
+                Ok(_) => return Frame::error("ERR Invalid FREQ value, must be >= 0 and <= 255"),
+                Err(f) => return f,
+            }
+            freq = true;
+            j += 1;
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let storage = ctx.shared.storage();
+    let db = ctx.session.db;
+    if !replace {
+        match storage.exists(db, &[args[1].clone()]) {
+            Ok(0) => {}
+            Ok(_) => return Frame::error("BUSYKEY Target key name already exists."),
+            Err(e) => return storage_error(e),
+        }
+    }
+    let ttl = match parse_int(&args[2]) {
+        Ok(t) if t >= 0 => t,
+        Ok(_) => return Frame::error("ERR Invalid TTL value, must be >= 0"),
+        Err(f) => return f,
+    };
+    let value = match rdb::load(&args[3]) {
+        Ok(v) => v,
+        Err(e) => return Frame::Error(e.to_string()),
+    };
+    let now = storage::now_ms() as i64;
+    let expire = match (ttl, absttl) {
+        (0, _) => 0,
+        (t, true) => t,
+        (t, false) => t.saturating_add(now),
+    };
+    if expire != 0 && expire <= now {
+        if replace {
+            if let Err(e) = storage.del(db, &[args[1].clone()]) {
+                return storage_error(e);
+            }
+        }
+        return Frame::ok();
+    }
+    match storage.restore_value(db, &args[1], &value, expire as u64, replace) {
+        Ok(true) => Frame::ok(),
+        Ok(false) => Frame::error("BUSYKEY Target key name already exists."),
+        Err(e) => storage_error(e),
     }
 }

@@ -31,6 +31,11 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
+    if args.len() > 3 {
+        // LPOP/RPOP take at most a count: Redis answers with the arity error.
+        let name = if end == End::Left { "lpop" } else { "rpop" };
+        return super::wrong_arity(name);
+    }
     let count = match super::parse_pop_count(args) {
         Ok(c) => c,
         Err(f) => return f,

@@ -7,8 +7,10 @@
 mod bits;
 mod connection;
 mod hashes;
+pub mod introspect;
 mod keys;
 mod lists;
+pub mod meta;
 pub mod multi;
 pub mod pubsub;
 mod server;
@@ -42,6 +44,11 @@ pub mod flags {
     /// Writes no data but is logged for the replicas while any is connected (PUBLISH: its
     /// message reaches their subscribers). Redis's `may_replicate`; not listed by COMMAND here.
     pub const MAY_REPLICATE: u32 = 1 << 11;
+    /// Refused inside MULTI (`-ERR Command not allowed inside a transaction`), as Redis's
+    /// `no_multi` commands.
+    pub const NO_MULTI: u32 = 1 << 12;
+    /// Not recorded in the SLOWLOG (EXEC: its commands are, one by one).
+    pub const SKIP_SLOWLOG: u32 = 1 << 13;
 
     /// Names as `COMMAND` reports them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -56,6 +63,8 @@ pub mod flags {
         (STALE, "stale"),
         (NO_AUTH, "no_auth"),
         (FAST, "fast"),
+        (NO_MULTI, "no_multi"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
     ];
 }
 
@@ -91,6 +100,10 @@ pub struct Session {
     /// The namespace this client authenticated into (`None`: the default one). `db` is then
     /// the namespace's base plus the database index.
     pub ns: Option<Arc<crate::namespace::Ns>>,
+    /// CLIENT REPLY OFF: no replies (Pub/Sub confirmations and messages still go out).
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: replies still to suppress (the SKIP itself and the next one).
+    pub reply_skip: u8,
 }
 
 impl Session {
@@ -106,9 +119,24 @@ impl Session {
 }
 
 impl Session {
+    /// Whether replies are sent as they are made (no CLIENT REPLY OFF/SKIP in effect).
+    pub fn replies_on(&self) -> bool {
+        !self.reply_off && self.reply_skip == 0
+    }
+
+    /// Whether the reply of the command just run is sent (CLIENT REPLY): the Pub/Sub
+    /// confirmations always are, as in Redis 7.0.
+    pub fn take_reply_allowed(&mut self, name: &str) -> bool {
+        if self.reply_skip > 0 {
+            self.reply_skip -= 1;
+            return pubsub::is_subscription(name);
+        }
+        !self.reply_off || pubsub::is_subscription(name)
+    }
+
     /// Subscribed to at least one channel or pattern.
     pub fn subscribed(&self) -> bool {
-        self.sub.as_ref().is_some_and(|s| s.count() > 0)
+        self.sub.as_ref().is_some_and(|s| s.total() > 0)
     }
 }
 
@@ -130,6 +158,8 @@ impl Session {
             repl_port: 0,
             repl_ip: None,
             ns: None,
+            reply_off: false,
+            reply_skip: 0,
         }
     }
 }
@@ -198,11 +228,11 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("ping", -1, FAST | STALE | LOADING, NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", O1, connection::ping),
     cmd("echo", 2, FAST | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Returns the given string.", O1, connection::echo),
     cmd("select", 2, FAST | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Changes the selected database.", O1, connection::select),
-    cmd("quit", -1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Closes the connection.", O1, connection::quit),
-    cmd("hello", -1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", O1, connection::hello),
-    cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
+    cmd("quit", -1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "1.0.0", "Closes the connection.", O1, connection::quit),
+    cmd("hello", -1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", O1, connection::hello),
+    cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
     cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", connection::client),
-    cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
+    cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
     // bitmaps
     cmd("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", O1, bits::setbit),
     cmd("getbit", 3, READONLY | FAST, KEY1, "bitmap", "2.2.0", "Returns a bit value by offset.", O1, bits::getbit),
@@ -219,13 +249,13 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("sort", -2, WRITE | DENYOOM, KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort),
     cmd("sort_ro", -2, READONLY, KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort_ro),
     // blocking pops
-    cmd("blpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
-    cmd("brpop", -3, WRITE | BLOCKING, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
-    cmd("brpoplpush", 4, WRITE | DENYOOM | BLOCKING, KEY12, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", O1, crate::blocking::handler),
-    cmd("blmove", 6, WRITE | DENYOOM | BLOCKING, KEY12, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", O1, crate::blocking::handler),
+    cmd("blpop", -3, WRITE | BLOCKING | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
+    cmd("brpop", -3, WRITE | BLOCKING | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
+    cmd("brpoplpush", 4, WRITE | DENYOOM | BLOCKING | NOSCRIPT, KEY12, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", O1, crate::blocking::handler),
+    cmd("blmove", 6, WRITE | DENYOOM | BLOCKING | NOSCRIPT, KEY12, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", O1, crate::blocking::handler),
     cmd("blmpop", -5, WRITE | BLOCKING, NOKEYS, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", crate::blocking::handler),
-    cmd("bzpopmin", -3, WRITE | FAST | BLOCKING, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
-    cmd("bzpopmax", -3, WRITE | FAST | BLOCKING, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
+    cmd("bzpopmin", -3, WRITE | FAST | BLOCKING | NOSCRIPT, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
+    cmd("bzpopmax", -3, WRITE | FAST | BLOCKING | NOSCRIPT, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
     cmd("bzmpop", -5, WRITE | BLOCKING, NOKEYS, "sorted_set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", crate::blocking::handler),
     // pub/sub
     cmd("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels.", "O(N) where N is the number of channels to subscribe to.", pubsub::subscribe),
@@ -234,9 +264,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("punsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to unsubscribe.", pubsub::punsubscribe),
     cmd("publish", 3, PUBSUB | FAST | LOADING | STALE | MAY_REPLICATE, NOKEYS, "pubsub", "2.0.0", "Posts a message to a channel.", "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).", pubsub::publish),
     cmd("pubsub", -2, PUBSUB | LOADING | STALE, NOKEYS, "pubsub", "2.8.0", "A container for Pub/Sub commands.", "Depends on subcommand.", pubsub::pubsub),
+    cmd("spublish", 3, PUBSUB | FAST | LOADING | STALE | MAY_REPLICATE, KEY1, "pubsub", "7.0.0", "Post a message to a shard channel", "O(N) where N is the number of clients subscribed to the receiving shard channel.", pubsub::spublish),
+    cmd("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, KEYS_ALL, "pubsub", "7.0.0", "Listens for messages published to shard channels.", "O(N) where N is the number of shard channels to subscribe to.", pubsub::ssubscribe),
+    cmd("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, KEYS_ALL, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", "O(N) where N is the number of shard channels to unsubscribe.", pubsub::sunsubscribe),
     // transactions
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
-    cmd("exec", 1, LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
+    cmd("exec", 1, LOADING | STALE | NOSCRIPT | SKIP_SLOWLOG, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
     cmd("discard", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "2.0.0", "Discards a transaction.", "O(N), when N is the number of queued commands", multi::discard),
     cmd("watch", -2, FAST | LOADING | STALE | NOSCRIPT, KEYS_ALL, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "O(1) for every key.", multi::watch),
     cmd("unwatch", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", O1, multi::unwatch),
@@ -254,6 +287,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("getex", -2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", O1, strings::getex),
     cmd("append", 3, WRITE | DENYOOM | FAST, KEY1, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", O1, strings::append),
     cmd("strlen", 2, READONLY | FAST, KEY1, "string", "2.2.0", "Returns the length of a string value.", O1, strings::strlen),
+    cmd("lcs", -3, READONLY, KEY12, "string", "7.0.0", "Finds the longest common substring.", "O(N*M) where N and M are the lengths of s1 and s2, respectively", strings::lcs),
     cmd("incr", 2, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", O1, strings::incr),
     cmd("decr", 2, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", O1, strings::decr),
     cmd("incrby", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", O1, strings::incrby),
@@ -340,6 +374,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("zpopmax", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmax),
     cmd("zunion", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the union of multiple sorted sets.", "O(N)+O(M*log(M))", zsets::zunion),
     cmd("zinter", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the intersect of multiple sorted sets.", "O(N*K)+O(M*log(M))", zsets::zinter),
+    cmd("zintercard", -3, READONLY, NOKEYS, "sorted_set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", zsets::zintercard),
     cmd("zdiff", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the difference between multiple sorted sets.", "O(L + (N-K)log(N))", zsets::zdiff),
     cmd("zunionstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the union of multiple sorted sets in a key.", "O(N)+O(M log(M))", zsets::zunionstore),
     cmd("zinterstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "O(N*K)+O(M*log(M))", zsets::zinterstore),
@@ -365,6 +400,9 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("rename", 3, WRITE, KEY12, "generic", "1.0.0", "Renames a key and overwrites the destination.", O1, keys::rename),
     cmd("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", O1, keys::renamenx),
     cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy),
+    cmd("move", 3, WRITE | FAST, KEY1, "generic", "1.0.0", "Moves a key to another database.", O1, keys::move_),
+    cmd("dump", 2, READONLY, KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.", keys::dump),
+    cmd("restore", -4, WRITE | DENYOOM, KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
     cmd("object", -2, READONLY, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", keys::object),
     cmd("keys", 2, READONLY, NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", ON, keys::keys),
     cmd("scan", -2, READONLY, NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration.", keys::scan),
@@ -378,21 +416,29 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("command", -1, LOADING | STALE, NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", ON, server::command),
     cmd("time", 1, FAST | LOADING | STALE, NOKEYS, "server", "2.6.0", "Returns the server time.", O1, server::time),
     cmd("lastsave", 1, FAST | LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", O1, server::lastsave),
+    cmd("slowlog", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.2.12", "A container for slow log commands.", "Depends on subcommand.", introspect::slowlog),
+    cmd("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.8.13", "A container for latency diagnostics commands.", "Depends on subcommand.", introspect::latency),
+    cmd("memory", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "4.0.0", "A container for memory diagnostics commands.", "Depends on subcommand.", introspect::memory),
+    cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.", O1, server::bgrewriteaof),
+    cmd("lolwut", -1, READONLY | FAST, NOKEYS, "server", "5.0.0", "Displays computer art and the Redis version", ON, server::lolwut),
+    cmd("asking", 1, FAST, NOKEYS, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect.", O1, server::cluster_disabled),
+    cmd("readonly", 1, FAST | LOADING | STALE, NOKEYS, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node.", O1, server::cluster_disabled),
+    cmd("readwrite", 1, FAST | LOADING | STALE, NOKEYS, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node.", O1, server::cluster_disabled),
     // replication
     cmd("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "5.0.0", "Configures a server as replica of another, or promotes it to a master.", O1, crate::replication::replica::replicaof),
     cmd("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", O1, crate::replication::replica::replicaof),
     cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, "server", "2.8.12", "Returns the replication role.", O1, crate::replication::replica::role),
     cmd("wait", 3, NOSCRIPT, NOKEYS, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", O1, crate::replication::master::wait),
     cmd("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "3.0.0", "An internal command for configuring the replication stream.", O1, crate::replication::master::replconf),
-    cmd("psync", 3, ADMIN | NOSCRIPT, NOKEYS, "server", "2.8.0", "An internal command used in replication.", O1, crate::replication::master::psync),
+    cmd("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "2.8.0", "An internal command used in replication.", O1, crate::replication::master::psync),
     cmd("syncfile", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Strata: the full-sync transfer service (MANIFEST <snapshot> | READ <snapshot> <file> <offset> <length>).", O1, crate::replication::master::syncfile),
     cmd("namespace", -2, WRITE | ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Manages namespaces: ADD <name> <token> | DEL <name> | SET <name> <token> | GET <name>|* | LIST.", O1, crate::namespace::namespace),
-    cmd("save", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
+    cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
     cmd("debug", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "A container for debugging commands (SLEEP, SET-ACTIVE-EXPIRE, RELOAD, FAILPOINT, HELP).", "Depends on subcommand.", server::debug),
     cmd("binlog", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "7.0.0", "Binlog administration: purge, leases, snapshots (Strata).", "Depends on subcommand.", server::binlog),
     cmd("compact", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "0.1.0", "Compacts the storage now, reclaiming the space of deleted and expired data (Strata, as in Kvrocks).", "O(N) in the data size", server::compact),
     cmd("bgsave", -1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", ON, server::bgsave),
-    cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", ON, server::shutdown),
+    cmd("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", ON, server::shutdown),
 ];
 
 static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
@@ -438,6 +484,35 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(wrong_arity(spec.name));
     }
+    // Subcommands of a container (CLIENT KILL, CONFIG SET, ...) have arities of their own,
+    // checked here as Redis 7 checks them; a subcommand neither Redis nor Strata has is
+    // refused here too.
+    let subs = &subcommand_arities()[idx];
+    let found = subs
+        .iter()
+        .find(|(s, _)| args.len() > 1 && args[1].eq_ignore_ascii_case(s.as_bytes()));
+    if !subs.is_empty()
+        && args.len() > 1
+        && found.is_none()
+        && !EXTRA_SUBCOMMANDS
+            .iter()
+            .any(|(c, s)| *c == spec.name && eq_ic(&args[1], s))
+    {
+        return Err(Frame::Error(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            quote_arg(&args[1]),
+            spec.name.to_ascii_uppercase()
+        )));
+    }
+    if let Some(sub) = found {
+        let a = sub.1;
+        if (a > 0 && n != a) || (a < 0 && n < -a) {
+            shared.cmdstats[idx]
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(wrong_arity(&format!("{}|{}", spec.name, sub.0)));
+        }
+    }
     if !session.authed
         && spec.flags & NO_AUTH == 0
         && shared
@@ -479,8 +554,48 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
     Ok(idx)
 }
 
+/// Subcommands Strata has beyond Redis 7.0's (CLIENT SETINFO and NO-TOUCH are Redis 7.2's:
+/// client libraries send SETINFO on connect).
+const EXTRA_SUBCOMMANDS: &[(&str, &str)] = &[("client", "setinfo"), ("client", "no-touch")];
+
+/// Per command of the table: its subcommands as Redis 7.0 declares them (name after the
+/// `|`, arity counted over the whole request), empty for plain commands.
+fn subcommand_arities() -> &'static [Vec<(String, i32)>] {
+    static SUBS: OnceLock<Vec<Vec<(String, i32)>>> = OnceLock::new();
+    SUBS.get_or_init(|| {
+        TABLE
+            .iter()
+            .map(|c| {
+                meta::get(c.name)
+                    .map(|m| {
+                        m.subcommands
+                            .iter()
+                            .filter_map(|(full, sm)| {
+                                let name = full.split_once('|')?.1.to_string();
+                                match &sm.info {
+                                    Frame::Array(a) => match a.get(1) {
+                                        Some(Frame::Integer(ar)) => Some((name, *ar as i32)),
+                                        _ => None,
+                                    },
+                                    _ => None,
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    })
+}
+
 /// Admin commands a namespace client may still run: CLIENT about itself.
 fn ns_allowed(name: &str, args: &[Bytes]) -> bool {
+    if name == "memory" {
+        // The footprint of one of its own keys.
+        return args
+            .get(1)
+            .is_some_and(|s| eq_ic(s, "usage") || eq_ic(s, "help"));
+    }
     name == "client"
         && args.get(1).is_some_and(|s| {
             [
@@ -543,12 +658,10 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     if notify && !reply.is_error() {
         crate::notify::after(shared, db, spec.name, args, &reply, before);
     }
+    let elapsed = start.elapsed();
+    shared.record_call(idx, elapsed, 1);
+    crate::commands::introspect::after_call(shared, session, spec, args, elapsed);
     let st = &shared.cmdstats[idx];
-    st.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    st.usec.fetch_add(
-        start.elapsed().as_micros() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
     if reply.is_error() {
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     } else if spec.flags & WRITE != 0 {
@@ -632,9 +745,9 @@ pub fn eq_ic(a: &[u8], b: &str) -> bool {
 /// later gates such as cluster routing and namespaces).
 /// Where the `numkeys` argument is for commands whose keys follow a count (LMPOP numkeys
 /// key ..., ZUNIONSTORE dst numkeys key ...).
-fn numkeys_position(name: &str) -> Option<usize> {
+pub(crate) fn numkeys_position(name: &str) -> Option<usize> {
     match name {
-        "lmpop" | "zmpop" | "sintercard" | "zunion" | "zinter" | "zdiff" => Some(1),
+        "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => Some(1),
         "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
         _ => None,
     }
@@ -710,14 +823,18 @@ mod tests {
             );
             if c.first_key > 0 {
                 assert!(c.step >= 1, "{}: step", c.name);
-                assert!(c.arity.abs() > c.first_key, "{}: key beyond arity", c.name);
+                assert!(
+                    c.arity.abs() > c.first_key || c.last_key < 0,
+                    "{}: key beyond arity",
+                    c.name
+                );
                 assert!(
                     c.last_key < 0 || c.last_key >= c.first_key,
                     "{}: last key before first",
                     c.name
                 );
                 assert!(
-                    c.flags & (WRITE | READONLY) != 0 || c.name == "watch",
+                    c.flags & (WRITE | READONLY | PUBSUB) != 0 || c.name == "watch",
                     "{} has keys but is neither write nor readonly",
                     c.name
                 );
@@ -730,6 +847,52 @@ mod tests {
                 Some(seen.len() - 1)
             );
         }
+    }
+
+    /// The table agrees with what Redis 7.0 declares for the same command: arity, the flags
+    /// that change behaviour, and the key positions of the first key spec.
+    #[test]
+    fn table_agrees_with_redis_declarations() {
+        const COMPARED: &[(u32, &str)] = &[
+            (WRITE, "write"),
+            (READONLY, "readonly"),
+            (DENYOOM, "denyoom"),
+            (BLOCKING, "blocking"),
+            (NO_AUTH, "no_auth"),
+            (NOSCRIPT, "noscript"),
+            (NO_MULTI, "no_multi"),
+            (PUBSUB, "pubsub"),
+            (SKIP_SLOWLOG, "skip_slowlog"),
+        ];
+        let mut checked = 0;
+        for c in TABLE {
+            let Some(m) = meta::get(c.name) else {
+                continue;
+            };
+            checked += 1;
+            let arity = match &m.info {
+                Frame::Array(a) => match a.get(1) {
+                    Some(Frame::Integer(i)) => *i as i32,
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            assert_eq!(c.arity, arity, "{}: arity", c.name);
+            if !m.subcommands.is_empty() {
+                // A container: flags are its subcommands'.
+                continue;
+            }
+            for (bit, name) in COMPARED {
+                assert_eq!(
+                    c.flags & bit != 0,
+                    m.flags.iter().any(|f| f == name),
+                    "{}: flag {name} (Redis: {:?})",
+                    c.name,
+                    m.flags
+                );
+            }
+        }
+        assert!(checked > 190, "{checked} commands compared");
     }
 
     #[test]

@@ -97,7 +97,10 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
             if TABLE[*idx].flags & super::flags::WRITE != 0 {
                 written.push((ctx.session.db, *idx));
             }
-            call(shared, ctx.session, *idx, args)
+            let reply = call(shared, ctx.session, *idx, args);
+            // Errors inside the transaction count like any other (INFO errorstats).
+            shared.error_reply(&reply);
+            reply
         })
         .collect();
     ctx.session.in_exec = false;

@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 use resp::Frame;
 
 use super::Ctx;
-use crate::pubsub::Subscriber;
+use crate::pubsub::{Kind, Subscriber};
 
 fn confirm(kind: &str, name: Option<&Bytes>, count: usize) -> Frame {
     Frame::Push(vec![
@@ -30,27 +30,31 @@ fn subscriber<'a>(ctx: &'a mut Ctx<'_>) -> &'a mut Subscriber {
         .get_or_insert_with(|| Subscriber::new(client))
 }
 
-fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Frame {
+fn subscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> Frame {
     let shared = ctx.shared;
-    let kind = if pattern { "psubscribe" } else { "subscribe" };
+    let word = match kind {
+        Kind::Channel => "subscribe",
+        Kind::Pattern => "psubscribe",
+        Kind::Shard => "ssubscribe",
+    };
     let mut frames = Vec::with_capacity(args.len() - 1);
     let base = ctx.session.base();
     for name in &args[1..] {
         let sub = subscriber(ctx);
         shared
             .pubsub
-            .subscribe(sub, &crate::namespace::scope(base, name), pattern);
-        frames.push(confirm(kind, Some(name), sub.count()));
+            .subscribe(sub, &crate::namespace::scope(base, name), kind);
+        frames.push(confirm(word, Some(name), sub.count_of(kind)));
     }
     raw(ctx, frames)
 }
 
-fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Frame {
+fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> Frame {
     let shared = ctx.shared;
-    let kind = if pattern {
-        "punsubscribe"
-    } else {
-        "unsubscribe"
+    let word = match kind {
+        Kind::Channel => "unsubscribe",
+        Kind::Pattern => "punsubscribe",
+        Kind::Shard => "sunsubscribe",
     };
     let base = ctx.session.base();
     let sub = subscriber(ctx);
@@ -59,44 +63,61 @@ fn unsubscribe_generic(ctx: &mut Ctx<'_>, args: &[Bytes], pattern: bool) -> Fram
             .iter()
             .map(|a| crate::namespace::scope(base, a))
             .collect()
-    } else if pattern {
-        sub.patterns.iter().cloned().collect()
     } else {
-        sub.channels.iter().cloned().collect()
+        match kind {
+            Kind::Channel => sub.channels.iter().cloned().collect(),
+            Kind::Pattern => sub.patterns.iter().cloned().collect(),
+            Kind::Shard => sub.shard.iter().cloned().collect(),
+        }
     };
     let mut frames = Vec::with_capacity(names.len().max(1));
     for name in &names {
-        shared.pubsub.unsubscribe(sub, name, pattern);
+        shared.pubsub.unsubscribe(sub, name, kind);
         frames.push(confirm(
-            kind,
+            word,
             Some(&crate::namespace::unscope(name)),
-            sub.count(),
+            sub.count_of(kind),
         ));
     }
     if names.is_empty() {
-        frames.push(confirm(kind, None, sub.count()));
+        frames.push(confirm(word, None, sub.count_of(kind)));
     }
     raw(ctx, frames)
 }
 
 pub fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    subscribe_generic(ctx, args, false)
+    subscribe_generic(ctx, args, Kind::Channel)
 }
 pub fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    subscribe_generic(ctx, args, true)
+    subscribe_generic(ctx, args, Kind::Pattern)
+}
+pub fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    subscribe_generic(ctx, args, Kind::Shard)
 }
 pub fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    unsubscribe_generic(ctx, args, false)
+    unsubscribe_generic(ctx, args, Kind::Channel)
 }
 pub fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    unsubscribe_generic(ctx, args, true)
+    unsubscribe_generic(ctx, args, Kind::Pattern)
+}
+pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    unsubscribe_generic(ctx, args, Kind::Shard)
 }
 
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let channel = crate::namespace::scope(ctx.session.base(), &args[1]);
     // Inside EXEC (or a record a replica applies) the message goes out after the commit.
     Frame::Integer(crate::notify::publish_message(
-        ctx.shared, &channel, &args[2],
+        ctx.shared, &channel, &args[2], false,
+    ))
+}
+
+/// SPUBLISH: to the subscribers of a shard channel (`smessage`); without cluster mode shard
+/// channels are a namespace of their own, as in Redis.
+pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let channel = crate::namespace::scope(ctx.session.base(), &args[1]);
+    Frame::Integer(crate::notify::publish_message(
+        ctx.shared, &channel, &args[2], true,
     ))
 }
 
@@ -118,16 +139,21 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     .collect(),
             )
         }
-        "shardchannels" if n <= 3 => Frame::Array(Vec::new()),
+        "shardchannels" if n <= 3 => {
+            let pattern = crate::namespace::scope(base, args.get(2).map_or(&b"*"[..], |p| p));
+            Frame::Array(
+                ps.shard_channels(&pattern)
+                    .into_iter()
+                    .filter(|c| crate::namespace::scope_of(c) == &scope[..])
+                    .map(|c| Frame::Bulk(crate::namespace::unscope(&c)))
+                    .collect(),
+            )
+        }
         "numsub" | "shardnumsub" => {
             let mut out = Vec::with_capacity(2 * (n - 2));
             for ch in &args[2..] {
                 out.push(Frame::Bulk(ch.clone()));
-                let count = if sub == "numsub" {
-                    ps.numsub(&crate::namespace::scope(base, ch))
-                } else {
-                    0
-                };
+                let count = ps.numsub(&crate::namespace::scope(base, ch), sub == "shardnumsub");
                 out.push(Frame::Integer(count as i64));
             }
             Frame::Array(out)
@@ -154,17 +180,24 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .map(|s| Frame::Simple((*s).into()))
             .collect(),
         ),
-        "channels" | "shardchannels" | "numpat" | "help" => {
-            Frame::Error(format!("ERR wrong number of arguments for 'pubsub|{sub}' command"))
-        }
+        // Within the subcommand's arity (checked centrally) but not a form it takes.
         _ => Frame::Error(format!(
-            "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
             String::from_utf8_lossy(&args[1])
         )),
     }
 }
 
 /// Whether a command may run while a RESP2 connection is subscribed.
+/// The (un)subscribe commands, whose confirmations are pushes (sent even with CLIENT REPLY
+/// OFF).
+pub fn is_subscription(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe" | "psubscribe" | "ssubscribe" | "unsubscribe" | "punsubscribe" | "sunsubscribe"
+    )
+}
+
 pub fn allowed_while_subscribed(name: &str) -> bool {
     matches!(
         name,

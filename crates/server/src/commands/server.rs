@@ -7,7 +7,7 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::glob::glob_match;
 
-use super::{eq_ic, flags, syntax_error, CommandSpec, Ctx, TABLE};
+use super::{eq_ic, flags, meta, syntax_error, CommandSpec, Ctx, TABLE};
 use crate::config;
 
 pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -44,6 +44,7 @@ pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
             ctx.shared
                 .last_save
                 .store(storage::now_ms() / 1000, Ordering::Relaxed);
+            ctx.shared.stats.saves.fetch_add(1, Ordering::Relaxed);
             Frame::ok()
         }
         Err(e) => super::storage_error(e),
@@ -219,6 +220,14 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 }
             });
             out.retain(|(k, _)| !matches!(k, Frame::Bulk(b) if b.is_empty()));
+            // Redis 7.0 accepts the `n` class but does not print it back (`KEAn` -> `AKE`).
+            for (k, v) in out.iter_mut() {
+                if matches!(k, Frame::Bulk(b) if b.as_ref() == b"notify-keyspace-events") {
+                    if let Frame::Bulk(b) = v {
+                        *v = Frame::Bulk(Bytes::from(String::from_utf8_lossy(b).replace('n', "")));
+                    }
+                }
+            }
             Frame::Map(out)
         }
         "set" => {
@@ -259,7 +268,10 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 c.usec.store(0, Ordering::Relaxed);
                 c.rejected.store(0, Ordering::Relaxed);
                 c.failed.store(0, Ordering::Relaxed);
+                c.hist.reset();
             }
+            ctx.shared.errorstats.reset();
+            s.saves.store(0, Ordering::Relaxed);
             Frame::ok()
         }
         "help" => Frame::Array(
@@ -274,7 +286,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "REWRITE",
                 "    Rewrite the configuration file.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))
@@ -322,9 +334,15 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(p) => p.into_inner(),
     };
+    // All or nothing: a failure part way restores every value set before it.
+    let before = cfg.clone();
     for (param, value) in &staged {
         if let Err(e) = cfg.set(param.name, value) {
-            return Frame::Error(format!("ERR CONFIG SET failed - {e}"));
+            *cfg = before;
+            return Frame::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {e}",
+                param.name
+            ));
         }
     }
     drop(cfg);
@@ -340,10 +358,11 @@ fn flag_frames(spec: &CommandSpec) -> Vec<Frame> {
         .collect()
 }
 
-fn acl_categories(spec: &CommandSpec) -> Vec<Frame> {
-    let mut cats = vec![format!("@{}", spec.group)];
+/// ACL categories of a command Redis does not have (Strata's own).
+fn own_acl_categories(spec: &CommandSpec) -> Vec<String> {
+    let mut cats = Vec::new();
     if spec.flags & flags::WRITE != 0 {
-        cats.push("@write".into());
+        cats.push("@write".to_string());
     }
     if spec.flags & flags::READONLY != 0 {
         cats.push("@read".into());
@@ -357,14 +376,23 @@ fn acl_categories(spec: &CommandSpec) -> Vec<Frame> {
         cats.push("@admin".into());
         cats.push("@dangerous".into());
     }
-    if spec.first_key > 0 {
-        cats.push("@keyspace".into());
-    }
-    cats.into_iter().map(Frame::Simple).collect()
+    cats
 }
 
-/// One entry of `COMMAND` / `COMMAND INFO` (Redis 7 shape: 10 elements).
+/// The ACL categories of a command, as `COMMAND INFO` lists them.
+fn acl_categories(spec: &CommandSpec) -> Vec<String> {
+    match meta::get(spec.name) {
+        Some(m) => m.acl.clone(),
+        None => own_acl_categories(spec),
+    }
+}
+
+/// One entry of `COMMAND` / `COMMAND INFO` (Redis 7 shape: 10 elements): Redis's own
+/// declaration for the commands Redis has, built from the table for Strata's.
 fn command_info(spec: &CommandSpec) -> Frame {
+    if let Some(m) = meta::get(spec.name) {
+        return m.info.clone();
+    }
     Frame::Array(vec![
         Frame::bulk_str(spec.name),
         Frame::Integer(spec.arity as i64),
@@ -372,14 +400,22 @@ fn command_info(spec: &CommandSpec) -> Frame {
         Frame::Integer(spec.first_key as i64),
         Frame::Integer(spec.last_key as i64),
         Frame::Integer(spec.step as i64),
-        Frame::Set(acl_categories(spec)),
+        Frame::Set(
+            own_acl_categories(spec)
+                .into_iter()
+                .map(Frame::Simple)
+                .collect(),
+        ),
         Frame::Set(vec![]),
-        Frame::Array(vec![]),
-        Frame::Array(vec![]),
+        Frame::Set(vec![]),
+        Frame::Set(vec![]),
     ])
 }
 
 fn command_docs(spec: &CommandSpec) -> Frame {
+    if let Some(d) = meta::get(spec.name).and_then(|m| m.docs.clone()) {
+        return d;
+    }
     Frame::Map(vec![
         (Frame::bulk_str("summary"), Frame::bulk_str(spec.summary)),
         (Frame::bulk_str("since"), Frame::bulk_str(spec.since)),
@@ -389,6 +425,77 @@ fn command_docs(spec: &CommandSpec) -> Frame {
             Frame::bulk_str(spec.complexity),
         ),
     ])
+}
+
+/// Every name `COMMAND LIST` reports: the commands and their subcommands (`client|list`),
+/// with their ACL categories.
+fn listed_names() -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for spec in TABLE {
+        out.push((spec.name.to_string(), acl_categories(spec)));
+        if let Some(m) = meta::get(spec.name) {
+            for (name, sub) in &m.subcommands {
+                out.push((name.clone(), sub.acl.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The keys of a request with their key-spec flags, as `COMMAND GETKEYSANDFLAGS` reports
+/// them: by Redis's key specs, or by the command's own rule where its specs cannot be
+/// evaluated alone (SORT's STORE, SET's GET, BITFIELD's operations).
+fn keys_and_flags(spec: &CommandSpec, args: &[Bytes]) -> Result<Vec<(usize, Vec<String>)>, Frame> {
+    let invalid = || Frame::error("ERR Invalid arguments specified for command");
+    let by_specs = match meta::get(spec.name) {
+        Some(m) => meta::keys_by_specs(&m.key_specs, args, spec.arity),
+        None => Err(meta::KeysError::NeedsProc),
+    };
+    let fl = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match by_specs {
+        Ok(k) => Ok(k),
+        Err(meta::KeysError::Invalid) => Err(invalid()),
+        Err(meta::KeysError::NeedsProc) => match spec.name {
+            "set" => {
+                let get = args[3..].iter().any(|a| eq_ic(a, "get"));
+                Ok(vec![(
+                    1,
+                    if get {
+                        fl(&["RW", "access", "update"])
+                    } else {
+                        fl(&["OW", "update"])
+                    },
+                )])
+            }
+            "bitfield" => {
+                let writes = args[2..]
+                    .iter()
+                    .any(|a| eq_ic(a, "set") || eq_ic(a, "incrby"));
+                Ok(vec![(
+                    1,
+                    if writes {
+                        fl(&["RW", "access", "update"])
+                    } else {
+                        fl(&["RO", "access"])
+                    },
+                )])
+            }
+            _ => Ok(super::key_positions(spec, args)
+                .into_iter()
+                .map(|p| {
+                    // SORT/SORT_RO: the source is read; SORT's STORE destination overwritten.
+                    let f = if p > 1 {
+                        fl(&["OW", "update"])
+                    } else if spec.flags & flags::WRITE != 0 && spec.name != "sort" {
+                        fl(&["RW", "access", "update"])
+                    } else {
+                        fl(&["RO", "access"])
+                    };
+                    (p, f)
+                })
+                .collect()),
+        },
+    }
 }
 
 pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -406,7 +513,7 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Frame::Array(
                 args[2..]
                     .iter()
-                    .map(|a| find(a).map(command_info).unwrap_or(Frame::NullArray))
+                    .map(|a| find(a).map(command_info).unwrap_or(Frame::Null))
                     .collect(),
             )
         }
@@ -424,18 +531,14 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             )
         }
         "list" => {
-            let mut names: Vec<&CommandSpec> = TABLE.iter().collect();
+            let mut names = listed_names();
             if args.len() == 5 && eq_ic(&args[2], "filterby") {
                 let v = String::from_utf8_lossy(&args[4]).to_ascii_lowercase();
                 if eq_ic(&args[3], "pattern") {
-                    names.retain(|s| glob_match(v.as_bytes(), s.name.as_bytes(), true));
+                    names.retain(|(n, _)| glob_match(v.as_bytes(), n.as_bytes(), true));
                 } else if eq_ic(&args[3], "aclcat") {
                     let cat = format!("@{}", v.trim_start_matches('@'));
-                    names.retain(|s| {
-                        acl_categories(s)
-                            .iter()
-                            .any(|f| matches!(f, Frame::Simple(c) if *c == cat))
-                    });
+                    names.retain(|(_, cats)| cats.contains(&cat));
                 } else if eq_ic(&args[3], "module") {
                     names.clear();
                 } else {
@@ -444,30 +547,48 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             } else if args.len() != 2 {
                 return syntax_error();
             }
-            Frame::Array(names.iter().map(|s| Frame::bulk_str(s.name)).collect())
+            Frame::Array(names.iter().map(|(n, _)| Frame::bulk_str(n)).collect())
         }
-        "getkeys" if args.len() < 4 => {
-            Frame::error("ERR wrong number of arguments for 'command|getkeys' command")
-        }
-        "getkeys" => {
+        "getkeys" | "getkeysandflags" if args.len() < 3 => Frame::Error(format!(
+            "ERR wrong number of arguments for 'command|{sub}' command"
+        )),
+        "getkeys" | "getkeysandflags" => {
             let Some(spec) = find(&args[2]) else {
                 return Frame::error("ERR Invalid command specified");
             };
             let cmd_args = &args[2..];
+            let has_keys = spec.first_key > 0
+                || super::numkeys_position(spec.name).is_some()
+                || meta::get(spec.name)
+                    .is_some_and(|m| m.key_specs.iter().any(|k| !k.has("not_key")));
+            if !has_keys {
+                return Frame::error("ERR The command has no key arguments");
+            }
             let n = cmd_args.len() as i32;
             if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
                 return Frame::error("ERR Invalid number of arguments specified for command");
             }
-            if !super::numkeys_valid(spec, cmd_args) {
+            let keys = match keys_and_flags(spec, cmd_args) {
+                Ok(k) => k,
+                Err(f) => return f,
+            };
+            if keys.is_empty() {
                 return Frame::error("ERR Invalid arguments specified for command");
             }
-            let pos = super::key_positions(spec, cmd_args);
-            if pos.is_empty() {
-                return Frame::error("ERR The command has no key arguments");
-            }
+            let with_flags = sub == "getkeysandflags";
             Frame::Array(
-                pos.into_iter()
-                    .map(|i| Frame::Bulk(cmd_args[i].clone()))
+                keys.into_iter()
+                    .map(|(i, f)| {
+                        let key = Frame::Bulk(cmd_args[i].clone());
+                        if with_flags {
+                            Frame::Array(vec![
+                                key,
+                                Frame::Set(f.into_iter().map(Frame::Simple).collect()),
+                            ])
+                        } else {
+                            key
+                        }
+                    })
                     .collect(),
             )
         }
@@ -482,12 +603,18 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "    Return a list of all commands in this Redis server.",
                 "INFO [<command-name> ...]",
                 "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
                 "DOCS [<command-name> ...]",
                 "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
                 "GETKEYS <full-command>",
                 "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
                 "HELP",
-                "    Print this help.",
+                "    Prints this help.",
             ]
             .iter()
             .map(|s| Frame::Simple(s.to_string()))
@@ -642,4 +769,50 @@ pub fn binlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         ))),
     })();
     result.unwrap_or_else(|f| f)
+}
+
+/// BGREWRITEAOF: the binlog needs no rewrite; the closest work is compacting the engine
+/// (dropping stale and expired data), started in the background as Redis starts its rewrite.
+pub fn bgrewriteaof(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    let Some(me) = ctx.shared.me() else {
+        return Frame::error("ERR server not ready");
+    };
+    let spawned = std::thread::Builder::new()
+        .name("bgrewriteaof".into())
+        .spawn(move || {
+            let st = me.storage();
+            if let Err(e) = st.flush_all().and_then(|()| st.compact_all()) {
+                tracing::error!(error = %e, "BGREWRITEAOF compaction failed");
+            } else {
+                tracing::info!("BGREWRITEAOF: compaction finished");
+            }
+        });
+    match spawned {
+        Ok(_) => Frame::Simple("Background append only file rewriting started".into()),
+        Err(e) => Frame::Error(format!("ERR Can't start the compaction: {e}")),
+    }
+}
+
+/// LOLWUT [VERSION v]: Redis 7.0 answers its version line for versions without art.
+pub fn lolwut(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let mut i = 1;
+    while i < args.len() {
+        if eq_ic(&args[i], "version") && i + 1 < args.len() {
+            if let Err(f) = super::parse_int(&args[i + 1]) {
+                return f;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Frame::Verbatim(Bytes::from(format!(
+        "Redis ver. {}\n",
+        crate::REDIS_VERSION
+    )))
+}
+
+/// ASKING, READONLY, READWRITE: cluster commands, refused as by a Redis without cluster mode.
+pub fn cluster_disabled(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    Frame::error("ERR This instance has cluster support disabled")
 }

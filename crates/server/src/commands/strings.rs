@@ -327,3 +327,134 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(e) => storage_error(e),
     }
 }
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: the longest common
+/// subsequence of two strings (missing keys are empty strings), as Redis 7.0 computes it:
+/// the dynamic-programming table, then a walk back from its end that emits matched ranges
+/// from the last to the first.
+pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let storage = ctx.shared.storage();
+    let mut values = Vec::with_capacity(2);
+    for key in &args[1..3] {
+        match storage.get(ctx.session.db, key) {
+            Ok(v) => values.push(v.unwrap_or_default()),
+            Err(storage::Error::WrongType) => {
+                return Frame::error("ERR The specified keys must contain string values")
+            }
+            Err(e) => return storage_error(e),
+        }
+    }
+    let (mut getlen, mut getidx, mut withmatchlen, mut minmatchlen) = (false, false, false, 0u64);
+    let mut i = 3;
+    while i < args.len() {
+        if eq_ic(&args[i], "len") {
+            getlen = true;
+        } else if eq_ic(&args[i], "idx") {
+            getidx = true;
+        } else if eq_ic(&args[i], "withmatchlen") {
+            withmatchlen = true;
+        } else if eq_ic(&args[i], "minmatchlen") && i + 1 < args.len() {
+            match parse_int(&args[i + 1]) {
+                Ok(v) => minmatchlen = v.max(0) as u64,
+                Err(f) => return f,
+            }
+            i += 1;
+        } else {
+            return syntax_error();
+        }
+        i += 1;
+    }
+    if getlen && getidx {
+        return Frame::error("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let (a, b) = (&values[0], &values[1]);
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u128 + 1) * (blen as u128 + 1);
+    let max = ctx.shared.with_config(|c| c.get_u64("proto-max-bulk-len")) as u128;
+    if cells * 4 > max {
+        return Frame::error(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        );
+    }
+    let w = blen + 1;
+    let mut dp = vec![0u32; (alen + 1) * w];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            dp[i * w + j] = if a[i - 1] == b[j - 1] {
+                dp[(i - 1) * w + j - 1] + 1
+            } else {
+                dp[(i - 1) * w + j].max(dp[i * w + j - 1])
+            };
+        }
+    }
+    let total = dp[alen * w + blen];
+    if getlen {
+        return Frame::Integer(total as i64);
+    }
+    let mut result = vec![0u8; total as usize];
+    let mut idx = total as usize;
+    let mut matches = Vec::new();
+    // `arange_start == alen` means no range is open.
+    let (mut arange_start, mut arange_end, mut brange_start, mut brange_end) = (alen, 0, 0, 0);
+    let (mut i, mut j) = (alen, blen);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[idx - 1] = a[i - 1];
+            if arange_start == alen {
+                arange_start = i - 1;
+                arange_end = i - 1;
+                brange_start = j - 1;
+                brange_end = j - 1;
+            } else if arange_start == i && brange_start == j {
+                arange_start -= 1;
+                brange_start -= 1;
+            } else {
+                emit = true;
+            }
+            if arange_start == 0 || brange_start == 0 {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if dp[(i - 1) * w + j] > dp[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if arange_start != alen {
+                emit = true;
+            }
+        }
+        if emit {
+            let match_len = (arange_end - arange_start + 1) as u64;
+            if getidx && (minmatchlen == 0 || match_len >= minmatchlen) {
+                let mut m = vec![
+                    Frame::Array(vec![
+                        Frame::Integer(arange_start as i64),
+                        Frame::Integer(arange_end as i64),
+                    ]),
+                    Frame::Array(vec![
+                        Frame::Integer(brange_start as i64),
+                        Frame::Integer(brange_end as i64),
+                    ]),
+                ];
+                if withmatchlen {
+                    m.push(Frame::Integer(match_len as i64));
+                }
+                matches.push(Frame::Array(m));
+            }
+            arange_start = alen;
+        }
+    }
+    if getidx {
+        Frame::Map(vec![
+            (Frame::bulk_str("matches"), Frame::Array(matches)),
+            (Frame::bulk_str("len"), Frame::Integer(total as i64)),
+        ])
+    } else {
+        Frame::Bulk(Bytes::from(result))
+    }
+}

@@ -659,3 +659,48 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(e) => storage_error(e),
     }
 }
+
+/// ZINTERCARD numkeys key [key ...] [LIMIT limit]: the size of the intersection (sets count
+/// as sorted sets), stopping at `limit` when it is not 0. As in Redis, the keys' types are
+/// checked before the options.
+pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let numkeys = match parse_int(&args[1]) {
+        Ok(n) if n > 0 => n as usize,
+        Ok(_) => {
+            return Frame::error("ERR at least 1 input key is needed for 'zintercard' command")
+        }
+        Err(f) => return f,
+    };
+    if numkeys > args.len() - 2 {
+        return syntax_error();
+    }
+    let keys = &args[2..2 + numkeys];
+    let items =
+        match ctx
+            .shared
+            .storage()
+            .zcombine(ctx.session.db, ZOp::Inter, keys, &[], Aggregate::Sum)
+        {
+            Ok(items) => items,
+            Err(e) => return storage_error(e),
+        };
+    let mut limit = 0usize;
+    let mut i = 2 + numkeys;
+    while i < args.len() {
+        if eq_ic(&args[i], "limit") && i + 1 < args.len() {
+            match parse_int(&args[i + 1]) {
+                Ok(l) if l >= 0 => limit = l as usize,
+                _ => return Frame::error("ERR LIMIT can't be negative"),
+            }
+            i += 2;
+        } else {
+            return syntax_error();
+        }
+    }
+    let n = if limit > 0 {
+        items.len().min(limit)
+    } else {
+        items.len()
+    };
+    Frame::Integer(n as i64)
+}

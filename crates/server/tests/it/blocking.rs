@@ -239,3 +239,43 @@ fn many_blocked_clients_each_get_exactly_one_element() {
     assert_eq!(got, (0..n).collect::<Vec<_>>());
     assert_eq!(blocked_clients(&mut ctl), 0);
 }
+
+/// A client blocked in BRPOPLPUSH / BLMOVE whose destination holds another type is woken
+/// with WRONGTYPE when the source gets an element, and the element stays in the source (as
+/// Redis 7.0); a client waiting behind it on the same source is then served.
+#[test]
+fn a_blocked_move_to_a_destination_of_another_type_is_woken_with_wrongtype() {
+    let s = Server::start(&[]);
+    let mut ctl = s.client();
+    assert!(ctl.cmd(&["SET", "dst", "a string"]).is_ok());
+    let mut a = s.client();
+    send(&mut a, &["BRPOPLPUSH", "src", "dst", "0"]);
+    wait_blocked(&mut ctl, 1);
+    let mut b = s.client();
+    send(&mut b, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]);
+    wait_blocked(&mut ctl, 2);
+    let mut c = s.client();
+    send(&mut c, &["BLMOVE", "src", "good", "LEFT", "RIGHT", "0"]);
+    wait_blocked(&mut ctl, 3);
+    assert_eq!(ctl.cmd(&["RPUSH", "src", "x"]), Reply::Int(1));
+    let wrongtype = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    assert_eq!(a.read_reply().unwrap(), Reply::Error(wrongtype.into()));
+    assert_eq!(b.read_reply().unwrap(), Reply::Error(wrongtype.into()));
+    // The element stayed for the third client, whose destination is a list.
+    assert_eq!(c.read_reply().unwrap(), Reply::bulk("x"));
+    assert_eq!(ctl.cmd(&["LRANGE", "good", "0", "-1"]).array().len(), 1);
+    assert_eq!(ctl.cmd(&["EXISTS", "src"]), Reply::Int(0));
+    assert_eq!(ctl.cmd(&["GET", "dst"]), Reply::bulk("a string"));
+    assert_eq!(blocked_clients(&mut ctl), 0);
+    // The woken clients' connections go on.
+    assert_eq!(a.cmd(&["PING"]), Reply::Status("PONG".into()));
+    // Without a waiter to take it, an element pushed for a wrong-type move stays in the source.
+    send(&mut a, &["BRPOPLPUSH", "src2", "dst", "0"]);
+    wait_blocked(&mut ctl, 1);
+    assert_eq!(ctl.cmd(&["RPUSH", "src2", "y"]), Reply::Int(1));
+    assert_eq!(a.read_reply().unwrap(), Reply::Error(wrongtype.into()));
+    assert_eq!(
+        ctl.cmd(&["LRANGE", "src2", "0", "-1"]),
+        Reply::Array(vec![Reply::bulk("y")])
+    );
+}

@@ -5,6 +5,7 @@ mod util;
 
 mod binlog;
 mod blocking;
+mod compat;
 mod crash;
 mod differential;
 mod hashes;

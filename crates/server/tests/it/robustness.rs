@@ -401,6 +401,8 @@ fn fuzzable_commands(c: &mut Client, more: &[&str]) -> Vec<String> {
         "psubscribe",
         "unsubscribe",
         "punsubscribe",
+        "ssubscribe",
+        "sunsubscribe",
         "monitor",
         "debug",
         "client",
