@@ -53,9 +53,12 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEnt
         let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
     }
     client.drained.store(true, Ordering::Release);
-    // Whatever ended the connection: its subscriptions go with it.
+    // Whatever ended the connection: its subscriptions and tracking go with it.
     if let Some(mut sub) = session.sub.take() {
         shared.pubsub.unsubscribe_all(&mut sub);
+    }
+    if session.tracking {
+        shared.tracking.disable(client.id);
     }
 }
 
@@ -88,6 +91,7 @@ async fn serve_session(
             if let Ok(Some(args)) = &parsed {
                 let plain = session.authed
                     && session.replies_on()
+                    && !session.tracking
                     && !shared.client_pause.active()
                     && session.multi.is_none()
                     && session.sub.is_none()
@@ -231,6 +235,11 @@ async fn serve_session(
                     };
                     if send {
                         reply.encode(session.proto, &mut wbuf);
+                    }
+                    if session.tracking {
+                        // Invalidations this command caused for the client itself go out
+                        // right after its reply, as in Redis 7.0.
+                        deliver_pending(session, &mut wbuf);
                     }
                     if session.close_after_reply {
                         break;
@@ -410,6 +419,13 @@ async fn next_message(session: &mut Session) -> Option<crate::pubsub::Message> {
     }
 }
 
+/// Encodes the messages already queued for this connection, if any.
+fn deliver_pending(session: &mut Session, wbuf: &mut BytesMut) {
+    if let Some(first) = session.sub.as_mut().and_then(|s| s.rx.try_recv().ok()) {
+        deliver(session, first, wbuf);
+    }
+}
+
 /// Encodes a message and whatever else is already queued (bounded per round).
 fn deliver(session: &mut Session, first: crate::pubsub::Message, wbuf: &mut BytesMut) {
     let proto = session.proto;
@@ -419,7 +435,7 @@ fn deliver(session: &mut Session, first: crate::pubsub::Message, wbuf: &mut Byte
     let mut next = Some(first);
     let mut n = 0;
     while let Some(m) = next {
-        m.frame().encode(proto, wbuf);
+        m.frame(proto).encode(proto, wbuf);
         sub.delivered(&m);
         n += 1;
         if n >= 1024 || wbuf.len() >= OUTPUT_FLUSH_BYTES {

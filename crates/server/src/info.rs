@@ -203,7 +203,7 @@ fn clients(shared: &Shared, out: &mut String) {
             .unwrap_or(0),
     );
     line(out, "blocked_clients", shared.blocked.count());
-    line(out, "tracking_clients", 0);
+    line(out, "tracking_clients", shared.tracking.clients());
     line(out, "clients_in_timeout_table", shared.blocked.count());
 }
 
@@ -570,13 +570,13 @@ fn stats(shared: &Shared, out: &mut String) {
         "active_defrag_key_misses",
         "total_active_defrag_time",
         "current_active_defrag_time",
-        "tracking_total_keys",
-        "tracking_total_items",
-        "tracking_total_prefixes",
         "unexpected_error_replies",
     ] {
         line(out, f, 0);
     }
+    line(out, "tracking_total_keys", shared.tracking.keys());
+    line(out, "tracking_total_items", shared.tracking.keys());
+    line(out, "tracking_total_prefixes", shared.tracking.prefixes());
     line(out, "total_error_replies", g(&s.error_replies));
     line(out, "dump_payload_sanitizations", 0);
     line(out, "total_reads_processed", g(&s.commands_processed));

@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod shared;
+pub mod tracking;
 
 pub use server::{run, start, ServerHandle};
 pub use shared::Shared;

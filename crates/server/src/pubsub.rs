@@ -23,6 +23,10 @@ use crate::clients::ClientEntry;
 pub struct Message {
     /// Published with SPUBLISH to a shard channel (`smessage`).
     pub shard: bool,
+    /// A client-side caching invalidation (CLIENT TRACKING): these keys (unscoped), or every
+    /// key (`Some(None)`, a flush). Sent as an `invalidate` push in RESP3, as a message on
+    /// `__redis__:invalidate` in RESP2.
+    pub invalidate: Option<Option<Vec<Bytes>>>,
     pub pattern: Option<Bytes>,
     pub channel: Bytes,
     pub payload: Bytes,
@@ -37,8 +41,33 @@ impl Message {
             + 64) as u64
     }
 
+    /// An invalidation message for a tracking client (see `tracking`).
+    pub fn invalidation(keys: Option<Vec<Bytes>>) -> Message {
+        Message {
+            shard: false,
+            invalidate: Some(keys),
+            pattern: None,
+            channel: Bytes::from_static(b"__redis__:invalidate"),
+            payload: Bytes::new(),
+        }
+    }
+
     /// The message as its subscriber sees it (names without their namespace scope).
-    pub fn frame(&self) -> Frame {
+    pub fn frame(&self, proto: resp::Protocol) -> Frame {
+        if let Some(keys) = &self.invalidate {
+            let keys = match keys {
+                Some(k) => Frame::Array(k.iter().cloned().map(Frame::Bulk).collect()),
+                None => Frame::Null,
+            };
+            return match proto {
+                resp::Protocol::Resp3 => Frame::Push(vec![Frame::bulk_str("invalidate"), keys]),
+                resp::Protocol::Resp2 => Frame::Push(vec![
+                    Frame::bulk_str("message"),
+                    Frame::bulk_str("__redis__:invalidate"),
+                    keys,
+                ]),
+            };
+        }
         let channel = crate::namespace::unscope(&self.channel);
         match &self.pattern {
             None => Frame::Push(vec![
@@ -278,11 +307,29 @@ impl PubSub {
         }
     }
 
+    /// Queues a message for one mailbox (with the output-buffer accounting and limits).
+    pub fn send_to(&self, mb: &Arc<Mailbox>, msg: Message) {
+        let cost = msg.cost();
+        let queued = mb.client.pending_push.fetch_add(cost, Ordering::Relaxed) + cost;
+        if mb.tx.send(msg).is_ok() {
+            self.enforce_limits(mb, queued);
+        }
+    }
+
+    /// The mailbox of a client subscribed to `channel` (scoped), if it is.
+    pub fn subscriber_of(&self, channel: &[u8], client_id: u64) -> Option<Arc<Mailbox>> {
+        self.lock()
+            .channels
+            .get(channel)
+            .and_then(|m| m.get(&client_id).cloned())
+    }
+
     /// Queues a prepared message for its receivers; returns how many they were.
     pub fn deliver(&self, p: Prepared) -> i64 {
         let n = p.receivers();
         for (mb, pattern) in p.targets {
             let msg = Message {
+                invalidate: None,
                 shard: p.shard,
                 pattern,
                 channel: p.channel.clone(),

@@ -654,6 +654,8 @@ async fn maintenance(shared: Arc<Shared>) {
                 shared.bump(&shared.stats.expired_keys, keys.len() as u64);
                 for (db, key) in keys {
                     crate::notify::emit(&shared, crate::notify::EXPIRED, "expired", db, &key);
+                    let scoped = crate::namespace::scope(crate::namespace::base_of(db), &key);
+                    shared.tracking.invalidate(&shared, 0, &[scoped]);
                 }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "active expiry failed"),

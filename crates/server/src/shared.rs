@@ -128,6 +128,8 @@ pub struct Shared {
     pub slowlog: crate::latency::SlowLog,
     /// CLIENT PAUSE / UNPAUSE.
     pub client_pause: crate::clients::ClientPause,
+    /// CLIENT TRACKING: client-side caching invalidations.
+    pub tracking: crate::tracking::Tracking,
     pub latency_monitor: crate::latency::Monitor,
     pub run_id: String,
     pub started: Instant,
@@ -203,6 +205,7 @@ impl Shared {
             errorstats: Default::default(),
             slowlog: Default::default(),
             client_pause: Default::default(),
+            tracking: Default::default(),
             latency_monitor: Default::default(),
             run_id: random_hex40(),
             started: Instant::now(),

@@ -193,6 +193,9 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     }
     ctx.session.reply_off = false;
     ctx.session.reply_skip = 0;
+    ctx.shared.tracking.disable(ctx.session.client.id);
+    ctx.session.tracking = false;
+    ctx.session.caching = false;
     Frame::Simple("RESET".into())
 }
 
@@ -257,6 +260,79 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             };
             Frame::Integer(ctx.shared.blocked.unblock(id as u64, reply) as i64)
         }
+        "tracking" if n >= 3 => client_tracking(ctx, args),
+        "caching" if n == 3 => {
+            let Some(t) = ctx
+                .shared
+                .tracking
+                .settings(ctx.session.client.id)
+                .filter(|_| ctx.session.tracking)
+            else {
+                return Frame::error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+            };
+            if eq_ic(&args[2], "yes") {
+                if !t.optin {
+                    return Frame::error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+                }
+            } else if eq_ic(&args[2], "no") {
+                if !t.optout {
+                    return Frame::error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+                }
+            } else {
+                return syntax_error();
+            }
+            ctx.session.caching = true;
+            Frame::ok()
+        }
+        "getredir" if n == 2 => {
+            Frame::Integer(match ctx.shared.tracking.settings(ctx.session.client.id) {
+                Some(t) if ctx.session.tracking => t.redirect as i64,
+                _ => -1,
+            })
+        }
+        "trackinginfo" if n == 2 => {
+            let t = ctx
+                .shared
+                .tracking
+                .settings(ctx.session.client.id)
+                .filter(|_| ctx.session.tracking);
+            let mut flags = Vec::new();
+            let (redirect, prefixes) = match &t {
+                None => {
+                    flags.push("off");
+                    (-1, Vec::new())
+                }
+                Some(t) => {
+                    flags.push("on");
+                    for (on, name) in [(t.bcast, "bcast"), (t.optin, "optin"), (t.optout, "optout")]
+                    {
+                        if on {
+                            flags.push(name);
+                        }
+                    }
+                    if ctx.session.caching {
+                        flags.push(if t.optin { "caching-yes" } else { "caching-no" });
+                    }
+                    if t.noloop {
+                        flags.push("noloop");
+                    }
+                    // In byte order, as Redis keeps them (a radix tree).
+                    let mut sorted: Vec<Bytes> =
+                        t.prefixes.iter().map(crate::namespace::unscope).collect();
+                    sorted.sort();
+                    let prefixes = sorted.into_iter().map(Frame::Bulk).collect();
+                    (t.redirect as i64, prefixes)
+                }
+            };
+            Frame::Map(vec![
+                (
+                    Frame::bulk_str("flags"),
+                    Frame::Set(flags.into_iter().map(Frame::bulk_str).collect()),
+                ),
+                (Frame::bulk_str("redirect"), Frame::Integer(redirect)),
+                (Frame::bulk_str("prefixes"), Frame::Array(prefixes)),
+            ])
+        }
         "pause" if n == 3 || n == 4 => {
             let ms = match parse_int(&args[2]) {
                 Ok(v) if v < 0 => return Frame::error("ERR timeout is negative"),
@@ -302,22 +378,51 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         "help" if n == 2 => Frame::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID",
-                "    Return the ID of the current connection.",
+                "CACHING (YES|NO)",
+                "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+                "GETREDIR",
+                "    Return the client ID we are redirecting to when tracking is enabled.",
                 "GETNAME",
                 "    Return the name of the current connection.",
-                "SETNAME <name>",
-                "    Assign the name <name> to the current connection.",
-                "SETINFO <LIB-NAME|LIB-VER> <value>",
-                "    Set client library name or version.",
+                "ID",
+                "    Return the ID of the current connection.",
                 "INFO",
                 "    Return information about the current client connection.",
-                "LIST [TYPE normal|master|replica|pubsub] [ID <id> [<id> ...]]",
-                "    Return information about client connections.",
-                "KILL <ip:port> | KILL <option> <value> [<option> <value> ...]",
-                "    Kill connections. Options: ID, TYPE, ADDR, LADDR, SKIPME, MAXAGE.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "    Kill connections. Options are:",
+                "    * ADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made from the specified address",
+                "    * LADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made to specified local address",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Kill connections by type.",
+                "    * USER <username>",
+                "      Kill connections authenticated by <username>.",
+                "    * SKIPME (YES|NO)",
+                "      Skip killing current connection (default: yes).",
+                "LIST [options ...]",
+                "    Return information about client connections. Options:",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Return clients of specified type.",
+                "UNPAUSE",
+                "    Stop the current client pause, resuming traffic.",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "    Suspend all, or just write, clients for <timeout> milliseconds.",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "    Unblock the specified blocked client.",
+                "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                "         [OPTIN] [OPTOUT] [NOLOOP]",
+                "    Control server assisted client side caching.",
+                "TRACKINGINFO",
+                "    Report tracking status for the current connection.",
+                "NO-EVICT (ON|OFF)",
+                "    Protect current client connection from eviction.",
                 "HELP",
                 "    Prints this help.",
             ]
@@ -326,12 +431,136 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .collect(),
         ),
         "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "no-evict" | "no-touch"
-        | "unblock" | "reply" | "pause" | "unpause" | "help" => sub_arity(&sub),
+        | "unblock" | "reply" | "pause" | "unpause" | "tracking" | "caching" | "getredir"
+        | "trackinginfo" | "help" => sub_arity(&sub),
         _ => Frame::Error(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&args[1])
         )),
     }
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP],
+/// with Redis 7.0's checks in its order.
+fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    use crate::tracking::Settings;
+    let mut new = Settings::default();
+    let mut prefixes: Vec<Bytes> = Vec::new();
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        if eq_ic(&args[j], "redirect") && more {
+            j += 1;
+            if new.redirect != 0 {
+                return Frame::error("ERR A client can only redirect to a single other client");
+            }
+            let id = match parse_int(&args[j]) {
+                Ok(id) => id,
+                Err(f) => return f,
+            };
+            if id <= 0 || !ctx.shared.clients.all().iter().any(|c| c.id == id as u64) {
+                return Frame::error("ERR The client ID you want redirect to does not exist");
+            }
+            new.redirect = id as u64;
+        } else if eq_ic(&args[j], "bcast") {
+            new.bcast = true;
+        } else if eq_ic(&args[j], "optin") {
+            new.optin = true;
+        } else if eq_ic(&args[j], "optout") {
+            new.optout = true;
+        } else if eq_ic(&args[j], "noloop") {
+            new.noloop = true;
+        } else if eq_ic(&args[j], "prefix") && more {
+            j += 1;
+            prefixes.push(args[j].clone());
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let id = ctx.session.client.id;
+    if eq_ic(&args[2], "off") {
+        ctx.shared.tracking.disable(id);
+        ctx.session.tracking = false;
+        ctx.session.caching = false;
+        return Frame::ok();
+    }
+    if !eq_ic(&args[2], "on") {
+        return syntax_error();
+    }
+    if !new.bcast && !prefixes.is_empty() {
+        return Frame::error("ERR PREFIX option requires BCAST mode to be enabled");
+    }
+    let old = ctx
+        .shared
+        .tracking
+        .settings(id)
+        .filter(|_| ctx.session.tracking);
+    if old.as_ref().is_some_and(|o| o.bcast != new.bcast) {
+        return Frame::error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.");
+    }
+    if new.bcast && (new.optin || new.optout) {
+        return Frame::error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+    }
+    if new.optin && new.optout {
+        return Frame::error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+    }
+    if old
+        .as_ref()
+        .is_some_and(|o| (new.optin && o.optout) || (new.optout && o.optin))
+    {
+        return Frame::error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.");
+    }
+    let base = ctx.session.base();
+    let mut all: Vec<Bytes> = old.as_ref().map(|o| o.prefixes.clone()).unwrap_or_default();
+    if new.bcast {
+        // Prefixes of one client must not overlap (each key would be sent twice).
+        for (i, p) in prefixes.iter().enumerate() {
+            let scoped = crate::namespace::scope(base, p);
+            for q in &all {
+                if q.starts_with(&scoped) || scoped.starts_with(q) {
+                    return Frame::Error(format!(
+                        "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(p),
+                        String::from_utf8_lossy(&crate::namespace::unscope(q))
+                    ));
+                }
+            }
+            for q in &prefixes[i + 1..] {
+                if q.starts_with(p) || p.starts_with(q) {
+                    return Frame::Error(format!(
+                        "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(p),
+                        String::from_utf8_lossy(q)
+                    ));
+                }
+            }
+        }
+        all.extend(prefixes.iter().map(|p| crate::namespace::scope(base, p)));
+        // No PREFIX at all: every key (an empty prefix).
+        if all.is_empty() {
+            all.push(crate::namespace::scope(base, b""));
+        }
+    }
+    new.prefixes = all;
+    // Its own mailbox receives the pushes of a RESP3 client without redirection.
+    let own = if new.redirect == 0 && ctx.session.proto == Protocol::Resp3 {
+        let client = ctx.session.client.clone();
+        Some(
+            ctx.session
+                .sub
+                .get_or_insert_with(|| crate::pubsub::Subscriber::new(client))
+                .mailbox
+                .clone(),
+        )
+    } else {
+        None
+    };
+    ctx.shared
+        .tracking
+        .enable(id, new, own, crate::namespace::scope(base, b""));
+    ctx.session.tracking = true;
+    Frame::ok()
 }
 
 fn client_kind(t: &str) -> &str {

@@ -104,6 +104,10 @@ pub struct Session {
     pub reply_off: bool,
     /// CLIENT REPLY SKIP: replies still to suppress (the SKIP itself and the next one).
     pub reply_skip: u8,
+    /// CLIENT TRACKING is on (settings in `Shared::tracking`).
+    pub tracking: bool,
+    /// CLIENT CACHING yes|no given for the next command.
+    pub caching: bool,
 }
 
 impl Session {
@@ -160,6 +164,8 @@ impl Session {
             ns: None,
             reply_off: false,
             reply_skip: 0,
+            tracking: false,
+            caching: false,
         }
     }
 }
@@ -660,6 +666,13 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     }
     let elapsed = start.elapsed();
     shared.record_call(idx, elapsed, 1);
+    if !reply.is_error() && (session.tracking || shared.tracking.clients() > 0) {
+        track(shared, session, spec, args);
+    }
+    if session.caching && spec.name != "client" && session.multi.is_none() {
+        // CLIENT CACHING applies to the one command after it.
+        session.caching = false;
+    }
     crate::commands::introspect::after_call(shared, session, spec, args, elapsed);
     let st = &shared.cmdstats[idx];
     if reply.is_error() {
@@ -669,6 +682,35 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     }
     shared.bump(&shared.stats.commands_processed, 1);
     reply
+}
+
+/// Client-side caching after a command that succeeded: a tracking client's reads are
+/// remembered; writes invalidate the keys for every client tracking them.
+fn track(shared: &Shared, session: &Session, spec: &CommandSpec, args: &[Bytes]) {
+    let base = session.base();
+    let scoped = |i: usize| crate::namespace::scope(base, &args[i]);
+    if spec.flags & READONLY != 0 && session.tracking {
+        if let Some(t) = shared.tracking.settings(session.client.id) {
+            let skip = t.bcast || (t.optin && !session.caching) || (t.optout && session.caching);
+            if !skip {
+                shared.tracking.remember(
+                    session.client.id,
+                    key_positions(spec, args).into_iter().map(scoped),
+                );
+            }
+        }
+    }
+    if spec.flags & WRITE != 0 && shared.tracking.clients() > 0 {
+        match spec.name {
+            "flushdb" | "flushall" => shared
+                .tracking
+                .invalidate_all(shared, &crate::namespace::scope(base, b"")),
+            _ => {
+                let keys: Vec<Bytes> = key_positions(spec, args).into_iter().map(scoped).collect();
+                shared.tracking.invalidate(shared, session.client.id, &keys);
+            }
+        }
+    }
 }
 
 pub fn wrong_arity(name: &str) -> Frame {

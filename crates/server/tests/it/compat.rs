@@ -493,3 +493,133 @@ fn client_pause_holds_writes_until_unpause() {
         assert_eq!(ctl.cmd(&args), Reply::Error(err.into()));
     }
 }
+
+/// The arguments as the scenario wrote them (client ids differ between servers).
+fn steps_args(args: &[String], id2: &str) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            if a == id2 {
+                "$id2".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+/// Runs a client-side caching scenario on one server: `steps` are (connection, command);
+/// after each write on another connection, the tracking connections are read up to a PING's
+/// reply so every invalidation push that write caused is in the transcript.
+fn tracking_transcript(port: u16, steps: &[(usize, Vec<String>)]) -> Vec<String> {
+    let mut conns: Vec<Client> = (0..3).map(|_| Client::connect(port)).collect();
+    let id2 = conns[2].cmd(&["CLIENT", "ID"]).int().to_string();
+    let mut out = Vec::new();
+    for (i, args) in steps {
+        let mut args: Vec<String> = args.clone();
+        // `$id2`: the id of connection 2 (the redirect target).
+        for a in args.iter_mut() {
+            if a == "$id2" {
+                *a = id2.clone();
+            }
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let reply = conns[*i].cmd(&refs);
+        let shown = match (&args[0][..], &reply) {
+            ("HELLO", _) => "hello".to_string(),
+            _ => format!("{reply:?}"),
+        };
+        out.push(format!("c{i} {:?} -> {shown}", steps_args(&args, &id2)));
+        // Collect what the other connections were sent meanwhile.
+        for (j, c) in conns.iter_mut().enumerate() {
+            if j == *i {
+                continue;
+            }
+            let ping: Vec<&[u8]> = vec![b"PING"];
+            c.send_raw(&Client::encode(&ping)).expect("send");
+            loop {
+                let r = c.read_reply().expect("reply");
+                match &r {
+                    Reply::Status(s) if s == "PONG" => break,
+                    // PING in RESP2 Pub/Sub mode.
+                    Reply::Array(a) if a.first() == Some(&Reply::bulk("pong")) => break,
+                    _ => out.push(format!("  c{j} got {r:?}")),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// CLIENT TRACKING against redis-server: default mode (a read key is invalidated once by
+/// another client's write, and again after being read again), self-invalidation before the
+/// reply, NOLOOP, BCAST with PREFIX, OPTIN with CACHING, RESP2 REDIRECT to a client
+/// subscribed to `__redis__:invalidate`, and a flush's null invalidation: the same pushes
+/// reach the same clients in the same order.
+#[test]
+fn client_side_caching_invalidations_match_redis() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let s = |i: usize, a: &[&str]| (i, a.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+    let scenarios: Vec<Vec<(usize, Vec<String>)>> = vec![
+        vec![
+            s(0, &["HELLO", "3"]),
+            s(0, &["CLIENT", "TRACKING", "ON"]),
+            s(1, &["SET", "a", "1"]),
+            s(0, &["GET", "a"]),
+            s(0, &["MGET", "b", "c"]),
+            s(1, &["SET", "a", "2"]),
+            s(1, &["SET", "a", "3"]),
+            s(1, &["MSET", "b", "1", "c", "2"]),
+            s(0, &["GET", "a"]),
+            s(0, &["SET", "a", "mine"]),
+            s(0, &["GET", "a"]),
+            s(1, &["FLUSHALL"]),
+            s(0, &["CLIENT", "TRACKING", "OFF"]),
+            s(1, &["SET", "a", "4"]),
+        ],
+        vec![
+            s(0, &["HELLO", "3"]),
+            s(0, &["CLIENT", "TRACKING", "ON", "NOLOOP"]),
+            s(0, &["GET", "k"]),
+            s(0, &["SET", "k", "1"]),
+            s(0, &["GET", "k"]),
+            s(1, &["DEL", "k"]),
+        ],
+        vec![
+            s(0, &["HELLO", "3"]),
+            s(0, &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:"]),
+            s(1, &["SET", "user:1", "x"]),
+            s(1, &["SET", "other", "x"]),
+            s(1, &["HSET", "user:2", "f", "v"]),
+        ],
+        vec![
+            s(0, &["HELLO", "3"]),
+            s(0, &["CLIENT", "TRACKING", "ON", "OPTIN"]),
+            s(0, &["GET", "x"]),
+            s(0, &["CLIENT", "CACHING", "YES"]),
+            s(0, &["GET", "y"]),
+            s(0, &["GET", "z"]),
+            s(1, &["MSET", "x", "1", "y", "1", "z", "1"]),
+        ],
+        vec![
+            s(2, &["SUBSCRIBE", "__redis__:invalidate"]),
+            s(0, &["CLIENT", "TRACKING", "ON", "REDIRECT", "$id2"]),
+            s(0, &["GET", "r"]),
+            s(1, &["SET", "r", "1"]),
+            s(1, &["FLUSHDB"]),
+        ],
+    ];
+    for steps in &scenarios {
+        let want = tracking_transcript(redis.port, steps);
+        let got = tracking_transcript(strata.port, steps);
+        assert_eq!(
+            got,
+            want,
+            "strata:\n{}\nredis:\n{}",
+            got.join("\n"),
+            want.join("\n")
+        );
+        Client::connect(redis.port).cmd(&["FLUSHALL"]);
+        Client::connect(strata.port).cmd(&["FLUSHALL"]);
+    }
+}

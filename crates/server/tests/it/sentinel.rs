@@ -194,8 +194,11 @@ fn sentinel_fails_over_and_every_wait_acknowledged_write_survives() {
     let t = Instant::now();
     loop {
         let i = info(&a);
+        // The master the sentinels name now: two sentinels may both have started a failover
+        // (different epochs) and converged on the later one since `new_port` was read.
+        let current = master_addr(&sentinels).unwrap_or(new_port);
         if text_field(&i, "role") == "slave"
-            && text_field(&i, "master_port") == new_port.to_string()
+            && text_field(&i, "master_port") == current.to_string()
             && text_field(&i, "master_link_status") == "up"
         {
             break;
