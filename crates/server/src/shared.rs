@@ -113,6 +113,8 @@ pub struct HotConfig {
     pub slowlog_max_len: AtomicU64,
     /// `latency-monitor-threshold` (milliseconds; 0: off).
     pub latency_threshold_ms: AtomicU64,
+    /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`: RESTORE does not check payload CRCs (tests).
+    pub skip_restore_checksum: std::sync::atomic::AtomicBool,
 }
 
 pub struct Shared {

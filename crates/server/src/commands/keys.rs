@@ -35,22 +35,7 @@ fn expire_generic(
     absolute: bool,
     cmd: &str,
 ) -> Frame {
-    let v = match parse_int(&args[2]) {
-        Ok(v) => v,
-        Err(f) => return f,
-    };
-    let invalid = || Frame::Error(format!("ERR invalid expire time in '{cmd}' command"));
-    let Some(ms) = v.checked_mul(unit) else {
-        return invalid();
-    };
-    let at = if absolute {
-        ms
-    } else {
-        match ms.checked_add(now_ms() as i64) {
-            Some(t) => t,
-            None => return invalid(),
-        }
-    };
+    // Options first, then the time, as Redis checks them.
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for a in &args[3..] {
         if eq_ic(a, "nx") {
@@ -74,6 +59,22 @@ fn expire_generic(
     if gt && lt {
         return Frame::error("ERR GT and LT options at the same time are not compatible");
     }
+    let v = match parse_int(&args[2]) {
+        Ok(v) => v,
+        Err(f) => return f,
+    };
+    let invalid = || Frame::Error(format!("ERR invalid expire time in '{cmd}' command"));
+    let Some(ms) = v.checked_mul(unit) else {
+        return invalid();
+    };
+    let at = if absolute {
+        ms
+    } else {
+        match ms.checked_add(now_ms() as i64) {
+            Some(t) => t,
+            None => return invalid(),
+        }
+    };
     let cond = if nx {
         ExpireCond::Nx
     } else if gt {
@@ -402,6 +403,9 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(None) => return Frame::Null,
         Err(e) => return storage_error(e),
     };
+    let lfu = ctx
+        .shared
+        .with_config(|c| c.get("maxmemory-policy").contains("lfu"));
     match sub.as_str() {
         "encoding" => {
             let enc = match meta.ty {
@@ -432,7 +436,11 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             };
             Frame::bulk_str(enc)
         }
+        // Access is not tracked on disk (nothing is evicted): FREQ counts no access (0) and
+        // IDLETIME reads 0; which of the two answers follows `maxmemory-policy`, as in Redis.
+        "freq" if lfu => Frame::Integer(0),
         "freq" => Frame::error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+        "idletime" if lfu => Frame::error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
         "idletime" => Frame::Integer(0),
         _ => Frame::Integer(1),
     }
@@ -534,7 +542,12 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(_) => return Frame::error("ERR Invalid TTL value, must be >= 0"),
         Err(f) => return f,
     };
-    let value = match rdb::load(&args[3]) {
+    let skip_crc = ctx
+        .shared
+        .hot
+        .skip_restore_checksum
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let value = match rdb::load_with(&args[3], !skip_crc) {
         Ok(v) => v,
         Err(e) => return Frame::Error(e.to_string()),
     };

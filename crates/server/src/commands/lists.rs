@@ -156,14 +156,19 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let (mut rank, mut count, mut maxlen) = (1i64, None::<u64>, 0u64);
     let mut i = 3;
     while i < args.len() {
+        // The option's name first, then its value (Redis's order and texts).
         let Some(v) = args.get(i + 1) else {
             return syntax_error();
         };
-        let n = match parse_int(v) {
-            Ok(n) => n,
-            Err(f) => return f,
+        let positive = |msg: &str| match parse_int(v) {
+            Ok(n) if n >= 0 => Ok(n as u64),
+            _ => Err(Frame::Error(format!("ERR {msg}"))),
         };
         if eq_ic(&args[i], "rank") {
+            let n = match parse_int(v) {
+                Ok(n) => n,
+                Err(f) => return f,
+            };
             if n == 0 {
                 return Frame::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list");
             }
@@ -172,15 +177,15 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
             rank = n;
         } else if eq_ic(&args[i], "count") {
-            if n < 0 {
-                return Frame::error("ERR COUNT can't be negative");
+            match positive("COUNT can't be negative") {
+                Ok(n) => count = Some(n),
+                Err(f) => return f,
             }
-            count = Some(n as u64);
         } else if eq_ic(&args[i], "maxlen") {
-            if n < 0 {
-                return Frame::error("ERR MAXLEN can't be negative");
+            match positive("MAXLEN can't be negative") {
+                Ok(n) => maxlen = n,
+                Err(f) => return f,
             }
-            maxlen = n as u64;
         } else {
             return syntax_error();
         }

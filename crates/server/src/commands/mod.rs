@@ -748,10 +748,14 @@ pub fn parse_int(b: &[u8]) -> Result<i64, Frame> {
 /// `key [count [WORD]]` of HRANDFIELD/ZRANDMEMBER: the optional count (|count| bounded as
 /// in Redis) and whether WORD (WITHVALUES/WITHSCORES) was given.
 pub fn parse_rand_args(args: &[Bytes], word: &str) -> Result<(Option<i64>, bool), Frame> {
-    let (count, with) = match args.len() {
-        2 => (None, false),
-        3 => (Some(parse_int(&args[2])?), false),
-        4 if eq_ic(&args[3], word) => (Some(parse_int(&args[2])?), true),
+    // The count is parsed before the rest is looked at, as Redis does.
+    let count = match args.get(2) {
+        Some(c) => Some(parse_int(c)?),
+        None => None,
+    };
+    let with = match args.len() {
+        2 | 3 => false,
+        4 if eq_ic(&args[3], word) => true,
         _ => return Err(syntax_error()),
     };
     if count.is_some_and(|c| c.unsigned_abs() > (i64::MAX as u64) / 2) {

@@ -69,11 +69,44 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 "    Flush memtables to disk (Strata keeps no dataset in memory to reload).",
                 "FAILPOINT <name> <ms>",
                 "    Pause <ms> milliseconds the next time the named point is reached (tests).",
+                "OBJECT <key>",
+                "    Show low level info about the key and associated value.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type (string, integer, double, bignum, null, array, set, map, verbatim, true, false).",
+                "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                "    Skip (1) or check (0) the CRC of RESTORE payloads.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "CHANGE-REPL-ID, JMAP, QUICKLIST-PACKED-THRESHOLD <size>, LISTPACK <key>, QUICKLIST <key>, STRINGMATCH-LEN, SET-DISABLE-DENY-SCRIPTS <0|1>, REPLYBUFFER ...",
+                "    Accepted for test suites; no effect here (no in-memory encodings).",
             ]
             .iter()
             .map(|s| Frame::Simple((*s).into()))
             .collect(),
         ),
+        ("object", 3) => debug_object(ctx, &args[2]),
+        ("protocol", 3) => debug_protocol(ctx.session.proto, &args[2]),
+        ("set-skip-checksum-validation", 3) => match super::parse_int(&args[2]) {
+            Ok(n) => {
+                ctx.shared
+                    .hot
+                    .skip_restore_checksum
+                    .store(n != 0, std::sync::atomic::Ordering::Relaxed);
+                Frame::ok()
+            }
+            Err(f) => f,
+        },
+        ("log", 3) => {
+            tracing::warn!(message = %String::from_utf8_lossy(&args[2]), "DEBUG LOG");
+            Frame::ok()
+        }
+        // Encoding knobs and internals of Redis's in-memory objects: accepted, no effect.
+        ("change-repl-id", 2) | ("jmap", 2) | ("stringmatch-len", _) => Frame::ok(),
+        ("quicklist-packed-threshold", 3)
+        | ("set-disable-deny-scripts", 3)
+        | ("replybuffer", _)
+        | ("listpack", 3)
+        | ("quicklist", 3..=4) => Frame::ok(),
         ("sleep", 3) => match String::from_utf8_lossy(&args[2]).parse::<f64>() {
             Ok(secs) if secs.is_finite() && secs >= 0.0 => {
                 std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
@@ -116,6 +149,62 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&args[1])
         )),
+    }
+}
+
+/// DEBUG OBJECT key: Redis's line, with the encoding OBJECT ENCODING reports and the length
+/// the value's serialization (DUMP) has.
+fn debug_object(ctx: &mut Ctx<'_>, key: &Bytes) -> Frame {
+    let enc_args = [
+        Bytes::from_static(b"object"),
+        Bytes::from_static(b"encoding"),
+        key.clone(),
+    ];
+    let encoding = match super::keys::object(ctx, &enc_args) {
+        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        Frame::Null => return Frame::error("ERR no such key"),
+        other => return other,
+    };
+    let len = match ctx.shared.storage().read_value(ctx.session.db, key) {
+        Ok(Some((v, _))) => rdb::dump(&v, &rdb::Limits::default())
+            .len()
+            .saturating_sub(11),
+        Ok(None) => return Frame::error("ERR no such key"),
+        Err(e) => return super::storage_error(e),
+    };
+    let lru = (storage::now_ms() / 1000) & ((1 << 24) - 1);
+    Frame::Simple(format!(
+        "Value at:0x0 refcount:1 encoding:{encoding} serializedlength:{len} lru:{lru} lru_seconds_idle:0"
+    ))
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type, as Redis's test suites expect.
+fn debug_protocol(proto: resp::Protocol, kind: &[u8]) -> Frame {
+    let ints = |n: i64| (0..n).map(Frame::Integer).collect::<Vec<_>>();
+    match String::from_utf8_lossy(kind).to_ascii_lowercase().as_str() {
+        "string" => Frame::bulk_str("Hello World"),
+        "integer" => Frame::Integer(12345),
+        "double" => Frame::Double(3.141),
+        "bignum" => match proto {
+            resp::Protocol::Resp3 => Frame::Raw(Bytes::from_static(
+                b"(1234567999999999999999999999999999999\r\n",
+            )),
+            resp::Protocol::Resp2 => Frame::bulk_str("1234567999999999999999999999999999999"),
+        },
+        "null" => Frame::Null,
+        "array" => Frame::Array(ints(3)),
+        "set" => Frame::Set(ints(3)),
+        "map" => Frame::Map(
+            (0..3)
+                .map(|i| (Frame::Integer(i), Frame::Boolean(i == 1)))
+                .collect(),
+        ),
+        "verbatim" => Frame::Verbatim(Bytes::from_static(b"This is a verbatim\nstring")),
+        "true" => Frame::Boolean(true),
+        "false" => Frame::Boolean(false),
+        _ => Frame::error(
+            "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
     }
 }
 

@@ -435,6 +435,36 @@ fn restore_refuses_random_and_damaged_payloads() {
         assert_eq!(reply.err_text(), "ERR Bad data format");
     }
     assert_eq!(c.cmd(&["EXISTS", "fuzzed"]), Reply::Int(0));
+    // DEBUG SET-SKIP-CHECKSUM-VALIDATION 1 (test suites): a wrong CRC is no longer checked,
+    // a damaged body still is.
+    let mut wrong_crc = payloads[0].clone();
+    let n = wrong_crc.len();
+    wrong_crc[n - 1] ^= 0xff;
+    assert!(c
+        .cmd_bytes(&[b"RESTORE", b"fuzzed", b"0", &wrong_crc])
+        .is_error());
+    assert!(c
+        .cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1"])
+        .is_ok());
+    assert!(c
+        .cmd_bytes(&[b"RESTORE", b"fuzzed", b"0", &wrong_crc])
+        .is_ok());
+    let mut body = wrong_crc.clone();
+    body.truncate(3);
+    body.extend_from_slice(&wrong_crc[n - 10..]);
+    assert_eq!(
+        c.cmd_bytes(&[b"RESTORE", b"fuzzed2", b"0", &body])
+            .err_text(),
+        "ERR Bad data format"
+    );
+    assert!(c
+        .cmd(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0"])
+        .is_ok());
+    let dbg = c.cmd(&["DEBUG", "OBJECT", "str"]);
+    assert!(
+        matches!(&dbg, Reply::Status(t) if t.contains(" encoding:embstr serializedlength:")),
+        "{dbg:?}"
+    );
     assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
 }
 

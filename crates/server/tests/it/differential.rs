@@ -38,6 +38,9 @@ impl RedisServer {
                     dir.path().to_str().unwrap_or("."),
                     "--loglevel",
                     "warning",
+                    // DEBUG PROTOCOL and friends are compared too.
+                    "--enable-debug-command",
+                    "yes",
                 ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
