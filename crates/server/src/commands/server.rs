@@ -184,6 +184,8 @@ fn debug_protocol(proto: resp::Protocol, kind: &[u8]) -> Frame {
     match String::from_utf8_lossy(kind).to_ascii_lowercase().as_str() {
         "string" => Frame::bulk_str("Hello World"),
         "integer" => Frame::Integer(12345),
+        // Redis's fixed test value (not π).
+        #[allow(clippy::approx_constant)]
         "double" => Frame::Double(3.141),
         "bignum" => match proto {
             resp::Protocol::Resp3 => Frame::Raw(Bytes::from_static(
