@@ -60,6 +60,9 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEnt
     if session.tracking {
         shared.tracking.disable(client.id);
     }
+    if session.monitoring {
+        shared.monitors.remove(client.id);
+    }
 }
 
 /// Serves until the connection ends (`None`) or the server shuts down after this
@@ -92,6 +95,7 @@ async fn serve_session(
                 let plain = session.authed
                     && session.replies_on()
                     && !session.tracking
+                    && shared.monitors.count() == 0
                     && !shared.client_pause.active()
                     && session.multi.is_none()
                     && session.sub.is_none()

@@ -27,6 +27,8 @@ pub struct Message {
     /// key (`Some(None)`, a flush). Sent as an `invalidate` push in RESP3, as a message on
     /// `__redis__:invalidate` in RESP2.
     pub invalidate: Option<Option<Vec<Bytes>>>,
+    /// A MONITOR line (sent as a status reply).
+    pub monitor: Option<String>,
     pub pattern: Option<Bytes>,
     pub channel: Bytes,
     pub payload: Bytes,
@@ -35,7 +37,8 @@ pub struct Message {
 impl Message {
     /// Bytes it is accounted for while queued.
     pub fn cost(&self) -> u64 {
-        (self.channel.len()
+        (self.monitor.as_ref().map_or(0, |m| m.len())
+            + self.channel.len()
             + self.payload.len()
             + self.pattern.as_ref().map_or(0, |p| p.len())
             + 64) as u64
@@ -46,14 +49,30 @@ impl Message {
         Message {
             shard: false,
             invalidate: Some(keys),
+            monitor: None,
             pattern: None,
             channel: Bytes::from_static(b"__redis__:invalidate"),
             payload: Bytes::new(),
         }
     }
 
+    /// A line for a MONITOR client.
+    pub fn monitor_line(line: String) -> Message {
+        Message {
+            shard: false,
+            invalidate: None,
+            monitor: Some(line),
+            pattern: None,
+            channel: Bytes::new(),
+            payload: Bytes::new(),
+        }
+    }
+
     /// The message as its subscriber sees it (names without their namespace scope).
     pub fn frame(&self, proto: resp::Protocol) -> Frame {
+        if let Some(line) = &self.monitor {
+            return Frame::Simple(line.clone());
+        }
         if let Some(keys) = &self.invalidate {
             let keys = match keys {
                 Some(k) => Frame::Array(k.iter().cloned().map(Frame::Bulk).collect()),
@@ -330,6 +349,7 @@ impl PubSub {
         for (mb, pattern) in p.targets {
             let msg = Message {
                 invalidate: None,
+                monitor: None,
                 shard: p.shard,
                 pattern,
                 channel: p.channel.clone(),

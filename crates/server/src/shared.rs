@@ -132,6 +132,8 @@ pub struct Shared {
     pub client_pause: crate::clients::ClientPause,
     /// CLIENT TRACKING: client-side caching invalidations.
     pub tracking: crate::tracking::Tracking,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::commands::introspect::Monitors,
     pub latency_monitor: crate::latency::Monitor,
     pub run_id: String,
     pub started: Instant,
@@ -208,6 +210,7 @@ impl Shared {
             slowlog: Default::default(),
             client_pause: Default::default(),
             tracking: Default::default(),
+            monitors: Default::default(),
             latency_monitor: Default::default(),
             run_id: random_hex40(),
             started: Instant::now(),

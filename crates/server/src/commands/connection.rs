@@ -196,6 +196,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.shared.tracking.disable(ctx.session.client.id);
     ctx.session.tracking = false;
     ctx.session.caching = false;
+    ctx.shared.monitors.remove(ctx.session.client.id);
+    ctx.session.monitoring = false;
     Frame::Simple("RESET".into())
 }
 

@@ -416,3 +416,101 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         _ => unknown_sub(args, "MEMORY"),
     }
 }
+
+/// The clients in MONITOR mode: every command that ran is sent to them as one line.
+#[derive(Default)]
+pub struct Monitors {
+    list: std::sync::Mutex<Vec<(u64, std::sync::Arc<crate::pubsub::Mailbox>)>>,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl Monitors {
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, id: u64, mb: std::sync::Arc<crate::pubsub::Mailbox>) {
+        let mut l = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        if !l.iter().any(|(i, _)| *i == id) {
+            l.push((id, mb));
+            self.count.store(l.len(), Ordering::Relaxed);
+        }
+    }
+
+    pub fn remove(&self, id: u64) {
+        let mut l = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        l.retain(|(i, _)| *i != id);
+        self.count.store(l.len(), Ordering::Relaxed);
+    }
+
+    /// Feeds one command that ran (admin commands are never shown, as in Redis).
+    pub fn feed(&self, shared: &Shared, session: &Session, spec: &CommandSpec, args: &[Bytes]) {
+        if spec.flags & flags::ADMIN != 0 {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut line = format!(
+            "{}.{:06} [{} {}]",
+            now.as_secs(),
+            now.subsec_micros(),
+            session.db - session.base(),
+            session.client.addr
+        );
+        for a in redacted(spec, args) {
+            line.push(' ');
+            line.push_str(&quote(&a));
+        }
+        let targets: Vec<_> = self
+            .list
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, mb)| mb.clone())
+            .collect();
+        for mb in targets {
+            shared
+                .pubsub
+                .send_to(&mb, crate::pubsub::Message::monitor_line(line.clone()));
+        }
+    }
+}
+
+/// An argument as Redis's `sdscatrepr` shows it: quoted, with C escapes and `\xHH`.
+fn quote(a: &[u8]) -> String {
+    let mut s = String::with_capacity(a.len() + 2);
+    s.push('"');
+    for &b in a {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'"' => s.push_str("\\\""),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            7 => s.push_str("\\a"),
+            8 => s.push_str("\\b"),
+            b if b.is_ascii_graphic() || b == b' ' => s.push(b as char),
+            b => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// MONITOR: this connection receives every command that runs from now on.
+pub fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    if ctx.session.multi.is_some() || ctx.session.in_exec {
+        return Frame::error("ERR MONITOR isn't allowed for DENY BLOCKING client");
+    }
+    let client = ctx.session.client.clone();
+    let mb = ctx
+        .session
+        .sub
+        .get_or_insert_with(|| crate::pubsub::Subscriber::new(client))
+        .mailbox
+        .clone();
+    ctx.shared.monitors.add(ctx.session.client.id, mb);
+    ctx.session.monitoring = true;
+    Frame::ok()
+}

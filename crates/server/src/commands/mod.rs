@@ -108,6 +108,8 @@ pub struct Session {
     pub tracking: bool,
     /// CLIENT CACHING yes|no given for the next command.
     pub caching: bool,
+    /// In MONITOR mode.
+    pub monitoring: bool,
 }
 
 impl Session {
@@ -166,6 +168,7 @@ impl Session {
             reply_skip: 0,
             tracking: false,
             caching: false,
+            monitoring: false,
         }
     }
 }
@@ -425,6 +428,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("slowlog", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.2.12", "A container for slow log commands.", "Depends on subcommand.", introspect::slowlog),
     cmd("latency", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.8.13", "A container for latency diagnostics commands.", "Depends on subcommand.", introspect::latency),
     cmd("memory", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "4.0.0", "A container for memory diagnostics commands.", "Depends on subcommand.", introspect::memory),
+    cmd("monitor", 1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "1.0.0", "Listens for all requests received by the server in real-time.", ON, introspect::monitor),
     cmd("bgrewriteaof", 1, ADMIN | NOSCRIPT, NOKEYS, "server", "1.0.0", "Asynchronously rewrites the append-only file to disk.", O1, server::bgrewriteaof),
     cmd("lolwut", -1, READONLY | FAST, NOKEYS, "server", "5.0.0", "Displays computer art and the Redis version", ON, server::lolwut),
     cmd("asking", 1, FAST, NOKEYS, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect.", O1, server::cluster_disabled),
@@ -674,6 +678,9 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
         session.caching = false;
     }
     crate::commands::introspect::after_call(shared, session, spec, args, elapsed);
+    if shared.monitors.count() > 0 {
+        shared.monitors.feed(shared, session, spec, args);
+    }
     let st = &shared.cmdstats[idx];
     if reply.is_error() {
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -653,3 +653,49 @@ fn client_side_caching_invalidations_match_redis() {
         Client::connect(strata.port).cmd(&["FLUSHALL"]);
     }
 }
+
+/// MONITOR against redis-server: the same commands in the same order with the same quoting
+/// (timestamps and client addresses aside); admin commands are not shown.
+#[test]
+fn monitor_shows_what_redis_shows() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let script: &[&[&str]] = &[
+        &["SET", "a", "x y"],
+        &["GET", "a"],
+        &["HSET", "h", "f", "line\nbreak\"q\"\u{1}"],
+        &["CONFIG", "GET", "maxmemory"],
+        &["SELECT", "3"],
+        &["MULTI"],
+        &["INCR", "n"],
+        &["EXEC"],
+        &["AUTH", "secret"],
+        &["PING"],
+    ];
+    let mut transcripts = Vec::new();
+    for port in [redis.port, strata.port] {
+        let mut m = Client::connect(port);
+        assert!(m.cmd(&["MONITOR"]).is_ok());
+        let mut c = Client::connect(port);
+        for args in script {
+            c.cmd(args);
+        }
+        let mut lines = Vec::new();
+        loop {
+            let line = match m.read_reply().expect("monitor line") {
+                Reply::Status(s) => s,
+                other => panic!("{other:?}"),
+            };
+            // "1700000000.123456 [0 127.0.0.1:5555] "set" ..." -> "[0] "set" ..."
+            let (_, rest) = line.split_once(' ').expect("timestamp");
+            let db = &rest[1..rest.find(' ').expect("db")];
+            let args = &rest[rest.find("] ").expect("addr") + 2..];
+            lines.push(format!("[{db}] {args}"));
+            if args.eq_ignore_ascii_case("\"ping\"") {
+                break;
+            }
+        }
+        transcripts.push(lines);
+    }
+    assert_eq!(transcripts[1], transcripts[0]);
+}
