@@ -40,6 +40,17 @@ pub struct ClientEntry {
     pub drained: std::sync::atomic::AtomicBool,
     /// A replica fed by this server (CLIENT LIST flag `S`, type `replica`).
     pub replica: std::sync::atomic::AtomicBool,
+    /// The socket's file descriptor (-1 for internal clients).
+    pub fd: std::sync::atomic::AtomicI64,
+    /// The subcommand of the last command when it was a container's (`cmd=client|list`):
+    /// its position in the container's list + 1, 0 for none.
+    pub last_sub: AtomicUsize,
+    /// CLIENT LIST flags that depend on the session: `O` monitor, `b` blocked, `t` tracking,
+    /// `B` broadcast tracking; and the tracking redirection (`redir`, -1 for none).
+    pub monitor: std::sync::atomic::AtomicBool,
+    pub blocked: std::sync::atomic::AtomicBool,
+    pub tracking: AtomicU8,
+    pub redir: std::sync::atomic::AtomicI64,
 }
 
 impl ClientEntry {
@@ -82,7 +93,13 @@ impl ClientEntry {
             usize::MAX => "NULL".to_string(),
             i => crate::commands::TABLE
                 .get(i)
-                .map(|c| c.name.to_string())
+                .map(|c| {
+                    match crate::commands::subcommand_name(i, self.last_sub.load(Ordering::Relaxed))
+                    {
+                        Some(sub) => format!("{}|{sub}", c.name),
+                        None => c.name.to_string(),
+                    }
+                })
                 .unwrap_or_else(|| "NULL".into()),
         };
         let lib = |m: &Mutex<Option<Bytes>>| {
@@ -102,20 +119,32 @@ impl ClientEntry {
         if self.replica.load(Ordering::Relaxed) {
             flags.push('S');
         }
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
         if subs + psubs + ssubs > 0 {
             flags.push('P');
         }
         if multi >= 0 {
             flags.push('x');
         }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
+        }
+        match self.tracking.load(Ordering::Relaxed) {
+            1 => flags.push('t'),
+            2 => flags.push_str("tB"),
+            _ => {}
+        }
         if flags.is_empty() {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd.load(Ordering::Relaxed),
             name,
             self.created.elapsed().as_secs(),
             self.idle_secs(),
@@ -128,6 +157,7 @@ impl ClientEntry {
             self.query_buf.load(Ordering::Relaxed),
             self.pending_push.load(Ordering::Relaxed),
             cmd,
+            self.redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
             lib(&self.lib_name),
             lib(&self.lib_ver),
@@ -165,6 +195,12 @@ impl Clients {
             pending_push: AtomicU64::new(0),
             drained: Default::default(),
             replica: Default::default(),
+            fd: std::sync::atomic::AtomicI64::new(-1),
+            last_sub: AtomicUsize::new(0),
+            monitor: Default::default(),
+            blocked: Default::default(),
+            tracking: AtomicU8::new(0),
+            redir: std::sync::atomic::AtomicI64::new(-1),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(id, entry.clone());

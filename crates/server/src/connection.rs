@@ -210,7 +210,8 @@ async fn serve_session(
                             shared.blocked.cancel(wait.id);
                             return None;
                         }
-                        match block(
+                        client.blocked.store(true, Ordering::Relaxed);
+                        let served = block(
                             shared,
                             client,
                             &mut stream,
@@ -218,8 +219,9 @@ async fn serve_session(
                             wait,
                             session.ns.clone(),
                         )
-                        .await
-                        {
+                        .await;
+                        client.blocked.store(false, Ordering::Relaxed);
+                        match served {
                             Some(served) => {
                                 session.wal_seq = session.wal_seq.max(served.wal_seq);
                                 reply = served.reply;
@@ -710,6 +712,10 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     };
     let spec = &TABLE[idx];
     session.client.touch(idx);
+    session
+        .client
+        .last_sub
+        .store(commands::subcommand_slot(idx, &args), Ordering::Relaxed);
     let is_write = spec.flags & flags::WRITE != 0 || spec.name == "exec";
     if !session.client.replica.load(Ordering::Relaxed) {
         // CLIENT PAUSE: this client waits (WRITE: only commands that write or replicate).

@@ -288,6 +288,12 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
                     }
                 };
                 let entry = shared.clients.register(peer, laddr);
+                {
+                    use std::os::fd::AsRawFd;
+                    entry
+                        .fd
+                        .store(std_stream.as_raw_fd() as i64, Ordering::Relaxed);
+                }
                 let id = entry.id;
                 if workers.is_empty() || workers[next % workers.len()].0.send((std_stream, entry)).is_err() {
                     tracing::error!("worker gone; dropping connection");

@@ -198,6 +198,10 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.session.caching = false;
     ctx.shared.monitors.remove(ctx.session.client.id);
     ctx.session.monitoring = false;
+    let c = &ctx.session.client;
+    c.tracking.store(0, Ordering::Relaxed);
+    c.redir.store(-1, Ordering::Relaxed);
+    c.monitor.store(false, Ordering::Relaxed);
     Frame::Simple("RESET".into())
 }
 
@@ -485,6 +489,8 @@ fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         ctx.shared.tracking.disable(id);
         ctx.session.tracking = false;
         ctx.session.caching = false;
+        ctx.session.client.tracking.store(0, Ordering::Relaxed);
+        ctx.session.client.redir.store(-1, Ordering::Relaxed);
         return Frame::ok();
     }
     if !eq_ic(&args[2], "on") {
@@ -558,10 +564,15 @@ fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     } else {
         None
     };
+    let (bcast, redir) = (new.bcast, new.redirect);
     ctx.shared
         .tracking
         .enable(id, new, own, crate::namespace::scope(base, b""));
     ctx.session.tracking = true;
+    let c = &ctx.session.client;
+    c.tracking
+        .store(if bcast { 2 } else { 1 }, Ordering::Relaxed);
+    c.redir.store(redir as i64, Ordering::Relaxed);
     Frame::ok()
 }
 

@@ -512,5 +512,9 @@ pub fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         .clone();
     ctx.shared.monitors.add(ctx.session.client.id, mb);
     ctx.session.monitoring = true;
+    ctx.session
+        .client
+        .monitor
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     Frame::ok()
 }

@@ -598,6 +598,26 @@ fn subcommand_arities() -> &'static [Vec<(String, i32)>] {
     })
 }
 
+/// The position + 1 of a request's subcommand in its container's list (0: none), for
+/// `CLIENT LIST`'s `cmd=container|sub`.
+pub fn subcommand_slot(idx: usize, args: &[Bytes]) -> usize {
+    match args.get(1) {
+        Some(a) => subcommand_arities()[idx]
+            .iter()
+            .position(|(s, _)| a.eq_ignore_ascii_case(s.as_bytes()))
+            .map_or(0, |p| p + 1),
+        None => 0,
+    }
+}
+
+/// The subcommand name of a slot from [`subcommand_slot`].
+pub fn subcommand_name(idx: usize, slot: usize) -> Option<&'static str> {
+    let subs = subcommand_arities().get(idx)?;
+    slot.checked_sub(1)
+        .and_then(|p| subs.get(p))
+        .map(|(s, _)| s.as_str())
+}
+
 /// Admin commands a namespace client may still run: CLIENT about itself.
 fn ns_allowed(name: &str, args: &[Bytes]) -> bool {
     if name == "memory" {

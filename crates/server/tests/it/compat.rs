@@ -699,3 +699,50 @@ fn monitor_shows_what_redis_shows() {
     }
     assert_eq!(transcripts[1], transcripts[0]);
 }
+
+/// CLIENT LIST / CLIENT INFO lines have Redis 7.0's fields in Redis's order (Strata adds
+/// Redis 7.2's lib-name and lib-ver at the end), a real fd, `cmd=container|sub`, and the
+/// tracking / monitor / blocked flags.
+#[test]
+fn client_list_lines_have_redis_s_fields() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let names = |line: &str| -> Vec<String> {
+        line.split_whitespace()
+            .map(|kv| kv.split('=').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let field = |line: &str, f: &str| -> String {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{f}=")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let want = names(&Client::connect(redis.port).cmd(&["CLIENT", "INFO"]).text());
+    let mut c = strata.client();
+    let info = c.cmd(&["CLIENT", "INFO"]).text();
+    let got = names(&info);
+    assert_eq!(&got[..want.len()], &want[..], "{info}");
+    assert_eq!(&got[want.len()..], ["lib-name", "lib-ver"]);
+    assert_eq!(field(&info, "cmd"), "client|info");
+    assert!(field(&info, "fd").parse::<i64>().unwrap_or(-1) > 2, "{info}");
+    assert!(c.cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]).is_ok());
+    let info = c.cmd(&["CLIENT", "INFO"]).text();
+    assert_eq!(field(&info, "flags"), "tB");
+    assert_eq!(field(&info, "redir"), "0");
+    let mut m = strata.client();
+    assert!(m.cmd(&["MONITOR"]).is_ok());
+    let mut b = strata.client();
+    let blpop: Vec<&[u8]> = vec![b"BLPOP", b"nothing", b"0"];
+    b.send_raw(&Client::encode(&blpop)).expect("send");
+    let t = std::time::Instant::now();
+    loop {
+        let list = c.cmd(&["CLIENT", "LIST"]).text();
+        let flags: Vec<String> = list.lines().map(|l| field(l, "flags")).collect();
+        if flags.iter().any(|f| f == "O") && flags.iter().any(|f| f == "b") {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 10, "{list}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
