@@ -26,6 +26,18 @@ fn next(v: u32, p: &[u8], i: usize) -> u32 {
     (v << 8) | p[i + 2] as u32
 }
 
+/// Adds one byte to the current literal run, closing the run when it is full.
+fn literal(out: &mut Vec<u8>, b: u8, lit: &mut usize, lit_at: &mut usize) {
+    *lit += 1;
+    out.push(b);
+    if *lit == MAX_LIT {
+        out[*lit_at] = (*lit - 1) as u8;
+        *lit = 0;
+        *lit_at = out.len();
+        out.push(0);
+    }
+}
+
 /// Compresses `input` into at most `max_out` bytes; `None` if it does not fit (the caller
 /// then stores the string as it is).
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
@@ -122,15 +134,8 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 if out.len() >= max_out {
                     return None;
                 }
-                lit += 1;
-                out.push(input[ip]);
+                literal(&mut out, input[ip], &mut lit, &mut lit_at);
                 ip += 1;
-                if lit == MAX_LIT {
-                    out[lit_at] = (lit - 1) as u8;
-                    lit = 0;
-                    lit_at = out.len();
-                    out.push(0);
-                }
             }
         }
     }
@@ -138,15 +143,8 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
         return None;
     }
     while ip < in_len {
-        lit += 1;
-        out.push(input[ip]);
+        literal(&mut out, input[ip], &mut lit, &mut lit_at);
         ip += 1;
-        if lit == MAX_LIT {
-            out[lit_at] = (lit - 1) as u8;
-            lit = 0;
-            lit_at = out.len();
-            out.push(0);
-        }
     }
     out[lit_at] = (lit as u8).wrapping_sub(1);
     if lit == 0 {

@@ -350,16 +350,17 @@ pub fn after(
         emit(shared, class, event, db, k)
     };
     let ok = positive(reply);
-    if matches!(name, "rename" | "renamenx") {
-        // The destination is added before the source goes: its `new` comes first.
+    let flush_new = || {
         for k in pending.take() {
             emit(shared, NEW, "new", db, &k);
         }
+    };
+    if matches!(name, "rename" | "renamenx") {
+        // The destination is added before the source goes: its `new` comes first.
+        flush_new();
     }
     events_of(shared, db, name, args, reply, before, key, &ev, ok);
-    for k in pending.take() {
-        emit(shared, NEW, "new", db, &k);
-    }
+    flush_new();
 }
 
 /// The events of one command (see [`after`]).

@@ -791,6 +791,25 @@ pub fn parse_rand_args(args: &[Bytes], word: &str) -> Result<(Option<i64>, bool)
     Ok((count, with))
 }
 
+/// The `[LIMIT n]` tail of SINTERCARD / ZINTERCARD from `args[from..]`: 0 = no limit; a
+/// negative or non-numeric limit gets Redis's one message.
+pub fn parse_card_limit(args: &[Bytes], from: usize) -> Result<usize, Frame> {
+    let mut limit = 0usize;
+    let mut i = from;
+    while i < args.len() {
+        if eq_ic(&args[i], "limit") && i + 1 < args.len() {
+            match parse_int(&args[i + 1]) {
+                Ok(l) if l >= 0 => limit = l as usize,
+                _ => return Err(Frame::error("ERR LIMIT can't be negative")),
+            }
+            i += 2;
+        } else {
+            return Err(syntax_error());
+        }
+    }
+    Ok(limit)
+}
+
 /// The optional count of LPOP/RPOP/SPOP/ZPOPMIN/ZPOPMAX (`key [count]`): non-negative.
 pub fn parse_pop_count(args: &[Bytes]) -> Result<Option<u64>, Frame> {
     match args.len() {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::SetOp;
 
-use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
+use super::{parse_int, storage_error, syntax_error, Ctx};
 
 fn members_frame(v: Vec<Bytes>) -> Frame {
     Frame::Set(v.into_iter().map(Frame::Bulk).collect())
@@ -165,20 +165,10 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR Number of keys can't be greater than number of args");
     }
     let keys = &args[2..2 + numkeys];
-    let mut limit = 0usize;
-    let mut i = 2 + numkeys;
-    while i < args.len() {
-        if eq_ic(&args[i], "limit") && i + 1 < args.len() {
-            match parse_int(&args[i + 1]) {
-                Ok(l) if l >= 0 => limit = l as usize,
-                Ok(_) => return Frame::error("ERR LIMIT can't be negative"),
-                Err(f) => return f,
-            }
-            i += 2;
-        } else {
-            return syntax_error();
-        }
-    }
+    let limit = match super::parse_card_limit(args, 2 + numkeys) {
+        Ok(l) => l,
+        Err(f) => return f,
+    };
     match ctx
         .shared
         .storage()

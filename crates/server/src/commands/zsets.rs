@@ -684,19 +684,10 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Ok(items) => items,
             Err(e) => return storage_error(e),
         };
-    let mut limit = 0usize;
-    let mut i = 2 + numkeys;
-    while i < args.len() {
-        if eq_ic(&args[i], "limit") && i + 1 < args.len() {
-            match parse_int(&args[i + 1]) {
-                Ok(l) if l >= 0 => limit = l as usize,
-                _ => return Frame::error("ERR LIMIT can't be negative"),
-            }
-            i += 2;
-        } else {
-            return syntax_error();
-        }
-    }
+    let limit = match super::parse_card_limit(args, 2 + numkeys) {
+        Ok(l) => l,
+        Err(f) => return f,
+    };
     let n = if limit > 0 {
         items.len().min(limit)
     } else {

@@ -725,7 +725,10 @@ fn client_list_lines_have_redis_s_fields() {
     assert_eq!(&got[..want.len()], &want[..], "{info}");
     assert_eq!(&got[want.len()..], ["lib-name", "lib-ver"]);
     assert_eq!(field(&info, "cmd"), "client|info");
-    assert!(field(&info, "fd").parse::<i64>().unwrap_or(-1) > 2, "{info}");
+    assert!(
+        field(&info, "fd").parse::<i64>().unwrap_or(-1) > 2,
+        "{info}"
+    );
     assert!(c.cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]).is_ok());
     let info = c.cmd(&["CLIENT", "INFO"]).text();
     assert_eq!(field(&info, "flags"), "tB");
