@@ -262,12 +262,16 @@ impl ClientPause {
 
     /// Whether any pause is in effect (expiry is held).
     pub fn active(&self) -> bool {
-        self.until_ms.load(Ordering::Acquire) > storage::now_ms()
+        let until = self.until_ms.load(Ordering::Acquire);
+        until != 0 && until > storage::now_ms()
     }
 
     /// How long a command must still wait (`writes`: it writes or may replicate).
     pub fn wait_for(&self, writes: bool) -> Option<std::time::Duration> {
         let until = self.until_ms.load(Ordering::Acquire);
+        if until == 0 {
+            return None;
+        }
         let now = storage::now_ms();
         if until <= now || !(writes || self.all.load(Ordering::Acquire)) {
             return None;
