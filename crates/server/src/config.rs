@@ -225,7 +225,20 @@ pub static PARAMS: &[Param] = &[
     noop("aof-timestamp-enabled", BOOL, "no"),
     noop("aof-rewrite-incremental-fsync", BOOL, "yes"),
     noop("maxmemory", mem(0, u64::MAX >> 1), "0"),
-    noop("maxmemory-policy", STR, "noeviction"),
+    noop(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        "noeviction",
+    ),
     noop("maxmemory-samples", int(1, 64), "5"),
     noop("maxmemory-eviction-tenacity", int(0, 100), "10"),
     noop("maxmemory-clients", STR, "0"),
@@ -236,7 +249,7 @@ pub static PARAMS: &[Param] = &[
     noop("lazyfree-lazy-user-flush", BOOL, "no"),
     noop("replica-lazy-flush", BOOL, "no"),
     alias(
-        noop("hash-max-listpack-entries", int(0, I64MAX), "128"),
+        noop("hash-max-listpack-entries", int(0, I64MAX), "512"),
         &["hash-max-ziplist-entries"],
     ),
     alias(

@@ -419,7 +419,14 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                         "raw"
                     }
                 }
-                KeyType::Hash if meta.size <= 128 => "listpack",
+                KeyType::Hash
+                    if meta.size
+                        <= ctx
+                            .shared
+                            .with_config(|c| c.get_u64("hash-max-listpack-entries")) =>
+                {
+                    "listpack"
+                }
                 KeyType::Hash => "hashtable",
                 KeyType::List => "quicklist",
                 // Redis 7.0: small all-integer sets are intsets, every other set a hashtable.

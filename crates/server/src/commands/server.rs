@@ -284,27 +284,36 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             if args.len() < 3 {
                 return arity_err("get");
             }
+            // As Redis 7.0: a name without glob characters is looked up as given (an alias
+            // answers under the alias, in the letters asked); a pattern lists every name and
+            // alias it matches; a parameter matched by an earlier argument is not repeated.
             let mut out: Vec<(Frame, Frame)> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
+            let mut seen: std::collections::HashSet<&'static str> = Default::default();
             ctx.shared.with_config(|cfg| {
+                let values: std::collections::HashMap<&str, &str> = cfg.iter().collect();
                 for pat in &args[2..] {
-                    for (name, value) in cfg.iter() {
-                        let param = config::find(name);
-                        let alias_match = param.is_some_and(|p| {
-                            p.aliases
-                                .iter()
-                                .any(|a| glob_match(pat, a.as_bytes(), true))
-                        });
-                        if (glob_match(pat, name.as_bytes(), true) || alias_match)
-                            && seen.insert(name)
-                        {
-                            out.push((Frame::bulk_str(name), Frame::bulk_str(value)));
+                    let exact = !pat.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+                    for p in config::PARAMS {
+                        let Some(value) = values.get(p.name) else {
+                            continue;
+                        };
+                        if seen.contains(p.name) {
+                            continue;
                         }
-                        if let Some(p) = param {
-                            for a in p.aliases {
-                                if glob_match(pat, a.as_bytes(), true) && seen.insert(a) {
-                                    out.push((Frame::bulk_str(a), Frame::bulk_str(value)));
-                                }
+                        let names = std::iter::once(p.name).chain(p.aliases.iter().copied());
+                        if exact {
+                            // Answered under the name as it was asked.
+                            if names
+                                .into_iter()
+                                .any(|n| pat.eq_ignore_ascii_case(n.as_bytes()))
+                            {
+                                seen.insert(p.name);
+                                out.push((Frame::Bulk(pat.clone()), Frame::bulk_str(value)));
+                            }
+                        } else {
+                            for n in names.filter(|n| glob_match(pat, n.as_bytes(), true)) {
+                                seen.insert(p.name);
+                                out.push((Frame::bulk_str(n), Frame::bulk_str(value)));
                             }
                         }
                     }
