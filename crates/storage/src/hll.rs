@@ -13,7 +13,7 @@ use crate::engine::{now_ms, Storage};
 use crate::{Error, Result};
 
 const P: u32 = 14;
-const REGISTERS: usize = 1 << P;
+pub const REGISTERS: usize = 1 << P;
 const Q: u32 = 64 - P;
 const BITS: usize = 6;
 const REGISTER_MAX: u8 = (1 << BITS) - 1;

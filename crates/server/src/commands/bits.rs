@@ -268,3 +268,39 @@ pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(e) => storage_error(e),
     }
 }
+
+/// PFSELFTEST: checks the HyperLogLog code as Redis's does: every register value survives
+/// the dense encoding, and estimates of growing random sets stay within the expected error
+/// (5 standard errors of 1.04/sqrt(16384)). OK, or the first failure.
+pub fn pfselftest(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let n = storage::hll::REGISTERS;
+    for _ in 0..100 {
+        let regs: Vec<u8> = (0..n).map(|_| rng.random_range(0..64u8)).collect();
+        match storage::hll::decode(&storage::hll::encode(&regs)) {
+            Ok(back) if back == regs => {}
+            _ => return Frame::error("ERR TESTFAILED Register error"),
+        }
+    }
+    let mut regs = vec![0u8; n];
+    let relerr = 1.04 / (n as f64).sqrt();
+    let mut added = 0u64;
+    for checkpoint in [10u64, 100, 1_000, 10_000, 100_000] {
+        while added < checkpoint {
+            let e = Bytes::from(rng.random::<u64>().to_le_bytes().to_vec());
+            storage::hll::add(&mut regs, &[e]);
+            added += 1;
+        }
+        let est = storage::hll::count(&regs) as f64;
+        let err = (est - checkpoint as f64).abs() / checkpoint as f64;
+        let allowed = if checkpoint < 100 { 0.1 } else { relerr * 5.0 };
+        if err > allowed {
+            return Frame::Error(format!(
+                "ERR TESTFAILED Too big error. card:{checkpoint} abserr:{}",
+                (est - checkpoint as f64).abs()
+            ));
+        }
+    }
+    Frame::ok()
+}
