@@ -658,10 +658,9 @@ fn execute_gets(
         }
     }
     keys.clear();
-    shared.record_call(idx, start.elapsed(), n);
-    shared.cmdstats[idx]
-        .failed
-        .fetch_add(failed, Ordering::Relaxed);
+    let st = &shared.cmdstats[idx];
+    shared.record_call(st, start.elapsed(), n);
+    st.failed.fetch_add(failed, Ordering::Relaxed);
     let stats = &shared.stats;
     shared.bump(&stats.keyspace_hits, hits);
     shared.bump(&stats.keyspace_misses, n - hits - failed);
@@ -698,7 +697,10 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
             // transaction like any other error at queue time.
             let checked = match checked {
                 Ok(i) if TABLE[i].flags & flags::NO_MULTI != 0 => {
-                    shared.cmdstats[i].rejected.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .stat(i, &args)
+                        .rejected
+                        .fetch_add(1, Ordering::Relaxed);
                     Err(Frame::error("ERR Command not allowed inside a transaction"))
                 }
                 other => other,

@@ -5,7 +5,6 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::commands::TABLE;
 use crate::shared::Shared;
 
 /// Redis 7.0's default sections, in its order, with Strata's own (storage, binlog) after
@@ -756,7 +755,7 @@ fn cpu(out: &mut String) {
 
 fn commandstats(shared: &Shared, out: &mut String) {
     out.push_str("# Commandstats\r\n");
-    for (spec, st) in TABLE.iter().zip(shared.cmdstats.iter()) {
+    for (name, st) in shared.named_stats() {
         let calls = st.calls.load(Ordering::Relaxed);
         let rejected = st.rejected.load(Ordering::Relaxed);
         let failed = st.failed.load(Ordering::Relaxed);
@@ -771,8 +770,7 @@ fn commandstats(shared: &Shared, out: &mut String) {
         };
         let _ = write!(
             out,
-            "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
-            spec.name
+            "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
         );
     }
 }
@@ -806,7 +804,7 @@ fn latencystats(shared: &Shared, out: &mut String) {
     if ps.is_empty() {
         return;
     }
-    for (spec, st) in TABLE.iter().zip(shared.cmdstats.iter()) {
+    for (name, st) in shared.named_stats() {
         let Some(values) = st.hist.percentiles(&ps) else {
             continue;
         };
@@ -817,8 +815,7 @@ fn latencystats(shared: &Shared, out: &mut String) {
             .collect();
         let _ = write!(
             out,
-            "latency_percentiles_usec_{}:{}\r\n",
-            spec.name,
+            "latency_percentiles_usec_{name}:{}\r\n",
             fields.join(",")
         );
     }

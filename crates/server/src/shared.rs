@@ -125,6 +125,9 @@ pub struct Shared {
     pub clients: Clients,
     pub stats: Stats,
     pub cmdstats: Vec<CommandStat>,
+    /// Per subcommand of a container (`cmdstat_config|get`), in the order of
+    /// `commands::subcommand_slot`.
+    pub subcmdstats: Vec<Vec<CommandStat>>,
     /// Error replies by prefix (INFO errorstats).
     pub errorstats: crate::latency::ErrorStats,
     pub slowlog: crate::latency::SlowLog,
@@ -179,9 +182,38 @@ impl Shared {
         }
     }
 
-    /// Records one call of command `idx` (or `n` calls of a batch) that took `elapsed`.
-    pub fn record_call(&self, idx: usize, elapsed: std::time::Duration, n: u64) {
-        let st = &self.cmdstats[idx];
+    /// The statistics of a request: its subcommand's for a container (`config|get`), else
+    /// its command's.
+    pub fn stat(&self, idx: usize, args: &[bytes::Bytes]) -> &CommandStat {
+        let subs = &self.subcmdstats[idx];
+        if !subs.is_empty() {
+            if let Some(st) = crate::commands::subcommand_slot(idx, args)
+                .checked_sub(1)
+                .and_then(|s| subs.get(s))
+            {
+                return st;
+            }
+        }
+        &self.cmdstats[idx]
+    }
+
+    /// Every statistics entry with the name INFO shows it under: commands, and the
+    /// subcommands of containers as `container|sub`, in table order.
+    pub fn named_stats(&self) -> Vec<(String, &CommandStat)> {
+        let mut out = Vec::new();
+        for (i, spec) in crate::commands::TABLE.iter().enumerate() {
+            out.push((spec.name.to_string(), &self.cmdstats[i]));
+            for (slot, st) in self.subcmdstats[i].iter().enumerate() {
+                if let Some(sub) = crate::commands::subcommand_name(i, slot + 1) {
+                    out.push((format!("{}|{sub}", spec.name), st));
+                }
+            }
+        }
+        out
+    }
+
+    /// Records one call (or `n` calls of a batch) that took `elapsed`.
+    pub fn record_call(&self, st: &CommandStat, elapsed: std::time::Duration, n: u64) {
         st.calls.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         st.usec.fetch_add(
             elapsed.as_micros() as u64,
@@ -205,6 +237,13 @@ impl Shared {
             cmdstats: crate::commands::TABLE
                 .iter()
                 .map(|_| CommandStat::default())
+                .collect(),
+            subcmdstats: (0..crate::commands::TABLE.len())
+                .map(|i| {
+                    (0..crate::commands::subcommand_count(i))
+                        .map(|_| CommandStat::default())
+                        .collect()
+                })
                 .collect(),
             errorstats: Default::default(),
             slowlog: Default::default(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use resp::Frame;
 
-use super::{eq_ic, flags, parse_int, storage_error, CommandSpec, Ctx, Session, TABLE};
+use super::{eq_ic, flags, parse_int, storage_error, CommandSpec, Ctx, Session};
 use crate::shared::Shared;
 
 /// After every call: the SLOWLOG (`slowlog-log-slower-than`) and the latency monitor
@@ -204,19 +204,22 @@ pub fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Frame::Integer(mon.reset(&names) as i64)
         }
         ("histogram", _) => {
-            let wanted: Vec<usize> = if args.len() == 2 {
-                (0..TABLE.len()).collect()
-            } else {
-                args[2..].iter().filter_map(|a| super::lookup(a)).collect()
-            };
+            // Commands and `container|sub` names, as Redis names them.
+            let wanted: Vec<String> = args[2..]
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+                .collect();
             let mut out = Vec::new();
-            for idx in wanted {
-                let (calls, buckets) = shared.cmdstats[idx].hist.power_of_two_buckets();
+            for (name, st) in shared.named_stats() {
+                if !wanted.is_empty() && !wanted.contains(&name) {
+                    continue;
+                }
+                let (calls, buckets) = st.hist.power_of_two_buckets();
                 if calls == 0 {
                     continue;
                 }
                 out.push((
-                    Frame::bulk_str(TABLE[idx].name),
+                    Frame::bulk(name),
                     Frame::Map(vec![
                         (Frame::bulk_str("calls"), Frame::Integer(calls as i64)),
                         (

@@ -490,7 +490,8 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
     let spec = &TABLE[idx];
     let n = args.len() as i32;
     if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
-        shared.cmdstats[idx]
+        shared
+            .stat(idx, args)
             .rejected
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(wrong_arity(spec.name));
@@ -518,7 +519,8 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
     if let Some(sub) = found {
         let a = sub.1;
         if (a > 0 && n != a) || (a < 0 && n < -a) {
-            shared.cmdstats[idx]
+            shared
+                .stat(idx, args)
                 .rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(wrong_arity(&format!("{}|{}", spec.name, sub.0)));
@@ -531,13 +533,15 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             .password_set
             .load(std::sync::atomic::Ordering::Relaxed)
     {
-        shared.cmdstats[idx]
+        shared
+            .stat(idx, args)
             .rejected
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(Frame::error("NOAUTH Authentication required."));
     }
     if session.ns.is_some() && spec.flags & ADMIN != 0 && !ns_allowed(spec.name, args) {
-        shared.cmdstats[idx]
+        shared
+            .stat(idx, args)
             .rejected
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(Frame::Error(format!(
@@ -551,7 +555,8 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         if crate::replication::is_replica(shared)
             && shared.with_config(|c| c.get_bool("replica-read-only"))
         {
-            shared.cmdstats[idx]
+            shared
+                .stat(idx, args)
                 .rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(Frame::error(
@@ -609,6 +614,11 @@ pub fn subcommand_slot(idx: usize, args: &[Bytes]) -> usize {
             .map_or(0, |p| p + 1),
         None => 0,
     }
+}
+
+/// How many subcommands Redis declares for command `idx` (0 for plain commands).
+pub fn subcommand_count(idx: usize) -> usize {
+    subcommand_arities().get(idx).map_or(0, Vec::len)
 }
 
 /// The subcommand name of a slot from [`subcommand_slot`].
@@ -690,7 +700,8 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
         crate::notify::after(shared, db, spec.name, args, &reply, before);
     }
     let elapsed = start.elapsed();
-    shared.record_call(idx, elapsed, 1);
+    let st = shared.stat(idx, args);
+    shared.record_call(st, elapsed, 1);
     if !reply.is_error() && (session.tracking || shared.tracking.clients() > 0) {
         track(shared, session, spec, args);
     }
@@ -702,7 +713,6 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     if shared.monitors.count() > 0 {
         shared.monitors.feed(shared, session, spec, args);
     }
-    let st = &shared.cmdstats[idx];
     if reply.is_error() {
         st.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     } else if spec.flags & WRITE != 0 {

@@ -363,7 +363,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             ] {
                 c.store(0, Ordering::Relaxed);
             }
-            for c in &ctx.shared.cmdstats {
+            for (_, c) in ctx.shared.named_stats() {
                 c.calls.store(0, Ordering::Relaxed);
                 c.usec.store(0, Ordering::Relaxed);
                 c.rejected.store(0, Ordering::Relaxed);

@@ -98,6 +98,13 @@ fn info_has_every_section_and_field_of_redis() {
     let set = field_value(&all, "cmdstat_set").expect("cmdstat_set");
     assert!(set.starts_with("calls=1,usec="), "{set}");
     assert!(set.ends_with(",rejected_calls=0,failed_calls=0"), "{set}");
+    // Subcommands of containers count on their own, as Redis names them.
+    assert!(s.cmd(&["CONFIG", "GET", "maxmemory"]).array().len() == 2);
+    let all = s.cmd(&["INFO", "all"]).text();
+    let cfg = field_value(&all, "cmdstat_config|get").expect("cmdstat_config|get");
+    assert!(cfg.starts_with("calls=1,"), "{cfg}");
+    assert!(field_value(&all, "cmdstat_config").is_none(), "{all}");
+    assert!(field_value(&all, "latency_percentiles_usec_config|get").is_some());
     let lpush = field_value(&all, "cmdstat_lpush").expect("cmdstat_lpush");
     assert!(lpush.ends_with("failed_calls=1"), "{lpush}");
     let lat = field_value(&all, "latency_percentiles_usec_set").expect("latencystats");
