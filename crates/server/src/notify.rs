@@ -149,6 +149,21 @@ impl Drop for Hold {
     }
 }
 
+/// Delivers a prepared message now, or once the batch being built on this thread commits
+/// (client-side caching invalidations of a transaction's writes).
+pub fn deliver_or_hold(shared: &Shared, p: crate::pubsub::Prepared) {
+    let held = HELD.with(|h| match h.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push(p);
+            None
+        }
+        None => Some(p),
+    });
+    if let Some(p) = held {
+        shared.pubsub.deliver(p);
+    }
+}
+
 /// Publishes a message now, or once the batch being built on this thread commits; returns
 /// the number of receivers (resolved now, as PUBLISH's reply).
 pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes, shard: bool) -> i64 {

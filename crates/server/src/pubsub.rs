@@ -44,18 +44,6 @@ impl Message {
             + 64) as u64
     }
 
-    /// An invalidation message for a tracking client (see `tracking`).
-    pub fn invalidation(keys: Option<Vec<Bytes>>) -> Message {
-        Message {
-            shard: false,
-            invalidate: Some(keys),
-            monitor: None,
-            pattern: None,
-            channel: Bytes::from_static(b"__redis__:invalidate"),
-            payload: Bytes::new(),
-        }
-    }
-
     /// A line for a MONITOR client.
     pub fn monitor_line(line: String) -> Message {
         Message {
@@ -217,9 +205,22 @@ pub struct Prepared {
     channel: Bytes,
     payload: Bytes,
     shard: bool,
+    /// A client-side caching invalidation instead of a published message.
+    invalidate: Option<Option<Vec<Bytes>>>,
 }
 
 impl Prepared {
+    /// An invalidation for one tracking client's mailbox (see `tracking`).
+    pub fn invalidation(mb: Arc<Mailbox>, keys: Option<Vec<Bytes>>) -> Prepared {
+        Prepared {
+            targets: vec![(mb, None)],
+            channel: Bytes::from_static(b"__redis__:invalidate"),
+            payload: Bytes::new(),
+            shard: false,
+            invalidate: Some(keys),
+        }
+    }
+
     pub fn receivers(&self) -> i64 {
         self.targets.len() as i64
     }
@@ -301,6 +302,7 @@ impl PubSub {
                 channel: channel.clone(),
                 payload: payload.clone(),
                 shard,
+                invalidate: None,
             };
         }
         {
@@ -323,6 +325,7 @@ impl PubSub {
             channel: channel.clone(),
             payload: payload.clone(),
             shard,
+            invalidate: None,
         }
     }
 
@@ -348,7 +351,7 @@ impl PubSub {
         let n = p.receivers();
         for (mb, pattern) in p.targets {
             let msg = Message {
-                invalidate: None,
+                invalidate: p.invalidate.clone(),
                 monitor: None,
                 shard: p.shard,
                 pattern,

@@ -11,7 +11,8 @@
 //!
 //! Keys are tracked by name across databases, as in Redis, scoped by namespace (a client sees
 //! invalidations of its own namespace's keys only). Invalidations are queued in the same
-//! per-client mailboxes as Pub/Sub messages (same output-buffer limits).
+//! per-client mailboxes as Pub/Sub messages (same output-buffer limits); those of an EXEC or a
+//! key batch once its engine batch commits (none if it fails), like keyspace events.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::pubsub::{Mailbox, Message};
+use crate::pubsub::Mailbox;
 use crate::shared::Shared;
 
 /// A client's CLIENT TRACKING settings.
@@ -211,7 +212,8 @@ impl Tracking {
             own
         };
         if let Some(mb) = target {
-            shared.pubsub.send_to(&mb, Message::invalidation(keys));
+            // Inside a transaction or key batch: sent once its engine batch commits.
+            crate::notify::deliver_or_hold(shared, crate::pubsub::Prepared::invalidation(mb, keys));
         }
     }
 }

@@ -756,3 +756,50 @@ fn client_list_lines_have_redis_s_fields() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A tracking client told that a key changed can read the change: the invalidations of an
+/// EXEC (and of a pipelined key batch) go out once its engine batch commits. The writer
+/// pauses (fail point) between running and committing; without holding the invalidation
+/// back, the GET below returns the old value during the pause.
+#[test]
+fn invalidations_of_a_transaction_go_out_once_it_is_committed() {
+    let strata = Server::start(&["--worker-threads", "4"]);
+    let mut admin = strata.client();
+    let mut t = strata.client();
+    t.cmd(&["HELLO", "3"]);
+    assert!(t.cmd(&["CLIENT", "TRACKING", "ON", "BCAST"]).is_ok());
+    let mut reader = strata.client();
+    let mut w = strata.client();
+    for (point, value) in [
+        ("exec-before-commit", "tx"),
+        ("key-batch-before-commit", "batch"),
+    ] {
+        assert!(admin.cmd(&["DEBUG", "FAILPOINT", point, "400"]).is_ok());
+        let replies = if point == "exec-before-commit" {
+            assert!(w.cmd(&["MULTI"]).is_ok());
+            w.cmd(&["SET", "k", value]);
+            w.send_raw(&Client::encode(&[b"EXEC"])).expect("send");
+            1
+        } else {
+            let mut batch = Client::encode(&[b"SET", b"k", b"x"]);
+            batch.extend(Client::encode(&[b"SET", b"k", value.as_bytes()]));
+            w.send_raw(&batch).expect("send");
+            2
+        };
+        match t.read_reply().expect("invalidation") {
+            Reply::Push(p) => assert_eq!(p[0], Reply::bulk("invalidate")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            reader.cmd(&["GET", "k"]),
+            Reply::bulk(value),
+            "{point}: invalidated before the commit"
+        );
+        for _ in 0..replies {
+            assert!(!w.read_reply().expect("reply").is_error());
+        }
+        // Whatever else the batch sent (BCAST: one message per write) comes before PONG.
+        t.send_raw(&Client::encode(&[b"PING"])).expect("send");
+        while matches!(t.read_reply().expect("reply"), Reply::Push(_)) {}
+    }
+}
