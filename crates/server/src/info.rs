@@ -697,7 +697,11 @@ fn replication(shared: &Shared, out: &mut String) {
             ),
         );
     }
-    line(out, "master_failover_state", "no-failover");
+    line(
+        out,
+        "master_failover_state",
+        shared.repl.failover.state_name(),
+    );
     let h = shared.repl.history();
     line(out, "master_replid", &h.id);
     line(

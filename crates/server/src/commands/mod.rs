@@ -439,6 +439,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("replicaof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "5.0.0", "Configures a server as replica of another, or promotes it to a master.", O1, crate::replication::replica::replicaof),
     cmd("slaveof", 3, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", O1, crate::replication::replica::replicaof),
     cmd("role", 1, NOSCRIPT | LOADING | STALE | FAST, NOKEYS, "server", "2.8.12", "Returns the replication role.", O1, crate::replication::replica::role),
+    cmd("failover", -1, ADMIN | NOSCRIPT | STALE, NOKEYS, "server", "6.2.0", "Starts a coordinated failover from a server to one of its replicas.", O1, crate::replication::failover::failover),
     cmd("wait", 3, NOSCRIPT, NOKEYS, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", O1, crate::replication::master::wait),
     cmd("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "3.0.0", "An internal command for configuring the replication stream.", O1, crate::replication::master::replconf),
     cmd("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "2.8.0", "An internal command used in replication.", O1, crate::replication::master::psync),

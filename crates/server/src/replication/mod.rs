@@ -11,6 +11,7 @@
 //! which, with the replication history): generation 0 is the engine in the directory itself
 //! and `binlog/`; a full sync installs generation g as `db-g/` and `binlog-g/`.
 
+pub mod failover;
 pub mod master;
 pub mod replica;
 
@@ -150,6 +151,8 @@ pub struct Repl {
     /// Held by a full sync's switch and by the removal of old generations (which must never
     /// see the new generation's directories before the state file names them).
     pub install_lock: Mutex<()>,
+    /// FAILOVER in progress.
+    pub failover: failover::Failover,
     /// The main runtime (replication tasks run there, not on a connection's worker).
     pub runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
@@ -173,6 +176,7 @@ impl Repl {
             last_full_sync: Mutex::new(Default::default()),
             retired: Mutex::new(Vec::new()),
             install_lock: Mutex::new(()),
+            failover: Default::default(),
             runtime: std::sync::OnceLock::new(),
         }
     }

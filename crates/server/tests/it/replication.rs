@@ -764,3 +764,69 @@ fn a_message_published_on_the_master_reaches_the_subscribers_of_its_replicas() {
         offset(&master)
     );
 }
+
+/// FAILOVER (Redis 6.2): writes pause, the replica that has every record is promoted, the
+/// old master follows it; nothing acknowledged is lost and new writes flow the other way.
+/// Redis's refusals for a server without replicas, a replica, a bad target and ABORT.
+#[test]
+fn failover_switches_roles_with_a_replica_without_losing_writes() {
+    let master = Server::start(&[]);
+    let mut m = master.client();
+    assert_eq!(
+        m.cmd(&["FAILOVER"]).err_text(),
+        "ERR FAILOVER requires connected replicas."
+    );
+    assert_eq!(
+        m.cmd(&["FAILOVER", "ABORT"]).err_text(),
+        "ERR No failover in progress."
+    );
+    assert_eq!(
+        m.cmd(&["FAILOVER", "FORCE"]).err_text(),
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
+    let replica = replica_of(&master, &[]);
+    for i in 0..200 {
+        m.cmd(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    wait_caught_up(&master, &replica, Duration::from_secs(30));
+    assert_eq!(
+        replica.client().cmd(&["FAILOVER"]).err_text(),
+        "ERR FAILOVER is not valid when server is a replica."
+    );
+    assert_eq!(
+        m.cmd(&["FAILOVER", "TO", "127.0.0.1", "1"]).err_text(),
+        "ERR FAILOVER target HOST and PORT is not a replica."
+    );
+    assert!(m.cmd(&["FAILOVER", "TIMEOUT", "30000"]).is_ok());
+    let t = Instant::now();
+    loop {
+        let old = info(&master);
+        let new = info(&replica);
+        if text_field(&new, "role") == "master"
+            && text_field(&old, "role") == "slave"
+            && text_field(&old, "master_port") == replica.port.to_string()
+            && text_field(&old, "master_link_status") == "up"
+            && text_field(&old, "master_failover_state") == "no-failover"
+        {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no switch: old master {old}\nnew master {new}\nlogs:\n{}\n{}",
+            master.log_text(),
+            replica.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut n = replica.client();
+    assert_eq!(n.cmd(&["GET", "k199"]).text(), "199");
+    assert_eq!(n.cmd(&["SET", "after", "failover"]).text(), "OK");
+    wait_caught_up(&replica, &master, Duration::from_secs(30));
+    assert_eq!(master.client().cmd(&["GET", "after"]).text(), "failover");
+    assert!(master
+        .client()
+        .cmd(&["SET", "x", "1"])
+        .err_text()
+        .starts_with("READONLY"));
+    assert_same_data(&replica, &master, "after FAILOVER");
+}
