@@ -427,7 +427,7 @@ fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) 
         },
         // The payload with the absolute expiry it got (or the deletion an expired TTL with
         // REPLACE made); IDLETIME/FREQ have no effect to replay.
-        "restore" => match meta() {
+        "restore" | "restore-asking" => match meta() {
             None => vec![cmd(&[b"DEL", &key()])],
             Some(m) => vec![cmd(&[
                 b"RESTORE",

@@ -461,7 +461,9 @@ fn events_of(
             ev(GENERIC, "rename_to", &args[2]);
         }
         "copy" if ok => ev(GENERIC, "copy_to", &args[2]),
-        "restore" if ok && shared.storage().exists(db, &[key()]).unwrap_or(0) == 1 => {
+        "restore" | "restore-asking"
+            if ok && shared.storage().exists(db, &[key()]).unwrap_or(0) == 1 =>
+        {
             ev(GENERIC, "restore", &key())
         }
         "move" if ok => {

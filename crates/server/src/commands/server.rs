@@ -916,3 +916,31 @@ pub fn lolwut(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn cluster_disabled(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     Frame::error("ERR This instance has cluster support disabled")
 }
+
+/// MODULE LIST | HELP answer as a Redis without modules; LOAD, LOADEX and UNLOAD as a Redis
+/// whose `enable-module-command` is `no` (Strata loads no modules).
+pub fn module(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "list" => Frame::Array(Vec::new()),
+        "help" => Frame::Array(
+            [
+                "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "LIST",
+                "    Return a list of loaded modules.",
+                "LOAD <path> [<arg> ...]",
+                "    Load a module library from <path>, passing to it any optional arguments.",
+                "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+                "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+                "UNLOAD <name>",
+                "    Unload a module.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|s| Frame::Simple(s.to_string()))
+            .collect(),
+        ),
+        _ => Frame::error("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."),
+    }
+}
