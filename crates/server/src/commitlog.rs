@@ -438,6 +438,22 @@ fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) 
                 b"ABSTTL",
             ])],
         },
+        // The keys it deleted after the target took them (never the transfer itself).
+        "migrate" => {
+            let spec = &TABLE[crate::commands::lookup(b"migrate").unwrap_or(0)];
+            let mut del = vec![Bytes::from_static(b"DEL")];
+            del.extend(
+                commands::key_positions(spec, args)
+                    .into_iter()
+                    .filter_map(|i| args.get(i).cloned())
+                    .filter(|k| !k.is_empty()),
+            );
+            if del.len() > 1 {
+                vec![del]
+            } else {
+                Vec::new()
+            }
+        }
         "incrbyfloat" => match reply {
             Frame::Bulk(v) => vec![cmd(&[b"SET", &key(), v, b"KEEPTTL"])],
             _ => vec![args.to_vec()],

@@ -578,3 +578,146 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(e) => storage_error(e),
     }
 }
+
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k ...]:
+/// the keys are sent to another Redis-protocol server as RESTORE payloads (Redis's format, so
+/// the target may be Redis or Strata) and, unless COPY, deleted here once the target accepted
+/// them (logged as DEL). Blocking with `timeout` milliseconds for each network step, as in
+/// Redis; only the named keys are locked meanwhile.
+pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    use std::io::{BufRead, BufReader, Write};
+    let (mut copy, mut replace) = (false, false);
+    let mut auth: Vec<Bytes> = Vec::new();
+    let mut keys: Vec<Bytes> = vec![args[3].clone()];
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if eq_ic(&args[j], "copy") {
+            copy = true;
+        } else if eq_ic(&args[j], "replace") {
+            replace = true;
+        } else if eq_ic(&args[j], "auth") {
+            if more < 1 {
+                return syntax_error();
+            }
+            auth = vec![args[j + 1].clone()];
+            j += 1;
+        } else if eq_ic(&args[j], "auth2") {
+            if more < 2 {
+                return syntax_error();
+            }
+            auth = vec![args[j + 1].clone(), args[j + 2].clone()];
+            j += 2;
+        } else if eq_ic(&args[j], "keys") {
+            if !args[3].is_empty() {
+                return Frame::error("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string");
+            }
+            keys = args[j + 1..].to_vec();
+            break;
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let (timeout, dbid) = match (parse_int(&args[5]), parse_int(&args[4])) {
+        (Ok(t), Ok(d)) => (if t <= 0 { 1000 } else { t as u64 }, d),
+        (Err(f), _) | (_, Err(f)) => return f,
+    };
+    let storage = ctx.shared.storage();
+    let db = ctx.session.db;
+    let mut found = Vec::new();
+    for k in &keys {
+        match storage.read_value(db, k) {
+            Ok(Some((v, expire))) => found.push((k.clone(), v, expire)),
+            Ok(None) => {}
+            Err(e) => return storage_error(e),
+        }
+    }
+    if found.is_empty() {
+        return Frame::Simple("NOKEY".into());
+    }
+    let limits = dump_limits(ctx.shared);
+    let mut out: Vec<u8> = Vec::new();
+    let mut push = |parts: &[&[u8]]| {
+        out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
+        for p in parts {
+            out.extend_from_slice(format!("${}\r\n", p.len()).as_bytes());
+            out.extend_from_slice(p);
+            out.extend_from_slice(b"\r\n");
+        }
+    };
+    let mut expected = 0;
+    if !auth.is_empty() {
+        let mut a: Vec<&[u8]> = vec![b"AUTH"];
+        a.extend(auth.iter().map(|x| x.as_ref()));
+        push(&a);
+        expected += 1;
+    }
+    let db_s = dbid.to_string();
+    push(&[b"SELECT", db_s.as_bytes()]);
+    expected += 1;
+    let now = storage::now_ms();
+    for (k, v, expire) in &found {
+        let ttl = if *expire == 0 {
+            0
+        } else {
+            expire.saturating_sub(now).max(1)
+        };
+        let payload = rdb::dump(v, &limits);
+        let ttl_s = ttl.to_string();
+        let mut r: Vec<&[u8]> = vec![b"RESTORE", k, ttl_s.as_bytes(), &payload];
+        if replace {
+            r.push(b"REPLACE");
+        }
+        push(&r);
+        expected += 1;
+    }
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    let port = String::from_utf8_lossy(&args[2]).into_owned();
+    let t = std::time::Duration::from_millis(timeout);
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(
+        host.as_str(),
+        port.parse::<u16>().unwrap_or(0),
+    ))
+    .ok()
+    .and_then(|mut a| a.next());
+    let Some(stream) = addr.and_then(|a| std::net::TcpStream::connect_timeout(&a, t).ok()) else {
+        return Frame::error("IOERR error or timeout connecting to the client");
+    };
+    let _ = stream.set_read_timeout(Some(t));
+    let _ = stream.set_write_timeout(Some(t));
+    let mut w = &stream;
+    if w.write_all(&out).is_err() {
+        return Frame::error("IOERR error or timeout writing to target instance");
+    }
+    let mut reader = BufReader::new(&stream);
+    let mut first_error: Option<String> = None;
+    let mut restored = Vec::new();
+    let restores_from = expected - found.len();
+    for i in 0..expected {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(n) if n > 0 => {}
+            _ => return Frame::error("IOERR error or timeout reading to target instance"),
+        }
+        let line = line.trim_end();
+        if let Some(e) = line.strip_prefix('-') {
+            if i < restores_from {
+                // AUTH or SELECT refused: nothing was migrated.
+                return Frame::Error(format!("ERR Target instance replied with error: {e}"));
+            }
+            first_error.get_or_insert_with(|| e.to_string());
+        } else if i >= restores_from {
+            restored.push(found[i - restores_from].0.clone());
+        }
+    }
+    if !copy && !restored.is_empty() {
+        if let Err(e) = storage.del(db, &restored) {
+            return storage_error(e);
+        }
+    }
+    match first_error {
+        Some(e) => Frame::Error(format!("ERR Target instance replied with error: {e}")),
+        None => Frame::ok(),
+    }
+}

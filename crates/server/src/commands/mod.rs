@@ -414,6 +414,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("dump", 2, READONLY, KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.", keys::dump),
     cmd("restore", -4, WRITE | DENYOOM, KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
     cmd("restore-asking", -4, WRITE | DENYOOM, KEY1, "server", "3.0.0", "An internal command for migrating keys in a cluster.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
+    cmd("migrate", -6, WRITE, (3, 3, 1), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance.", keys::migrate),
     cmd("object", -2, READONLY, NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", "Depends on subcommand.", keys::object),
     cmd("keys", 2, READONLY, NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", ON, keys::keys),
     cmd("scan", -2, READONLY, NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration.", keys::scan),
@@ -876,6 +877,12 @@ pub fn numkeys_valid(spec: &CommandSpec, args: &[Bytes]) -> bool {
 pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
     let argc = args.len();
     let mut out = declared_key_positions(spec, argc);
+    if spec.name == "migrate" {
+        // MIGRATE ... KEYS k1 k2 ...: the keys follow KEYS (the key argument is then empty).
+        if let Some(i) = args.iter().skip(6).position(|a| eq_ic(a, "keys")) {
+            return (i + 7..argc).collect();
+        }
+    }
     if spec.name == "sort" {
         // SORT ... STORE dst: the destination is a key too.
         if let Some(i) = args.iter().position(|a| eq_ic(a, "store")) {

@@ -803,3 +803,101 @@ fn invalidations_of_a_transaction_go_out_once_it_is_committed() {
         while matches!(t.read_reply().expect("reply"), Reply::Push(_)) {}
     }
 }
+
+/// MIGRATE moves keys both ways between Strata and redis-server (DUMP payloads, TTLs kept;
+/// COPY keeps the source, REPLACE overwrites, KEYS moves several); NOKEY, BUSYKEY from the
+/// target and an unreachable target answer as Redis.
+#[test]
+fn migrate_moves_keys_between_strata_and_redis_in_both_directions() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let mut r = Client::connect(redis.port);
+    let mut s = strata.client();
+    let (rp, sp) = (redis.port.to_string(), strata.port.to_string());
+    // Strata -> Redis.
+    assert!(s.cmd(&["SET", "a", "1"]).is_ok());
+    assert_eq!(s.cmd(&["PEXPIRE", "a", "100000"]), Reply::Int(1));
+    s.cmd(&["RPUSH", "l", "x", "y"]);
+    s.cmd(&["HSET", "h", "f", "v"]);
+    assert!(s
+        .cmd(&["MIGRATE", "127.0.0.1", &rp, "a", "0", "5000"])
+        .is_ok());
+    assert_eq!(s.cmd(&["EXISTS", "a"]), Reply::Int(0));
+    assert_eq!(r.cmd(&["GET", "a"]), Reply::bulk("1"));
+    assert!(r.cmd(&["PTTL", "a"]).int() > 90_000);
+    assert!(s
+        .cmd(&[
+            "MIGRATE",
+            "127.0.0.1",
+            &rp,
+            "",
+            "0",
+            "5000",
+            "COPY",
+            "KEYS",
+            "l",
+            "h",
+            "nosuch"
+        ])
+        .is_ok());
+    assert_eq!(s.cmd(&["EXISTS", "l", "h"]), Reply::Int(2));
+    assert_eq!(r.cmd(&["LRANGE", "l", "0", "-1"]).array().len(), 2);
+    assert_eq!(r.cmd(&["HGET", "h", "f"]), Reply::bulk("v"));
+    let busy = s.cmd(&["MIGRATE", "127.0.0.1", &rp, "l", "0", "5000"]);
+    assert_eq!(
+        busy.err_text(),
+        "ERR Target instance replied with error: BUSYKEY Target key name already exists."
+    );
+    assert_eq!(
+        s.cmd(&["EXISTS", "l"]),
+        Reply::Int(1),
+        "kept when the target refused"
+    );
+    assert!(s
+        .cmd(&["MIGRATE", "127.0.0.1", &rp, "l", "0", "5000", "REPLACE"])
+        .is_ok());
+    assert_eq!(s.cmd(&["EXISTS", "l"]), Reply::Int(0));
+    assert_eq!(
+        s.cmd(&["MIGRATE", "127.0.0.1", &rp, "nosuch", "0", "5000"]),
+        Reply::Status("NOKEY".into())
+    );
+    let closed = crate::util::free_port().to_string();
+    assert_eq!(
+        s.cmd(&["MIGRATE", "127.0.0.1", &closed, "h", "0", "500"])
+            .err_text(),
+        "IOERR error or timeout connecting to the client"
+    );
+    assert_eq!(
+        s.cmd(&["MIGRATE", "127.0.0.1", &rp, "h", "0", "500", "KEYS", "h"])
+            .err_text(),
+        "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
+    );
+    // Redis -> Strata (Redis's own MIGRATE sends RESTORE payloads to Strata).
+    r.cmd(&["ZADD", "z", "1", "m", "2", "n"]);
+    r.cmd(&["SET", "t", "x", "EX", "1000"]);
+    assert!(r
+        .cmd(&[
+            "MIGRATE",
+            "127.0.0.1",
+            &sp,
+            "",
+            "3",
+            "5000",
+            "KEYS",
+            "z",
+            "t"
+        ])
+        .is_ok());
+    assert_eq!(r.cmd(&["EXISTS", "z", "t"]), Reply::Int(0));
+    s.cmd(&["SELECT", "3"]);
+    assert_eq!(
+        s.cmd(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]),
+        Reply::Array(vec![
+            Reply::bulk("m"),
+            Reply::bulk("1"),
+            Reply::bulk("n"),
+            Reply::bulk("2")
+        ])
+    );
+    assert!(s.cmd(&["TTL", "t"]).int() > 900);
+}

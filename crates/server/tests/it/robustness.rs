@@ -423,6 +423,8 @@ fn fuzzable_commands(c: &mut Client, more: &[&str]) -> Vec<String> {
         "replicaof",
         "slaveof",
         "failover",
+        // Connects to the host it is given: never to anything but a test's own servers.
+        "migrate",
         "compact",
         "save",
         "bgsave",
