@@ -122,6 +122,31 @@ pub fn decode(v: &[u8]) -> Result<Registers> {
     Ok(regs)
 }
 
+/// A sparse HyperLogLog's opcodes as Redis's `PFDEBUG DECODE` shows them (`Z:n` for both zero
+/// runs, `v:value,run`); stops at the first malformed opcode.
+pub fn describe_sparse(v: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut i = HDR;
+    while i < v.len() {
+        let op = v[i];
+        if op & 0xc0 == 0 {
+            out.push(format!("Z:{}", (op & 0x3f) as usize + 1));
+            i += 1;
+        } else if op & 0xc0 == 0x40 {
+            let Some(&lo) = v.get(i + 1) else { break };
+            out.push(format!(
+                "Z:{}",
+                ((((op & 0x3f) as usize) << 8) | lo as usize) + 1
+            ));
+            i += 2;
+        } else {
+            out.push(format!("v:{},{}", ((op >> 2) & 0x1f) + 1, (op & 0x3) + 1));
+            i += 1;
+        }
+    }
+    out.join(" ")
+}
+
 /// Encodes registers in the dense layout (cardinality cache marked invalid).
 pub fn encode(regs: &[u8]) -> Vec<u8> {
     let mut v = vec![0u8; DENSE_SIZE];

@@ -304,3 +304,55 @@ pub fn pfselftest(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     }
     Frame::ok()
 }
+
+/// PFDEBUG GETREG|ENCODING|TODENSE|DECODE key. Strata stores every HyperLogLog in the dense
+/// encoding (a sparse one restored from Redis is read as it is): ENCODING answers what is
+/// stored, TODENSE converts a sparse value (1) or finds it dense already (0), DECODE shows
+/// a sparse value's opcodes as Redis does.
+pub fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let storage = ctx.shared.storage();
+    let v = match storage.string_value(ctx.session.db, &args[2]) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Frame::error("ERR The specified key does not exist"),
+        Err(e) => return storage_error(e),
+    };
+    let sparse = v.get(4) == Some(&1);
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    // ENCODING and DECODE look at the header only, as Redis's do.
+    if v.len() < 16 || &v[..4] != b"HYLL" || v[4] > 1 {
+        return storage_error(storage::Error::NotHll);
+    }
+    match sub.as_str() {
+        "encoding" => return Frame::Simple(if sparse { "sparse" } else { "dense" }.into()),
+        "decode" if !sparse => return Frame::error("ERR HLL encoding is not sparse"),
+        "decode" => return Frame::Bulk(Bytes::from(storage::hll::describe_sparse(&v))),
+        _ => {}
+    }
+    let regs = match storage::hll::decode(&v) {
+        Ok(r) => r,
+        Err(e) => return storage_error(e),
+    };
+    match sub.as_str() {
+        "getreg" => Frame::Array(regs.iter().map(|r| Frame::Integer(*r as i64)).collect()),
+        "todense" => {
+            if !sparse {
+                return Frame::Integer(0);
+            }
+            match storage.set(
+                ctx.session.db,
+                &args[2],
+                Bytes::from(storage::hll::encode(&regs)),
+                storage::SetCond::Always,
+                storage::SetExpiry::Keep,
+                false,
+            ) {
+                Ok(_) => Frame::Integer(1),
+                Err(e) => storage_error(e),
+            }
+        }
+        _ => Frame::Error(format!(
+            "ERR Unknown PFDEBUG subcommand '{}'",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}
