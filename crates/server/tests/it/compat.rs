@@ -901,3 +901,97 @@ fn migrate_moves_keys_between_strata_and_redis_in_both_directions() {
     );
     assert!(s.cmd(&["TTL", "t"]).int() > 900);
 }
+
+/// SLOWLOG, LATENCY and MEMORY: entries as Redis shapes them, the config knobs applied,
+/// passwords redacted.
+#[test]
+fn slowlog_latency_and_memory_introspection() {
+    let strata = Server::start(&[]);
+    let mut c = strata.client();
+    // SLOWLOG: everything is slow at threshold 0; -1 turns it off; max-len trims.
+    assert!(c
+        .cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        .is_ok());
+    assert!(c.cmd(&["SLOWLOG", "RESET"]).is_ok());
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["AUTH", "secret"]);
+    let long = "x".repeat(200);
+    c.cmd(&["SET", "big", &long]);
+    let entries = c.cmd(&["SLOWLOG", "GET", "-1"]);
+    let entries = entries.array();
+    assert!(entries.len() >= 3, "{entries:?}");
+    let args_of =
+        |e: &Reply| -> Vec<String> { e.array()[3].array().iter().map(|a| a.text()).collect() };
+    // Newest first: SET big ... (its value cut at 128 bytes), AUTH (redacted), SET k v.
+    let newest = &entries[0].array();
+    assert_eq!(newest.len(), 6);
+    assert!(newest[2].int() >= 0);
+    let set_big = args_of(&entries[0]);
+    assert_eq!(
+        set_big[2],
+        format!("{}... (72 more bytes)", "x".repeat(128))
+    );
+    assert!(entries.iter().any(|e| args_of(e) == ["AUTH", "(redacted)"]));
+    assert!(c.cmd(&["SLOWLOG", "LEN"]).int() >= 3);
+    assert!(c.cmd(&["CONFIG", "SET", "slowlog-max-len", "2"]).is_ok());
+    assert!(c.cmd(&["SLOWLOG", "LEN"]).int() <= 2);
+    assert!(c
+        .cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"])
+        .is_ok());
+    assert!(c.cmd(&["SLOWLOG", "RESET"]).is_ok());
+    c.cmd(&["SET", "k", "v"]);
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Reply::Int(0));
+    assert_eq!(
+        c.cmd(&["SLOWLOG", "GET", "-2"]).err_text(),
+        "ERR count should be greater than or equal to -1"
+    );
+    // LATENCY: a 20 ms command over a 1 ms threshold is a `command` event.
+    assert!(c
+        .cmd(&["CONFIG", "SET", "latency-monitor-threshold", "1"])
+        .is_ok());
+    assert!(c.cmd(&["DEBUG", "SLEEP", "0.02"]).is_ok());
+    let latest = c.cmd(&["LATENCY", "LATEST"]);
+    let ev = latest
+        .array()
+        .iter()
+        .find(|e| e.array()[0] == Reply::bulk("command"));
+    let ev = ev.expect("a command event");
+    assert!(
+        ev.array()[2].int() >= 20 && ev.array()[3].int() >= 20,
+        "{ev:?}"
+    );
+    assert!(!c.cmd(&["LATENCY", "HISTORY", "command"]).array().is_empty());
+    assert!(c.cmd(&["LATENCY", "DOCTOR"]).text().contains("command"));
+    assert!(c
+        .cmd(&["LATENCY", "GRAPH", "command"])
+        .text()
+        .contains("command"));
+    assert_eq!(c.cmd(&["LATENCY", "RESET"]), Reply::Int(1));
+    assert!(c.cmd(&["LATENCY", "LATEST"]).array().is_empty());
+    let hist = c.cmd(&["LATENCY", "HISTOGRAM", "set"]);
+    let flat = hist.array();
+    assert_eq!(flat[0], Reply::bulk("set"), "{hist:?}");
+    // MEMORY USAGE grows with the value; missing keys answer nil.
+    let small = c.cmd(&["MEMORY", "USAGE", "k"]).int();
+    let bigger = c.cmd(&["MEMORY", "USAGE", "big"]).int();
+    assert!(small > 0 && bigger > small + 150, "{small} {bigger}");
+    for i in 0..100 {
+        c.cmd(&["HSET", "h", &format!("field{i}"), "value"]);
+    }
+    let all = c.cmd(&["MEMORY", "USAGE", "h", "SAMPLES", "0"]).int();
+    let sampled = c.cmd(&["MEMORY", "USAGE", "h"]).int();
+    assert!(
+        all > 100 * 10 && (sampled - all).abs() < all / 2,
+        "{all} {sampled}"
+    );
+    assert!(c.cmd(&["MEMORY", "USAGE", "nosuch"]).is_null());
+    let stats = c.cmd(&["MEMORY", "STATS"]);
+    assert!(
+        stats.array().contains(&Reply::bulk("keys.count")),
+        "{stats:?}"
+    );
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Reply::Status("Background append only file rewriting started".into())
+    );
+}
