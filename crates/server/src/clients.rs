@@ -233,12 +233,15 @@ impl Clients {
 }
 
 /// CLIENT PAUSE: until a deadline, commands of normal clients wait (all of them, or only
-/// those that write), and keys do not expire. Replicas are never paused.
+/// those that write), and keys do not expire. Replicas are never paused. A FAILOVER pauses
+/// writes for a purpose of its own: CLIENT UNPAUSE does not end it (as in Redis).
 #[derive(Default)]
 pub struct ClientPause {
     /// Unix milliseconds the pause ends at (0: none).
     until_ms: AtomicU64,
     all: std::sync::atomic::AtomicBool,
+    /// FAILOVER's write pause (0: none), ended only by the failover itself.
+    failover_until_ms: AtomicU64,
     pub ended: tokio::sync::Notify,
 }
 
@@ -260,22 +263,66 @@ impl ClientPause {
         self.ended.notify_waiters();
     }
 
+    /// FAILOVER's write pause (`None` ends it).
+    pub fn failover_pause(&self, until_ms: Option<u64>) {
+        self.failover_until_ms
+            .store(until_ms.unwrap_or(0), Ordering::Release);
+        if until_ms.is_none() {
+            self.ended.notify_waiters();
+        }
+    }
+
     /// Whether any pause is in effect (expiry is held).
     pub fn active(&self) -> bool {
-        let until = self.until_ms.load(Ordering::Acquire);
+        let until = self
+            .until_ms
+            .load(Ordering::Acquire)
+            .max(self.failover_until_ms.load(Ordering::Acquire));
         until != 0 && until > storage::now_ms()
     }
 
     /// How long a command must still wait (`writes`: it writes or may replicate).
     pub fn wait_for(&self, writes: bool) -> Option<std::time::Duration> {
-        let until = self.until_ms.load(Ordering::Acquire);
-        if until == 0 {
+        let client = self.until_ms.load(Ordering::Acquire);
+        let failover = self.failover_until_ms.load(Ordering::Acquire);
+        if client == 0 && failover == 0 {
             return None;
         }
         let now = storage::now_ms();
-        if until <= now || !(writes || self.all.load(Ordering::Acquire)) {
-            return None;
+        let mut until = 0;
+        if writes || self.all.load(Ordering::Acquire) {
+            until = client;
         }
-        Some(std::time::Duration::from_millis(until - now))
+        if writes {
+            until = until.max(failover);
+        }
+        (until > now).then(|| std::time::Duration::from_millis(until - now))
+    }
+}
+
+#[cfg(test)]
+mod pause_tests {
+    use super::*;
+
+    #[test]
+    fn client_unpause_does_not_end_a_failover_pause() {
+        let p = ClientPause::default();
+        assert!(p.wait_for(true).is_none());
+        let later = storage::now_ms() + 60_000;
+        p.failover_pause(Some(later));
+        assert!(p.wait_for(true).is_some(), "writes wait");
+        assert!(p.wait_for(false).is_none(), "reads go on");
+        p.unpause();
+        assert!(
+            p.wait_for(true).is_some(),
+            "CLIENT UNPAUSE leaves the failover's pause"
+        );
+        p.pause(later, true);
+        assert!(p.wait_for(false).is_some(), "ALL holds reads too");
+        p.unpause();
+        assert!(p.wait_for(false).is_none());
+        p.failover_pause(None);
+        assert!(p.wait_for(true).is_none());
+        assert!(!p.active());
     }
 }

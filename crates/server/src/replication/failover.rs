@@ -107,7 +107,7 @@ pub fn failover(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     // Writes wait (reads go on) until the switch is done or given up.
     shared
         .client_pause
-        .pause(storage::now_ms().saturating_add(24 * 3600 * 1000), false);
+        .failover_pause(Some(storage::now_ms().saturating_add(24 * 3600 * 1000)));
     tracing::info!(target = ?host.as_ref().map(|h| format!("{h}:{port}")), timeout_ms, force, "FAILOVER started: writes paused");
     let target = host.map(|h| (h, port));
     rt.spawn(async move {
@@ -122,7 +122,7 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
     let deadline = (timeout_ms > 0).then(|| start + Duration::from_millis(timeout_ms as u64));
     let end = |why: &str| {
         f.state.store(NONE, Ordering::Release);
-        shared.client_pause.unpause();
+        shared.client_pause.failover_pause(None);
         tracing::warn!(
             reason = why,
             "FAILOVER aborted: writes resumed, still the master"
@@ -188,6 +188,6 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
     super::replica::follow(shared, &host, port);
     let _ = shared.with_config_mut(|c| c.set("replicaof", &format!("{host} {port}")));
     f.state.store(NONE, Ordering::Release);
-    shared.client_pause.unpause();
+    shared.client_pause.failover_pause(None);
     tracing::info!(new_master = %addr, "FAILOVER done: now a replica");
 }
