@@ -722,11 +722,21 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     if !session.client.replica.load(Ordering::Relaxed) {
         // CLIENT PAUSE: this client waits (WRITE: only commands that write or replicate).
         let writes = is_write || spec.flags & flags::MAY_REPLICATE != 0;
+        let mut waited = false;
         while let Some(left) = shared.client_pause.wait_for(writes) {
+            waited = true;
             let ended = shared.client_pause.ended.notified();
             tokio::select! {
                 _ = ended => {}
                 _ = tokio::time::sleep(left.min(Duration::from_millis(100))) => {}
+            }
+        }
+        if waited {
+            // The server may have changed meanwhile (a FAILOVER made it a replica): the
+            // central checks again, so a paused write gets -READONLY rather than applying
+            // locally and being lost.
+            if let Err(f) = commands::check(shared, session, &args) {
+                return f;
             }
         }
     }

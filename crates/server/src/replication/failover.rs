@@ -1,5 +1,6 @@
 //! FAILOVER (Redis 6.2): a coordinated switch of roles with a replica, without losing a
-//! write. Writes are paused (reads go on); once a replica has acknowledged every record (or,
+//! write. Writes are paused (reads go on) and those already running are waited for (the
+//! engine's transaction gate); once a replica has acknowledged every record (or,
 //! with FORCE, when TIMEOUT passes) it is told to become a master (`REPLICAOF NO ONE`, with
 //! `masterauth` if set), and this server follows it. ABORT, or a TIMEOUT without FORCE,
 //! unpauses and stays master. `INFO replication` shows `master_failover_state`.
@@ -128,6 +129,14 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
             "FAILOVER aborted: writes resumed, still the master"
         );
     };
+    // Writes that passed the pause check before it was set finish first: taking the engine's
+    // transaction gate waits for every write in flight (twice, 50 ms apart, for one that was
+    // between the check and the gate).
+    for _ in 0..2 {
+        let sh = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || drop(sh.storage().begin_txn())).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Wait for a replica (the target, or any) that has every record.
     let chosen = loop {
         if f.abort.load(Ordering::Acquire) {

@@ -797,6 +797,23 @@ fn failover_switches_roles_with_a_replica_without_losing_writes() {
         m.cmd(&["FAILOVER", "TO", "127.0.0.1", "1"]).err_text(),
         "ERR FAILOVER target HOST and PORT is not a replica."
     );
+    // A writer keeps incrementing through the switch: every acknowledged INCR must be on
+    // the new master.
+    let port = master.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = Client::connect(port);
+        let mut acked = 0i64;
+        while !stop2.load(Ordering::Relaxed) {
+            match c.try_cmd(&["INCR", "counter"]) {
+                Ok(r) if !r.is_error() => acked = r.int(),
+                _ => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(100));
     assert!(m.cmd(&["FAILOVER", "TIMEOUT", "30000"]).is_ok());
     let t = Instant::now();
     loop {
@@ -818,8 +835,15 @@ fn failover_switches_roles_with_a_replica_without_losing_writes() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().expect("writer");
     let mut n = replica.client();
     assert_eq!(n.cmd(&["GET", "k199"]).text(), "199");
+    let kept: i64 = n.cmd(&["GET", "counter"]).text().parse().unwrap_or(0);
+    assert!(
+        acked > 0 && kept >= acked,
+        "acknowledged {acked}, new master has {kept}"
+    );
     assert_eq!(n.cmd(&["SET", "after", "failover"]).text(), "OK");
     wait_caught_up(&replica, &master, Duration::from_secs(30));
     assert_eq!(master.client().cmd(&["GET", "after"]).text(), "failover");
