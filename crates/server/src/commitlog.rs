@@ -531,6 +531,11 @@ pub fn run_write(
         return f(session);
     }
     if crate::replication::is_replica(shared) {
+        if shared.with_config(|c| c.get_bool("replica-read-only")) {
+            // Checked as a master, but the server became a replica since (REPLICAOF,
+            // FAILOVER): refused, never applied as a write no master will have.
+            return Frame::error("READONLY You can't write against a read only replica.");
+        }
         // A writable replica (replica-read-only no): local writes are neither logged nor
         // replicated (the log's offsets are the master's), as in Redis.
         return f(session);
@@ -553,6 +558,13 @@ pub fn run_write(
         Some(l) => storage.begin_key_batch(l),
         None => storage.begin_txn(),
     };
+    if crate::replication::is_replica(shared) {
+        // The role changed while this write waited for its locks: a replica's role is set
+        // under the exclusive gate, so a write that holds the gate sees it.
+        drop(txn);
+        drop(locks);
+        return Frame::error("READONLY You can't write against a read only replica.");
+    }
     begin_records(false);
     let reply = run_described(shared, session, idx, args, f);
     let records = take_records();

@@ -193,8 +193,18 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
         tracing::error!(target = %addr, error = %e, "FAILOVER: the replica could not be promoted");
         return end("the target did not accept the promotion");
     }
-    // Follow the new master; writes resume (as a replica, they get -READONLY).
-    super::replica::follow(shared, &host, port);
+    // Follow the new master; writes resume (as a replica, they get -READONLY). The role
+    // changes under the exclusive gate, as REPLICAOF does.
+    {
+        let sh = shared.clone();
+        let (h, p) = (host.clone(), port);
+        let _ = tokio::task::spawn_blocking(move || {
+            let storage = sh.storage();
+            let _gate = storage.begin_txn();
+            super::replica::follow(&sh, &h, p);
+        })
+        .await;
+    }
     let _ = shared.with_config_mut(|c| c.set("replicaof", &format!("{host} {port}")));
     f.state.store(NONE, Ordering::Release);
     shared.client_pause.failover_pause(None);

@@ -854,3 +854,48 @@ fn failover_switches_roles_with_a_replica_without_losing_writes() {
         .starts_with("READONLY"));
     assert_same_data(&replica, &master, "after FAILOVER");
 }
+
+/// A master turned into a replica while a client keeps writing: once the first write is
+/// refused with -READONLY, none is acknowledged again (a write that raced the role change is
+/// refused, never applied locally as a write no master has).
+#[test]
+fn writes_racing_replicaof_are_refused_not_applied_locally() {
+    let other = Server::start(&[]);
+    let master = Server::start(&[]);
+    let port = master.port;
+    let writer = std::thread::spawn(move || {
+        let mut c = Client::connect(port);
+        let mut replies = Vec::new();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            match c.try_cmd(&["INCR", "n"]) {
+                Ok(r) => {
+                    let refused = r.is_error();
+                    replies.push(r);
+                    if refused && replies.len() > 50 {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        replies
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let mut m = master.client();
+    assert_eq!(
+        m.cmd(&["REPLICAOF", "127.0.0.1", &other.port.to_string()])
+            .text(),
+        "OK"
+    );
+    let replies = writer.join().expect("writer");
+    let first_refused = replies
+        .iter()
+        .position(|r| r.is_error())
+        .expect("writes refused after REPLICAOF");
+    assert!(replies[first_refused].err_text().starts_with("READONLY"));
+    assert!(
+        replies[first_refused..].iter().all(|r| r.is_error()),
+        "a write acknowledged after the first READONLY"
+    );
+}
