@@ -226,26 +226,28 @@ pub struct Before {
     absent: Vec<Bytes>,
 }
 
-pub fn before(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
-    let mut b = before_command(shared, db, name, args);
+pub fn before(
+    shared: &Shared,
+    db: u32,
+    spec: &crate::commands::CommandSpec,
+    args: &[Bytes],
+) -> Option<Before> {
+    let mut b = before_command(shared, db, spec.name, args);
     if shared.hot.notify_flags.load(Ordering::Relaxed) & NEW != 0 {
-        if let Some(idx) = crate::commands::lookup(name.as_bytes()) {
-            let spec = &crate::commands::TABLE[idx];
-            let mut absent: Vec<Bytes> = Vec::new();
-            for p in crate::commands::key_positions(spec, args) {
-                let k = &args[p];
-                if !absent.contains(k)
-                    && shared
-                        .storage()
-                        .exists(db, std::slice::from_ref(k))
-                        .unwrap_or(1)
-                        == 0
-                {
-                    absent.push(k.clone());
-                }
+        let mut absent: Vec<Bytes> = Vec::new();
+        for p in crate::commands::key_positions(spec, args) {
+            let k = &args[p];
+            if !absent.contains(k)
+                && shared
+                    .storage()
+                    .exists(db, std::slice::from_ref(k))
+                    .unwrap_or(1)
+                    == 0
+            {
+                absent.push(k.clone());
             }
-            b.get_or_insert_with(Before::default).absent = absent;
         }
+        b.get_or_insert_with(Before::default).absent = absent;
     }
     b
 }
@@ -334,7 +336,6 @@ pub fn after(
     reply: &Frame,
     before: Option<Before>,
 ) {
-    let key = || args.get(1).cloned().unwrap_or_default();
     // `new` for the keys the command created, each just before the first event about it (as
     // Redis emits it when the key is added); the rest after the command's events.
     let created: Vec<Bytes> = before
@@ -364,7 +365,6 @@ pub fn after(
         }
         emit(shared, class, event, db, k)
     };
-    let ok = positive(reply);
     let flush_new = || {
         for k in pending.take() {
             emit(shared, NEW, "new", db, &k);
@@ -374,12 +374,11 @@ pub fn after(
         // The destination is added before the source goes: its `new` comes first.
         flush_new();
     }
-    events_of(shared, db, name, args, reply, before, key, &ev, ok);
+    events_of(shared, db, name, args, reply, before, &ev);
     flush_new();
 }
 
-/// The events of one command (see [`after`]).
-#[allow(clippy::too_many_arguments)]
+/// The events of one command (see [`after`]), sent through `ev`.
 fn events_of(
     shared: &Shared,
     db: u32,
@@ -387,10 +386,10 @@ fn events_of(
     args: &[Bytes],
     reply: &Frame,
     before: Option<Before>,
-    key: impl Fn() -> Bytes,
     ev: &dyn Fn(u32, &str, &Bytes),
-    ok: bool,
 ) {
+    let key = || args.get(1).cloned().unwrap_or_default();
+    let ok = positive(reply);
     match name {
         "set" => {
             // With NX/XX the reply tells whether it set: OK/nil, or with GET the old value

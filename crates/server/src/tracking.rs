@@ -111,9 +111,17 @@ impl Tracking {
         self.lock().clients.get(&id).map(|t| t.settings.clone())
     }
 
-    /// Remembers that client `id` read these (scoped) keys.
-    pub fn remember(&self, id: u64, keys: impl IntoIterator<Item = Bytes>) {
+    /// Remembers that client `id` read these (scoped) keys, unless its mode says not to: BCAST
+    /// remembers nothing, OPTIN only after `CLIENT CACHING yes`, OPTOUT unless after
+    /// `CLIENT CACHING no` (`caching`: given for this command).
+    pub fn remember(&self, id: u64, caching: bool, keys: impl IntoIterator<Item = Bytes>) {
         let mut g = self.lock();
+        let Some(t) = g.clients.get(&id).map(|t| &t.settings) else {
+            return;
+        };
+        if t.bcast || (t.optin && !caching) || (t.optout && caching) {
+            return;
+        }
         for k in keys {
             g.keys.entry(k).or_default().insert(id);
         }

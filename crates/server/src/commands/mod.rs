@@ -677,7 +677,7 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     let start = std::time::Instant::now();
     let notify = spec.flags & WRITE != 0 && crate::notify::enabled(shared);
     let before = if notify {
-        crate::notify::before(shared, session.db, spec.name, args)
+        crate::notify::before(shared, session.db, spec, args)
     } else {
         None
     };
@@ -733,15 +733,11 @@ fn track(shared: &Shared, session: &Session, spec: &CommandSpec, args: &[Bytes])
     let base = session.base();
     let scoped = |i: usize| crate::namespace::scope(base, &args[i]);
     if spec.flags & READONLY != 0 && session.tracking {
-        if let Some(t) = shared.tracking.settings(session.client.id) {
-            let skip = t.bcast || (t.optin && !session.caching) || (t.optout && session.caching);
-            if !skip {
-                shared.tracking.remember(
-                    session.client.id,
-                    key_positions(spec, args).into_iter().map(scoped),
-                );
-            }
-        }
+        shared.tracking.remember(
+            session.client.id,
+            session.caching,
+            key_positions(spec, args).into_iter().map(scoped),
+        );
     }
     if spec.flags & WRITE != 0 && shared.tracking.clients() > 0 {
         match spec.name {
