@@ -81,6 +81,7 @@ pub struct Served {
 
 struct Waiter {
     client: Arc<ClientEntry>,
+    /// The database waited on (logical: SWAPDB may move its data meanwhile).
     db: u32,
     proto: Protocol,
     req: Request,
@@ -91,7 +92,7 @@ struct Waiter {
 struct Registry {
     next: u64,
     waiters: HashMap<u64, Waiter>,
-    /// (db, key) → waiter ids in arrival order.
+    /// (logical db, key) → waiter ids in arrival order.
     by_key: HashMap<(u32, Bytes), VecDeque<u64>>,
 }
 
@@ -266,6 +267,20 @@ fn attempt(shared: &Shared, session: &mut Session, req: &Request) -> Result<Opti
     }
 }
 
+/// SWAPDB of logical databases `dbs`: every key a client waits for in them, to serve those
+/// the swapped-in data makes ready (as Redis does after a swap).
+pub fn keys_in(shared: &Shared, dbs: &[u32]) -> Vec<(u32, Bytes)> {
+    if shared.blocked.count() == 0 {
+        return Vec::new();
+    }
+    let reg = shared.blocked.lock();
+    reg.by_key
+        .keys()
+        .filter(|(db, _)| dbs.contains(db))
+        .cloned()
+        .collect()
+}
+
 fn reshape(shape: Shape, reply: Frame) -> Frame {
     let Frame::Array(mut outer) = reply else {
         return reply;
@@ -311,7 +326,7 @@ pub fn handler(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     reg.next += 1;
     let id = reg.next;
     for k in &req.keys {
-        let q = reg.by_key.entry((ctx.session.db, k.clone())).or_default();
+        let q = reg.by_key.entry((ctx.session.ldb, k.clone())).or_default();
         if !q.contains(&id) {
             q.push_back(id);
         }
@@ -322,7 +337,7 @@ pub fn handler(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         id,
         Waiter {
             client: ctx.session.client.clone(),
-            db: ctx.session.db,
+            db: ctx.session.ldb,
             proto: ctx.session.proto,
             req,
             tx,
@@ -339,7 +354,7 @@ pub fn handler(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     Frame::Null
 }
 
-/// After a write naming `keys` (with their databases): serves the clients blocked on them,
+/// After a write naming `keys` (with their logical databases): serves the clients blocked on them,
 /// oldest first. Keys that receive data from a served client (BLMOVE's destination) are
 /// served in turn.
 pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
@@ -369,13 +384,13 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
                 continue;
             }
             let mut session = Session::new(client, true);
-            session.db = db;
+            session.select_db(&shared.storage(), db);
             session.proto = proto;
             let served = match attempt(shared, &mut session, &req) {
                 Ok(Some(f)) => f,
                 // BLMOVE / BRPOPLPUSH whose source holds a list but whose destination holds
                 // another type: woken with the error, the element stays (Redis 7.0).
-                Err(e) if req.shape == Shape::Bulk && source_is_list(shared, db, &req) => e,
+                Err(e) if req.shape == Shape::Bulk && source_is_list(shared, session.db, &req) => e,
                 // Nothing for this one (or the key now holds another type: keep waiting,
                 // as Redis 7.0 does).
                 Ok(None) | Err(_) => continue,
@@ -409,7 +424,23 @@ fn source_is_list(shared: &Shared, db: u32, req: &Request) -> bool {
 }
 
 /// The keys a write command may have made ready: every argument (cheap, and right for
-/// commands whose keys follow a count), checked only while someone is blocked.
+/// commands whose keys follow a count), checked only while someone is blocked. `db` is the
+/// logical database (`Session::ldb`).
 pub fn candidate_keys(db: u32, args: &[Bytes]) -> impl Iterator<Item = (u32, Bytes)> + '_ {
     args.iter().skip(1).map(move |a| (db, a.clone()))
+}
+
+/// The keys a write that succeeded may have made ready: [`candidate_keys`], or for SWAPDB
+/// every waited-for key of the two databases.
+pub fn woken_by(shared: &Shared, db: u32, args: &[Bytes]) -> Vec<(u32, Bytes)> {
+    if args[0].eq_ignore_ascii_case(b"swapdb") {
+        let base = crate::namespace::base_of(db);
+        let dbs: Vec<u32> = args[1..]
+            .iter()
+            .filter_map(|a| std::str::from_utf8(a).ok()?.parse::<u32>().ok())
+            .map(|n| base + n)
+            .collect();
+        return keys_in(shared, &dbs);
+    }
+    candidate_keys(db, args).collect()
 }

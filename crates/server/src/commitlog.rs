@@ -494,7 +494,6 @@ fn run_described(
     args: &[Bytes],
     f: impl FnOnce(&mut Session) -> Frame,
 ) -> Frame {
-    let ks = session.db;
     storage::collect_expired();
     let before = storage::txn_writes();
     let reply = f(session);
@@ -508,11 +507,16 @@ fn run_described(
         if let Err(e) = shared.storage().delete_if_expired(eks, &key) {
             tracing::error!(error = %e, "deleting an expired key failed");
         }
-        cmds.push((eks, vec![Bytes::from_static(b"DEL"), Bytes::from(key)]));
+        cmds.push((
+            shared.storage().logical(eks),
+            vec![Bytes::from_static(b"DEL"), Bytes::from(key)],
+        ));
     }
     if wrote {
-        for c in rewrite(shared, ks, TABLE[idx].name, args, &reply) {
-            cmds.push((ks, c));
+        // Records name the database the client selected (logical): replay and replicas
+        // resolve it through their own map, which SWAPDB records change at the same points.
+        for c in rewrite(shared, session.db, TABLE[idx].name, args, &reply) {
+            cmds.push((session.ldb, c));
         }
     }
     push_commands(cmds);
@@ -545,18 +549,31 @@ pub fn run_write(
     }
     let spec = &TABLE[idx];
     let storage = &shared.storage();
-    let ks = session.db;
-    let keys: Vec<(u32, &[u8])> = commands::key_positions(spec, args)
-        .into_iter()
-        .filter_map(|i| args.get(i).map(|k| (ks, k.as_ref())))
-        .collect();
+    let positions = commands::key_positions(spec, args);
     // PUBLISH has no key and needs no gate: it only takes its place in the log.
-    let gate =
-        (keys.is_empty() && spec.flags & flags::MAY_REPLICATE == 0) || needs_gate(spec.name, args);
-    let locks = (!gate).then(|| storage.lock(&keys));
-    let txn = match &locks {
-        Some(l) => storage.begin_key_batch(l),
-        None => storage.begin_txn(),
+    let gate = (positions.is_empty() && spec.flags & flags::MAY_REPLICATE == 0)
+        || needs_gate(spec.name, args);
+    let (locks, txn) = loop {
+        let ks = session.db;
+        let keys: Vec<(u32, &[u8])> = positions
+            .iter()
+            .filter_map(|&i| args.get(i).map(|k| (ks, k.as_ref())))
+            .collect();
+        let locks = (!gate).then(|| storage.lock(&keys));
+        let txn = match &locks {
+            Some(l) => storage.begin_key_batch(l),
+            None => storage.begin_txn(),
+        };
+        // A SWAPDB (under the exclusive gate) may have moved the database while this write
+        // waited: it writes where the data is now, under the locks of those keys.
+        let now = storage.physical(session.ldb);
+        if now == ks || gate {
+            session.db = now;
+            break (locks, txn);
+        }
+        drop(txn);
+        drop(locks);
+        session.db = now;
     };
     if crate::replication::is_replica(shared) {
         // The role changed while this write waited for its locks: a replica's role is set
@@ -736,7 +753,7 @@ pub fn apply_commands(
                 String::from_utf8_lossy(&args[0])
             ));
         };
-        session.db = ks;
+        session.select_db(storage, ks);
         let mut ctx = Ctx {
             shared,
             session: &mut *session,

@@ -565,15 +565,23 @@ fn execute_writes(
     wbuf: &mut BytesMut,
 ) {
     let key = run[0].1[1].clone();
-    let db = session.db;
     let replies: Vec<Frame> = if run.len() == 1 {
         let (idx, args) = &run[0];
         session.client.touch(*idx);
         vec![commands::call(shared, session, *idx, args)]
     } else {
         let storage = shared.storage();
-        let locks = storage.lock(&[(db, &key)]);
-        let txn = storage.begin_key_batch(&locks);
+        let (locks, txn) = loop {
+            session.resolve_db(&storage);
+            let db = session.db;
+            let locks = storage.lock(&[(db, &key)]);
+            let txn = storage.begin_key_batch(&locks);
+            // SWAPDB (exclusive gate) cannot run while the lock is held: unless it moved the
+            // database while the lock was awaited, every command of the run resolves here.
+            if storage.physical(session.ldb) == db {
+                break (locks, txn);
+            }
+        };
         // One binlog record per command, all appended with the batch; keyspace events go out
         // once it is committed.
         crate::commitlog::begin_records(false);
@@ -605,7 +613,7 @@ fn execute_writes(
     }
     run.clear();
     if shared.blocked.count() > 0 {
-        crate::blocking::signal(shared, [(db, key)]);
+        crate::blocking::signal(shared, [(session.ldb, key)]);
         session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     }
 }
@@ -630,6 +638,7 @@ fn execute_gets(
     let start = Instant::now();
     let n = keys.len() as u64;
     let (mut hits, mut failed) = (0u64, 0u64);
+    session.resolve_db(&shared.storage());
     match shared.storage().get_many(session.db, keys) {
         Ok(results) => {
             for r in results {
@@ -769,7 +778,10 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     if spec.flags & flags::WRITE != 0 && shared.blocked.count() > 0 {
         // Serve the clients blocked on keys this command wrote, before its own reply.
-        crate::blocking::signal(shared, crate::blocking::candidate_keys(session.db, &args));
+        crate::blocking::signal(
+            shared,
+            crate::blocking::woken_by(shared, session.ldb, &args),
+        );
         session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     }
     reply

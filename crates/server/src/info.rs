@@ -832,7 +832,8 @@ fn latencystats(shared: &Shared, out: &mut String) {
 fn namespace_keyspace(shared: &Shared, out: &mut String, base: u32) {
     out.push_str("# Keyspace\r\n");
     for db in 0..shared.databases() {
-        if let Ok((keys, expires)) = shared.storage().dbsize(base + db) {
+        let storage = shared.storage();
+        if let Ok((keys, expires)) = storage.dbsize(storage.physical(base + db)) {
             if keys > 0 {
                 let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
@@ -853,10 +854,10 @@ fn keyspace(shared: &Shared, out: &mut String) {
     if stale {
         let t = Instant::now();
         let mut counts = Vec::new();
-        for db in 0..shared.databases() {
-            if let Ok((keys, expires)) = shared.storage().dbsize(db) {
+        for ks in 0..shared.databases() {
+            if let Ok((keys, expires)) = shared.storage().dbsize(ks) {
                 if keys > 0 {
-                    counts.push((db, keys, expires));
+                    counts.push((ks, keys, expires));
                 }
             }
         }
@@ -864,7 +865,11 @@ fn keyspace(shared: &Shared, out: &mut String) {
         cache.took_ms = t.elapsed().as_millis() as u64;
         cache.at = Some(Instant::now());
     }
-    for (db, keys, expires) in &cache.counts {
-        let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+    let storage = shared.storage();
+    for db in 0..shared.databases() {
+        let ks = storage.physical(db);
+        if let Some((_, keys, expires)) = cache.counts.iter().find(|c| c.0 == ks) {
+            let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
     }
 }

@@ -187,7 +187,9 @@ pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
     if flags & class == 0 {
         return;
     }
-    // Published in the namespace of the keyspace, with its database index.
+    // Published in the namespace of the keyspace, with the index of the database whose
+    // data it holds (SWAPDB).
+    let db = shared.storage().logical(db);
     let base = crate::namespace::base_of(db);
     let db = db - base;
     if flags & KEYSPACE != 0 {
@@ -471,14 +473,12 @@ fn events_of(
                 .ok()
                 .and_then(|s| s.parse::<u32>().ok())
             {
-                // Database indexes are relative to the client's namespace.
-                emit(
-                    shared,
-                    GENERIC,
-                    "move_to",
-                    crate::namespace::base_of(db) + to,
-                    &key(),
-                );
+                // Database indexes are relative to the client's namespace; `emit` takes
+                // where the data is.
+                let to = shared
+                    .storage()
+                    .physical(crate::namespace::base_of(db) + to);
+                emit(shared, GENERIC, "move_to", to, &key());
             }
         }
         "lpush" | "lpushx" if ok => ev(LIST, "lpush", &key()),

@@ -88,6 +88,7 @@ impl Cursors {
 pub struct KeyspaceCache {
     pub at: Option<Instant>,
     pub took_ms: u64,
+    /// (physical keyspace, keys, expires): a SWAPDB changes which database they are.
     pub counts: Vec<(u32, u64, u64)>,
 }
 

@@ -254,6 +254,8 @@ pub struct Storage {
     /// WATCH: FLUSHDB epochs per keyspace, and the FLUSHALL epoch.
     flush_epochs: Mutex<HashMap<KeyspaceId, u64>>,
     flush_all_epoch: AtomicU64,
+    /// SWAPDB's logical → physical keyspace map (`dbmap.rs`).
+    pub(crate) dbmap: crate::dbmap::DbMap,
     /// RocksDB's ids of `ALL_CFS`, in that order.
     pub(crate) cf_ids: [u32; ALL_CFS.len()],
     /// Sorted sets (by sub prefix) whose rank fences need building or splitting.
@@ -519,12 +521,14 @@ impl Storage {
             mod_counters: (0..MOD_COUNTERS).map(|_| AtomicU64::new(0)).collect(),
             flush_epochs: Mutex::new(HashMap::new()),
             flush_all_epoch: AtomicU64::new(0),
+            dbmap: Default::default(),
             cf_ids,
             rank_queue: Mutex::new(std::collections::BTreeSet::new()),
             rank_fences: Default::default(),
             _cache: cache,
         };
         storage.check_format()?;
+        storage.load_dbmap()?;
         Ok(storage)
     }
 

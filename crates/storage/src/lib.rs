@@ -4,6 +4,7 @@
 //! replies.
 
 pub mod bits;
+mod dbmap;
 pub mod encoding;
 mod engine;
 pub mod glob;

@@ -42,6 +42,8 @@ pub(crate) struct Overlay {
     touched: Vec<u32>,
     /// Keyspaces flushed (`None`: all of them), epochs bumped at commit.
     flushed: Vec<Option<KeyspaceId>>,
+    /// SWAPDBs (logical keyspaces), applied to the map at commit.
+    pub(crate) swaps: Vec<(KeyspaceId, KeyspaceId)>,
     /// A batch held an operation the overlay cannot represent.
     unsupported: bool,
     /// Batches folded in so far (did a command write anything?).
@@ -422,6 +424,9 @@ enum Presence {
 /// What WATCH remembers of one key.
 #[derive(Clone, Debug)]
 pub struct WatchToken {
+    /// The database watched (logical) and where its data was (physical).
+    logical: KeyspaceId,
+    swaps: u64,
     ks: KeyspaceId,
     key: Vec<u8>,
     counter: u32,
@@ -463,13 +468,18 @@ impl Storage {
         }
     }
 
-    /// WATCH: remembers the key's state for [`Txn::intact`].
-    pub fn watch(&self, ks: KeyspaceId, key: &[u8]) -> Result<WatchToken> {
+    /// WATCH of `key` in logical keyspace `logical`: remembers the key's state for
+    /// [`Txn::intact`].
+    pub fn watch(&self, logical: KeyspaceId, key: &[u8]) -> Result<WatchToken> {
+        let swaps = self.swap_count(logical);
+        let ks = self.physical(logical);
         let counter = Self::counter_of(ks, key);
         let seen = self.mod_counters[counter as usize].load(Ordering::Acquire);
         let (flush_ks, flush_all) = self.flush_epochs(ks);
         let presence = self.presence(ks, key)?;
         Ok(WatchToken {
+            logical,
+            swaps,
             ks,
             key: key.to_vec(),
             counter,
@@ -591,6 +601,12 @@ impl Txn<'_> {
     pub fn intact(&self, t: &WatchToken) -> Result<bool> {
         let s = self.storage;
         let now = s.presence(t.ks, &t.key)?;
+        if s.swap_count(t.logical) != t.swaps {
+            // SWAPDB replaced the watched database: as in Redis, the key counts as touched
+            // if it is there on either side of the swap.
+            let swapped_in = s.presence(s.physical(t.logical), &t.key)?;
+            return Ok(now != Presence::Live && swapped_in != Presence::Live);
+        }
         if s.mod_counters[t.counter as usize].load(Ordering::Acquire) != t.seen
             && !(t.presence == Presence::Stale && now != Presence::Live)
         {
@@ -638,6 +654,7 @@ impl Txn<'_> {
         for ks in overlay.flushed {
             self.storage.bump_flush(ks);
         }
+        self.storage.dbmap.apply(&overlay.swaps);
         Ok(())
     }
 }

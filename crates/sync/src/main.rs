@@ -437,7 +437,8 @@ impl Sync {
         self.progress.phase = "loading";
         let mut copied = 0u64;
         for db in 0..16u32 {
-            let ks = base + db;
+            // Where the database's data is (SWAPDB); records name databases as clients do.
+            let ks = st.physical(base + db);
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let page = st
@@ -588,6 +589,21 @@ impl Sync {
             let a: Vec<&[u8]> = args.iter().map(|x| x.as_ref()).collect();
             encode_request(&a, out);
             n += 1;
+            if self.opts.transactions && args[0].eq_ignore_ascii_case(b"swapdb") {
+                // The position key lives in db 0: one swapped away from there is stale (the
+                // batch sets it in db 0 again at its end, in the same transaction).
+                let index = |i: usize| {
+                    args.get(i)
+                        .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u32>().ok())
+                };
+                if let (Some(x), Some(y)) = (index(1), index(2)) {
+                    if (x == 0) != (y == 0) {
+                        self.select(x.max(y), out, &mut n);
+                        encode_request(&[b"DEL", POSITION_KEY.as_bytes()], out);
+                        n += 1;
+                    }
+                }
+            }
         }
         Ok(n)
     }

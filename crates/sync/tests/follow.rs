@@ -315,6 +315,8 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .arg("inf")
         .arg("b")
         .ignore();
+    // The snapshot holds swapped databases: copied as clients see them.
+    p.cmd("SWAPDB").arg(3).arg(4).ignore();
     let _: () = p.query(&mut app).expect("preload");
 
     let state = dir.path().join("sync.state");
@@ -324,7 +326,14 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         std::thread::spawn(move || load(src, stop, 99))
     };
     let mut sync = start_sync(dir.path(), src, dst, &state);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
+    // A SWAPDB in the stream is applied on the target as SWAPDB.
+    let _: () = redis::cmd("SWAPDB")
+        .arg(4)
+        .arg(5)
+        .query(&mut app)
+        .expect("swapdb");
+    std::thread::sleep(Duration::from_millis(500));
     // kill -9 in the middle of the stream; it resumes from its state file.
     let _ = sync.0.kill();
     let _ = sync.0.wait();
@@ -357,6 +366,17 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .map(|k| format!("{k}: source {:?} target {:?}", want.get(k), got.get(k)))
         .collect();
     assert!(diffs.is_empty(), "target differs:\n{}", diffs.join("\n"));
+    for db in 0..16 {
+        let _: () = redis::cmd("SELECT")
+            .arg(db)
+            .query(&mut target)
+            .expect("select");
+        let n: i64 = redis::cmd("EXISTS")
+            .arg("strata-sync:position")
+            .query(&mut target)
+            .expect("exists");
+        assert_eq!(n, i64::from(db == 0), "the position key in db {db}");
+    }
     assert!(
         !got.contains_key("0/not-in-app"),
         "only the namespace is copied"

@@ -29,7 +29,8 @@ pub fn echo(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match parse_int(&args[1]) {
         Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => {
-            ctx.session.db = ctx.session.base() + n as u32;
+            let ldb = ctx.session.base() + n as u32;
+            ctx.session.select_db(&ctx.shared.storage(), ldb);
             ctx.session.client.db.store(n as u32, Ordering::Relaxed);
             Frame::ok()
         }
@@ -50,7 +51,7 @@ fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result
     if user_ok && (required.is_empty() || required.as_bytes() == pass) {
         // The admin, in the default namespace.
         if ctx.session.ns.take().is_some() {
-            ctx.session.db = 0;
+            ctx.session.select_db(&ctx.shared.storage(), 0);
             ctx.session.client.db.store(0, Ordering::Relaxed);
         }
         ctx.session.authed = true;
@@ -60,7 +61,7 @@ fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result
         .flatten()
     {
         // A namespace's token: this client works inside that namespace only.
-        ctx.session.db = ns.base;
+        ctx.session.select_db(&ctx.shared.storage(), ns.base);
         ctx.session.client.db.store(0, Ordering::Relaxed);
         ctx.session.ns = Some(ns);
         ctx.session.authed = true;
@@ -183,7 +184,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.session.client.multi.store(-1, Ordering::Relaxed);
     ctx.session.watches.clear();
     ctx.session.ns = None;
-    ctx.session.db = 0;
+    ctx.session.select_db(&ctx.shared.storage(), 0);
     ctx.session.client.db.store(0, Ordering::Relaxed);
     ctx.session.proto = Protocol::Resp2;
     ctx.session.client.resp.store(2, Ordering::Relaxed);

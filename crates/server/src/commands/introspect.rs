@@ -458,7 +458,7 @@ impl Monitors {
             "{}.{:06} [{} {}]",
             now.as_secs(),
             now.subsec_micros(),
-            session.db - session.base(),
+            session.ldb - session.base(),
             session.client.addr
         );
         for a in redacted(spec, args) {

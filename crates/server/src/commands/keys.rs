@@ -202,7 +202,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
             match parse_int(&args[i + 1]) {
                 Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => {
-                    dst_db = ctx.session.base() + n as u32
+                    dst_db = ctx.shared.storage().physical(ctx.session.base() + n as u32)
                 }
                 Ok(_) => return Frame::error("ERR DB index is out of range"),
                 Err(f) => return f,
@@ -453,6 +453,33 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
 }
 
+/// SWAPDB index1 index2: the two databases (of the client's namespace) exchange their data
+/// in O(1), durably and for every client (`storage::dbmap`): a client that selected one of
+/// them sees the other's keys from its next command on.
+pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let index = |a: &Bytes, which: &str| match parse_int(a) {
+        Ok(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => Ok(n),
+        _ => Err(Frame::error(format!("ERR invalid {which} DB index"))),
+    };
+    let (a, b) = match (index(&args[1], "first"), index(&args[2], "second")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(f), _) | (_, Err(f)) => return f,
+    };
+    let dbs = ctx.shared.databases() as i64;
+    if !(0..dbs).contains(&a) || !(0..dbs).contains(&b) {
+        return Frame::error("ERR DB index is out of range");
+    }
+    let base = ctx.session.base();
+    match ctx
+        .shared
+        .storage()
+        .swap_keyspaces(base + a as u32, base + b as u32)
+    {
+        Ok(()) => Frame::ok(),
+        Err(e) => storage_error(e),
+    }
+}
+
 /// MOVE key db: to another database of the same namespace (value and TTL), unless the key
 /// exists there.
 pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -468,7 +495,7 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if n < 0 || n >= ctx.shared.databases() as i64 {
         return Frame::error("ERR DB index is out of range");
     }
-    let dst = ctx.session.base() + n as u32;
+    let dst = ctx.shared.storage().physical(ctx.session.base() + n as u32);
     if dst == ctx.session.db {
         return Frame::error("ERR source and destination objects are the same");
     }

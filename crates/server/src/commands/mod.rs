@@ -73,7 +73,12 @@ use flags::*;
 /// Per-connection state that commands read and change.
 pub struct Session {
     pub client: Arc<ClientEntry>,
+    /// The keyspace this command reads and writes: where the data of the selected database
+    /// is (`Storage::physical` of `ldb`, resolved again for every command; SWAPDB changes it).
     pub db: u32,
+    /// The database the client selected, as a keyspace id (its namespace's base plus the
+    /// index): what binlog records, notifications and blocked clients name.
+    pub ldb: u32,
     pub proto: Protocol,
     pub authed: bool,
     /// Close the connection after this reply (QUIT, CLIENT KILL of oneself).
@@ -120,7 +125,18 @@ impl Session {
 
     /// The keyspace id of database 0 of this client's namespace.
     pub fn base(&self) -> u32 {
-        crate::namespace::base_of(self.db)
+        crate::namespace::base_of(self.ldb)
+    }
+
+    /// Selects the database with keyspace id `ldb` (base plus index).
+    pub fn select_db(&mut self, storage: &storage::Storage, ldb: u32) {
+        self.ldb = ldb;
+        self.db = storage.physical(ldb);
+    }
+
+    /// Resolves where the selected database's data is now (SWAPDB may have moved it).
+    pub fn resolve_db(&mut self, storage: &storage::Storage) {
+        self.db = storage.physical(self.ldb);
     }
 }
 
@@ -151,6 +167,7 @@ impl Session {
         Session {
             client,
             db: 0,
+            ldb: 0,
             proto: Protocol::Resp2,
             authed,
             close_after_reply: false,
@@ -412,6 +429,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", O1, keys::renamenx),
     cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy),
     cmd("move", 3, WRITE | FAST, KEY1, "generic", "1.0.0", "Moves a key to another database.", O1, keys::move_),
+    cmd("swapdb", 3, WRITE | FAST, NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", keys::swapdb),
     cmd("dump", 2, READONLY, KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.", keys::dump),
     cmd("restore", -4, WRITE | DENYOOM, KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
     cmd("restore-asking", -4, WRITE | DENYOOM, KEY1, "server", "3.0.0", "An internal command for migrating keys in a cluster.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
@@ -447,6 +465,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("wait", 3, NOSCRIPT, NOKEYS, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", O1, crate::replication::master::wait),
     cmd("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "3.0.0", "An internal command for configuring the replication stream.", O1, crate::replication::master::replconf),
     cmd("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "2.8.0", "An internal command used in replication.", O1, crate::replication::master::psync),
+    cmd("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "1.0.0", "An internal command used in replication.", O1, crate::replication::master::sync),
     cmd("syncfile", -3, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Strata: the full-sync transfer service (MANIFEST <snapshot> | READ <snapshot> <file> <offset> <length>).", O1, crate::replication::master::syncfile),
     cmd("namespace", -2, WRITE | ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "0.1.0", "Manages namespaces: ADD <name> <token> | DEL <name> | SET <name> <token> | GET <name>|* | LIST.", O1, crate::namespace::namespace),
     cmd("save", 1, ADMIN | NOSCRIPT | NO_MULTI, NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", ON, server::save),
@@ -675,6 +694,7 @@ pub fn full_name(idx: usize, args: &[Bytes]) -> String {
 pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) -> Frame {
     let spec = &TABLE[idx];
     let start = std::time::Instant::now();
+    session.resolve_db(&shared.storage());
     let notify = spec.flags & WRITE != 0 && crate::notify::enabled(shared);
     let before = if notify {
         crate::notify::before(shared, session.db, spec, args)

@@ -52,7 +52,7 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR WATCH inside MULTI is not allowed");
     }
     for key in &args[1..] {
-        match ctx.shared.storage().watch(ctx.session.db, key) {
+        match ctx.shared.storage().watch(ctx.session.ldb, key) {
             Ok(t) => ctx.session.watches.push(t),
             Err(e) => return storage_error(e),
         }
@@ -95,7 +95,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         .iter()
         .map(|(idx, args)| {
             if TABLE[*idx].flags & super::flags::WRITE != 0 {
-                written.push((ctx.session.db, *idx));
+                written.push((ctx.session.ldb, *idx));
             }
             let reply = call(shared, ctx.session, *idx, args);
             // Errors inside the transaction count like any other (INFO errorstats).
@@ -117,7 +117,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
             .iter()
             .filter(|(idx, _)| TABLE[*idx].flags & super::flags::WRITE != 0)
             .zip(written.iter())
-            .flat_map(|((_, args), (db, _))| crate::blocking::candidate_keys(*db, args))
+            .flat_map(|((_, args), (db, _))| crate::blocking::woken_by(shared, *db, args))
             .collect();
         crate::blocking::signal(shared, keys);
     }

@@ -194,6 +194,17 @@ pub fn psync(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     Frame::Null
 }
 
+/// SYNC, the pre-2.8 replication handshake: a full sync in Strata's protocol (as `PSYNC ? -1`;
+/// the snapshot is transferred with SYNCFILE, not as an RDB payload).
+pub fn sync(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
+    let args = [
+        Bytes::from_static(b"PSYNC"),
+        Bytes::from_static(b"?"),
+        Bytes::from_static(b"-1"),
+    ];
+    psync(ctx, &args)
+}
+
 /// `SYNCFILE MANIFEST <snapshot>` | `SYNCFILE READ <snapshot> <file> <offset> <length>`:
 /// the transfer service of full syncs. Every request renews the snapshot's lease.
 pub fn syncfile(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {

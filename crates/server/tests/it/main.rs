@@ -20,5 +20,6 @@ mod sentinel;
 mod server_cmds;
 mod storage_full;
 mod strings;
+mod swapdb;
 mod tools;
 mod transactions;
