@@ -15,6 +15,7 @@
 //! batch that holds the record's offset (see `docs/binlog.md`).
 
 mod crc;
+pub mod record;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use binlog::record::{decode, LoggedCommand, Payload};
 use bytes::Bytes;
 use replication::client::{encode_request, Conn, Reply};
 use replication::manifest::Manifest;
 use replication::staging::Staging;
-use server::commitlog::{decode, LoggedCommand, Payload};
 
 const EXIT_FATAL: i32 = 1;
 const EXIT_USAGE: i32 = 2;
