@@ -223,27 +223,60 @@ fn sink_active() -> bool {
     SINK.with(|s| s.borrow().is_some())
 }
 
+/// Collecting records on this thread, until [`Records::take`] or the guard is dropped (also
+/// by a panic: the next write on this thread is never taken for part of this batch).
+#[must_use]
+pub struct Records(());
+
 /// Starts collecting records on this thread (EXEC: `one_record`; key batch: one per command).
-pub fn begin_records(one_record: bool) {
+pub fn begin_records(one_record: bool) -> Records {
     SINK.with(|s| {
         *s.borrow_mut() = Some(Sink {
             records: Vec::new(),
             one_record,
         })
     });
+    Records(())
 }
 
-/// The records collected since [`begin_records`], encoded; stops collecting.
-pub fn take_records() -> Vec<Vec<u8>> {
-    SINK.with(|s| s.borrow_mut().take())
-        .map(|s| {
-            s.records
-                .iter()
-                .filter(|r| !r.is_empty())
-                .map(|r| encode(r))
-                .collect()
-        })
-        .unwrap_or_default()
+impl Records {
+    /// The records collected since [`begin_records`], encoded; stops collecting.
+    pub fn take(self) -> Vec<Vec<u8>> {
+        SINK.with(|s| s.borrow_mut().take())
+            .map(|s| {
+                s.records
+                    .iter()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| encode(r))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Records {
+    fn drop(&mut self) {
+        SINK.with(|s| s.borrow_mut().take());
+    }
+}
+
+/// Applying records on this thread (replay, a replica's stream): nothing is logged again and
+/// the expiry clock stands still, until the guard is dropped (also by a panic).
+struct Replaying(());
+
+impl Replaying {
+    fn begin() -> Replaying {
+        REPLAYING.with(|r| r.set(true));
+        storage::freeze_clock(true);
+        Replaying(())
+    }
+}
+
+impl Drop for Replaying {
+    fn drop(&mut self) {
+        storage::freeze_clock(false);
+        REPLAYING.with(|r| r.set(false));
+    }
 }
 
 fn push_commands(cmds: Vec<LoggedCommand>) {
@@ -401,12 +434,17 @@ fn run_described(
     args: &[Bytes],
     f: impl FnOnce(&mut Session) -> Frame,
 ) -> Frame {
-    storage::collect_expired();
+    let seen = storage::collect_expired();
     let before = storage::txn_writes();
     let reply = f(session);
+    if shared.failpoints.take("write-panic") {
+        // Tests: a bug that panics in the middle of a write (records, key locks, the
+        // transaction and held events are all live here).
+        panic!("fail point write-panic");
+    }
     // PUBLISH writes nothing but is logged for the replicas' subscribers.
     let wrote = storage::txn_writes() != before || TABLE[idx].flags & flags::MAY_REPLICATE != 0;
-    let expired = storage::take_expired();
+    let expired = seen.take();
     let mut cmds: Vec<LoggedCommand> = Vec::new();
     for (eks, key) in expired {
         // Still expired (the command did not re-create it): delete it for real, as the
@@ -489,9 +527,9 @@ pub fn run_write(
         drop(locks);
         return Frame::error("READONLY You can't write against a read only replica.");
     }
-    begin_records(false);
+    let sink = begin_records(false);
     let reply = run_described(shared, session, idx, args, f);
-    let records = take_records();
+    let records = sink.take();
     let committed = txn.commit_logged(records);
     drop(locks);
     match committed {
@@ -628,11 +666,9 @@ pub fn with_replay_session<T>(
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
     );
     let mut session = Session::new(client.clone(), true);
-    REPLAYING.with(|r| r.set(true));
-    storage::freeze_clock(true);
+    let replaying = Replaying::begin();
     let result = f(&mut session);
-    storage::freeze_clock(false);
-    REPLAYING.with(|r| r.set(false));
+    drop(replaying);
     shared.clients.unregister(client.id);
     result
 }

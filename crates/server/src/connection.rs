@@ -42,7 +42,23 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEnt
         client.clone(),
         !shared.hot.password_set.load(Ordering::Relaxed),
     );
-    if let Some(mut stream) = serve_session(&shared, stream, &client, &mut session).await {
+    // A bug that panics in a command ends this connection only: its cleanup below still
+    // runs, and every guard of the write path (locks, transaction, records, held events) was
+    // released by the unwinding, so the next command on this worker is unaffected.
+    let served = CatchUnwind(Box::pin(serve_session(
+        &shared,
+        stream,
+        &client,
+        &mut session,
+    )));
+    let stream = served.await.unwrap_or_else(|_| {
+        tracing::error!(
+            client = client.id,
+            "a command panicked: the connection is closed"
+        );
+        None
+    });
+    if let Some(mut stream) = stream {
         // Shutdown: every request received has been run and answered (stage 2); the
         // connection closes when the server says so (stage 3).
         client.drained.store(true, Ordering::Release);
@@ -62,6 +78,26 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEnt
     }
     if session.monitoring {
         shared.monitors.remove(client.id);
+    }
+}
+
+/// A future whose panic is caught and returned as an error (the connection's task ends
+/// cleanly instead of unwinding out of the worker's runtime).
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
     }
 }
 
@@ -584,7 +620,7 @@ fn execute_writes(
         };
         // One binlog record per command, all appended with the batch; keyspace events go out
         // once it is committed.
-        crate::commitlog::begin_records(false);
+        let sink = crate::commitlog::begin_records(false);
         let held = crate::notify::hold();
         let replies: Vec<Frame> = run
             .iter()
@@ -593,7 +629,7 @@ fn execute_writes(
                 commands::call(shared, session, *idx, args)
             })
             .collect();
-        let records = crate::commitlog::take_records();
+        let records = sink.take();
         shared.failpoints.hit("key-batch-before-commit");
         let committed = txn.commit_logged(records);
         held.release(shared, committed.is_ok());

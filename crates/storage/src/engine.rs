@@ -329,13 +329,32 @@ pub fn freeze_clock(frozen: bool) {
     FROZEN_CLOCK.with(|c| c.set(frozen));
 }
 
-/// Starts collecting the keys this thread's commands find expired (see [`take_expired`]).
-pub fn collect_expired() {
+/// Starts collecting the keys this thread's commands find expired (see [`ExpiredSeen`]).
+pub fn collect_expired() -> ExpiredSeen {
     EXPIRED_SEEN.with(|e| *e.borrow_mut() = Some(Vec::new()));
+    ExpiredSeen(())
+}
+
+/// Collecting the keys a command finds expired, until [`ExpiredSeen::take`] or the guard is
+/// dropped (also by a panic).
+#[must_use]
+pub struct ExpiredSeen(());
+
+impl ExpiredSeen {
+    /// The keys found expired since [`collect_expired`]; stops collecting.
+    pub fn take(self) -> Vec<OwnedKey> {
+        take_expired()
+    }
+}
+
+impl Drop for ExpiredSeen {
+    fn drop(&mut self) {
+        EXPIRED_SEEN.with(|e| e.borrow_mut().take());
+    }
 }
 
 /// The keys found expired since [`collect_expired`]; stops collecting.
-pub fn take_expired() -> Vec<OwnedKey> {
+fn take_expired() -> Vec<OwnedKey> {
     EXPIRED_SEEN.with(|e| e.borrow_mut().take().unwrap_or_default())
 }
 

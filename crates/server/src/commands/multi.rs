@@ -86,7 +86,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     }
     ctx.session.in_exec = true;
     // The whole transaction is one binlog record.
-    crate::commitlog::begin_records(true);
+    let sink = crate::commitlog::begin_records(true);
     // Keyspace events of the transaction go out once it is committed.
     let held = crate::notify::hold();
     let mut written = Vec::new();
@@ -104,7 +104,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         })
         .collect();
     ctx.session.in_exec = false;
-    let records = crate::commitlog::take_records();
+    let records = sink.take();
     shared.failpoints.hit("exec-before-commit");
     if let Err(e) = txn.commit_logged(records) {
         return storage_error(e);

@@ -319,3 +319,66 @@ fn a_second_signal_forces_the_shutdown() {
     assert!(s.log_text().contains("forcing the shutdown"));
     drop(raw);
 }
+
+/// A bug that panics in the middle of a write (the `write-panic` fail point: records being
+/// built, key locks, the transaction and held events all live) ends that connection only.
+/// The write path keeps no state on the thread past it: the next writes on the same worker
+/// are logged and survive `kill -9`, the panicked writes took no effect, and the connection
+/// leaves no trace in CLIENT LIST. Single write, EXEC and a pipelined key batch.
+#[test]
+fn a_panic_inside_a_write_leaves_the_next_writes_on_that_thread_intact() {
+    let mut s = Server::start(&["--worker-threads", "1"]);
+    let mut other = s.client();
+    let arm = |c: &mut Client| {
+        assert_eq!(
+            c.cmd(&["DEBUG", "FAILPOINT", "write-panic", "1"]),
+            Reply::ok()
+        );
+    };
+    // A single write.
+    let mut c = s.client();
+    arm(&mut other);
+    assert!(c.try_cmd(&["SET", "p1", "x"]).is_err(), "connection closed");
+    assert_eq!(other.cmd(&["SET", "after1", "v"]), Reply::ok());
+    // Inside EXEC.
+    let mut c = s.client();
+    c.cmd(&["MULTI"]);
+    c.cmd(&["SET", "p2", "x"]);
+    c.cmd(&["INCR", "p2n"]);
+    arm(&mut other);
+    assert!(c.try_cmd(&["EXEC"]).is_err(), "connection closed");
+    assert_eq!(other.cmd(&["SET", "after2", "v"]), Reply::ok());
+    assert_eq!(other.cmd(&["INCR", "after2n"]), Reply::Int(1));
+    // A pipelined run of writes to one key (one key batch).
+    let mut c = s.client();
+    arm(&mut other);
+    let mut raw = Vec::new();
+    for v in ["a", "b", "c"] {
+        raw.extend(Client::encode(&[b"APPEND", b"p3", v.as_bytes()]));
+    }
+    c.send_raw(&raw).expect("send");
+    assert!(c.read_reply().is_err(), "connection closed");
+    assert_eq!(other.cmd(&["SET", "after3", "v"]), Reply::ok());
+    let mut sub = s.client();
+    assert_eq!(sub.cmd(&["SUBSCRIBE", "ch"]).array().len(), 3);
+    assert_eq!(other.cmd(&["PUBLISH", "ch", "m"]), Reply::Int(1));
+    assert_eq!(
+        sub.read_reply().expect("message").array()[2],
+        Reply::bulk("m")
+    );
+    let clients = other.cmd(&["CLIENT", "LIST"]).text();
+    assert_eq!(clients.lines().count(), 2, "no ghost clients:\n{clients}");
+    s.kill9().expect("kill -9");
+    s.spawn();
+    let mut c = s.client();
+    assert_eq!(
+        c.cmd(&["EXISTS", "after1", "after2", "after2n", "after3"]),
+        Reply::Int(4),
+        "the writes after the panics were logged"
+    );
+    assert_eq!(
+        c.cmd(&["EXISTS", "p1", "p2", "p2n", "p3"]),
+        Reply::Int(0),
+        "the panicked writes took no effect"
+    );
+}
