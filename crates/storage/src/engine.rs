@@ -701,7 +701,8 @@ impl Storage {
                 let _a = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
                 let last = log
                     .append(lane, records)
-                    .inspect_err(|e| self.note_io_error(e))?;
+                    .inspect_err(|e| self.note_io_error(e))
+                    .map_err(Error::from_io)?;
                 let first = last + 1 - records.len() as u64;
                 // The last offset and the in-flight set change together (under the in-flight
                 // lock): a floor computed meanwhile never passes an append not yet written.
@@ -734,7 +735,7 @@ impl Storage {
         }
         if let Err(e) = written {
             self.note_engine_error(&e);
-            return Err(e.into());
+            return Err(Error::from_engine(e));
         }
         self.lane_applied[lane as usize].fetch_max(last, Ordering::AcqRel);
         LAST_WRITE_SEQ.with(|c| c.set(c.get().max(last)));
@@ -942,7 +943,9 @@ impl Storage {
         if batch.is_empty() {
             return Ok(());
         }
-        self.db.write_opt(&batch, &self.write_options())?;
+        self.db
+            .write_opt(&batch, &self.write_options())
+            .map_err(Error::from_engine)?;
         if !self.external_log {
             let seq = self.written.fetch_add(1, Ordering::AcqRel) + 1;
             LAST_WRITE_SEQ.with(|c| c.set(c.get().max(seq)));

@@ -34,36 +34,40 @@ pub use strings::{SetCond, SetExpiry, SetOutcome};
 pub use txn::{in_txn, txn_writes, Txn, WatchToken};
 pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
 
-/// Errors of the storage layer. Each maps to exactly one Redis error reply.
+/// Errors of the storage layer: what happened, in words; the server chooses the reply (the
+/// Redis error prefix and text) for each.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    #[error("operation against a key holding the wrong kind of value")]
     WrongType,
-    #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
+    #[error("the key is not a valid HyperLogLog string value")]
     NotHll,
     /// An HLL header with a sparse body that does not decode to exactly its registers.
-    #[error("INVALIDOBJ Corrupted HLL object detected")]
+    #[error("corrupted HyperLogLog value")]
     CorruptHll,
-    #[error("ERR value is not an integer or out of range")]
+    #[error("value is not an integer or out of range")]
     NotInteger,
-    #[error("ERR value is not a valid float")]
+    #[error("value is not a valid float")]
     NotFloat,
-    #[error("ERR hash value is not an integer")]
+    #[error("hash value is not an integer")]
     HashNotInteger,
-    #[error("ERR hash value is not a float")]
+    #[error("hash value is not a float")]
     HashNotFloat,
-    #[error("ERR increment or decrement would overflow")]
+    #[error("increment or decrement would overflow")]
     Overflow,
-    #[error("ERR increment would produce NaN or Infinity")]
+    #[error("increment would produce NaN or Infinity")]
     NanOrInfinity,
-    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    #[error("string exceeds maximum allowed size")]
     TooLarge,
-    #[error("ERR no such key")]
+    #[error("no such key")]
     NoSuchKey,
-    #[error("ERR resulting score is not a number (NaN)")]
+    #[error("resulting score is not a number (NaN)")]
     ScoreNaN,
-    #[error("ERR index out of range")]
+    #[error("index out of range")]
     IndexOutOfRange,
+    /// A write to disk failed for lack of space (ENOSPC, EDQUOT): nothing was written.
+    #[error("no space left for a write: {0}")]
+    NoSpace(String),
     #[error("storage engine error: {0}")]
     Engine(#[from] rust_rocksdb::Error),
     #[error("corrupt data: {0}")]
@@ -72,6 +76,44 @@ pub enum Error {
     FormatVersion { found: u32, expected: u32 },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// An I/O error of a write, a full disk told apart.
+    pub fn from_io(e: std::io::Error) -> Error {
+        if is_no_space(&e) {
+            Error::NoSpace(e.to_string())
+        } else {
+            Error::Io(e)
+        }
+    }
+
+    /// An engine error of a write, a full disk told apart.
+    pub fn from_engine(e: rust_rocksdb::Error) -> Error {
+        let text = e.to_string();
+        if text.contains("No space left") || text.contains("Disk quota exceeded") {
+            Error::NoSpace(text)
+        } else {
+            Error::Engine(e)
+        }
+    }
+
+    /// An I/O error of the disk (not a full disk): writes cannot be trusted to work.
+    pub fn is_io(&self) -> bool {
+        match self {
+            Error::Io(_) => true,
+            Error::Engine(e) => e.kind() == rust_rocksdb::ErrorKind::IOError,
+            _ => false,
+        }
+    }
+
+    /// A failure of the disk or the engine (not of the request): the server logs it.
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            Error::NoSpace(_) | Error::Engine(_) | Error::Corrupt(_) | Error::Io(_)
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -789,15 +789,33 @@ pub fn not_integer() -> Frame {
 }
 
 /// Maps a storage error to its reply; engine failures are logged.
+/// The reply of a storage error: the RESP prefix and text are chosen here (Redis's where
+/// Redis has the same error, `docs/errors.md`), the storage layer only says what happened.
 pub fn storage_error(e: storage::Error) -> Frame {
-    match e {
-        storage::Error::Engine(_) | storage::Error::Io(_) | storage::Error::Corrupt(_) => {
-            tracing::error!(error = %e, "storage error");
-            Frame::Error(format!("ERR {e}"))
-        }
-        storage::Error::FormatVersion { .. } => Frame::Error(format!("ERR {e}")),
-        other => Frame::Error(other.to_string()),
+    use storage::Error as E;
+    if e.is_fault() {
+        tracing::error!(error = %e, "storage error");
     }
+    Frame::error(match e {
+        E::WrongType => "WRONGTYPE Operation against a key holding the wrong kind of value",
+        E::NotHll => "WRONGTYPE Key is not a valid HyperLogLog string value.",
+        E::CorruptHll => "INVALIDOBJ Corrupted HLL object detected",
+        E::NotInteger => "ERR value is not an integer or out of range",
+        E::NotFloat => "ERR value is not a valid float",
+        E::HashNotInteger => "ERR hash value is not an integer",
+        E::HashNotFloat => "ERR hash value is not a float",
+        E::Overflow => "ERR increment or decrement would overflow",
+        E::NanOrInfinity => "ERR increment would produce NaN or Infinity",
+        E::TooLarge => "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        E::NoSuchKey => "ERR no such key",
+        E::ScoreNaN => "ERR resulting score is not a number (NaN)",
+        E::IndexOutOfRange => "ERR index out of range",
+        E::NoSpace(_) => crate::diskguard::FULL_ERROR,
+        _ if e.is_io() => crate::diskguard::IO_ERROR,
+        E::Io(_) | E::Engine(_) | E::Corrupt(_) | E::FormatVersion { .. } => {
+            return Frame::Error(format!("ERR {e}"))
+        }
+    })
 }
 
 pub fn parse_int(b: &[u8]) -> Result<i64, Frame> {
@@ -1023,6 +1041,38 @@ mod tests {
             }
         }
         assert!(checked > 190, "{checked} commands compared");
+    }
+
+    #[test]
+    fn storage_errors_get_redis_s_replies() {
+        use storage::Error as E;
+        let text = |e: E| match storage_error(e) {
+            Frame::Error(t) => t,
+            other => panic!("not an error: {other:?}"),
+        };
+        assert_eq!(
+            text(E::WrongType),
+            "WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(
+            text(E::CorruptHll),
+            "INVALIDOBJ Corrupted HLL object detected"
+        );
+        assert_eq!(
+            text(E::NotInteger),
+            "ERR value is not an integer or out of range"
+        );
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(matches!(E::from_io(enospc), E::NoSpace(_)));
+        assert_eq!(
+            text(E::from_io(std::io::Error::from_raw_os_error(28))),
+            crate::diskguard::FULL_ERROR
+        );
+        assert_eq!(
+            text(E::from_io(std::io::Error::from_raw_os_error(5))),
+            crate::diskguard::IO_ERROR
+        );
+        assert!(text(E::Corrupt("x".into())).starts_with("ERR corrupt data"));
     }
 
     #[test]
