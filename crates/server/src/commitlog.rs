@@ -307,20 +307,6 @@ fn cmd(parts: &[&[u8]]) -> Vec<Bytes> {
     parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
 }
 
-/// Whether a write command touches keys its key positions do not name (or none at all): it
-/// then runs alone (the engine's gate), so its record's place in the log is its place in time.
-fn needs_gate(name: &str, args: &[Bytes]) -> bool {
-    match name {
-        "flushdb" | "flushall" => true,
-        // MOVE writes the key in another keyspace.
-        "move" => true,
-        // COPY ... DB n writes another keyspace; SORT ... STORE may read BY/GET patterns.
-        "copy" => args.iter().skip(3).any(|a| eq_ic(a, "db")),
-        "sort" => args.iter().any(|a| eq_ic(a, "store")),
-        _ => false,
-    }
-}
-
 /// The deterministic form of a command that ran (and wrote): what replaying it must do.
 fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) -> Vec<Vec<Bytes>> {
     let key = || args.get(1).cloned().unwrap_or_default();
@@ -496,8 +482,8 @@ pub fn run_write(
     let storage = &shared.storage();
     let positions = commands::key_positions(spec, args);
     // PUBLISH has no key and needs no gate: it only takes its place in the log.
-    let gate = (positions.is_empty() && spec.flags & flags::MAY_REPLICATE == 0)
-        || needs_gate(spec.name, args);
+    let gate =
+        (positions.is_empty() && spec.flags & flags::MAY_REPLICATE == 0) || spec.runs_alone(args);
     let (locks, txn) = loop {
         let ks = session.db;
         let keys: Vec<(u32, &[u8])> = positions

@@ -578,12 +578,9 @@ fn batchable_write(args: &[Bytes]) -> Option<usize> {
     }
     if spec.flags & flags::WRITE == 0
         || spec.flags & flags::BLOCKING != 0
+        || spec.flags & flags::NO_KEY_BATCH != 0
         || spec.first_key != 1
         || spec.last_key != 1
-        || matches!(
-            spec.name,
-            "sort" | "move" | "zunionstore" | "zinterstore" | "zdiffstore"
-        )
     {
         return None;
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use bytes::Bytes;
 
+use crate::commands::{flags, CommandSpec};
 use crate::shared::Shared;
 
 /// The error every refused write gets (always the same text; not -OOM, -LOADING or -BUSY,
@@ -245,43 +246,47 @@ pub fn check(shared: &Shared) {
 
 /// Whether a command frees space: it still runs when storage is full. EXPIRE and its kin run
 /// when they shorten the key's life (or the key has none).
-fn frees_space(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> bool {
-    match name {
-        "del" | "unlink" | "srem" | "hdel" | "zrem" | "lrem" | "ltrim" | "lpop" | "rpop"
-        | "spop" | "zpopmin" | "zpopmax" | "lmpop" | "zmpop" | "blpop" | "brpop" | "blmpop"
-        | "bzpopmin" | "bzpopmax" | "bzmpop" | "zremrangebyrank" | "zremrangebyscore"
-        | "zremrangebylex" | "getdel" | "flushdb" | "flushall" => true,
-        "expire" | "pexpire" | "expireat" | "pexpireat" => {
-            let Some(n) = args
-                .get(2)
-                .and_then(|a| std::str::from_utf8(a).ok())
-                .and_then(|s| s.parse::<i64>().ok())
-            else {
-                return true; // the command's own error follows
-            };
-            let now = storage::now_ms() as i64;
-            let at = match name {
-                "expire" => now.saturating_add(n.saturating_mul(1000)),
-                "pexpire" => now.saturating_add(n),
-                "expireat" => n.saturating_mul(1000),
-                _ => n,
-            };
-            match shared
-                .storage()
-                .get_meta(db, &args[1], storage::now_ms())
-                .ok()
-                .flatten()
-            {
-                Some(m) => m.expire_ms == 0 || at <= m.expire_ms as i64,
-                None => true,
-            }
+fn frees_space(shared: &Shared, db: u32, spec: &CommandSpec, args: &[Bytes]) -> bool {
+    if spec.flags & flags::FREES_SPACE != 0 {
+        return true;
+    }
+    if spec.flags & flags::SETS_EXPIRY == 0 {
+        return false;
+    }
+    let Some(n) = args
+        .get(2)
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .and_then(|s| s.parse::<i64>().ok())
+    else {
+        return true; // the command's own error follows
+    };
+    let now = storage::now_ms() as i64;
+    // EXPIRE/PEXPIRE are relative, EXPIREAT/PEXPIREAT absolute; the P forms in ms.
+    let ms = |v: i64| {
+        if spec.name.starts_with('p') {
+            v
+        } else {
+            v.saturating_mul(1000)
         }
-        _ => false,
+    };
+    let at = if spec.name.ends_with("at") {
+        ms(n)
+    } else {
+        now.saturating_add(ms(n))
+    };
+    match shared
+        .storage()
+        .get_meta(db, &args[1], storage::now_ms())
+        .ok()
+        .flatten()
+    {
+        Some(m) => m.expire_ms == 0 || at <= m.expire_ms as i64,
+        None => true,
     }
 }
 
 /// The refusal of a write command while storage is full, or `None` to run it.
-pub fn refuse(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<resp::Frame> {
+pub fn refuse(shared: &Shared, db: u32, spec: &CommandSpec, args: &[Bytes]) -> Option<resp::Frame> {
     if !shared.guard.full() {
         return None;
     }
@@ -289,7 +294,7 @@ pub fn refuse(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<re
         shared.guard.refused.fetch_add(1, Ordering::Relaxed);
         return Some(resp::Frame::error(IO_ERROR));
     }
-    if frees_space(shared, db, name, args) {
+    if frees_space(shared, db, spec, args) {
         return None;
     }
     shared.guard.refused.fetch_add(1, Ordering::Relaxed);

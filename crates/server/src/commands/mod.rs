@@ -50,6 +50,20 @@ pub mod flags {
     /// Not recorded in the SLOWLOG (EXEC: its commands are, one by one).
     pub const SKIP_SLOWLOG: u32 = 1 << 13;
 
+    // Strata's own properties of a write (never listed by COMMAND): what the write path,
+    // the storage-full check and key batching read instead of command names.
+    /// Runs alone under the engine's exclusive gate: it writes keys its key positions do not
+    /// name (another database, every key) or changes the database map. See also
+    /// `CommandSpec::alone_if` for commands that do so only with an option.
+    pub const ALONE: u32 = 1 << 20;
+    /// Frees space (deletes, pops, trims): still runs while storage is full.
+    pub const FREES_SPACE: u32 = 1 << 21;
+    /// Sets an expiry: runs while storage is full only if it shortens the key's life.
+    pub const SETS_EXPIRY: u32 = 1 << 22;
+    /// Reads or writes keys besides its first argument although only that one is declared
+    /// (numkeys sources, BY patterns, another database): never joins a key batch.
+    pub const NO_KEY_BATCH: u32 = 1 << 23;
+
     /// Names as `COMMAND` reports them.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -212,6 +226,24 @@ pub struct CommandSpec {
     pub summary: &'static str,
     pub complexity: &'static str,
     pub handler: Handler,
+    /// Runs alone (as [`flags::ALONE`]) when this word appears among its arguments from the
+    /// given position on (COPY ... DB, SORT ... STORE).
+    pub alone_if: Option<(&'static str, usize)>,
+}
+
+impl CommandSpec {
+    const fn alone_if(mut self, word: &'static str, from: usize) -> CommandSpec {
+        self.alone_if = Some((word, from));
+        self
+    }
+
+    /// Whether this call must run alone under the engine's exclusive gate.
+    pub fn runs_alone(&self, args: &[Bytes]) -> bool {
+        self.flags & ALONE != 0
+            || self
+                .alone_if
+                .is_some_and(|(w, from)| args.iter().skip(from).any(|a| eq_ic(a, w)))
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -238,6 +270,7 @@ const fn cmd(
         summary,
         complexity,
         handler,
+        alone_if: None,
     }
 }
 
@@ -274,17 +307,17 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("pfselftest", 1, ADMIN, NOKEYS, "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values.", "N/A", bits::pfselftest),
     cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), "hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values.", "N/A", bits::pfdebug),
     // sorting
-    cmd("sort", -2, WRITE | DENYOOM, KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort),
+    cmd("sort", -2, WRITE | DENYOOM | NO_KEY_BATCH, KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort).alone_if("store", 2),
     cmd("sort_ro", -2, READONLY, KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort_ro),
     // blocking pops
-    cmd("blpop", -3, WRITE | BLOCKING | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
-    cmd("brpop", -3, WRITE | BLOCKING | NOSCRIPT, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
+    cmd("blpop", -3, WRITE | BLOCKING | NOSCRIPT | FREES_SPACE, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
+    cmd("brpop", -3, WRITE | BLOCKING | NOSCRIPT | FREES_SPACE, (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
     cmd("brpoplpush", 4, WRITE | DENYOOM | BLOCKING | NOSCRIPT, KEY12, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", O1, crate::blocking::handler),
     cmd("blmove", 6, WRITE | DENYOOM | BLOCKING | NOSCRIPT, KEY12, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", O1, crate::blocking::handler),
-    cmd("blmpop", -5, WRITE | BLOCKING, NOKEYS, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", crate::blocking::handler),
-    cmd("bzpopmin", -3, WRITE | FAST | BLOCKING | NOSCRIPT, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
-    cmd("bzpopmax", -3, WRITE | FAST | BLOCKING | NOSCRIPT, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
-    cmd("bzmpop", -5, WRITE | BLOCKING, NOKEYS, "sorted_set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", crate::blocking::handler),
+    cmd("blmpop", -5, WRITE | BLOCKING | FREES_SPACE, NOKEYS, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", crate::blocking::handler),
+    cmd("bzpopmin", -3, WRITE | FAST | BLOCKING | NOSCRIPT | FREES_SPACE, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
+    cmd("bzpopmax", -3, WRITE | FAST | BLOCKING | NOSCRIPT | FREES_SPACE, (1, -2, 1), "sorted_set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", "O(log(N)) with N being the number of elements in the sorted set.", crate::blocking::handler),
+    cmd("bzmpop", -5, WRITE | BLOCKING | FREES_SPACE, NOKEYS, "sorted_set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", crate::blocking::handler),
     // pub/sub
     cmd("subscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels.", "O(N) where N is the number of channels to subscribe to.", pubsub::subscribe),
     cmd("psubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", "O(N) where N is the number of patterns to subscribe to.", pubsub::psubscribe),
@@ -311,7 +344,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("mset", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "O(N) where N is the number of keys to set.", strings::mset),
     cmd("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "O(N) where N is the number of keys to set.", strings::msetnx),
     cmd("getset", 3, WRITE | DENYOOM | FAST, KEY1, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", O1, strings::getset),
-    cmd("getdel", 2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", O1, strings::getdel),
+    cmd("getdel", 2, WRITE | FAST | FREES_SPACE, KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", O1, strings::getdel),
     cmd("getex", -2, WRITE | FAST, KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", O1, strings::getex),
     cmd("append", 3, WRITE | DENYOOM | FAST, KEY1, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", O1, strings::append),
     cmd("strlen", 2, READONLY | FAST, KEY1, "string", "2.2.0", "Returns the length of a string value.", O1, strings::strlen),
@@ -330,7 +363,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hsetnx", 4, WRITE | DENYOOM | FAST, KEY1, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", O1, hashes::hsetnx),
     cmd("hget", 3, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the value of a field in a hash.", O1, hashes::hget),
     cmd("hmget", -3, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the values of all fields in a hash.", "O(N) where N is the number of fields being requested.", hashes::hmget),
-    cmd("hdel", -3, WRITE | FAST, KEY1, "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "O(N) where N is the number of fields to be removed.", hashes::hdel),
+    cmd("hdel", -3, WRITE | FAST | FREES_SPACE, KEY1, "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "O(N) where N is the number of fields to be removed.", hashes::hdel),
     cmd("hexists", 3, READONLY | FAST, KEY1, "hash", "2.0.0", "Determines whether a field exists in a hash.", O1, hashes::hexists),
     cmd("hlen", 2, READONLY | FAST, KEY1, "hash", "2.0.0", "Returns the number of fields in a hash.", O1, hashes::hlen),
     cmd("hstrlen", 3, READONLY | FAST, KEY1, "hash", "3.2.0", "Returns the length of the value of a field.", O1, hashes::hstrlen),
@@ -346,27 +379,27 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("rpush", -3, WRITE | DENYOOM | FAST, KEY1, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "O(1) for each element added", lists::rpush),
     cmd("lpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", "O(1) for each element added", lists::lpushx),
     cmd("rpushx", -3, WRITE | DENYOOM | FAST, KEY1, "list", "2.2.0", "Appends an element to a list only when the list exists.", "O(1) for each element added", lists::rpushx),
-    cmd("lpop", -2, WRITE | FAST, KEY1, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "O(N) where N is the number of elements returned", lists::lpop),
-    cmd("rpop", -2, WRITE | FAST, KEY1, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "O(N) where N is the number of elements returned", lists::rpop),
+    cmd("lpop", -2, WRITE | FAST | FREES_SPACE, KEY1, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "O(N) where N is the number of elements returned", lists::lpop),
+    cmd("rpop", -2, WRITE | FAST | FREES_SPACE, KEY1, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "O(N) where N is the number of elements returned", lists::rpop),
     cmd("llen", 2, READONLY | FAST, KEY1, "list", "1.0.0", "Returns the length of a list.", O1, lists::llen),
     cmd("lindex", 3, READONLY, KEY1, "list", "1.0.0", "Returns an element from a list by its index.", O1, lists::lindex),
     cmd("lset", 4, WRITE | DENYOOM, KEY1, "list", "1.0.0", "Sets the value of an element in a list by its index.", O1, lists::lset),
     cmd("lrange", 4, READONLY, KEY1, "list", "1.0.0", "Returns a range of elements from a list.", "O(S+N) where S is the start offset and N the number of elements.", lists::lrange),
-    cmd("ltrim", 4, WRITE, KEY1, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "O(N) where N is the number of elements to be removed.", lists::ltrim),
-    cmd("lrem", 4, WRITE, KEY1, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "O(N+M) where N is the length of the list and M is the number of elements removed.", lists::lrem),
+    cmd("ltrim", 4, WRITE | FREES_SPACE, KEY1, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "O(N) where N is the number of elements to be removed.", lists::ltrim),
+    cmd("lrem", 4, WRITE | FREES_SPACE, KEY1, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "O(N+M) where N is the length of the list and M is the number of elements removed.", lists::lrem),
     cmd("linsert", 5, WRITE | DENYOOM, KEY1, "list", "2.2.0", "Inserts an element before or after another element in a list.", ON, lists::linsert),
     cmd("lpos", -3, READONLY, KEY1, "list", "6.0.6", "Returns the index of matching elements in a list.", ON, lists::lpos),
     cmd("lmove", 5, WRITE | DENYOOM, KEY12, "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", O1, lists::lmove),
     cmd("rpoplpush", 3, WRITE | DENYOOM, KEY12, "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", O1, lists::rpoplpush),
-    cmd("lmpop", -4, WRITE, NOKEYS, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lists::lmpop),
+    cmd("lmpop", -4, WRITE | FREES_SPACE, NOKEYS, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", lists::lmpop),
     // sets
     cmd("sadd", -3, WRITE | DENYOOM | FAST, KEY1, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "O(1) for each element added", sets::sadd),
-    cmd("srem", -3, WRITE | FAST, KEY1, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "O(N) where N is the number of members to be removed.", sets::srem),
+    cmd("srem", -3, WRITE | FAST | FREES_SPACE, KEY1, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "O(N) where N is the number of members to be removed.", sets::srem),
     cmd("sismember", 3, READONLY | FAST, KEY1, "set", "1.0.0", "Determines whether a member belongs to a set.", O1, sets::sismember),
     cmd("smismember", -3, READONLY | FAST, KEY1, "set", "6.2.0", "Determines whether multiple members belong to a set.", "O(N) where N is the number of elements being checked for membership", sets::smismember),
     cmd("smembers", 2, READONLY, KEY1, "set", "1.0.0", "Returns all members of a set.", "O(N) where N is the set cardinality.", sets::smembers),
     cmd("scard", 2, READONLY | FAST, KEY1, "set", "1.0.0", "Returns the number of members in a set.", O1, sets::scard),
-    cmd("spop", -2, WRITE | FAST, KEY1, "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "Without the count argument O(1), otherwise O(N) where N is the set size.", sets::spop),
+    cmd("spop", -2, WRITE | FAST | FREES_SPACE, KEY1, "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "Without the count argument O(1), otherwise O(N) where N is the set size.", sets::spop),
     cmd("srandmember", -2, READONLY, KEY1, "set", "1.0.0", "Get one or multiple random members from a set", "Without the count argument O(1), otherwise O(N) where N is the set size.", sets::srandmember),
     cmd("smove", 4, WRITE | FAST, KEY12, "set", "1.0.0", "Moves a member from one set to another.", O1, sets::smove),
     cmd("sinter", -2, READONLY, KEYS_ALL, "set", "1.0.0", "Returns the intersect of multiple sets.", "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", sets::sinter),
@@ -380,7 +413,7 @@ pub static TABLE: &[CommandSpec] = &[
     // sorted sets
     cmd("zadd", -4, WRITE | DENYOOM | FAST, KEY1, "sorted_set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "O(log(N)) for each item added", zsets::zadd),
     cmd("zincrby", 4, WRITE | DENYOOM | FAST, KEY1, "sorted_set", "1.2.0", "Increments the score of a member in a sorted set.", "O(log(N))", zsets::zincrby),
-    cmd("zrem", -3, WRITE | FAST, KEY1, "sorted_set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "O(M*log(N))", zsets::zrem),
+    cmd("zrem", -3, WRITE | FAST | FREES_SPACE, KEY1, "sorted_set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "O(M*log(N))", zsets::zrem),
     cmd("zcard", 2, READONLY | FAST, KEY1, "sorted_set", "1.2.0", "Returns the number of members in a sorted set.", O1, zsets::zcard),
     cmd("zscore", 3, READONLY | FAST, KEY1, "sorted_set", "1.2.0", "Returns the score of a member in a sorted set.", O1, zsets::zscore),
     cmd("zmscore", -3, READONLY | FAST, KEY1, "sorted_set", "6.2.0", "Returns the score of one or more members in a sorted set.", ON, zsets::zmscore),
@@ -395,31 +428,31 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("zrevrangebylex", -4, READONLY, KEY1, "sorted_set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", "O(log(N)+M)", zsets::zrevrangebylex),
     cmd("zcount", 4, READONLY | FAST, KEY1, "sorted_set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", "O(M) here (O(log(N)) in Redis)", zsets::zcount),
     cmd("zlexcount", 4, READONLY | FAST, KEY1, "sorted_set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", "O(M) here (O(log(N)) in Redis)", zsets::zlexcount),
-    cmd("zremrangebyrank", 4, WRITE, KEY1, "sorted_set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebyrank),
-    cmd("zremrangebyscore", 4, WRITE, KEY1, "sorted_set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebyscore),
-    cmd("zremrangebylex", 4, WRITE, KEY1, "sorted_set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebylex),
-    cmd("zpopmin", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmin),
-    cmd("zpopmax", -2, WRITE | FAST, KEY1, "sorted_set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmax),
+    cmd("zremrangebyrank", 4, WRITE | FREES_SPACE, KEY1, "sorted_set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebyrank),
+    cmd("zremrangebyscore", 4, WRITE | FREES_SPACE, KEY1, "sorted_set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebyscore),
+    cmd("zremrangebylex", 4, WRITE | FREES_SPACE, KEY1, "sorted_set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "O(log(N)+M)", zsets::zremrangebylex),
+    cmd("zpopmin", -2, WRITE | FAST | FREES_SPACE, KEY1, "sorted_set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmin),
+    cmd("zpopmax", -2, WRITE | FAST | FREES_SPACE, KEY1, "sorted_set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "O(log(N)*M)", zsets::zpopmax),
     cmd("zunion", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the union of multiple sorted sets.", "O(N)+O(M*log(M))", zsets::zunion),
     cmd("zinter", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the intersect of multiple sorted sets.", "O(N*K)+O(M*log(M))", zsets::zinter),
     cmd("zintercard", -3, READONLY, NOKEYS, "sorted_set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", zsets::zintercard),
     cmd("zdiff", -3, READONLY, NOKEYS, "sorted_set", "6.2.0", "Returns the difference between multiple sorted sets.", "O(L + (N-K)log(N))", zsets::zdiff),
-    cmd("zunionstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the union of multiple sorted sets in a key.", "O(N)+O(M log(M))", zsets::zunionstore),
-    cmd("zinterstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "O(N*K)+O(M*log(M))", zsets::zinterstore),
-    cmd("zdiffstore", -4, WRITE | DENYOOM, KEY1, "sorted_set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", "O(L + (N-K)log(N))", zsets::zdiffstore),
+    cmd("zunionstore", -4, WRITE | DENYOOM | NO_KEY_BATCH, KEY1, "sorted_set", "2.0.0", "Stores the union of multiple sorted sets in a key.", "O(N)+O(M log(M))", zsets::zunionstore),
+    cmd("zinterstore", -4, WRITE | DENYOOM | NO_KEY_BATCH, KEY1, "sorted_set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", "O(N*K)+O(M*log(M))", zsets::zinterstore),
+    cmd("zdiffstore", -4, WRITE | DENYOOM | NO_KEY_BATCH, KEY1, "sorted_set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", "O(L + (N-K)log(N))", zsets::zdiffstore),
     cmd("zrandmember", -2, READONLY, KEY1, "sorted_set", "6.2.0", "Returns one or more random members from a sorted set.", "O(N) where N is the size of the sorted set here", zsets::zrandmember),
-    cmd("zmpop", -4, WRITE, NOKEYS, "sorted_set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "O(K) + O(M*log(N))", zsets::zmpop),
+    cmd("zmpop", -4, WRITE | FREES_SPACE, NOKEYS, "sorted_set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "O(K) + O(M*log(N))", zsets::zmpop),
     cmd("zscan", -3, READONLY, KEY1, "sorted_set", "2.8.0", "Iterates over members and scores of a sorted set.", "O(1) for every call. O(N) for a complete iteration.", zsets::zscan),
     // keys
-    cmd("del", -2, WRITE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
-    cmd("unlink", -2, WRITE | FAST, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),
+    cmd("del", -2, WRITE | FREES_SPACE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
+    cmd("unlink", -2, WRITE | FAST | FREES_SPACE, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),
     cmd("exists", -2, READONLY | FAST, KEYS_ALL, "generic", "1.0.0", "Determines whether one or more keys exist.", "O(N) where N is the number of keys to check.", keys::exists),
     cmd("touch", -2, READONLY | FAST, KEYS_ALL, "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "O(N) where N is the number of keys that will be touched.", keys::exists),
     cmd("type", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", O1, keys::type_),
-    cmd("expire", -3, WRITE | FAST, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", O1, keys::expire),
-    cmd("pexpire", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", O1, keys::pexpire),
-    cmd("expireat", -3, WRITE | FAST, KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", O1, keys::expireat),
-    cmd("pexpireat", -3, WRITE | FAST, KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", O1, keys::pexpireat),
+    cmd("expire", -3, WRITE | FAST | SETS_EXPIRY, KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", O1, keys::expire),
+    cmd("pexpire", -3, WRITE | FAST | SETS_EXPIRY, KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", O1, keys::pexpire),
+    cmd("expireat", -3, WRITE | FAST | SETS_EXPIRY, KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", O1, keys::expireat),
+    cmd("pexpireat", -3, WRITE | FAST | SETS_EXPIRY, KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", O1, keys::pexpireat),
     cmd("ttl", 2, READONLY | FAST, KEY1, "generic", "1.0.0", "Returns the expiration time in seconds of a key.", O1, keys::ttl),
     cmd("pttl", 2, READONLY | FAST, KEY1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", O1, keys::pttl),
     cmd("expiretime", 2, READONLY | FAST, KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", O1, keys::expiretime),
@@ -427,9 +460,9 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("persist", 2, WRITE | FAST, KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", O1, keys::persist),
     cmd("rename", 3, WRITE, KEY12, "generic", "1.0.0", "Renames a key and overwrites the destination.", O1, keys::rename),
     cmd("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", O1, keys::renamenx),
-    cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy),
-    cmd("move", 3, WRITE | FAST, KEY1, "generic", "1.0.0", "Moves a key to another database.", O1, keys::move_),
-    cmd("swapdb", 3, WRITE | FAST, NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", keys::swapdb),
+    cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy).alone_if("db", 3),
+    cmd("move", 3, WRITE | FAST | ALONE | NO_KEY_BATCH, KEY1, "generic", "1.0.0", "Moves a key to another database.", O1, keys::move_),
+    cmd("swapdb", 3, WRITE | FAST | ALONE, NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", keys::swapdb),
     cmd("dump", 2, READONLY, KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.", keys::dump),
     cmd("restore", -4, WRITE | DENYOOM, KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
     cmd("restore-asking", -4, WRITE | DENYOOM, KEY1, "server", "3.0.0", "An internal command for migrating keys in a cluster.", "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", keys::restore),
@@ -439,8 +472,8 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("scan", -2, READONLY, NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", "O(1) for every call. O(N) for a complete iteration.", keys::scan),
     cmd("randomkey", 1, READONLY, NOKEYS, "generic", "1.0.0", "Returns a random key name from the database.", O1, keys::randomkey),
     cmd("dbsize", 1, READONLY | FAST, NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", ON, keys::dbsize),
-    cmd("flushdb", -1, WRITE, NOKEYS, "server", "1.0.0", "Remove all keys from the current database.", O1, keys::flushdb),
-    cmd("flushall", -1, WRITE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", O1, keys::flushall),
+    cmd("flushdb", -1, WRITE | ALONE | FREES_SPACE, NOKEYS, "server", "1.0.0", "Remove all keys from the current database.", O1, keys::flushdb),
+    cmd("flushall", -1, WRITE | ALONE | FREES_SPACE, NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", O1, keys::flushall),
     // server
     cmd("info", -1, LOADING | STALE, NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", O1, server::info),
     cmd("config", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "2.0.0", "A container for server configuration commands.", "Depends on subcommand.", server::config),
@@ -587,7 +620,7 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
                 "READONLY You can't write against a read only replica.",
             ));
         }
-        if let Some(refused) = crate::diskguard::refuse(shared, session.db, spec.name, args) {
+        if let Some(refused) = crate::diskguard::refuse(shared, session.db, spec, args) {
             return Err(refused);
         }
     }
@@ -1041,6 +1074,33 @@ mod tests {
             }
         }
         assert!(checked > 190, "{checked} commands compared");
+    }
+
+    #[test]
+    fn write_properties_are_in_the_table() {
+        let spec = |n: &str| &TABLE[lookup(n.as_bytes()).expect(n)];
+        let args = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect()
+        };
+        assert!(spec("copy").runs_alone(&args("COPY a b DB 2")));
+        assert!(!spec("copy").runs_alone(&args("COPY db b REPLACE")));
+        assert!(spec("sort").runs_alone(&args("SORT k STORE d")));
+        assert!(!spec("sort").runs_alone(&args("SORT store")));
+        for n in ["flushall", "flushdb", "move", "swapdb"] {
+            assert!(spec(n).runs_alone(&args(n)), "{n}");
+        }
+        for s in TABLE.iter() {
+            let own = s.flags & (ALONE | FREES_SPACE | SETS_EXPIRY | NO_KEY_BATCH);
+            assert!(
+                own == 0 || s.flags & WRITE != 0,
+                "{} is not a write",
+                s.name
+            );
+        }
+        assert!(spec("bzmpop").flags & FREES_SPACE != 0);
+        assert!(spec("set").flags & FREES_SPACE == 0);
     }
 
     #[test]
