@@ -484,10 +484,15 @@ impl Config {
     }
 
     pub fn get(&self, name: &str) -> &str {
-        find(name)
-            .and_then(|p| self.values.get(p.name))
-            .map(String::as_str)
-            .unwrap_or("")
+        let Some(p) = find(name) else {
+            // A bug (a unit test checks every name the server reads): said, not hidden.
+            tracing::error!(
+                parameter = name,
+                "read of an unknown configuration parameter"
+            );
+            return "";
+        };
+        self.values.get(p.name).map(String::as_str).unwrap_or("")
     }
 
     pub fn get_i64(&self, name: &str) -> i64 {
@@ -681,6 +686,55 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every parameter the server reads by name exists, with a kind that fits the getter:
+    /// a misspelt name would otherwise read as "" (0, no) without a word.
+    #[test]
+    fn every_parameter_read_by_name_exists_with_a_fitting_kind() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.clone()];
+        let mut checked = 0;
+        while let Some(f) = files.pop() {
+            if f.is_dir() {
+                for e in std::fs::read_dir(&f).expect("read src").flatten() {
+                    files.push(e.path());
+                }
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).expect("read source");
+            for getter in ["get_bool(\"", "get_u64(\"", "get_i64(\"", ".get(\""] {
+                for (at, _) in text.match_indices(getter) {
+                    let rest = &text[at + getter.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    let name = &rest[..end];
+                    let receiver = text[..at]
+                        .rsplit(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                        .next()
+                        .unwrap_or("");
+                    let is_config = matches!(receiver, "c" | "cfg" | "config" | "again")
+                        && !f.ends_with("meta.rs");
+                    if getter == ".get(\"" && !is_config {
+                        // `.get("…")` of other maps (JSON in meta.rs): only config handles.
+                        continue;
+                    }
+                    let param = find(name)
+                        .unwrap_or_else(|| panic!("{}: unknown parameter '{name}'", f.display()));
+                    let fits = match (getter, param.kind) {
+                        ("get_bool(\"", Kind::Bool) => true,
+                        ("get_bool(\"", _) => false,
+                        ("get_u64(\"" | "get_i64(\"", Kind::Int { .. } | Kind::Memory { .. }) => {
+                            true
+                        }
+                        ("get_u64(\"" | "get_i64(\"", _) => false,
+                        _ => true,
+                    };
+                    assert!(fits, "{}: '{name}' read with {getter}..", f.display());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 40, "only {checked} reads found");
+    }
 
     #[test]
     fn table_is_consistent() {
