@@ -12,7 +12,6 @@
 //!   its applied offset), with the expiry clock stopped, exactly as they ran.
 //! - [`Log`] is the binlog behind the storage's `CommitLog`, with retention and leases.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -207,96 +206,64 @@ impl storage::CommitLog for Log {
 
 // ---- describing commands ----
 
-/// Records being built on this thread by an EXEC (one record) or a key batch (one per command).
-struct Sink {
+/// Records being built by an EXEC (one record) or a key batch (one per command): owned by
+/// the session that runs them (`Session::sink`), so nothing is left behind on the thread
+/// when a command panics.
+pub struct Sink {
     records: Vec<Vec<LoggedCommand>>,
     one_record: bool,
 }
 
-thread_local! {
-    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
-    /// Replaying: commands run without being logged again.
-    static REPLAYING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn sink_active() -> bool {
-    SINK.with(|s| s.borrow().is_some())
-}
-
-/// Collecting records on this thread, until [`Records::take`] or the guard is dropped (also
-/// by a panic: the next write on this thread is never taken for part of this batch).
-#[must_use]
-pub struct Records(());
-
-/// Starts collecting records on this thread (EXEC: `one_record`; key batch: one per command).
-pub fn begin_records(one_record: bool) -> Records {
-    SINK.with(|s| {
-        *s.borrow_mut() = Some(Sink {
+impl Sink {
+    /// Starts collecting (EXEC: `one_record`; key batch: one per command).
+    pub fn new(one_record: bool) -> Sink {
+        Sink {
             records: Vec::new(),
             one_record,
-        })
-    });
-    Records(())
-}
+        }
+    }
 
-impl Records {
-    /// The records collected since [`begin_records`], encoded; stops collecting.
-    pub fn take(self) -> Vec<Vec<u8>> {
-        SINK.with(|s| s.borrow_mut().take())
-            .map(|s| {
-                s.records
-                    .iter()
-                    .filter(|r| !r.is_empty())
-                    .map(|r| encode(r))
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The records collected, encoded.
+    pub fn encode(self) -> Vec<Vec<u8>> {
+        self.records
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| encode(r))
+            .collect()
+    }
+
+    fn push(&mut self, cmds: Vec<LoggedCommand>) {
+        if cmds.is_empty() {
+            return;
+        }
+        if self.one_record {
+            if self.records.is_empty() {
+                self.records.push(Vec::new());
+            }
+            if let Some(r) = self.records.last_mut() {
+                r.extend(cmds);
+            }
+        } else {
+            self.records.push(cmds);
+        }
     }
 }
 
-impl Drop for Records {
-    fn drop(&mut self) {
-        SINK.with(|s| s.borrow_mut().take());
-    }
-}
+/// The expiry clock stands still while records are applied (replay, a replica's stream),
+/// until the guard is dropped (also by a panic).
+struct FrozenClock(());
 
-/// Applying records on this thread (replay, a replica's stream): nothing is logged again and
-/// the expiry clock stands still, until the guard is dropped (also by a panic).
-struct Replaying(());
-
-impl Replaying {
-    fn begin() -> Replaying {
-        REPLAYING.with(|r| r.set(true));
+impl FrozenClock {
+    fn begin() -> FrozenClock {
         storage::freeze_clock(true);
-        Replaying(())
+        FrozenClock(())
     }
 }
 
-impl Drop for Replaying {
+impl Drop for FrozenClock {
     fn drop(&mut self) {
         storage::freeze_clock(false);
-        REPLAYING.with(|r| r.set(false));
     }
-}
-
-fn push_commands(cmds: Vec<LoggedCommand>) {
-    if cmds.is_empty() {
-        return;
-    }
-    SINK.with(|s| {
-        if let Some(s) = s.borrow_mut().as_mut() {
-            if s.one_record {
-                if s.records.is_empty() {
-                    s.records.push(Vec::new());
-                }
-                if let Some(r) = s.records.last_mut() {
-                    r.extend(cmds);
-                }
-            } else {
-                s.records.push(cmds);
-            }
-        }
-    });
 }
 
 fn eq_ic(a: &[u8], b: &str) -> bool {
@@ -410,9 +377,9 @@ fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) 
     }
 }
 
-/// Runs `f` as the command `idx`/`args` and describes it into this thread's records: the
-/// expired keys it met (deleted, and logged as DEL before it), then its deterministic form if
-/// it wrote anything.
+/// Runs `f` as the command `idx`/`args` and describes it into the session's records
+/// (`Session::sink`): the expired keys it met (deleted, and logged as DEL before it), then its
+/// deterministic form if it wrote anything.
 fn run_described(
     shared: &Shared,
     session: &mut Session,
@@ -450,7 +417,9 @@ fn run_described(
             cmds.push((session.ldb, c));
         }
     }
-    push_commands(cmds);
+    if let Some(sink) = session.sink.as_mut() {
+        sink.push(cmds);
+    }
     reply
 }
 
@@ -462,7 +431,7 @@ pub fn run_write(
     args: &[Bytes],
     f: impl FnOnce(&mut Session) -> Frame,
 ) -> Frame {
-    if REPLAYING.with(|r| r.get()) || !shared.storage().logged() {
+    if session.replaying || !shared.storage().logged() {
         return f(session);
     }
     if crate::replication::is_replica(shared) {
@@ -475,7 +444,7 @@ pub fn run_write(
         // replicated (the log's offsets are the master's), as in Redis.
         return f(session);
     }
-    if sink_active() {
+    if session.sink.is_some() {
         return run_described(shared, session, idx, args, f);
     }
     let spec = &TABLE[idx];
@@ -513,9 +482,9 @@ pub fn run_write(
         drop(locks);
         return Frame::error("READONLY You can't write against a read only replica.");
     }
-    let sink = begin_records(false);
+    session.sink = Some(Sink::new(false));
     let reply = run_described(shared, session, idx, args, f);
-    let records = sink.take();
+    let records = session.sink.take().map(Sink::encode).unwrap_or_default();
     let committed = txn.commit_logged(records);
     drop(locks);
     match committed {
@@ -652,9 +621,11 @@ pub fn with_replay_session<T>(
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
     );
     let mut session = Session::new(client.clone(), true);
-    let replaying = Replaying::begin();
+    // Nothing is logged again.
+    session.replaying = true;
+    let frozen = FrozenClock::begin();
     let result = f(&mut session);
-    drop(replaying);
+    drop(frozen);
     shared.clients.unregister(client.id);
     result
 }

@@ -617,7 +617,7 @@ fn execute_writes(
         };
         // One binlog record per command, all appended with the batch; keyspace events go out
         // once it is committed.
-        let sink = crate::commitlog::begin_records(false);
+        session.sink = Some(crate::commitlog::Sink::new(false));
         let held = crate::notify::hold();
         let replies: Vec<Frame> = run
             .iter()
@@ -626,7 +626,11 @@ fn execute_writes(
                 commands::call(shared, session, *idx, args)
             })
             .collect();
-        let records = sink.take();
+        let records = session
+            .sink
+            .take()
+            .map(crate::commitlog::Sink::encode)
+            .unwrap_or_default();
         shared.failpoints.hit("key-batch-before-commit");
         let committed = txn.commit_logged(records);
         held.release(shared, committed.is_ok());

@@ -129,6 +129,11 @@ pub struct Session {
     pub caching: bool,
     /// In MONITOR mode.
     pub monitoring: bool,
+    /// The binlog records of the EXEC or key batch this session is running (its writes are
+    /// described into it and committed by whoever set it).
+    pub sink: Option<crate::commitlog::Sink>,
+    /// Applying logged records (replay, a replica's stream): nothing is logged again.
+    pub replaying: bool,
 }
 
 impl Session {
@@ -200,6 +205,8 @@ impl Session {
             tracking: false,
             caching: false,
             monitoring: false,
+            sink: None,
+            replaying: false,
         }
     }
 }

@@ -86,7 +86,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     }
     ctx.session.in_exec = true;
     // The whole transaction is one binlog record.
-    let sink = crate::commitlog::begin_records(true);
+    ctx.session.sink = Some(crate::commitlog::Sink::new(true));
     // Keyspace events of the transaction go out once it is committed.
     let held = crate::notify::hold();
     let mut written = Vec::new();
@@ -104,7 +104,12 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         })
         .collect();
     ctx.session.in_exec = false;
-    let records = sink.take();
+    let records = ctx
+        .session
+        .sink
+        .take()
+        .map(crate::commitlog::Sink::encode)
+        .unwrap_or_default();
     shared.failpoints.hit("exec-before-commit");
     if let Err(e) = txn.commit_logged(records) {
         return storage_error(e);
