@@ -493,6 +493,63 @@ pub fn run_write(
     }
 }
 
+/// Where an atomic unit of several commands runs (see [`run_unit`]).
+pub enum Unit<'k> {
+    /// Alone, under the engine's exclusive gate (EXEC; scripts).
+    Alone,
+    /// Under the lock of the one key every command touches (a pipelined key batch).
+    Key(&'k [u8]),
+}
+
+/// Runs several commands as ONE atomic unit: `body` runs them on `session` (each through
+/// `commands::call`, whose writes describe themselves into the session's records); their
+/// writes are committed as one engine batch with those records (`one_record`: a single record
+/// for all, as EXEC; else one per command), and their keyspace events and invalidations go
+/// out only once it is committed. `body` returning `None` abandons the unit: nothing it did is
+/// written or published (EXEC whose WATCH failed). `fail_point` pauses before the commit
+/// (tests). The begin → hold → describe → commit → release sequence lives here only.
+pub fn run_unit<T>(
+    shared: &Shared,
+    session: &mut Session,
+    unit: Unit<'_>,
+    one_record: bool,
+    fail_point: &str,
+    body: impl FnOnce(&mut Session, &storage::Txn<'_>) -> Option<T>,
+) -> Result<Option<T>, storage::Error> {
+    let storage = shared.storage();
+    let (locks, txn) = match unit {
+        Unit::Alone => {
+            let txn = storage.begin_txn();
+            // Nothing can move a database while the gate is held.
+            session.resolve_db(&storage);
+            (None, txn)
+        }
+        Unit::Key(key) => loop {
+            session.resolve_db(&storage);
+            let db = session.db;
+            let locks = storage.lock(&[(db, key)]);
+            let txn = storage.begin_key_batch(&locks);
+            // SWAPDB (exclusive gate) cannot run while the lock is held: unless it moved the
+            // database while the lock was awaited, every command of the unit resolves here.
+            if storage.physical(session.ldb) == db {
+                break (Some(locks), txn);
+            }
+        },
+    };
+    session.sink = Some(Sink::new(one_record));
+    let held = crate::notify::hold();
+    let out = body(session, &txn);
+    let records = session.sink.take().map(Sink::encode).unwrap_or_default();
+    let Some(out) = out else {
+        return Ok(None);
+    };
+    shared.failpoints.hit(fail_point);
+    let committed = txn.commit_logged(records);
+    held.release(shared, committed.is_ok());
+    drop(locks);
+    committed.map(|()| Some(out))
+}
+
 /// The retention policy from the config.
 pub fn policy(shared: &Shared) -> Policy {
     shared.with_config(|c| Policy {

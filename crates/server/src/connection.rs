@@ -603,40 +603,27 @@ fn execute_writes(
         session.client.touch(*idx);
         vec![commands::call(shared, session, *idx, args)]
     } else {
-        let storage = shared.storage();
-        let (locks, txn) = loop {
-            session.resolve_db(&storage);
-            let db = session.db;
-            let locks = storage.lock(&[(db, &key)]);
-            let txn = storage.begin_key_batch(&locks);
-            // SWAPDB (exclusive gate) cannot run while the lock is held: unless it moved the
-            // database while the lock was awaited, every command of the run resolves here.
-            if storage.physical(session.ldb) == db {
-                break (locks, txn);
-            }
-        };
         // One binlog record per command, all appended with the batch; keyspace events go out
         // once it is committed.
-        session.sink = Some(crate::commitlog::Sink::new(false));
-        let held = crate::notify::hold();
-        let replies: Vec<Frame> = run
-            .iter()
-            .map(|(idx, args)| {
-                session.client.touch(*idx);
-                commands::call(shared, session, *idx, args)
-            })
-            .collect();
-        let records = session
-            .sink
-            .take()
-            .map(crate::commitlog::Sink::encode)
-            .unwrap_or_default();
-        shared.failpoints.hit("key-batch-before-commit");
-        let committed = txn.commit_logged(records);
-        held.release(shared, committed.is_ok());
-        drop(locks);
-        match committed {
-            Ok(()) => replies,
+        let unit = crate::commitlog::run_unit(
+            shared,
+            session,
+            crate::commitlog::Unit::Key(&key),
+            false,
+            "key-batch-before-commit",
+            |session, _| {
+                Some(
+                    run.iter()
+                        .map(|(idx, args)| {
+                            session.client.touch(*idx);
+                            commands::call(shared, session, *idx, args)
+                        })
+                        .collect::<Vec<Frame>>(),
+                )
+            },
+        );
+        match unit {
+            Ok(replies) => replies.unwrap_or_default(),
             Err(e) => {
                 let f = commands::storage_error(e);
                 vec![f; run.len()]

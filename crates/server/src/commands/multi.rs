@@ -75,46 +75,47 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
     }
     let shared = ctx.shared;
-    let storage = shared.storage();
-    let txn = storage.begin_txn();
-    for w in &watches {
-        match txn.intact(w) {
-            Ok(true) => {}
-            Ok(false) => return Frame::NullArray,
-            Err(e) => return storage_error(e),
-        }
-    }
-    ctx.session.in_exec = true;
-    // The whole transaction is one binlog record.
-    ctx.session.sink = Some(crate::commitlog::Sink::new(true));
-    // Keyspace events of the transaction go out once it is committed.
-    let held = crate::notify::hold();
     let mut written = Vec::new();
-    let replies: Vec<Frame> = queue
-        .commands
-        .iter()
-        .map(|(idx, args)| {
-            if TABLE[*idx].flags & super::flags::WRITE != 0 {
-                written.push((ctx.session.ldb, *idx));
+    // The whole transaction is one binlog record; its keyspace events go out once it is
+    // committed.
+    let unit = crate::commitlog::run_unit(
+        shared,
+        ctx.session,
+        crate::commitlog::Unit::Alone,
+        true,
+        "exec-before-commit",
+        |session, txn| {
+            for w in &watches {
+                match txn.intact(w) {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(e) => return Some(Err(storage_error(e))),
+                }
             }
-            let reply = call(shared, ctx.session, *idx, args);
-            // Errors inside the transaction count like any other (INFO errorstats).
-            shared.error_reply(&reply);
-            reply
-        })
-        .collect();
-    ctx.session.in_exec = false;
-    let records = ctx
-        .session
-        .sink
-        .take()
-        .map(crate::commitlog::Sink::encode)
-        .unwrap_or_default();
-    shared.failpoints.hit("exec-before-commit");
-    if let Err(e) = txn.commit_logged(records) {
-        return storage_error(e);
-    }
-    held.release(shared, true);
+            session.in_exec = true;
+            let replies: Vec<Frame> = queue
+                .commands
+                .iter()
+                .map(|(idx, args)| {
+                    if TABLE[*idx].flags & super::flags::WRITE != 0 {
+                        written.push((session.ldb, *idx));
+                    }
+                    let reply = call(shared, session, *idx, args);
+                    // Errors inside the transaction count like any other (INFO errorstats).
+                    shared.error_reply(&reply);
+                    reply
+                })
+                .collect();
+            session.in_exec = false;
+            Some(Ok(replies))
+        },
+    );
+    let replies = match unit {
+        Ok(Some(Ok(replies))) => replies,
+        Ok(Some(Err(f))) => return f,
+        Ok(None) => return Frame::NullArray,
+        Err(e) => return storage_error(e),
+    };
     // Serve clients blocked on keys the transaction wrote, now that the writes are visible.
     if shared.blocked.count() > 0 {
         let keys: Vec<(u32, Bytes)> = queue
