@@ -448,57 +448,44 @@ pub fn run_write(
         return run_described(shared, session, idx, args, f);
     }
     let spec = &TABLE[idx];
-    let storage = &shared.storage();
     let positions = commands::key_positions(spec, args);
     // PUBLISH has no key and needs no gate: it only takes its place in the log.
-    let gate =
-        (positions.is_empty() && spec.flags & flags::MAY_REPLICATE == 0) || spec.runs_alone(args);
-    let (locks, txn) = loop {
-        let ks = session.db;
-        let keys: Vec<(u32, &[u8])> = positions
-            .iter()
-            .filter_map(|&i| args.get(i).map(|k| (ks, k.as_ref())))
-            .collect();
-        let locks = (!gate).then(|| storage.lock(&keys));
-        let txn = match &locks {
-            Some(l) => storage.begin_key_batch(l),
-            None => storage.begin_txn(),
-        };
-        // A SWAPDB (under the exclusive gate) may have moved the database while this write
-        // waited: it writes where the data is now, under the locks of those keys.
-        let now = storage.physical(session.ldb);
-        if now == ks || gate {
-            session.db = now;
-            break (locks, txn);
-        }
-        drop(txn);
-        drop(locks);
-        session.db = now;
+    let unit = if (positions.is_empty() && spec.flags & flags::MAY_REPLICATE == 0)
+        || spec.runs_alone(args)
+    {
+        Unit::Alone
+    } else {
+        Unit::Keys(
+            positions
+                .iter()
+                .filter_map(|&i| args.get(i).map(|k| k.as_ref()))
+                .collect(),
+        )
     };
-    if crate::replication::is_replica(shared) {
-        // The role changed while this write waited for its locks: a replica's role is set
-        // under the exclusive gate, so a write that holds the gate sees it.
-        drop(txn);
-        drop(locks);
-        return Frame::error("READONLY You can't write against a read only replica.");
-    }
-    session.sink = Some(Sink::new(false));
-    let reply = run_described(shared, session, idx, args, f);
-    let records = session.sink.take().map(Sink::encode).unwrap_or_default();
-    let committed = txn.commit_logged(records);
-    drop(locks);
-    match committed {
-        Ok(()) => reply,
+    let unit = run_unit(shared, session, unit, false, "", |session, _| {
+        if crate::replication::is_replica(shared) {
+            // The role changed while this write waited for its locks: a replica's role is
+            // set under the exclusive gate, so a write that holds the gate sees it.
+            return Some(Frame::error(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
+        Some(run_described(shared, session, idx, args, f))
+    });
+    match unit {
+        Ok(reply) => reply.unwrap_or(Frame::Null),
         Err(e) => commands::storage_error(e),
     }
 }
 
 /// Where an atomic unit of several commands runs (see [`run_unit`]).
 pub enum Unit<'k> {
-    /// Alone, under the engine's exclusive gate (EXEC; scripts).
+    /// Alone, under the engine's exclusive gate (EXEC; scripts; writes of keys they do not
+    /// name).
     Alone,
-    /// Under the lock of the one key every command touches (a pipelined key batch).
-    Key(&'k [u8]),
+    /// Under the locks of the keys (of the selected database) every command touches: one
+    /// write, or a pipelined run of writes to one key (a key batch).
+    Keys(Vec<&'k [u8]>),
 }
 
 /// Runs several commands as ONE atomic unit: `body` runs them on `session` (each through
@@ -524,13 +511,14 @@ pub fn run_unit<T>(
             session.resolve_db(&storage);
             (None, txn)
         }
-        Unit::Key(key) => loop {
+        Unit::Keys(keys) => loop {
             session.resolve_db(&storage);
             let db = session.db;
-            let locks = storage.lock(&[(db, key)]);
+            let locked: Vec<(u32, &[u8])> = keys.iter().map(|&k| (db, k)).collect();
+            let locks = storage.lock(&locked);
             let txn = storage.begin_key_batch(&locks);
-            // SWAPDB (exclusive gate) cannot run while the lock is held: unless it moved the
-            // database while the lock was awaited, every command of the unit resolves here.
+            // SWAPDB (exclusive gate) cannot run while the locks are held: unless it moved the
+            // database while they were awaited, every command of the unit resolves here.
             if storage.physical(session.ldb) == db {
                 break (Some(locks), txn);
             }

@@ -608,7 +608,7 @@ fn execute_writes(
         let unit = crate::commitlog::run_unit(
             shared,
             session,
-            crate::commitlog::Unit::Key(&key),
+            crate::commitlog::Unit::Keys(vec![&key]),
             false,
             "key-batch-before-commit",
             |session, _| {
