@@ -462,7 +462,9 @@ pub fn run_write(
                 .collect(),
         )
     };
-    let unit = run_unit(shared, session, unit, false, "", |session, _| {
+    let storage = shared.storage();
+    let logged = Commit::Logged { one_record: false };
+    let unit = run_unit(shared, &storage, session, unit, logged, "", |session, _| {
         if crate::replication::is_replica(shared) {
             // The role changed while this write waited for its locks: a replica's role is
             // set under the exclusive gate, so a write that holds the gate sees it.
@@ -488,31 +490,41 @@ pub enum Unit<'k> {
     Keys(Vec<&'k [u8]>),
 }
 
-/// Runs several commands as ONE atomic unit: `body` runs them on `session` (each through
-/// `commands::call`, whose writes describe themselves into the session's records); their
-/// writes are committed as one engine batch with those records (`one_record`: a single record
-/// for all, as EXEC; else one per command), and their keyspace events and invalidations go
-/// out only once it is committed. `body` returning `None` abandons the unit: nothing it did is
+/// How an atomic unit is committed.
+pub enum Commit {
+    /// With the records its commands described (`one_record`: a single record for all, as
+    /// EXEC; else one per command), appended to the binlog first.
+    Logged { one_record: bool },
+    /// As the effect of record `offset`, already in the log (replay, a replica's stream).
+    Replayed { offset: u64, lane: u8 },
+}
+
+/// Runs several commands as ONE atomic unit on engine `storage`: `body` runs them on
+/// `session` (through `commands::call`, whose writes describe themselves into the session's
+/// records, or by their handlers when records are applied); their writes are committed as
+/// one engine batch (see [`Commit`]), and their keyspace events and invalidations go out
+/// only once it is committed. `body` returning `None` abandons the unit: nothing it did is
 /// written or published (EXEC whose WATCH failed). `fail_point` pauses before the commit
-/// (tests). The begin → hold → describe → commit → release sequence lives here only.
+/// (tests). The begin → hold → describe → commit → release sequence lives here only: single
+/// writes, key batches, EXEC, replay and a replica's records all go through it.
 pub fn run_unit<T>(
     shared: &Shared,
+    storage: &storage::Storage,
     session: &mut Session,
     unit: Unit<'_>,
-    one_record: bool,
+    commit: Commit,
     fail_point: &str,
     body: impl FnOnce(&mut Session, &storage::Txn<'_>) -> Option<T>,
 ) -> Result<Option<T>, storage::Error> {
-    let storage = shared.storage();
     let (locks, txn) = match unit {
         Unit::Alone => {
             let txn = storage.begin_txn();
             // Nothing can move a database while the gate is held.
-            session.resolve_db(&storage);
+            session.resolve_db(storage);
             (None, txn)
         }
         Unit::Keys(keys) => loop {
-            session.resolve_db(&storage);
+            session.resolve_db(storage);
             let db = session.db;
             let locked: Vec<(u32, &[u8])> = keys.iter().map(|&k| (db, k)).collect();
             let locks = storage.lock(&locked);
@@ -524,7 +536,9 @@ pub fn run_unit<T>(
             }
         },
     };
-    session.sink = Some(Sink::new(one_record));
+    if let Commit::Logged { one_record } = commit {
+        session.sink = Some(Sink::new(one_record));
+    }
     let held = crate::notify::hold();
     let out = body(session, &txn);
     let records = session.sink.take().map(Sink::encode).unwrap_or_default();
@@ -532,7 +546,10 @@ pub fn run_unit<T>(
         return Ok(None);
     };
     shared.failpoints.hit(fail_point);
-    let committed = txn.commit_logged(records);
+    let committed = match commit {
+        Commit::Logged { .. } => txn.commit_logged(records),
+        Commit::Replayed { offset, lane } => txn.commit_replayed(offset, lane),
+    };
     held.release(shared, committed.is_ok());
     drop(locks);
     committed.map(|()| Some(out))
@@ -687,30 +704,46 @@ pub fn apply_commands(
     cmds: Vec<LoggedCommand>,
     before: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
-    let txn = storage.begin_txn();
-    before()?;
-    let held = crate::notify::hold();
     let names: Vec<Bytes> = cmds.iter().map(|(_, a)| a[0].clone()).collect();
-    for (ks, args) in cmds {
-        let Some(idx) = commands::lookup(&args[0]) else {
-            return Err(format!(
-                "binlog record {offset} holds an unknown command '{}'",
-                String::from_utf8_lossy(&args[0])
-            ));
-        };
-        session.select_db(storage, ks);
-        let mut ctx = Ctx {
-            shared,
-            session: &mut *session,
-        };
-        let reply = (TABLE[idx].handler)(&mut ctx, &args);
-        if let Frame::Error(e) = &reply {
-            tracing::debug!(offset, error = %e, "replayed command failed as it did when logged");
-        }
+    let mut failed = None;
+    let replayed = Commit::Replayed { offset, lane };
+    let unit = run_unit(
+        shared,
+        storage,
+        session,
+        Unit::Alone,
+        replayed,
+        "",
+        |session, _| {
+            if let Err(e) = before() {
+                failed = Some(e);
+                return None;
+            }
+            for (ks, args) in cmds {
+                let Some(idx) = commands::lookup(&args[0]) else {
+                    failed = Some(format!(
+                        "binlog record {offset} holds an unknown command '{}'",
+                        String::from_utf8_lossy(&args[0])
+                    ));
+                    return None;
+                };
+                session.select_db(storage, ks);
+                let mut ctx = Ctx {
+                    shared,
+                    session: &mut *session,
+                };
+                let reply = (TABLE[idx].handler)(&mut ctx, &args);
+                if let Frame::Error(e) = &reply {
+                    tracing::debug!(offset, error = %e, "replayed command failed as it did when logged");
+                }
+            }
+            Some(())
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
     }
-    txn.commit_replayed(offset, lane)
-        .map_err(|e| format!("cannot apply binlog record {offset}: {e}"))?;
-    held.release(shared, true);
+    unit.map_err(|e| format!("cannot apply binlog record {offset}: {e}"))?;
     for n in names {
         crate::namespace::after_commit(shared, &n);
     }

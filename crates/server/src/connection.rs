@@ -607,9 +607,10 @@ fn execute_writes(
         // once it is committed.
         let unit = crate::commitlog::run_unit(
             shared,
+            &shared.storage(),
             session,
             crate::commitlog::Unit::Keys(vec![&key]),
-            false,
+            crate::commitlog::Commit::Logged { one_record: false },
             "key-batch-before-commit",
             |session, _| {
                 Some(

@@ -31,38 +31,67 @@ impl Drop for Proc {
     }
 }
 
-fn wait_port(port: u16) {
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "port {port} never opened"
+/// Starts a server on a free port until one stays up: a port found free can be taken by
+/// another test's process before the server binds it (the server then exits, and the
+/// port may even answer for a moment from that other process).
+fn start_on_free_port(
+    mut command: impl FnMut(u16) -> Command,
+    what: &str,
+    fixed: Option<u16>,
+) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = fixed.unwrap_or_else(free_port);
+        let mut p = Proc(
+            command(port)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {what}: {e}")),
         );
-        std::thread::sleep(Duration::from_millis(30));
+        let t = Instant::now();
+        let up = loop {
+            if let Ok(Some(_)) = p.0.try_wait() {
+                break false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Still ours a moment later: it bound the port.
+                std::thread::sleep(Duration::from_millis(50));
+                break matches!(p.0.try_wait(), Ok(None));
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{what} never opened {port}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        };
+        if up {
+            return (p, port);
+        }
     }
+    panic!("{what} did not start on any of 5 free ports");
 }
 
 /// The source: a Strata server with `requirepass adminpw`, ready.
-fn start_strata(dir: &Path, port: u16) -> Proc {
-    let p = Proc(
-        Command::new(server_bin())
-            .args(["--port", &port.to_string(), "--dir"])
-            .arg(dir.join("src"))
-            .args(["--requirepass", "adminpw"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn strata-server"),
-    );
-    wait_port(port);
-    p
+fn start_strata(dir: &Path) -> (Proc, u16) {
+    start_on_free_port(
+        |port| {
+            let mut c = Command::new(server_bin());
+            c.args(["--port", &port.to_string(), "--dir"])
+                .arg(dir.join("src"))
+                .args(["--requirepass", "adminpw"]);
+            c
+        },
+        "strata-server",
+        None,
+    )
 }
 
-/// The target: Debian's redis-server without persistence, ready.
-fn start_redis(dir: &Path, port: u16) -> Proc {
-    let p = Proc(
-        Command::new("redis-server")
-            .args([
+/// The target: Debian's redis-server without persistence, ready (on `fixed`, if given).
+fn start_redis(dir: &Path, fixed: Option<u16>) -> (Proc, u16) {
+    start_on_free_port(
+        |port| {
+            let mut c = Command::new("redis-server");
+            c.args([
                 "--port",
                 &port.to_string(),
                 "--save",
@@ -71,14 +100,12 @@ fn start_redis(dir: &Path, port: u16) -> Proc {
                 "no",
             ])
             .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server"),
-    );
-    wait_port(port);
-    p
+            .arg(dir);
+            c
+        },
+        "redis-server",
+        fixed,
+    )
 }
 
 /// The exit code of strata-sync once it has stopped, failing after `limit`.
@@ -280,10 +307,8 @@ fn load(port: u16, stop: Arc<AtomicBool>, seed: u64) {
 #[test]
 fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = free_port();
-    let _strata = start_strata(dir.path(), src);
-    let dst = free_port();
-    let _redis = start_redis(dir.path(), dst);
+    let (_strata, src) = start_strata(dir.path());
+    let (_redis, dst) = start_redis(dir.path(), None);
     let mut admin = conn(src, "adminpw");
     add_app_namespace(&mut admin);
     let _: () = redis::cmd("SET")
@@ -434,8 +459,7 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
 #[test]
 fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits_4() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = free_port();
-    let _strata = start_strata(dir.path(), src);
+    let (_strata, src) = start_strata(dir.path());
     let mut admin = conn(src, "adminpw");
     add_app_namespace(&mut admin);
     let mut app = conn(src, "tapp");
@@ -455,7 +479,7 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
         1,
         "one line per state change:\n{log}"
     );
-    let _redis = start_redis(dir.path(), dst);
+    let (_redis, _) = start_redis(dir.path(), Some(dst));
     let mut target = conn(dst, "");
     let t = Instant::now();
     while redis::cmd("GET")

@@ -80,9 +80,10 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     // committed.
     let unit = crate::commitlog::run_unit(
         shared,
+        &shared.storage(),
         ctx.session,
         crate::commitlog::Unit::Alone,
-        true,
+        crate::commitlog::Commit::Logged { one_record: true },
         "exec-before-commit",
         |session, txn| {
             for w in &watches {
