@@ -446,8 +446,12 @@ impl Storage {
             table.set_data_block_hash_ratio(0.75);
 
             cf_opts.set_block_based_table_factory(&table);
+            // LZ4 at every level, the bottommost included: reads that miss the block cache
+            // decompress a block each, and zstd's decompression was half the user CPU of a
+            // random GET over 10M keys (18k -> 31-37k GET/s with LZ4; SSTs of random values
+            // about twice as large: docs/benchmarks.md, session 7).
             cf_opts.set_compression_type(DBCompressionType::Lz4);
-            cf_opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+            cf_opts.set_bottommost_compression_type(DBCompressionType::Lz4);
             cf_opts.set_level_compaction_dynamic_level_bytes(true);
             match name {
                 CF_META => {
