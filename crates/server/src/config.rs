@@ -198,6 +198,12 @@ pub static PARAMS: &[Param] = &[
         false,
     ),
     p(
+        "rocksdb-bottommost-compression",
+        Kind::Enum(&["lz4", "zstd", "none"]),
+        "lz4",
+        false,
+    ),
+    p(
         "active-expire-keys-per-cycle",
         int(1, 1_000_000),
         "200",

@@ -92,6 +92,9 @@ pub fn storage_options(config: &Config, path: &std::path::Path) -> StorageOption
     let mut opts = StorageOptions::new(path);
     opts.block_cache_bytes = config.get_u64("rocksdb-block-cache-size") as usize;
     opts.write_buffer_bytes = config.get_u64("rocksdb-write-buffer-size") as usize;
+    opts.bottommost_compression =
+        storage::Compression::parse(config.get("rocksdb-bottommost-compression"))
+            .unwrap_or(storage::Compression::Lz4);
     opts.durability = Durability::parse(config.get("appendfsync")).unwrap_or(Durability::EverySec);
     opts.max_value_len = config.get_u64("proto-max-bulk-len") as usize;
     opts.external_log = config.get_bool("binlog");

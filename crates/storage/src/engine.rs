@@ -74,6 +74,8 @@ pub struct StorageOptions {
     pub durability: Durability,
     pub block_cache_bytes: usize,
     pub write_buffer_bytes: usize,
+    /// Compression of the bottommost level (the others are LZ4).
+    pub bottommost_compression: Compression,
     /// Largest string value a command may build (`proto-max-bulk-len`).
     pub max_value_len: usize,
     /// Writes are logged first to an external [`CommitLog`] (the binlog), installed with
@@ -89,8 +91,37 @@ impl StorageOptions {
             durability: Durability::EverySec,
             block_cache_bytes: 256 << 20,
             write_buffer_bytes: 64 << 20,
+            bottommost_compression: Compression::Lz4,
             max_value_len: 512 << 20,
             external_log: false,
+        }
+    }
+}
+
+/// Block compression of a level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    /// `none`, `lz4`, `zstd` (the configuration's words).
+    pub fn parse(word: &str) -> Option<Compression> {
+        match word.to_ascii_lowercase().as_str() {
+            "none" => Some(Compression::None),
+            "lz4" => Some(Compression::Lz4),
+            "zstd" => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
+    fn engine(self) -> DBCompressionType {
+        match self {
+            Compression::None => DBCompressionType::None,
+            Compression::Lz4 => DBCompressionType::Lz4,
+            Compression::Zstd => DBCompressionType::Zstd,
         }
     }
 }
@@ -446,12 +477,12 @@ impl Storage {
             table.set_data_block_hash_ratio(0.75);
 
             cf_opts.set_block_based_table_factory(&table);
-            // LZ4 at every level, the bottommost included: reads that miss the block cache
+            // LZ4, and by default at the bottommost level too: reads that miss the block cache
             // decompress a block each, and zstd's decompression was half the user CPU of a
             // random GET over 10M keys (18k -> 31-37k GET/s with LZ4; SSTs of random values
             // about twice as large: docs/benchmarks.md, session 7).
             cf_opts.set_compression_type(DBCompressionType::Lz4);
-            cf_opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+            cf_opts.set_bottommost_compression_type(opts.bottommost_compression.engine());
             cf_opts.set_level_compaction_dynamic_level_bytes(true);
             match name {
                 CF_META => {

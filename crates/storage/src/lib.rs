@@ -24,7 +24,7 @@ mod zsets;
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{
     collect_expired, freeze_clock, is_no_space, last_write_seq, now_ms, peek_write_seq, CommitLog,
-    Durability, ExpiredSeen, KeyLocks, Storage, StorageOptions, ALL_CF_NAMES, LANES,
+    Compression, Durability, ExpiredSeen, KeyLocks, Storage, StorageOptions, ALL_CF_NAMES, LANES,
 };
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};

@@ -429,3 +429,34 @@ fn shutdown_command_stops_cleanly_and_keeps_data() {
     let log = s.log_text();
     assert!(log.contains("Strata ready to accept connections"), "{log}");
 }
+
+/// The bottommost level's compression is a start-time choice: zstd works end to end (data
+/// written, compacted to the bottom, read back after a restart), a bad word stops start-up.
+#[test]
+fn bottommost_compression_can_be_chosen_at_start() {
+    let mut s = Server::start(&["--rocksdb-bottommost-compression", "zstd"]);
+    let mut c = s.client();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "rocksdb-bottommost-compression"]),
+        Reply::Array(vec![
+            Reply::bulk("rocksdb-bottommost-compression"),
+            Reply::bulk("zstd")
+        ])
+    );
+    for i in 0..2000 {
+        c.cmd(&["SET", &format!("k{i}"), &format!("value number {i}")]);
+    }
+    assert_eq!(c.cmd(&["COMPACT"]), Reply::ok());
+    drop(c);
+    assert_eq!(s.stop(), Some(0));
+    s.spawn();
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["GET", "k1999"]), Reply::bulk("value number 1999"));
+    assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(2000));
+    let (ok, out) = crate::util::run_tool(
+        crate::util::BIN,
+        &["--rocksdb-bottommost-compression", "brotli"],
+    );
+    assert!(!ok);
+    assert!(out.contains("rocksdb-bottommost-compression"), "{out}");
+}
