@@ -431,9 +431,12 @@ pub fn run_write(
     args: &[Bytes],
     f: impl FnOnce(&mut Session) -> Frame,
 ) -> Frame {
-    if session.replaying || !shared.storage().logged() {
+    if session.replaying {
         return f(session);
     }
+    // With `binlog no` nothing is described (RocksDB's WAL holds the batch), but the write
+    // still runs as a unit: under its keys' locks, re-checking where its database is.
+    let described = shared.storage().logged();
     if crate::replication::is_replica(shared) {
         if shared.with_config(|c| c.get_bool("replica-read-only")) {
             // Checked as a master, but the server became a replica since (REPLICAOF,
@@ -445,6 +448,9 @@ pub fn run_write(
         return f(session);
     }
     if session.sink.is_some() {
+        if !described {
+            return f(session);
+        }
         return run_described(shared, session, idx, args, f);
     }
     let spec = &TABLE[idx];
@@ -463,14 +469,17 @@ pub fn run_write(
         )
     };
     let storage = shared.storage();
-    let logged = Commit::Logged { one_record: false };
-    let unit = run_unit(shared, &storage, session, unit, logged, "", |session, _| {
+    let commit = Commit::Logged { one_record: false };
+    let unit = run_unit(shared, &storage, session, unit, commit, "", |session, _| {
         if crate::replication::is_replica(shared) {
             // The role changed while this write waited for its locks: a replica's role is
             // set under the exclusive gate, so a write that holds the gate sees it.
             return Some(Frame::error(
                 "READONLY You can't write against a read only replica.",
             ));
+        }
+        if !described {
+            return Some(f(session));
         }
         Some(run_described(shared, session, idx, args, f))
     });
