@@ -269,7 +269,7 @@ fn attempt(shared: &Shared, session: &mut Session, req: &Request) -> Result<Opti
 
 /// SWAPDB of logical databases `dbs`: every key a client waits for in them, to serve those
 /// the swapped-in data makes ready (as Redis does after a swap).
-pub fn keys_in(shared: &Shared, dbs: &[u32]) -> Vec<(u32, Bytes)> {
+fn keys_in(shared: &Shared, dbs: &[u32]) -> Vec<(u32, Bytes)> {
     if shared.blocked.count() == 0 {
         return Vec::new();
     }
@@ -426,7 +426,7 @@ fn source_is_list(shared: &Shared, db: u32, req: &Request) -> bool {
 /// The keys a write command may have made ready: every argument (cheap, and right for
 /// commands whose keys follow a count), checked only while someone is blocked. `db` is the
 /// logical database (`Session::ldb`).
-pub fn candidate_keys(db: u32, args: &[Bytes]) -> impl Iterator<Item = (u32, Bytes)> + '_ {
+fn candidate_keys(db: u32, args: &[Bytes]) -> impl Iterator<Item = (u32, Bytes)> + '_ {
     args.iter().skip(1).map(move |a| (db, a.clone()))
 }
 

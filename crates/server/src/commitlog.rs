@@ -434,9 +434,10 @@ pub fn run_write(
     if session.replaying {
         return f(session);
     }
+    let storage = shared.storage();
     // With `binlog no` nothing is described (RocksDB's WAL holds the batch), but the write
     // still runs as a unit: under its keys' locks, re-checking where its database is.
-    let described = shared.storage().logged();
+    let described = storage.logged();
     if crate::replication::is_replica(shared) {
         if shared.with_config(|c| c.get_bool("replica-read-only")) {
             // Checked as a master, but the server became a replica since (REPLICAOF,
@@ -468,7 +469,6 @@ pub fn run_write(
                 .collect(),
         )
     };
-    let storage = shared.storage();
     let commit = Commit::Logged { one_record: false };
     let unit = run_unit(shared, &storage, session, unit, commit, "", |session, _| {
         if crate::replication::is_replica(shared) {

@@ -13,7 +13,7 @@
 //! databases), every other thread sees it once the batch is in the engine.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use rust_rocksdb::WriteBatch;
@@ -38,8 +38,6 @@ pub(crate) struct DbMap {
     map: RwLock<HashMap<KeyspaceId, KeyspaceId>>,
     /// How many swaps each logical keyspace took part in (WATCH compares them).
     swaps: RwLock<HashMap<KeyspaceId, u64>>,
-    /// Any committed swap bumps it.
-    epoch: AtomicU64,
 }
 
 impl DbMap {
@@ -81,7 +79,6 @@ impl DbMap {
             }
         }
         self.swapped.store(!m.is_empty(), Ordering::Release);
-        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(crate) fn load(&self, entries: impl IntoIterator<Item = (KeyspaceId, KeyspaceId)>) {
@@ -136,11 +133,6 @@ impl Storage {
             }
         }
         l
-    }
-
-    /// Bumped by every committed SWAPDB.
-    pub fn dbmap_epoch(&self) -> u64 {
-        self.dbmap.epoch.load(Ordering::Acquire)
     }
 
     /// How many committed swaps logical keyspace `logical` took part in.

@@ -182,6 +182,12 @@ pub fn is_no_space(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(28) | Some(122)) || e.to_string().contains("No space left")
 }
 
+/// Whether an engine error's text says "no space left" (RocksDB reports ENOSPC and EDQUOT
+/// only in words).
+pub(crate) fn is_no_space_text(text: &str) -> bool {
+    text.contains("No space left") || text.contains("Disk quota exceeded")
+}
+
 /// The first design's single applied offset (read at open, never written).
 pub(crate) const APPLIED_KEY: &[u8] = b"\x00strata:applied-offset";
 
@@ -233,7 +239,7 @@ impl rust_rocksdb::event_listener::EventListener for FaultListener {
             return;
         };
         let text = e.to_string();
-        if text.contains("No space left") || text.contains("Disk quota exceeded") {
+        if is_no_space_text(&text) {
             if !self.0.disk_full.swap(true, Ordering::AcqRel) {
                 tracing::error!(?reason, error = %text, "disk full: a background write (flush or compaction) failed");
             }
@@ -1056,7 +1062,7 @@ impl Storage {
     fn note_engine_error(&self, e: &rust_rocksdb::Error) {
         use rust_rocksdb::ErrorKind;
         let text = e.to_string();
-        if text.contains("No space left") || text.contains("Disk quota exceeded") {
+        if is_no_space_text(&text) {
             self.faults.disk_full.store(true, Ordering::Release);
         } else if matches!(e.kind(), ErrorKind::IOError | ErrorKind::Corruption) {
             self.note_failure(&text);

@@ -91,7 +91,7 @@ impl Error {
     /// An engine error of a write, a full disk told apart.
     pub fn from_engine(e: rust_rocksdb::Error) -> Error {
         let text = e.to_string();
-        if text.contains("No space left") || text.contains("Disk quota exceeded") {
+        if engine::is_no_space_text(&text) {
             Error::NoSpace(text)
         } else {
             Error::Engine(e)
