@@ -247,12 +247,22 @@ pub fn parse(args: &[Bytes]) -> Result<Request, Frame> {
 
 /// Runs the twin: `Ok(Some(reply))` served, `Ok(None)` nothing there yet, `Err` an error
 /// reply (wrong type, syntax).
-fn attempt(shared: &Shared, session: &mut Session, req: &Request) -> Result<Option<Frame>, Frame> {
+/// `db`: the view the blocking command runs through (its EXEC's unit, or a context of its own).
+fn attempt(
+    shared: &Shared,
+    session: &mut Session,
+    db: storage::Db<'_>,
+    req: &Request,
+) -> Result<Option<Frame>, Frame> {
     let Some(idx) = commands::lookup(&req.twin[0]) else {
         return Err(Frame::error("ERR internal: no twin command"));
     };
-    let reply = crate::commitlog::run_write(shared, session, idx, &req.twin, |session| {
-        let mut ctx = Ctx { shared, session };
+    let reply = crate::commitlog::run_write(shared, session, db, idx, &req.twin, |session, db| {
+        let mut ctx = Ctx {
+            shared,
+            session,
+            db,
+        };
         (TABLE[idx].handler)(&mut ctx, &req.twin)
     });
     match reply {
@@ -260,7 +270,15 @@ fn attempt(shared: &Shared, session: &mut Session, req: &Request) -> Result<Opti
         Frame::Error(_) => Err(reply),
         other => {
             if crate::notify::enabled(shared) {
-                crate::notify::after(shared, session.db, TABLE[idx].name, &req.twin, &other, None);
+                crate::notify::after(
+                    shared,
+                    &db,
+                    session.db,
+                    TABLE[idx].name,
+                    &req.twin,
+                    &other,
+                    None,
+                );
             }
             Ok(Some(reshape(req.shape, other)))
         }
@@ -311,14 +329,14 @@ pub fn handler(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     if ctx.session.in_exec {
         // Inside a transaction nothing can arrive meanwhile: answer now, like Redis.
-        return match attempt(ctx.shared, ctx.session, &req) {
+        return match attempt(ctx.shared, ctx.session, ctx.db, &req) {
             Ok(Some(f)) | Err(f) => f,
             Ok(None) => req.shape.empty_reply(),
         };
     }
     let shared = ctx.shared;
     let mut reg = shared.blocked.lock();
-    match attempt(shared, ctx.session, &req) {
+    match attempt(shared, ctx.session, ctx.db, &req) {
         Ok(Some(f)) | Err(f) => return f,
         Ok(None) => {}
     }
@@ -384,9 +402,11 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
                 continue;
             }
             let mut session = Session::new(client, true);
-            session.select_db(&shared.storage(), db);
+            let engine = shared.storage();
+            let cx = storage::WriteCx::new();
+            session.select_db(&engine.db(&cx), db);
             session.proto = proto;
-            let served = match attempt(shared, &mut session, &req) {
+            let served = match attempt(shared, &mut session, engine.db(&cx), &req) {
                 Ok(Some(f)) => f,
                 // BLMOVE / BRPOPLPUSH whose source holds a list but whose destination holds
                 // another type: woken with the error, the element stays (Redis 7.0).
@@ -400,7 +420,7 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
                 shared.blocked.count.fetch_sub(1, Ordering::Relaxed);
                 let _ = w.tx.send(Served {
                     reply: served,
-                    wal_seq: storage::peek_write_seq(),
+                    wal_seq: session.wal_seq.max(cx.seq()),
                 });
                 if req.shape == Shape::Bulk && !served_error {
                     // BLMOVE / BRPOPLPUSH pushed to their destination.
@@ -418,7 +438,10 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
 /// the destination).
 fn source_is_list(shared: &Shared, db: u32, req: &Request) -> bool {
     matches!(
-        shared.storage().key_type(db, &req.twin[1]),
+        shared
+            .storage()
+            .db(&storage::WriteCx::new())
+            .key_type(db, &req.twin[1]),
         Ok(Some(storage::KeyType::List))
     )
 }

@@ -249,23 +249,6 @@ impl Sink {
     }
 }
 
-/// The expiry clock stands still while records are applied (replay, a replica's stream),
-/// until the guard is dropped (also by a panic).
-struct FrozenClock(());
-
-impl FrozenClock {
-    fn begin() -> FrozenClock {
-        storage::freeze_clock(true);
-        FrozenClock(())
-    }
-}
-
-impl Drop for FrozenClock {
-    fn drop(&mut self) {
-        storage::freeze_clock(false);
-    }
-}
-
 fn eq_ic(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
 }
@@ -275,16 +258,17 @@ fn cmd(parts: &[&[u8]]) -> Vec<Bytes> {
 }
 
 /// The deterministic form of a command that ran (and wrote): what replaying it must do.
-fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) -> Vec<Vec<Bytes>> {
+fn rewrite(
+    db: &storage::Db<'_>,
+    ks: u32,
+    name: &str,
+    args: &[Bytes],
+    reply: &Frame,
+) -> Vec<Vec<Bytes>> {
     let key = || args.get(1).cloned().unwrap_or_default();
-    // The key's state after the command, for relative TTLs turned absolute.
-    let meta = || {
-        shared
-            .storage()
-            .get_meta(ks, &key(), storage::now_ms())
-            .ok()
-            .flatten()
-    };
+    // The key's state after the command (as the unit sees it), for relative TTLs turned
+    // absolute.
+    let meta = || db.get_meta(ks, &key(), db.now_ms()).ok().flatten();
     match name {
         "set" | "setex" | "psetex" => {
             let has_ttl = name != "set"
@@ -383,37 +367,38 @@ fn rewrite(shared: &Shared, ks: u32, name: &str, args: &[Bytes], reply: &Frame) 
 fn run_described(
     shared: &Shared,
     session: &mut Session,
+    db: storage::Db<'_>,
     idx: usize,
     args: &[Bytes],
-    f: impl FnOnce(&mut Session) -> Frame,
+    f: impl FnOnce(&mut Session, storage::Db<'_>) -> Frame,
 ) -> Frame {
-    let seen = storage::collect_expired();
-    let before = storage::txn_writes();
-    let reply = f(session);
+    let seen = db.collect_expired();
+    let before = db.writes();
+    let reply = f(session, db);
     if shared.failpoints.take("write-panic") {
         // Tests: a bug that panics in the middle of a write (records, key locks, the
         // transaction and held events are all live here).
         panic!("fail point write-panic");
     }
     // PUBLISH writes nothing but is logged for the replicas' subscribers.
-    let wrote = storage::txn_writes() != before || TABLE[idx].flags & flags::MAY_REPLICATE != 0;
+    let wrote = db.writes() != before || TABLE[idx].flags & flags::MAY_REPLICATE != 0;
     let expired = seen.take();
     let mut cmds: Vec<LoggedCommand> = Vec::new();
     for (eks, key) in expired {
         // Still expired (the command did not re-create it): delete it for real, as the
         // logged DEL will on replay.
-        if let Err(e) = shared.storage().delete_if_expired(eks, &key) {
+        if let Err(e) = db.delete_if_expired(eks, &key) {
             tracing::error!(error = %e, "deleting an expired key failed");
         }
         cmds.push((
-            shared.storage().logical(eks),
+            db.logical(eks),
             vec![Bytes::from_static(b"DEL"), Bytes::from(key)],
         ));
     }
     if wrote {
         // Records name the database the client selected (logical): replay and replicas
         // resolve it through their own map, which SWAPDB records change at the same points.
-        for c in rewrite(shared, session.db, TABLE[idx].name, args, &reply) {
+        for c in rewrite(&db, session.db, TABLE[idx].name, args, &reply) {
             cmds.push((session.ldb, c));
         }
     }
@@ -423,18 +408,22 @@ fn run_described(
     reply
 }
 
-/// Runs a write command with its binlog record: see the module comment. `f` runs the command.
+/// Runs a write command with its binlog record: see the module comment. `f` runs the command
+/// through the view it is given. `db` is the view the command was called with: the unit it
+/// is part of (then it only describes itself into the unit's records), or a context of its
+/// own (then it runs as a unit of its own, on the same engine).
 pub fn run_write(
     shared: &Shared,
     session: &mut Session,
+    db: storage::Db<'_>,
     idx: usize,
     args: &[Bytes],
-    f: impl FnOnce(&mut Session) -> Frame,
+    f: impl FnOnce(&mut Session, storage::Db<'_>) -> Frame,
 ) -> Frame {
     if session.replaying {
-        return f(session);
+        return f(session, db);
     }
-    let storage = shared.storage();
+    let storage: &storage::Storage = &db;
     // With `binlog no` nothing is described (RocksDB's WAL holds the batch), but the write
     // still runs as a unit: under its keys' locks, re-checking where its database is.
     let described = storage.logged();
@@ -446,13 +435,13 @@ pub fn run_write(
         }
         // A writable replica (replica-read-only no): local writes are neither logged nor
         // replicated (the log's offsets are the master's), as in Redis.
-        return f(session);
+        return f(session, db);
     }
-    if session.sink.is_some() {
-        if !described {
-            return f(session);
+    if db.in_unit() {
+        if !described || session.sink.is_none() {
+            return f(session, db);
         }
-        return run_described(shared, session, idx, args, f);
+        return run_described(shared, session, db, idx, args, f);
     }
     let spec = &TABLE[idx];
     let positions = commands::key_positions(spec, args);
@@ -470,19 +459,27 @@ pub fn run_write(
         )
     };
     let commit = Commit::Logged { one_record: false };
-    let unit = run_unit(shared, &storage, session, unit, commit, "", |session, _| {
-        if crate::replication::is_replica(shared) {
-            // The role changed while this write waited for its locks: a replica's role is
-            // set under the exclusive gate, so a write that holds the gate sees it.
-            return Some(Frame::error(
-                "READONLY You can't write against a read only replica.",
-            ));
-        }
-        if !described {
-            return Some(f(session));
-        }
-        Some(run_described(shared, session, idx, args, f))
-    });
+    let unit = run_unit(
+        shared,
+        storage,
+        session,
+        unit,
+        commit,
+        "",
+        |session, txn| {
+            if crate::replication::is_replica(shared) {
+                // The role changed while this write waited for its locks: a replica's role is
+                // set under the exclusive gate, so a write that holds the gate sees it.
+                return Some(Frame::error(
+                    "READONLY You can't write against a read only replica.",
+                ));
+            }
+            if !described {
+                return Some(f(session, txn.db()));
+            }
+            Some(run_described(shared, session, txn.db(), idx, args, f))
+        },
+    );
     match unit {
         Ok(reply) => reply.unwrap_or(Frame::Null),
         Err(e) => commands::storage_error(e),
@@ -525,26 +522,30 @@ pub fn run_unit<T>(
     fail_point: &str,
     body: impl FnOnce(&mut Session, &storage::Txn<'_>) -> Option<T>,
 ) -> Result<Option<T>, storage::Error> {
-    let (locks, txn) = match unit {
+    let txn = match unit {
         Unit::Alone => {
             let txn = storage.begin_txn();
             // Nothing can move a database while the gate is held.
-            session.resolve_db(storage);
-            (None, txn)
+            session.resolve_db(&txn.db());
+            txn
         }
         Unit::Keys(keys) => loop {
-            session.resolve_db(storage);
-            let db = session.db;
+            let db = storage.committed_physical(session.ldb);
             let locked: Vec<(u32, &[u8])> = keys.iter().map(|&k| (db, k)).collect();
-            let locks = storage.lock(&locked);
-            let txn = storage.begin_key_batch(&locks);
+            let txn = storage.begin_key_batch(storage.lock(&locked));
             // SWAPDB (exclusive gate) cannot run while the locks are held: unless it moved the
             // database while they were awaited, every command of the unit resolves here.
-            if storage.physical(session.ldb) == db {
-                break (Some(locks), txn);
+            if storage.committed_physical(session.ldb) == db {
+                session.db = db;
+                break txn;
             }
         },
     };
+    if let Commit::Replayed { .. } = commit {
+        // Applying logged records: no key expires by itself (every expiry that mattered
+        // was logged as a deletion).
+        txn.freeze_clock();
+    }
     if let Commit::Logged { one_record } = commit {
         session.sink = Some(Sink::new(one_record));
     }
@@ -560,8 +561,9 @@ pub fn run_unit<T>(
         Commit::Replayed { offset, lane } => txn.commit_replayed(offset, lane),
     };
     held.release(shared, committed.is_ok());
-    drop(locks);
-    committed.map(|()| Some(out))
+    let seq = committed?;
+    session.wal_seq = session.wal_seq.max(seq);
+    Ok(Some(out))
 }
 
 /// The retention policy from the config.
@@ -612,15 +614,18 @@ pub fn bound_recovery(shared: &Shared) -> Result<(), String> {
 /// Active expiry of one due index entry, logged as `DEL key` when it deletes the key.
 pub fn expire_entry(shared: &Shared, raw: &[u8]) -> Result<Option<(u32, Vec<u8>)>, storage::Error> {
     let storage = &shared.storage();
-    let Some((ks, key)) = storage::Storage::expiry_entry_key(raw) else {
+    let Some((ks, key)) = storage::Db::expiry_entry_key(raw) else {
         return Ok(None);
     };
     if !storage.logged() {
-        return Ok(storage.expire_entry(raw)?.then(|| (ks, key.to_vec())));
+        let cx = storage::WriteCx::new();
+        return Ok(storage
+            .db(&cx)
+            .expire_entry(raw)?
+            .then(|| (ks, key.to_vec())));
     }
-    let locks = storage.lock(&[(ks, key)]);
-    let txn = storage.begin_key_batch(&locks);
-    let deleted = storage.expire_entry(raw)?;
+    let txn = storage.begin_key_batch(storage.lock(&[(ks, key)]));
+    let deleted = txn.db().expire_entry(raw)?;
     let records = if deleted {
         vec![encode(&[(ks, cmd(&[b"DEL", key]))])]
     } else {
@@ -692,11 +697,9 @@ pub fn with_replay_session<T>(
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
     );
     let mut session = Session::new(client.clone(), true);
-    // Nothing is logged again.
+    // Nothing is logged again, and units run with their expiry clock stopped.
     session.replaying = true;
-    let frozen = FrozenClock::begin();
     let result = f(&mut session);
-    drop(frozen);
     shared.clients.unregister(client.id);
     result
 }
@@ -723,7 +726,7 @@ pub fn apply_commands(
         Unit::Alone,
         replayed,
         "",
-        |session, _| {
+        |session, txn| {
             if let Err(e) = before() {
                 failed = Some(e);
                 return None;
@@ -736,10 +739,12 @@ pub fn apply_commands(
                     ));
                     return None;
                 };
-                session.select_db(storage, ks);
+                let db = txn.db();
+                session.select_db(&db, ks);
                 let mut ctx = Ctx {
                     shared,
                     session: &mut *session,
+                    db,
                 };
                 let reply = (TABLE[idx].handler)(&mut ctx, &args);
                 if let Frame::Error(e) = &reply {

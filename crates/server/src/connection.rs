@@ -612,12 +612,12 @@ fn execute_writes(
             crate::commitlog::Unit::Keys(vec![&key]),
             crate::commitlog::Commit::Logged { one_record: false },
             "key-batch-before-commit",
-            |session, _| {
+            |session, txn| {
                 Some(
                     run.iter()
                         .map(|(idx, args)| {
                             session.client.touch(*idx);
-                            commands::call(shared, session, *idx, args)
+                            commands::call_in(shared, session, txn.db(), *idx, args)
                         })
                         .collect::<Vec<Frame>>(),
                 )
@@ -631,7 +631,6 @@ fn execute_writes(
             }
         }
     };
-    session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     for r in &replies {
         shared.error_reply(r);
         r.encode(session.proto, wbuf);
@@ -639,7 +638,6 @@ fn execute_writes(
     run.clear();
     if shared.blocked.count() > 0 {
         crate::blocking::signal(shared, [(session.ldb, key)]);
-        session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     }
 }
 
@@ -663,8 +661,11 @@ fn execute_gets(
     let start = Instant::now();
     let n = keys.len() as u64;
     let (mut hits, mut failed) = (0u64, 0u64);
-    session.resolve_db(&shared.storage());
-    match shared.storage().get_many(session.db, keys) {
+    let engine = shared.storage();
+    let cx = storage::WriteCx::new();
+    let db = engine.db(&cx);
+    session.resolve_db(&db);
+    match db.get_many(session.db, keys) {
         Ok(results) => {
             for r in results {
                 let frame = match r {
@@ -800,14 +801,12 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     } else {
         run(session)
     };
-    session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     if spec.flags & flags::WRITE != 0 && shared.blocked.count() > 0 {
         // Serve the clients blocked on keys this command wrote, before its own reply.
         crate::blocking::signal(
             shared,
             crate::blocking::woken_by(shared, session.ldb, &args),
         );
-        session.wal_seq = session.wal_seq.max(storage::last_write_seq());
     }
     reply
 }

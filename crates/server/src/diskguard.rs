@@ -274,8 +274,10 @@ fn frees_space(shared: &Shared, db: u32, spec: &CommandSpec, args: &[Bytes]) -> 
     } else {
         now.saturating_add(ms(n))
     };
-    match shared
-        .storage()
+    let engine = shared.storage();
+    let cx = storage::WriteCx::new();
+    match engine
+        .db(&cx)
         .get_meta(db, &args[1], storage::now_ms())
         .ok()
         .flatten()

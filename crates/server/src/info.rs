@@ -832,8 +832,10 @@ fn latencystats(shared: &Shared, out: &mut String) {
 fn namespace_keyspace(shared: &Shared, out: &mut String, base: u32) {
     out.push_str("# Keyspace\r\n");
     for db in 0..shared.databases() {
-        let storage = shared.storage();
-        if let Ok((keys, expires)) = storage.dbsize(storage.physical(base + db)) {
+        let engine = shared.storage();
+        let cx = storage::WriteCx::new();
+        let view = engine.db(&cx);
+        if let Ok((keys, expires)) = view.dbsize(view.physical(base + db)) {
             if keys > 0 {
                 let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
@@ -854,8 +856,11 @@ fn keyspace(shared: &Shared, out: &mut String) {
     if stale {
         let t = Instant::now();
         let mut counts = Vec::new();
+        let engine = shared.storage();
+        let cx = storage::WriteCx::new();
+        let view = engine.db(&cx);
         for ks in 0..shared.databases() {
-            if let Ok((keys, expires)) = shared.storage().dbsize(ks) {
+            if let Ok((keys, expires)) = view.dbsize(ks) {
                 if keys > 0 {
                     counts.push((ks, keys, expires));
                 }
@@ -867,7 +872,7 @@ fn keyspace(shared: &Shared, out: &mut String) {
     }
     let storage = shared.storage();
     for db in 0..shared.databases() {
-        let ks = storage.physical(db);
+        let ks = storage.committed_physical(db);
         if let Some((_, keys, expires)) = cache.counts.iter().find(|c| c.0 == ks) {
             let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
         }

@@ -79,7 +79,8 @@ impl Namespaces {
     /// Rebuilds the registry from the engine. Namespaces that are gone (or were re-created
     /// under the same name) are marked dropped: their clients are let go.
     pub fn reload(&self, storage: &storage::Storage) -> Result<(), storage::Error> {
-        let entries = storage.namespaces()?;
+        let cx = storage::WriteCx::new();
+        let entries = storage.db(&cx).namespaces()?;
         let mut map = self.by_name.write().unwrap_or_else(|p| p.into_inner());
         let mut next = HashMap::new();
         for e in entries {
@@ -136,7 +137,7 @@ pub fn namespace(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let shared = ctx.shared;
     let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
     let arg = |i: usize| args.get(i).map(|a| String::from_utf8_lossy(a).into_owned());
-    let storage = shared.storage();
+    let storage = ctx.db;
     let result = match (sub.as_str(), args.len()) {
         ("add", 4) | ("set", 4) => {
             let (name, token) = (arg(2).unwrap_or_default(), arg(3).unwrap_or_default());

@@ -182,14 +182,14 @@ pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes, shard: bool
 }
 
 /// Publishes one event if its class is enabled.
-pub fn emit(shared: &Shared, class: u32, event: &str, db: u32, key: &[u8]) {
+pub fn emit(shared: &Shared, view: &storage::Db<'_>, class: u32, event: &str, db: u32, key: &[u8]) {
     let flags = shared.hot.notify_flags.load(Ordering::Relaxed);
     if flags & class == 0 {
         return;
     }
     // Published in the namespace of the keyspace, with the index of the database whose
     // data it holds (SWAPDB).
-    let db = shared.storage().logical(db);
+    let db = view.logical(db);
     let base = crate::namespace::base_of(db);
     let db = db - base;
     if flags & KEYSPACE != 0 {
@@ -230,22 +230,17 @@ pub struct Before {
 
 pub fn before(
     shared: &Shared,
+    view: &storage::Db<'_>,
     db: u32,
     spec: &crate::commands::CommandSpec,
     args: &[Bytes],
 ) -> Option<Before> {
-    let mut b = before_command(shared, db, spec.name, args);
+    let mut b = before_command(view, db, spec.name, args);
     if shared.hot.notify_flags.load(Ordering::Relaxed) & NEW != 0 {
         let mut absent: Vec<Bytes> = Vec::new();
         for p in crate::commands::key_positions(spec, args) {
             let k = &args[p];
-            if !absent.contains(k)
-                && shared
-                    .storage()
-                    .exists(db, std::slice::from_ref(k))
-                    .unwrap_or(1)
-                    == 0
-            {
+            if !absent.contains(k) && view.exists(db, std::slice::from_ref(k)).unwrap_or(1) == 0 {
                 absent.push(k.clone());
             }
         }
@@ -254,17 +249,13 @@ pub fn before(
     b
 }
 
-fn before_command(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
+fn before_command(view: &storage::Db<'_>, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
     match name {
         "del" | "unlink" => {
             let mut existing = Vec::new();
             for k in &args[1..] {
                 if !existing.contains(k)
-                    && shared
-                        .storage()
-                        .exists(db, std::slice::from_ref(k))
-                        .unwrap_or(0)
-                        > 0
+                    && view.exists(db, std::slice::from_ref(k)).unwrap_or(0) > 0
                 {
                     existing.push(k.clone());
                 }
@@ -284,11 +275,7 @@ fn before_command(shared: &Shared, db: u32, name: &str, args: &[Bytes]) -> Optio
                 }
                 _ => &args[1],
             };
-            let existed = shared
-                .storage()
-                .exists(db, std::slice::from_ref(dst))
-                .unwrap_or(0)
-                > 0;
+            let existed = view.exists(db, std::slice::from_ref(dst)).unwrap_or(0) > 0;
             Some(Before {
                 existing: if existed {
                     vec![dst.clone()]
@@ -312,14 +299,9 @@ fn positive(reply: &Frame) -> bool {
 }
 
 /// Emits `del` if a command emptied (and so removed) `key`.
-fn del_if_gone(shared: &Shared, db: u32, key: &Bytes) {
-    if shared
-        .storage()
-        .exists(db, std::slice::from_ref(key))
-        .unwrap_or(1)
-        == 0
-    {
-        emit(shared, GENERIC, "del", db, key);
+fn del_if_gone(shared: &Shared, view: &storage::Db<'_>, db: u32, key: &Bytes) {
+    if view.exists(db, std::slice::from_ref(key)).unwrap_or(1) == 0 {
+        emit(shared, view, GENERIC, "del", db, key);
     }
 }
 
@@ -332,6 +314,7 @@ fn has_flag(args: &[Bytes], from: usize, flag: &str) -> bool {
 /// Emits the events of a write command that succeeded.
 pub fn after(
     shared: &Shared,
+    view: &storage::Db<'_>,
     db: u32,
     name: &str,
     args: &[Bytes],
@@ -345,13 +328,7 @@ pub fn after(
         .map(|b| {
             b.absent
                 .iter()
-                .filter(|k| {
-                    shared
-                        .storage()
-                        .exists(db, std::slice::from_ref(*k))
-                        .unwrap_or(0)
-                        > 0
-                })
+                .filter(|k| view.exists(db, std::slice::from_ref(*k)).unwrap_or(0) > 0)
                 .cloned()
                 .collect()
         })
@@ -363,33 +340,40 @@ pub fn after(
             p.iter().position(|x| x == k).map(|i| p.remove(i))
         };
         if let Some(k) = first {
-            emit(shared, NEW, "new", db, &k);
+            emit(shared, view, NEW, "new", db, &k);
         }
-        emit(shared, class, event, db, k)
+        emit(shared, view, class, event, db, k)
     };
     let flush_new = || {
         for k in pending.take() {
-            emit(shared, NEW, "new", db, &k);
+            emit(shared, view, NEW, "new", db, &k);
         }
     };
     if matches!(name, "rename" | "renamenx") {
         // The destination is added before the source goes: its `new` comes first.
         flush_new();
     }
-    events_of(shared, db, name, args, reply, before, &ev);
+    events_of(&Where { shared, view, db }, name, args, reply, before, &ev);
     flush_new();
+}
+
+/// Where a command ran: the server, the view it wrote through, its (physical) database.
+struct Where<'a> {
+    shared: &'a Shared,
+    view: &'a storage::Db<'a>,
+    db: u32,
 }
 
 /// The events of one command (see [`after`]), sent through `ev`.
 fn events_of(
-    shared: &Shared,
-    db: u32,
+    w: &Where<'_>,
     name: &str,
     args: &[Bytes],
     reply: &Frame,
     before: Option<Before>,
     ev: &dyn Fn(u32, &str, &Bytes),
 ) {
+    let (shared, view, db) = (w.shared, w.view, w.db);
     let key = || args.get(1).cloned().unwrap_or_default();
     let ok = positive(reply);
     match name {
@@ -450,7 +434,7 @@ fn events_of(
             }
         }
         "expire" | "pexpire" | "expireat" | "pexpireat" if ok => {
-            if shared.storage().exists(db, &[key()]).unwrap_or(1) == 0 {
+            if view.exists(db, &[key()]).unwrap_or(1) == 0 {
                 ev(GENERIC, "del", &key());
             } else {
                 ev(GENERIC, "expire", &key());
@@ -462,9 +446,7 @@ fn events_of(
             ev(GENERIC, "rename_to", &args[2]);
         }
         "copy" if ok => ev(GENERIC, "copy_to", &args[2]),
-        "restore" | "restore-asking"
-            if ok && shared.storage().exists(db, &[key()]).unwrap_or(0) == 1 =>
-        {
+        "restore" | "restore-asking" if ok && view.exists(db, &[key()]).unwrap_or(0) == 1 => {
             ev(GENERIC, "restore", &key())
         }
         "move" if ok => {
@@ -475,27 +457,25 @@ fn events_of(
             {
                 // Database indexes are relative to the client's namespace; `emit` takes
                 // where the data is.
-                let to = shared
-                    .storage()
-                    .physical(crate::namespace::base_of(db) + to);
-                emit(shared, GENERIC, "move_to", to, &key());
+                let to = view.physical(crate::namespace::base_of(db) + to);
+                emit(shared, view, GENERIC, "move_to", to, &key());
             }
         }
         "lpush" | "lpushx" if ok => ev(LIST, "lpush", &key()),
         "rpush" | "rpushx" if ok => ev(LIST, "rpush", &key()),
         "lpop" | "rpop" if ok => {
             ev(LIST, name, &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "linsert" if ok => ev(LIST, "linsert", &key()),
         "lset" => ev(LIST, "lset", &key()),
         "lrem" if ok => {
             ev(LIST, "lrem", &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "ltrim" => {
             ev(LIST, "ltrim", &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "lmove" | "rpoplpush" if ok => {
             let from_left = name == "lmove" && args[3].eq_ignore_ascii_case(b"left");
@@ -503,7 +483,7 @@ fn events_of(
             // Redis notifies the push before the pop.
             ev(LIST, if to_left { "lpush" } else { "rpush" }, &args[2]);
             ev(LIST, if from_left { "lpop" } else { "rpop" }, &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "lmpop" | "zmpop" if ok => {
             if let Frame::Array(v) = reply {
@@ -520,23 +500,23 @@ fn events_of(
                         _ => "zpopmax",
                     };
                     ev(if name == "lmpop" { LIST } else { ZSET }, event, k);
-                    del_if_gone(shared, db, k);
+                    del_if_gone(shared, view, db, k);
                 }
             }
         }
         "sadd" if ok => ev(SET, "sadd", &key()),
         "srem" if ok => {
             ev(SET, "srem", &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "spop" if ok => {
             ev(SET, "spop", &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "smove" if ok => {
             ev(SET, "srem", &key());
             ev(SET, "sadd", &args[2]);
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
         | "zdiffstore" | "zrangestore" => {
@@ -551,7 +531,7 @@ fn events_of(
         "hsetnx" if ok => ev(HASH, "hset", &key()),
         "hdel" if ok => {
             ev(HASH, "hdel", &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "hincrby" => ev(HASH, "hincrby", &key()),
         "hincrbyfloat" => ev(HASH, "hincrbyfloat", &key()),
@@ -564,19 +544,19 @@ fn events_of(
         "zincrby" => ev(ZSET, "zincr", &key()),
         "zrem" if ok => {
             ev(ZSET, "zrem", &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" if ok => {
             ev(ZSET, name, &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "zpopmin" | "zpopmax" if ok => {
             ev(ZSET, name, &key());
-            del_if_gone(shared, db, &key());
+            del_if_gone(shared, view, db, &key());
         }
         "setbit" => ev(STRING, "setbit", &key()),
         "bitop" => {
-            if shared.storage().exists(db, &[args[2].clone()]).unwrap_or(1) > 0 {
+            if view.exists(db, &[args[2].clone()]).unwrap_or(1) > 0 {
                 ev(STRING, "set", &args[2]);
             } else if before.is_some_and(|b| !b.existing.is_empty()) {
                 ev(GENERIC, "del", &args[2]);

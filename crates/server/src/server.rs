@@ -651,7 +651,8 @@ async fn maintenance(shared: Arc<Shared>) {
         let sh = shared.clone();
         let cycle = move || -> Result<Vec<(u32, Vec<u8>)>, storage::Error> {
             let mut deleted = Vec::new();
-            for raw in sh.storage().expiry_due(per_cycle)? {
+            let cx = storage::WriteCx::new();
+            for raw in sh.storage().db(&cx).expiry_due(per_cycle)? {
                 if let Some(k) = crate::commitlog::expire_entry(&sh, &raw)? {
                     deleted.push(k);
                 }
@@ -661,8 +662,18 @@ async fn maintenance(shared: Arc<Shared>) {
         match tokio::task::spawn_blocking(cycle).await {
             Ok(Ok(keys)) if !keys.is_empty() => {
                 shared.bump(&shared.stats.expired_keys, keys.len() as u64);
+                let engine = shared.storage();
+                let cx = storage::WriteCx::new();
+                let view = engine.db(&cx);
                 for (db, key) in keys {
-                    crate::notify::emit(&shared, crate::notify::EXPIRED, "expired", db, &key);
+                    crate::notify::emit(
+                        &shared,
+                        &view,
+                        crate::notify::EXPIRED,
+                        "expired",
+                        db,
+                        &key,
+                    );
                     let scoped = crate::namespace::scope(crate::namespace::base_of(db), &key);
                     shared.tracking.invalidate(&shared, 0, &[scoped]);
                 }
@@ -672,8 +683,11 @@ async fn maintenance(shared: Arc<Shared>) {
         }
         // Rank fences of large sorted sets (built or split under the key lock).
         let sh = shared.clone();
-        if let Ok(Err(e)) =
-            tokio::task::spawn_blocking(move || sh.storage().rank_maintenance(8)).await
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || {
+            let cx = storage::WriteCx::new();
+            sh.storage().db(&cx).rank_maintenance(8)
+        })
+        .await
         {
             tracing::warn!(error = %e, "sorted-set rank maintenance failed");
         }

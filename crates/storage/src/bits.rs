@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
+use crate::cx::Db;
 use crate::encoding::{KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage};
 use crate::{Error, Result};
 
 /// Highest bit offset + 1 (a 512 MB string).
@@ -249,7 +249,7 @@ fn run_fields(cur: &[u8], fields: &[Field]) -> (Option<Vec<u8>>, Vec<Option<i64>
     (wrote.then_some(v), out)
 }
 
-impl Storage {
+impl Db<'_> {
     /// SETBIT: returns the previous bit.
     pub fn setbit(&self, ks: KeyspaceId, key: &[u8], offset: u64, bit: u8) -> Result<u8> {
         let need = (offset / 8 + 1) as usize;
@@ -270,7 +270,7 @@ impl Storage {
     /// The value of a string key for the read-only bit commands (`None`: no key).
     pub fn string_value(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<Bytes>> {
         Ok(self
-            .typed_meta(ks, key, now_ms(), KeyType::String)?
+            .typed_meta(ks, key, self.now_ms(), KeyType::String)?
             .map(|m| m.value))
     }
 
@@ -279,7 +279,7 @@ impl Storage {
         let mut lk: Vec<(KeyspaceId, &[u8])> = srcs.iter().map(|k| (ks, k.as_ref())).collect();
         lk.push((ks, dst));
         let _l = self.lock(&lk);
-        let now = now_ms();
+        let now = self.now_ms();
         let values = srcs
             .iter()
             .map(|k| {

@@ -18,6 +18,7 @@ use std::sync::RwLock;
 
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::{Db, WriteCx};
 use crate::encoding::{be_u32, KeyspaceId};
 use crate::engine::{Storage, CF_DEFAULT};
 use crate::{Error, Result};
@@ -94,11 +95,6 @@ impl DbMap {
     }
 }
 
-/// Swaps pending in this thread's transaction, oldest first.
-fn pending() -> Vec<(KeyspaceId, KeyspaceId)> {
-    crate::txn::with_overlay(|o| o.swaps.clone()).unwrap_or_default()
-}
-
 fn swap_id(x: KeyspaceId, (a, b): (KeyspaceId, KeyspaceId)) -> KeyspaceId {
     if x == a {
         b
@@ -111,42 +107,54 @@ fn swap_id(x: KeyspaceId, (a, b): (KeyspaceId, KeyspaceId)) -> KeyspaceId {
 
 impl Storage {
     /// The physical keyspace holding the data of logical keyspace `logical` (database
-    /// `n` of a namespace with base `b` is logical `b + n`), as this thread sees it.
-    pub fn physical(&self, logical: KeyspaceId) -> KeyspaceId {
-        let mut l = logical;
-        if crate::txn::in_txn() {
-            // A swap pending here: newest first, then the committed map.
-            for s in pending().into_iter().rev() {
-                l = swap_id(l, s);
-            }
-        }
-        self.dbmap.committed(l)
-    }
-
-    /// The logical keyspace (the database clients select) whose data physical keyspace
-    /// `physical` holds, as this thread sees it.
-    pub fn logical(&self, physical: KeyspaceId) -> KeyspaceId {
-        let mut l = self.dbmap.committed_inverse(physical);
-        if crate::txn::in_txn() {
-            for s in pending() {
-                l = swap_id(l, s);
-            }
-        }
-        l
+    /// `n` of a namespace with base `b` is logical `b + n`), as committed (a unit's view,
+    /// with its own pending swaps, is [`Db::physical`]).
+    pub fn committed_physical(&self, logical: KeyspaceId) -> KeyspaceId {
+        self.dbmap.committed(logical)
     }
 
     /// How many committed swaps logical keyspace `logical` took part in.
     pub fn swap_count(&self, logical: KeyspaceId) -> u64 {
         self.dbmap.swap_count(logical)
     }
+}
+
+impl Db<'_> {
+    /// Swaps pending in the running unit, oldest first.
+    fn pending(&self) -> Vec<(KeyspaceId, KeyspaceId)> {
+        self.with_overlay(|o| o.swaps.clone()).unwrap_or_default()
+    }
+
+    /// The physical keyspace holding the data of logical keyspace `logical` (database
+    /// `n` of a namespace with base `b` is logical `b + n`), as this unit sees it.
+    pub fn physical(&self, logical: KeyspaceId) -> KeyspaceId {
+        let mut l = logical;
+        // A swap pending here: newest first, then the committed map.
+        for s in self.pending().into_iter().rev() {
+            l = swap_id(l, s);
+        }
+        self.dbmap.committed(l)
+    }
+
+    /// The logical keyspace (the database clients select) whose data physical keyspace
+    /// `physical` holds, as this unit sees it.
+    pub fn logical(&self, physical: KeyspaceId) -> KeyspaceId {
+        let mut l = self.dbmap.committed_inverse(physical);
+        for s in self.pending() {
+            l = swap_id(l, s);
+        }
+        l
+    }
 
     /// SWAPDB: logical keyspaces `a` and `b` exchange their data (their physical keyspaces),
-    /// in the running transaction (or in a transaction of its own).
+    /// in the running unit (or in a transaction of its own).
     pub fn swap_keyspaces(&self, a: KeyspaceId, b: KeyspaceId) -> Result<()> {
-        if !crate::txn::in_txn() {
+        if !self.in_unit() {
             let txn = self.begin_txn();
-            self.swap_keyspaces(a, b)?;
-            return txn.commit();
+            txn.db().swap_keyspaces(a, b)?;
+            let seq = txn.commit()?;
+            self.cx.note_seq(seq);
+            return Ok(());
         }
         let (pa, pb) = (self.physical(a), self.physical(b));
         let cf = self.cf(CF_DEFAULT)?;
@@ -159,15 +167,18 @@ impl Storage {
             }
         }
         self.write(batch)?;
-        crate::txn::with_overlay(|o| o.swaps.push((a, b)));
+        self.with_overlay(|o| o.swaps.push((a, b)));
         Ok(())
     }
+}
 
+impl Storage {
     /// Reads the persisted map (at open).
     pub(crate) fn load_dbmap(&self) -> Result<()> {
         let mut upper = PREFIX.to_vec();
         upper.push(0xff);
-        let mut it = self.iter(CF_DEFAULT, PREFIX.to_vec(), upper)?;
+        let cx = WriteCx::new();
+        let mut it = self.db(&cx).iter(CF_DEFAULT, PREFIX.to_vec(), upper)?;
         it.seek_to_first();
         let mut entries = Vec::new();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
@@ -193,6 +204,8 @@ mod tests {
     #[test]
     fn swaps_resolve_in_the_transaction_and_after_the_commit() {
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         s.set(
             0,
             b"k",
@@ -204,20 +217,22 @@ mod tests {
         .unwrap();
         assert_eq!((s.physical(0), s.physical(1)), (0, 1));
         let txn = s.begin_txn();
-        s.swap_keyspaces(0, 1).unwrap();
+        let t = txn.db();
+        t.swap_keyspaces(0, 1).unwrap();
         assert_eq!(
-            (s.physical(0), s.physical(1)),
+            (t.physical(0), t.physical(1)),
             (1, 0),
-            "its own thread sees it"
+            "its own unit sees it"
         );
-        assert_eq!(s.logical(0), 1);
-        s.swap_keyspaces(1, 2).unwrap();
+        assert_eq!((s.physical(0), s.physical(1)), (0, 1), "others do not yet");
+        assert_eq!(t.logical(0), 1);
+        t.swap_keyspaces(1, 2).unwrap();
         assert_eq!(
-            (s.physical(0), s.physical(1), s.physical(2)),
+            (t.physical(0), t.physical(1), t.physical(2)),
             (1, 2, 0),
             "swaps compose in order"
         );
-        assert_eq!((s.logical(0), s.logical(1), s.logical(2)), (2, 0, 1));
+        assert_eq!((t.logical(0), t.logical(1), t.logical(2)), (2, 0, 1));
         txn.commit().unwrap();
         assert_eq!((s.physical(0), s.physical(1), s.physical(2)), (1, 2, 0));
         assert_eq!(s.swap_count(1), 2);
@@ -227,8 +242,8 @@ mod tests {
         );
         // Dropped without a commit: nothing changes.
         {
-            let _txn = s.begin_txn();
-            s.swap_keyspaces(0, 2).unwrap();
+            let txn = s.begin_txn();
+            txn.db().swap_keyspaces(0, 2).unwrap();
         }
         assert_eq!(s.physical(0), 1);
         // Swapping back to the identity leaves no entry.
@@ -241,9 +256,11 @@ mod tests {
     #[test]
     fn the_map_survives_reopening() {
         let (d, s) = test_storage();
-        s.swap_keyspaces(3, 5).unwrap();
+        let cx = crate::WriteCx::new();
+        s.db(&cx).swap_keyspaces(3, 5).unwrap();
         drop(s);
         let s = crate::Storage::open(&crate::StorageOptions::new(d.path())).unwrap();
+        let s = s.db(&cx);
         assert_eq!((s.physical(3), s.physical(5), s.logical(3)), (5, 3, 5));
         drop(d);
     }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rust_rocksdb::compaction_filter::Decision;
@@ -128,7 +128,7 @@ impl Compression {
 
 /// Number of lock stripes; keys hash onto stripes, multi-key commands lock stripes in
 /// ascending order so they cannot deadlock.
-const LOCK_STRIPES: usize = 4096;
+pub(crate) const LOCK_STRIPES: usize = 4096;
 /// Number of WATCH modification counters (a multiple of `LOCK_STRIPES`: keys sharing a
 /// counter share a stripe).
 const MOD_COUNTERS: usize = 65536;
@@ -159,22 +159,6 @@ pub(crate) fn lane_key(lane: u8) -> Vec<u8> {
     let mut k = b"\x00strata:applied:".to_vec();
     k.push(lane);
     k
-}
-
-thread_local! {
-    static LANE: std::cell::Cell<Option<u8>> = const { std::cell::Cell::new(None) };
-}
-static NEXT_LANE: AtomicU64 = AtomicU64::new(0);
-
-fn my_lane() -> u8 {
-    LANE.with(|l| match l.get() {
-        Some(lane) => lane,
-        None => {
-            let lane = (NEXT_LANE.fetch_add(1, Ordering::Relaxed) % LANES as u64) as u8;
-            l.set(Some(lane));
-            lane
-        }
-    })
 }
 
 /// Whether an I/O error means "no space left" (ENOSPC, EDQUOT).
@@ -272,7 +256,7 @@ pub struct Storage {
     log_flushed: AtomicU64,
     log_synced: AtomicU64,
     path: PathBuf,
-    locks: Vec<Mutex<()>>,
+    pub(crate) locks: Vec<Mutex<()>>,
     durability: AtomicU8,
     last_version: AtomicU64,
     max_value_len: AtomicU64,
@@ -302,20 +286,6 @@ pub struct Storage {
     _cache: Cache,
 }
 
-/// Held locks of one command; dropping it releases them.
-pub struct KeyLocks<'a> {
-    _gate: Option<RwLockReadGuard<'a, ()>>,
-    _guards: Vec<MutexGuard<'a, ()>>,
-    /// Length of this thread's held-counter list before these locks were taken.
-    held_before: usize,
-}
-
-impl Drop for KeyLocks<'_> {
-    fn drop(&mut self) {
-        HELD.with(|h| h.borrow_mut().truncate(self.held_before));
-    }
-}
-
 /// The smallest key greater than every key starting with `prefix`.
 pub(crate) fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
     let mut v = prefix.to_vec();
@@ -328,88 +298,9 @@ pub(crate) fn prefix_successor(prefix: &[u8]) -> Vec<u8> {
     vec![0xff; prefix.len() + 1]
 }
 
-thread_local! {
-    static LAST_WRITE_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// Modification counters of the keys this thread holds locks on: a write bumps them.
-    static HELD: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Takes (and resets) the highest write sequence committed by this thread since the last call;
-/// 0 if none. The server calls it after each command and passes the result to
-/// [`Storage::wal_barrier`] before sending replies.
-pub fn last_write_seq() -> u64 {
-    LAST_WRITE_SEQ.with(|c| c.replace(0))
-}
-
-/// The highest write sequence committed by this thread since the last [`last_write_seq`],
-/// without taking it.
-pub fn peek_write_seq() -> u64 {
-    LAST_WRITE_SEQ.with(|c| c.get())
-}
-
-/// A key of a keyspace, owned.
-type OwnedKey = (KeyspaceId, Vec<u8>);
-
-thread_local! {
-    /// Replaying logged records: time stands still (nothing is expired; expiries arrive as
-    /// explicit deletions in the log).
-    static FROZEN_CLOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Keys found expired by the running (logged) command, `None` when not collecting.
-    static EXPIRED_SEEN: std::cell::RefCell<Option<Vec<OwnedKey>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Stops (`true`) or restarts this thread's clock for expiry: while replaying the log no key
-/// expires by itself, exactly as on the master the records came from, where every expiry
-/// that mattered was logged as a deletion.
-pub fn freeze_clock(frozen: bool) {
-    FROZEN_CLOCK.with(|c| c.set(frozen));
-}
-
-/// Starts collecting the keys this thread's commands find expired (see [`ExpiredSeen`]).
-pub fn collect_expired() -> ExpiredSeen {
-    EXPIRED_SEEN.with(|e| *e.borrow_mut() = Some(Vec::new()));
-    ExpiredSeen(())
-}
-
-/// Collecting the keys a command finds expired, until [`ExpiredSeen::take`] or the guard is
-/// dropped (also by a panic).
-#[must_use]
-pub struct ExpiredSeen(());
-
-impl ExpiredSeen {
-    /// The keys found expired since [`collect_expired`]; stops collecting.
-    pub fn take(self) -> Vec<OwnedKey> {
-        take_expired()
-    }
-}
-
-impl Drop for ExpiredSeen {
-    fn drop(&mut self) {
-        EXPIRED_SEEN.with(|e| e.borrow_mut().take());
-    }
-}
-
-/// The keys found expired since [`collect_expired`]; stops collecting.
-fn take_expired() -> Vec<OwnedKey> {
-    EXPIRED_SEEN.with(|e| e.borrow_mut().take().unwrap_or_default())
-}
-
-fn note_expired(ks: KeyspaceId, key: &[u8]) {
-    EXPIRED_SEEN.with(|e| {
-        if let Some(v) = e.borrow_mut().as_mut() {
-            if !v.iter().any(|(k, x)| *k == ks && x == key) {
-                v.push((ks, key.to_vec()));
-            }
-        }
-    });
-}
-
-/// The clock of expiries, in ms (0 while this thread's clock is frozen: see [`freeze_clock`]).
+/// The wall clock in ms (a command's clock of expiries is [`crate::Db::now_ms`], which stands
+/// still while logged records are applied).
 pub fn now_ms() -> u64 {
-    if FROZEN_CLOCK.with(|c| c.get()) {
-        return 0;
-    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -714,7 +605,7 @@ impl Storage {
         }
     }
 
-    /// Commits a batch with its log records, on this thread's commit lane: appends them
+    /// Commits a batch with its log records, on commit lane `lane`: appends them
     /// (unless `at` gives the offset and lane of a record already in the log, as when
     /// replaying it), then writes the batch with the lane's new offset and the floor in it.
     /// Lanes commit in parallel; within a lane, offsets reach the engine in order. If the
@@ -725,14 +616,15 @@ impl Storage {
         mut batch: WriteBatch,
         records: &mut [Vec<u8>],
         at: Option<(u64, u8)>,
-    ) -> Result<(), Error> {
+        lane: u8,
+    ) -> Result<u64, Error> {
         let Some(log) = self.log.get().filter(|_| self.external_log) else {
             return self.write_direct(batch);
         };
         if records.is_empty() && at.is_none() {
             return self.write_direct(batch);
         }
-        let lane = at.map_or_else(my_lane, |(_, l)| l % LANES as u8);
+        let lane = at.map_or(lane, |(_, l)| l) % LANES as u8;
         let _lane = self.lanes[lane as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -779,8 +671,7 @@ impl Storage {
             return Err(Error::from_engine(e));
         }
         self.lane_applied[lane as usize].fetch_max(last, Ordering::AcqRel);
-        LAST_WRITE_SEQ.with(|c| c.set(c.get().max(last)));
-        Ok(())
+        Ok(last)
     }
 
     /// A consistent copy of the engine in `dir` (hard links; `dir` must not exist) and an
@@ -831,49 +722,6 @@ impl Storage {
         self.max_value_len.store(n as u64, Ordering::Relaxed);
     }
 
-    /// Locks the given keys (any order, duplicates allowed) until the guard is dropped.
-    /// Inside a transaction the thread already excludes every other writer: no lock is taken.
-    pub fn lock<'a, K: AsRef<[u8]>>(&'a self, keys: &[(KeyspaceId, K)]) -> KeyLocks<'a> {
-        let mut hashes: Vec<u64> = keys
-            .iter()
-            .map(|(ks, k)| key_hash(*ks, k.as_ref()) % MOD_COUNTERS as u64)
-            .collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        let held_before = HELD.with(|h| {
-            let mut h = h.borrow_mut();
-            let n = h.len();
-            h.extend(hashes.iter().map(|&c| c as u32));
-            n
-        });
-        if crate::txn::in_txn() {
-            return KeyLocks {
-                _gate: None,
-                _guards: Vec::new(),
-                held_before,
-            };
-        }
-        // The gate is taken once per thread (a nested lock would wait behind a queued EXEC).
-        let gate = (held_before == 0).then(|| self.gate.read().unwrap_or_else(|p| p.into_inner()));
-        let mut stripes: Vec<usize> = hashes
-            .iter()
-            .map(|&h| (h % LOCK_STRIPES as u64) as usize)
-            .collect();
-        // Ascending stripe order (not counter order): two commands can never wait on each
-        // other's stripes.
-        stripes.sort_unstable();
-        stripes.dedup();
-        let guards = stripes
-            .into_iter()
-            .map(|s| self.locks[s].lock().unwrap_or_else(|p| p.into_inner()))
-            .collect();
-        KeyLocks {
-            _gate: gate,
-            _guards: guards,
-            held_before,
-        }
-    }
-
     pub(crate) fn counter_of(ks: KeyspaceId, key: &[u8]) -> u32 {
         (key_hash(ks, key) % MOD_COUNTERS as u64) as u32
     }
@@ -912,28 +760,6 @@ impl Storage {
         (own, self.flush_all_epoch.load(Ordering::Acquire))
     }
 
-    /// Adds a range deletion to `batch`, or to the running transaction.
-    pub(crate) fn delete_range(
-        &self,
-        batch: &mut WriteBatch,
-        cf: &str,
-        from: &[u8],
-        to: &[u8],
-    ) -> Result<(), Error> {
-        let i = cf_index(cf);
-        if crate::txn::with_overlay(|o| o.delete_range(i, from, to)).is_none() {
-            batch.delete_range_cf(self.cf(cf)?, from, to);
-        }
-        Ok(())
-    }
-
-    /// Records a flush for WATCH now, or at the running transaction's commit.
-    pub(crate) fn note_flush(&self, ks: Option<KeyspaceId>) {
-        if crate::txn::with_overlay(|o| o.note_flush(ks)).is_none() {
-            self.bump_flush(ks);
-        }
-    }
-
     #[cfg(test)]
     pub(crate) fn written_batches(&self) -> u64 {
         self.written.load(Ordering::Acquire)
@@ -958,40 +784,20 @@ impl Storage {
         }
     }
 
-    /// Commits one batch to the engine (memtable + WAL buffer). The WAL record may still sit in
-    /// RocksDB's buffer when this returns: whoever acknowledges the write must first pass
-    /// [`Storage::wal_barrier`] with the batch's sequence number, which this thread can take
-    /// with [`last_write_seq`]. Keeping the flush and the fsync out of the write lets one
-    /// write(2) or one fsync cover the commands of many connections (group commit).
-    ///
-    /// Inside a transaction the batch is folded into the transaction instead (see `txn`).
-    pub fn write(&self, mut batch: WriteBatch) -> Result<(), Error> {
+    /// Commits a batch to the engine (memtable + WAL buffer), bypassing any unit. Returns
+    /// the write sequence to pass to [`Storage::wal_barrier`] before acknowledging it (0:
+    /// none needed, the binlog holds what must be durable).
+    pub(crate) fn write_direct(&self, batch: WriteBatch) -> Result<u64, Error> {
         if batch.is_empty() {
-            return Ok(());
-        }
-        self.maintain_ranks(&mut batch)?;
-        if crate::txn::in_txn() {
-            let held = HELD.with(|h| h.borrow().clone());
-            return self.fold_into_txn(batch, &held);
-        }
-        self.write_direct(batch)?;
-        HELD.with(|h| self.bump(&h.borrow()));
-        Ok(())
-    }
-
-    /// Commits a batch to the engine, bypassing any transaction.
-    pub(crate) fn write_direct(&self, batch: WriteBatch) -> Result<(), Error> {
-        if batch.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         self.db
             .write_opt(&batch, &self.write_options())
             .map_err(Error::from_engine)?;
-        if !self.external_log {
-            let seq = self.written.fetch_add(1, Ordering::AcqRel) + 1;
-            LAST_WRITE_SEQ.with(|c| c.set(c.get().max(seq)));
+        if self.external_log {
+            return Ok(0);
         }
-        Ok(())
+        Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
     /// Whether acknowledging writes up to `seq` still needs a barrier under the current
@@ -1165,58 +971,6 @@ impl Storage {
         self.db
             .flush_cfs_opt(&cfs, &rust_rocksdb::FlushOptions::default())?;
         Ok(())
-    }
-
-    /// An iterator over `[lower, upper)` of one column family. The bounds let RocksDB stop at
-    /// the range's end instead of stepping over deletion markers beyond it (after many pops
-    /// from one end of a list, say, the next key past the range is far away).
-    pub(crate) fn bounded_iter(
-        &self,
-        cf: &str,
-        lower: Vec<u8>,
-        upper: Vec<u8>,
-    ) -> Result<crate::txn::Iter<'_>, Error> {
-        self.iter(cf, lower, upper)
-    }
-
-    /// Iterator over every key starting with `prefix`.
-    pub(crate) fn prefix_iter(
-        &self,
-        cf: &str,
-        prefix: &[u8],
-    ) -> Result<crate::txn::Iter<'_>, Error> {
-        self.bounded_iter(cf, prefix.to_vec(), prefix_successor(prefix))
-    }
-
-    /// Reads the live (not expired) metadata of a key.
-    pub fn get_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>, Error> {
-        let raw = self.get_raw(CF_META, &encoding::meta_key(ks, key))?;
-        match raw {
-            None => Ok(None),
-            Some(raw) => {
-                let m = Meta::decode(&raw)?;
-                if m.is_expired(now) {
-                    note_expired(ks, key);
-                    Ok(None)
-                } else {
-                    Ok(Some(m))
-                }
-            }
-        }
-    }
-
-    /// The live metadata of a key that must be of type `ty`: `WrongType` for another type.
-    pub(crate) fn typed_meta(
-        &self,
-        ks: KeyspaceId,
-        key: &[u8],
-        now: u64,
-        ty: KeyType,
-    ) -> Result<Option<Meta>, Error> {
-        match self.get_meta(ks, key, now)? {
-            Some(m) if m.ty != ty => Err(Error::WrongType),
-            other => Ok(other),
-        }
     }
 
     /// Adds the writes that store `meta` for `key` to `batch` (and its expiry hint).
@@ -1471,7 +1225,7 @@ mod tests {
                         let n = s.last_appended.load(Ordering::Acquire);
                         b.put_cf(s.cf(CF_META).unwrap(), format!("k{n}"), b"v");
                         let mut rec = vec![b"r".to_vec()];
-                        s.write_logged(b, &mut rec, None).unwrap();
+                        s.write_logged(b, &mut rec, None, 0).unwrap();
                     }
                 })
             })
@@ -1573,7 +1327,7 @@ mod tests {
         b.put_cf(sub, encoding::sub_key(0, b"h", live_v, b"f1"), b"v");
         b.put_cf(sub, encoding::sub_key(0, b"h", dead_v, b"f1"), b"old");
         b.put_cf(sub, encoding::sub_key(0, b"gone", live_v, b"f"), b"x");
-        s.write(b).unwrap();
+        s.write_direct(b).unwrap();
         s.flush_all().unwrap();
         s.compact_all().unwrap();
         let get = |k: Vec<u8>| s.db.get_cf(s.cf(CF_SUB).unwrap(), k).unwrap();

@@ -5,8 +5,9 @@
 use bytes::Bytes;
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{self, KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage, CF_SUB};
+use crate::engine::CF_SUB;
 use crate::glob::glob_match;
 use crate::{num, Error, Result};
 
@@ -17,7 +18,7 @@ pub struct FieldPage {
     pub next: Option<Vec<u8>>,
 }
 
-impl Storage {
+impl Db<'_> {
     /// The live metadata of a hash; `WrongType` for another type.
     fn hash_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
         self.typed_meta(ks, key, now, KeyType::Hash)
@@ -55,7 +56,7 @@ impl Storage {
         nx: bool,
     ) -> Result<i64> {
         let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut meta = match self.hash_meta(ks, key, now)? {
             Some(m) => m,
             None => self.new_collection(KeyType::Hash),
@@ -85,7 +86,7 @@ impl Storage {
     }
 
     pub fn hget(&self, ks: KeyspaceId, key: &[u8], field: &[u8]) -> Result<Option<Bytes>> {
-        match self.hash_meta(ks, key, now_ms())? {
+        match self.hash_meta(ks, key, self.now_ms())? {
             None => Ok(None),
             Some(m) => self.field_get(ks, key, m.version, field),
         }
@@ -97,7 +98,7 @@ impl Storage {
         key: &[u8],
         fields: &[Bytes],
     ) -> Result<Vec<Option<Bytes>>> {
-        let Some(m) = self.hash_meta(ks, key, now_ms())? else {
+        let Some(m) = self.hash_meta(ks, key, self.now_ms())? else {
             return Ok(vec![None; fields.len()]);
         };
         let raw: Vec<Vec<u8>> = fields
@@ -113,7 +114,7 @@ impl Storage {
     /// HDEL: returns how many fields were removed; the hash goes when its last field does.
     pub fn hdel(&self, ks: KeyspaceId, key: &[u8], fields: &[Bytes]) -> Result<i64> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.hash_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.hash_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let cf = self.cf(CF_SUB)?;
@@ -138,14 +139,14 @@ impl Storage {
     /// HLEN: O(1) from the metadata.
     pub fn hlen(&self, ks: KeyspaceId, key: &[u8]) -> Result<u64> {
         Ok(self
-            .hash_meta(ks, key, now_ms())?
+            .hash_meta(ks, key, self.now_ms())?
             .map(|m| m.size)
             .unwrap_or(0))
     }
 
     /// Every (field, value) of a hash, in field order.
     pub fn hgetall(&self, ks: KeyspaceId, key: &[u8]) -> Result<Vec<(Bytes, Bytes)>> {
-        let Some(m) = self.hash_meta(ks, key, now_ms())? else {
+        let Some(m) = self.hash_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         Ok(self
@@ -206,7 +207,7 @@ impl Storage {
         count: usize,
         pattern: Option<&[u8]>,
     ) -> Result<FieldPage> {
-        match self.hash_meta(ks, key, now_ms())? {
+        match self.hash_meta(ks, key, self.now_ms())? {
             None => Ok(FieldPage {
                 pairs: Vec::new(),
                 next: None,
@@ -224,7 +225,7 @@ impl Storage {
         f: impl FnOnce(Option<&Bytes>) -> Result<(Bytes, T)>,
     ) -> Result<T> {
         let _l = self.lock(&[(ks, key)]);
-        let mut meta = match self.hash_meta(ks, key, now_ms())? {
+        let mut meta = match self.hash_meta(ks, key, self.now_ms())? {
             Some(m) => m,
             None => self.new_collection(KeyType::Hash),
         };
@@ -294,6 +295,8 @@ mod tests {
     #[test]
     fn fields_and_sizes() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         assert_eq!(
             s.hset(0, b"h", &[(b("a"), b("1")), (b("b"), b("2"))], false)
                 .unwrap(),
@@ -323,6 +326,8 @@ mod tests {
     #[test]
     fn delete_is_o1_and_members_are_reclaimed() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let pairs: Vec<(Bytes, Bytes)> = (0..2000).map(|i| (b(&format!("f{i}")), b("v"))).collect();
         s.hset(0, b"big", &pairs, false).unwrap();
         assert_eq!(s.del(0, &[b("big")]).unwrap(), 1);
@@ -345,6 +350,8 @@ mod tests {
     #[test]
     fn counters_in_fields() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         assert_eq!(s.hincr_by(0, b"h", b"n", 5).unwrap(), 5);
         s.hset(0, b"h", &[(b("t"), b("text"))], false).unwrap();
         assert!(matches!(

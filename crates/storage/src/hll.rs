@@ -8,8 +8,8 @@
 
 use bytes::Bytes;
 
+use crate::cx::Db;
 use crate::encoding::{KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage};
 use crate::{Error, Result};
 
 const P: u32 = 14;
@@ -229,7 +229,7 @@ pub fn count(regs: &[u8]) -> u64 {
     (ALPHA_INF * m * m / z).round() as u64
 }
 
-impl Storage {
+impl Db<'_> {
     /// The registers of a HyperLogLog key (`None`: no key).
     fn hll_registers(
         &self,
@@ -257,7 +257,7 @@ impl Storage {
 
     /// PFCOUNT: the estimate for the union of the keys.
     pub fn pfcount(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<u64> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut union = vec![0u8; REGISTERS];
         for k in keys {
             if let Some((regs, _)) = self.hll_registers(ks, k, now)? {
@@ -275,7 +275,7 @@ impl Storage {
         let mut lk: Vec<(KeyspaceId, &[u8])> = srcs.iter().map(|k| (ks, k.as_ref())).collect();
         lk.push((ks, dst));
         let _l = self.lock(&lk);
-        let now = now_ms();
+        let now = self.now_ms();
         let (mut union, expire) = match self.hll_registers(ks, dst, now)? {
             Some(x) => x,
             None => (vec![0u8; REGISTERS], 0),

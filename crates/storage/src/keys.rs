@@ -4,8 +4,9 @@
 use bytes::Bytes;
 use rust_rocksdb::{ReadOptions, WriteBatch};
 
+use crate::cx::Db;
 use crate::encoding::{self, KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage, CF_EXPIRE, CF_META, CF_SCORE, CF_SUB};
+use crate::engine::{CF_EXPIRE, CF_META, CF_SCORE, CF_SUB};
 use crate::glob::glob_match;
 use crate::{Error, Result};
 
@@ -26,12 +27,12 @@ pub struct ScanPage {
     pub next: Option<Vec<u8>>,
 }
 
-impl Storage {
+impl Db<'_> {
     /// DEL / UNLINK: returns how many of the keys existed. O(1) per key whatever its size.
     pub fn del(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<i64> {
         let lk: Vec<(KeyspaceId, &[u8])> = keys.iter().map(|k| (ks, k.as_ref())).collect();
         let _l = self.lock(&lk);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut b = WriteBatch::default();
         let mut n = 0;
         let mut seen = std::collections::HashSet::new();
@@ -50,7 +51,7 @@ impl Storage {
 
     /// EXISTS / TOUCH: counts keys that exist (a key named twice counts twice).
     pub fn exists(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<i64> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut n = 0;
         for k in keys {
             if self.get_meta(ks, k, now)?.is_some() {
@@ -62,7 +63,7 @@ impl Storage {
 
     /// TYPE.
     pub fn key_type(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<KeyType>> {
-        Ok(self.get_meta(ks, key, now_ms())?.map(|m| m.ty))
+        Ok(self.get_meta(ks, key, self.now_ms())?.map(|m| m.ty))
     }
 
     /// PEXPIREAT with NX/XX/GT/LT. A time in the past deletes the key. Returns whether the
@@ -75,7 +76,7 @@ impl Storage {
         cond: ExpireCond,
     ) -> Result<bool> {
         let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(mut m) = self.get_meta(ks, key, now)? else {
             return Ok(false);
         };
@@ -103,7 +104,7 @@ impl Storage {
 
     /// The absolute expiry in ms: -2 if the key does not exist, -1 if it has no expiry.
     pub fn expire_time_ms(&self, ks: KeyspaceId, key: &[u8]) -> Result<i64> {
-        Ok(match self.get_meta(ks, key, now_ms())? {
+        Ok(match self.get_meta(ks, key, self.now_ms())? {
             None => -2,
             Some(m) if m.expire_ms == 0 => -1,
             Some(m) => m.expire_ms as i64,
@@ -112,7 +113,7 @@ impl Storage {
 
     /// PTTL: remaining ms, -2 if absent, -1 without expiry.
     pub fn pttl(&self, ks: KeyspaceId, key: &[u8]) -> Result<i64> {
-        let now = now_ms();
+        let now = self.now_ms();
         Ok(match self.get_meta(ks, key, now)? {
             None => -2,
             Some(m) if m.expire_ms == 0 => -1,
@@ -123,7 +124,7 @@ impl Storage {
     /// PERSIST: returns whether an expiry was removed.
     pub fn persist(&self, ks: KeyspaceId, key: &[u8]) -> Result<bool> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut m) = self.get_meta(ks, key, now_ms())? else {
+        let Some(mut m) = self.get_meta(ks, key, self.now_ms())? else {
             return Ok(false);
         };
         if m.expire_ms == 0 {
@@ -178,7 +179,7 @@ impl Storage {
     /// RENAMENX found `dst` existing.
     pub fn rename(&self, ks: KeyspaceId, src: &[u8], dst: &[u8], nx: bool) -> Result<bool> {
         let _l = self.lock(&[(ks, src), (ks, dst)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(meta) = self.get_meta(ks, src, now)? else {
             return Err(Error::NoSuchKey);
         };
@@ -199,7 +200,7 @@ impl Storage {
     /// Returns whether it moved; one batch, so no reader sees it in both or in neither.
     pub fn move_key(&self, src_ks: KeyspaceId, key: &[u8], dst_ks: KeyspaceId) -> Result<bool> {
         let _l = self.lock(&[(src_ks, key), (dst_ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(meta) = self.get_meta(src_ks, key, now)? else {
             return Ok(false);
         };
@@ -218,7 +219,7 @@ impl Storage {
     /// first `samples` extrapolated to the element count (a sorted set's score index counted
     /// as one more record of the same size per member). `None` if the key does not exist.
     pub fn memory_usage(&self, ks: KeyspaceId, key: &[u8], samples: usize) -> Result<Option<u64>> {
-        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.get_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         let meta_bytes = (encoding::meta_key(ks, key).len() + meta.encode().len()) as u64;
@@ -261,7 +262,7 @@ impl Storage {
         replace: bool,
     ) -> Result<bool> {
         let _l = self.lock(&[(src_ks, src), (dst_ks, dst)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(meta) = self.get_meta(src_ks, src, now)? else {
             return Ok(false);
         };
@@ -295,7 +296,7 @@ impl Storage {
         pattern: Option<&[u8]>,
         ty: Option<KeyType>,
     ) -> Result<ScanPage> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut it = self.keyspace_iter(ks)?;
         match after {
             Some(a) => {
@@ -340,7 +341,7 @@ impl Storage {
     /// DBSIZE: live keys of a keyspace. O(N) in keys (one pass over the metadata of this
     /// keyspace only), as in Kvrocks.
     pub fn dbsize(&self, ks: KeyspaceId) -> Result<(u64, u64)> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut it = self.keyspace_iter(ks)?;
         it.seek_to_first();
         let (mut n, mut with_ttl) = (0, 0);
@@ -361,7 +362,7 @@ impl Storage {
     /// RANDOMKEY: seeks to a random position in the keyspace and returns the first live key
     /// from there (wrapping around). Not uniform, but O(log N).
     pub fn random_key(&self, ks: KeyspaceId) -> Result<Option<Bytes>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut it = self.keyspace_iter(ks)?;
         for attempt in 0..8 {
             let probe: [u8; 8] = rand::random();
@@ -408,7 +409,7 @@ impl Storage {
 
     /// Active expiry, step 1: entries of the expiry index that are due (at most `max`).
     pub fn expiry_due(&self, max: usize) -> Result<Vec<Vec<u8>>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let cf = self.cf(CF_EXPIRE)?;
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound((now + 1).to_be_bytes().to_vec());
@@ -439,7 +440,7 @@ impl Storage {
         let Some((at, ks, key)) = encoding::split_expire_key(raw) else {
             return Ok(false);
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let _l = self.lock(&[(ks, key)]);
         let mut b = WriteBatch::default();
         b.delete_cf(self.cf(CF_EXPIRE)?, raw);
@@ -478,7 +479,7 @@ impl Storage {
         let Some(raw) = self.get_raw(CF_META, &encoding::meta_key(ks, key))? else {
             return Ok(false);
         };
-        if !Meta::decode(&raw)?.is_expired(now_ms()) {
+        if !Meta::decode(&raw)?.is_expired(self.now_ms()) {
             return Ok(false);
         }
         drop(raw);
@@ -496,7 +497,7 @@ mod tests {
 
     use crate::engine::test_storage as open;
 
-    fn set(s: &Storage, ks: u32, k: &str, exp: SetExpiry) {
+    fn set(s: &crate::Db<'_>, ks: u32, k: &str, exp: SetExpiry) {
         s.set(
             ks,
             k.as_bytes(),
@@ -511,6 +512,8 @@ mod tests {
     #[test]
     fn scan_pages_cover_everything_once() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         for i in 0..250 {
             set(&s, 3, &format!("key:{i}"), SetExpiry::Clear);
         }
@@ -535,7 +538,9 @@ mod tests {
     #[test]
     fn active_expiry_deletes_and_skips_stale_hints() {
         let (_d, s) = open();
-        let now = now_ms();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
+        let now = crate::now_ms();
         set(&s, 0, "gone", SetExpiry::At(now + 30));
         set(&s, 0, "persisted", SetExpiry::At(now + 30));
         assert!(s.persist(0, b"persisted").unwrap());
@@ -553,7 +558,9 @@ mod tests {
     #[test]
     fn expire_conditions() {
         let (_d, s) = open();
-        let now = now_ms();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
+        let now = crate::now_ms();
         set(&s, 0, "k", SetExpiry::Clear);
         assert!(!s.expire_at(0, b"k", now + 1000, ExpireCond::Gt).unwrap());
         assert!(s.expire_at(0, b"k", now + 1000, ExpireCond::Lt).unwrap());
@@ -566,6 +573,8 @@ mod tests {
     #[test]
     fn flushdb_only_touches_one_db() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         set(&s, 0, "a", SetExpiry::Clear);
         set(&s, 1, "b", SetExpiry::Clear);
         s.flushdb(0).unwrap();
@@ -578,6 +587,8 @@ mod tests {
     #[test]
     fn rename_and_copy() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         set(&s, 0, "a", SetExpiry::Clear);
         assert!(matches!(
             s.rename(0, b"zz", b"y", false),

@@ -4,6 +4,7 @@
 //! replies.
 
 pub mod bits;
+mod cx;
 mod dbmap;
 pub mod encoding;
 mod engine;
@@ -21,17 +22,18 @@ mod txn;
 mod whole;
 mod zsets;
 
+pub use cx::{Db, ExpiredSeen, KeyLocks, OwnedKey, WriteCx};
 pub use encoding::{KeyType, KeyspaceId, Meta, FIRST_NAMESPACE_ID, FORMAT_VERSION};
 pub use engine::{
-    collect_expired, freeze_clock, is_no_space, last_write_seq, now_ms, peek_write_seq, CommitLog,
-    Compression, Durability, ExpiredSeen, KeyLocks, Storage, StorageOptions, ALL_CF_NAMES, LANES,
+    is_no_space, now_ms, CommitLog, Compression, Durability, Storage, StorageOptions, ALL_CF_NAMES,
+    LANES,
 };
 pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::{random_sample, SetOp};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
-pub use txn::{in_txn, txn_writes, Txn, WatchToken};
+pub use txn::{Txn, WatchToken};
 pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
 
 /// Errors of the storage layer: what happened, in words; the server chooses the reply (the

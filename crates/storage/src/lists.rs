@@ -7,8 +7,9 @@
 use bytes::Bytes;
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{self, be_u64, KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage, CF_SUB};
+use crate::engine::CF_SUB;
 use crate::{Error, Result};
 
 const MID: u64 = 1 << 63;
@@ -53,7 +54,7 @@ pub fn normalize_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
     Some((s as u64, e as u64))
 }
 
-impl Storage {
+impl Db<'_> {
     pub(crate) fn list_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
         self.typed_meta(ks, key, now, KeyType::List)
     }
@@ -174,7 +175,7 @@ impl Storage {
         only_existing: bool,
     ) -> Result<u64> {
         let _l = self.lock(&[(ks, key)]);
-        let mut meta = match self.list_meta(ks, key, now_ms())? {
+        let mut meta = match self.list_meta(ks, key, self.now_ms())? {
             Some(m) => m,
             None if only_existing => return Ok(0),
             None => self.new_list(),
@@ -206,7 +207,7 @@ impl Storage {
     /// The elements SORT works on: a list's items in order, a set's members, a sorted set's
     /// members by score. `None` for a missing key; `WrongType` for strings and hashes.
     pub fn sort_source(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<(KeyType, Vec<Bytes>)>> {
-        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.get_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         let items = match meta.ty {
@@ -280,7 +281,7 @@ impl Storage {
         count: u64,
     ) -> Result<Option<Vec<Bytes>>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         let mut b = WriteBatch::default();
@@ -293,7 +294,7 @@ impl Storage {
     /// LLEN: O(1).
     pub fn llen(&self, ks: KeyspaceId, key: &[u8]) -> Result<u64> {
         Ok(self
-            .list_meta(ks, key, now_ms())?
+            .list_meta(ks, key, self.now_ms())?
             .map(|m| m.size)
             .unwrap_or(0))
     }
@@ -309,7 +310,7 @@ impl Storage {
 
     /// LINDEX: one point lookup.
     pub fn lindex(&self, ks: KeyspaceId, key: &[u8], index: i64) -> Result<Option<Bytes>> {
-        let Some(meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         match Self::position(&meta, index) {
@@ -321,7 +322,7 @@ impl Storage {
     /// LSET: `NoSuchKey` without a list, `IndexOutOfRange` outside it.
     pub fn lset(&self, ks: KeyspaceId, key: &[u8], index: i64, value: Bytes) -> Result<()> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Err(Error::NoSuchKey);
         };
         let Some(p) = Self::position(&meta, index) else {
@@ -334,7 +335,7 @@ impl Storage {
 
     /// LRANGE.
     pub fn lrange(&self, ks: KeyspaceId, key: &[u8], start: i64, stop: i64) -> Result<Vec<Bytes>> {
-        let Some(meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         match normalize_range(start, stop, meta.size) {
@@ -346,7 +347,7 @@ impl Storage {
     /// LTRIM: deletes the items outside the range (O(removed)).
     pub fn ltrim(&self, ks: KeyspaceId, key: &[u8], start: i64, stop: i64) -> Result<()> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(());
         };
         let (head, tail) = bounds(&meta);
@@ -368,7 +369,7 @@ impl Storage {
     /// the tail if negative; all if 0). Returns how many.
     pub fn lrem(&self, ks: KeyspaceId, key: &[u8], count: i64, value: &[u8]) -> Result<u64> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let mut items = self.all_items(ks, key, &meta)?;
@@ -410,7 +411,7 @@ impl Storage {
         value: Bytes,
     ) -> Result<i64> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let mut items = self.all_items(ks, key, &meta)?;
@@ -436,7 +437,7 @@ impl Storage {
         count: u64,
         maxlen: u64,
     ) -> Result<Vec<u64>> {
-        let Some(meta) = self.list_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.list_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let items = self.all_items(ks, key, &meta)?;
@@ -478,7 +479,7 @@ impl Storage {
         to: End,
     ) -> Result<Option<Bytes>> {
         let _l = self.lock(&[(ks, src), (ks, dst)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(mut sm) = self.list_meta(ks, src, now)? else {
             return Ok(None);
         };
@@ -512,7 +513,7 @@ impl Storage {
     ) -> Result<Option<(Bytes, Vec<Bytes>)>> {
         let lk: Vec<(KeyspaceId, &[u8])> = keys.iter().map(|k| (ks, k.as_ref())).collect();
         let _l = self.lock(&lk);
-        let now = now_ms();
+        let now = self.now_ms();
         for k in keys {
             let Some(mut meta) = self.list_meta(ks, k, now)? else {
                 continue;
@@ -540,6 +541,8 @@ mod tests {
     #[test]
     fn both_ends_and_ranges() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         assert_eq!(
             s.push(0, b"l", End::Right, &bs(&["b", "c"]), false)
                 .unwrap(),

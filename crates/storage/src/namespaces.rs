@@ -8,8 +8,9 @@
 
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{self, KeyspaceId, FIRST_NAMESPACE_ID};
-use crate::engine::{Storage, CF_DEFAULT, CF_META, CF_RANK, CF_SCORE, CF_SUB};
+use crate::engine::{CF_DEFAULT, CF_META, CF_RANK, CF_SCORE, CF_SUB};
 use crate::Error;
 
 /// Databases per namespace.
@@ -33,7 +34,7 @@ fn entry_key(name: &str) -> Vec<u8> {
     k
 }
 
-impl Storage {
+impl Db<'_> {
     /// Every registered namespace, by name.
     pub fn namespaces(&self) -> Result<Vec<NsEntry>, Error> {
         let mut it = self.prefix_iter(CF_DEFAULT, PREFIX)?;
@@ -139,6 +140,8 @@ mod tests {
     #[test]
     fn namespaces_get_fresh_ranges_and_drop_removes_their_data() {
         let (_d, s) = crate::engine::test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let a = s.namespace_add("a", "ta").unwrap().unwrap();
         assert_eq!(a.base, FIRST_NAMESPACE_ID);
         assert!(s.namespace_add("a", "x").unwrap().is_none());

@@ -15,13 +15,13 @@
 //! ([`Storage::rank_maintenance`]) splits or builds them under the key lock. Fences of a deleted
 //! or overwritten set carry its old version and are reclaimed by the compaction filter.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_rocksdb::{WriteBatch, WriteBatchIteratorCf};
 
+use crate::cx::Db;
 use crate::encoding::{self, KeyType, KeyspaceId, Meta};
-use crate::engine::{cf_index, now_ms, Storage, CF_META, CF_RANK, CF_SCORE};
+use crate::engine::{cf_index, CF_META, CF_RANK, CF_SCORE};
 use crate::Result;
 
 /// Target members per block.
@@ -38,22 +38,6 @@ pub const INDEX_FROM: u64 = 2048;
 pub(crate) type FenceCache =
     std::sync::Mutex<HashMap<Vec<u8>, Option<std::sync::Arc<Vec<Vec<u8>>>>>>;
 const FENCE_CACHE_MAX: usize = 100_000;
-
-thread_local! {
-    static SCORE_TOUCHED: Cell<bool> = const { Cell::new(false) };
-    /// Entries visited by the last rank lookup on this thread (tests check it stays small).
-    static RANK_STEPS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Marks that the batch being built adds or removes score-index entries.
-pub(crate) fn note_score_write() {
-    SCORE_TOUCHED.with(|c| c.set(true));
-}
-
-/// Entries the last rank lookup on this thread visited.
-pub fn last_rank_steps() -> u64 {
-    RANK_STEPS.with(|c| c.get())
-}
 
 /// Length of the `ks | keylen | key | version` prefix of a sub/score/rank key.
 fn prefix_len(raw: &[u8]) -> Option<usize> {
@@ -97,7 +81,7 @@ impl WriteBatchIteratorCf for Collect {
 
 type Fences = Option<std::sync::Arc<Vec<Vec<u8>>>>;
 
-impl Storage {
+impl Db<'_> {
     fn rank_key_exists(&self, k: &[u8]) -> Result<bool> {
         Ok(self.fences(k)?.is_some())
     }
@@ -158,7 +142,7 @@ impl Storage {
     /// Adjusts fence counts for the score-index entries `batch` adds or removes (see the
     /// module comment). Called with the key locks of the batch's sets held.
     pub(crate) fn maintain_ranks(&self, batch: &mut WriteBatch) -> Result<()> {
-        if !SCORE_TOUCHED.with(|c| c.replace(false)) {
+        if !self.cx.score_touched.replace(false) {
             return Ok(());
         }
         let mut c = Collect {
@@ -237,7 +221,7 @@ impl Storage {
             return Ok(());
         };
         let _l = self.lock(&[(ks, key)]);
-        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.get_meta(ks, key, self.now_ms())? else {
             return Ok(());
         };
         if meta.ty != KeyType::ZSet || meta.version != version {
@@ -342,7 +326,7 @@ impl Storage {
             it.next();
         }
         it.status()?;
-        RANK_STEPS.with(|c| c.set(steps));
+        self.cx.rank_steps.set(steps);
         Ok(Some(rank))
     }
 
@@ -391,7 +375,7 @@ impl Storage {
             it.next();
         }
         it.status()?;
-        RANK_STEPS.with(|c| c.set(steps));
+        self.cx.rank_steps.set(steps);
         Ok(Some(out))
     }
 
@@ -407,14 +391,14 @@ mod tests {
     use bytes::Bytes;
 
     use crate::engine::test_storage;
-    use crate::{Storage, ZaddFlags};
+    use crate::ZaddFlags;
 
-    fn naive_rank(s: &Storage, member: &[u8]) -> u64 {
+    fn naive_rank(s: &crate::Db<'_>, member: &[u8]) -> u64 {
         let all = s.zall(0, b"z").unwrap();
         all.iter().position(|(m, _)| m.as_ref() == member).unwrap() as u64
     }
 
-    fn drain(s: &Storage) {
+    fn drain(s: &crate::Db<'_>) {
         while s.rank_queued() > 0 {
             s.rank_maintenance(16).unwrap();
         }
@@ -423,6 +407,8 @@ mod tests {
     #[test]
     fn ranks_of_a_large_set_come_from_the_fences() {
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let n = 20_000u64;
         for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
             let pairs: Vec<(f64, Bytes)> = chunk
@@ -437,9 +423,9 @@ mod tests {
             let m = format!("m{i:06}");
             assert_eq!(s.zrank(0, b"z", m.as_bytes(), false).unwrap().unwrap().0, i);
             assert!(
-                super::last_rank_steps() < 2 * 2048 + 64,
+                cx.rank_steps() < 2 * 2048 + 64,
                 "rank walked {} entries",
-                super::last_rank_steps()
+                cx.rank_steps()
             );
             assert_eq!(
                 s.zrank(0, b"z", m.as_bytes(), true).unwrap().unwrap().0,
@@ -478,7 +464,7 @@ mod tests {
         let all = s.zall(0, b"z").unwrap();
         let got = s.zrange_by_rank(0, b"z", 9000, 9004, false).unwrap();
         assert_eq!(got, all[9000..=9004].to_vec());
-        assert!(super::last_rank_steps() < 2 * 2048 + 64);
+        assert!(cx.rank_steps() < 2 * 2048 + 64);
         let got = s.zrange_by_rank(0, b"z", 9000, 9004, true).unwrap();
         let mut want = all[all.len() - 9005..all.len() - 9000].to_vec();
         want.reverse();

@@ -14,8 +14,9 @@ use bytes::Bytes;
 use rand::seq::SliceRandom;
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{self, KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage, CF_SUB};
+use crate::engine::CF_SUB;
 use crate::hashes::FieldPage;
 use crate::Result;
 
@@ -54,7 +55,7 @@ fn lower_watermark(meta: &mut Meta, member: &[u8]) {
     }
 }
 
-impl Storage {
+impl Db<'_> {
     fn set_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
         self.typed_meta(ks, key, now, KeyType::Set)
     }
@@ -77,7 +78,7 @@ impl Storage {
     /// SADD: returns how many members were new.
     pub fn sadd(&self, ks: KeyspaceId, key: &[u8], members: &[Bytes]) -> Result<i64> {
         let _l = self.lock(&[(ks, key)]);
-        let mut meta = match self.set_meta(ks, key, now_ms())? {
+        let mut meta = match self.set_meta(ks, key, self.now_ms())? {
             Some(m) => m,
             None => self.new_collection(KeyType::Set),
         };
@@ -104,7 +105,7 @@ impl Storage {
     /// SREM: returns how many members were removed; the set goes with its last member.
     pub fn srem(&self, ks: KeyspaceId, key: &[u8], members: &[Bytes]) -> Result<i64> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.set_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.set_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let mut b = WriteBatch::default();
@@ -154,14 +155,14 @@ impl Storage {
     }
 
     pub fn sismember(&self, ks: KeyspaceId, key: &[u8], member: &[u8]) -> Result<bool> {
-        match self.set_meta(ks, key, now_ms())? {
+        match self.set_meta(ks, key, self.now_ms())? {
             None => Ok(false),
             Some(m) => self.is_member(ks, key, m.version, member),
         }
     }
 
     pub fn smismember(&self, ks: KeyspaceId, key: &[u8], members: &[Bytes]) -> Result<Vec<bool>> {
-        let Some(m) = self.set_meta(ks, key, now_ms())? else {
+        let Some(m) = self.set_meta(ks, key, self.now_ms())? else {
             return Ok(vec![false; members.len()]);
         };
         members
@@ -172,7 +173,7 @@ impl Storage {
 
     /// SMEMBERS, in member order.
     pub fn smembers(&self, ks: KeyspaceId, key: &[u8]) -> Result<Vec<Bytes>> {
-        match self.set_meta(ks, key, now_ms())? {
+        match self.set_meta(ks, key, self.now_ms())? {
             None => Ok(Vec::new()),
             Some(m) => self.members_of(ks, key, &m),
         }
@@ -181,7 +182,7 @@ impl Storage {
     /// SCARD: O(1).
     pub fn scard(&self, ks: KeyspaceId, key: &[u8]) -> Result<u64> {
         Ok(self
-            .set_meta(ks, key, now_ms())?
+            .set_meta(ks, key, self.now_ms())?
             .map(|m| m.size)
             .unwrap_or(0))
     }
@@ -212,7 +213,7 @@ impl Storage {
         key: &[u8],
         count: Option<i64>,
     ) -> Result<Vec<Bytes>> {
-        let Some(meta) = self.set_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.set_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         match count {
@@ -226,7 +227,7 @@ impl Storage {
     /// ones from the pop watermark on. O(count).
     pub fn spop(&self, ks: KeyspaceId, key: &[u8], count: Option<u64>) -> Result<Vec<Bytes>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.set_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.set_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let n = count.unwrap_or(1).min(meta.size);
@@ -268,7 +269,7 @@ impl Storage {
     /// SMOVE: moves a member from one set to another; false if it was not in `src`.
     pub fn smove(&self, ks: KeyspaceId, src: &[u8], dst: &[u8], member: &[u8]) -> Result<bool> {
         let _l = self.lock(&[(ks, src), (ks, dst)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let src_meta = self.set_meta(ks, src, now)?;
         let dst_meta = self.set_meta(ks, dst, now)?;
         let Some(mut sm) = src_meta else {
@@ -298,7 +299,7 @@ impl Storage {
 
     /// SINTER / SUNION / SDIFF of the given keys (missing keys are empty sets).
     pub fn set_combine(&self, ks: KeyspaceId, op: SetOp, keys: &[Bytes]) -> Result<Vec<Bytes>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut metas = Vec::with_capacity(keys.len());
         for k in keys {
             metas.push(self.set_meta(ks, k, now)?);
@@ -386,7 +387,7 @@ impl Storage {
         let mut locked: Vec<(KeyspaceId, &[u8])> = keys.iter().map(|k| (ks, k.as_ref())).collect();
         locked.push((ks, dst));
         let _l = self.lock(&locked);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut metas = Vec::with_capacity(keys.len());
         for k in keys {
             metas.push(self.set_meta(ks, k, now)?);
@@ -417,7 +418,7 @@ impl Storage {
         count: usize,
         pattern: Option<&[u8]>,
     ) -> Result<FieldPage> {
-        match self.set_meta(ks, key, now_ms())? {
+        match self.set_meta(ks, key, self.now_ms())? {
             None => Ok(FieldPage {
                 pairs: Vec::new(),
                 next: None,
@@ -440,6 +441,8 @@ mod tests {
     #[test]
     fn members_and_algebra() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         assert_eq!(s.sadd(0, b"a", &bs(&["1", "2", "3", "3"])).unwrap(), 3);
         assert_eq!(s.sadd(0, b"b", &bs(&["2", "3", "4"])).unwrap(), 3);
         assert_eq!(s.scard(0, b"a").unwrap(), 3);

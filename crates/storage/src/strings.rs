@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage};
 use crate::{num, Error, Result};
 
 /// The NX / XX condition of SET.
@@ -37,19 +37,19 @@ pub struct SetOutcome {
     pub old: Option<Bytes>,
 }
 
-impl Storage {
+impl Db<'_> {
     fn string_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
         self.typed_meta(ks, key, now, KeyType::String)
     }
 
     /// GET: the string value, `None` if absent, `WrongType` for other types.
     pub fn get(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<Bytes>> {
-        Ok(self.string_meta(ks, key, now_ms())?.map(|m| m.value))
+        Ok(self.string_meta(ks, key, self.now_ms())?.map(|m| m.value))
     }
 
     /// MGET: values in order; absent keys and keys of other types are `None`.
     pub fn mget(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<Vec<Option<Bytes>>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let raw_keys: Vec<Vec<u8>> = keys
             .iter()
             .map(|k| crate::encoding::meta_key(ks, k))
@@ -74,7 +74,7 @@ impl Storage {
     /// GET of many keys in one batched engine lookup (pipelined GETs): per key the value,
     /// `None`, or `WrongType`, exactly as [`Storage::get`] would answer.
     pub fn get_many(&self, ks: KeyspaceId, keys: &[Bytes]) -> Result<Vec<Result<Option<Bytes>>>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let raw_keys: Vec<Vec<u8>> = keys
             .iter()
             .map(|k| crate::encoding::meta_key(ks, k))
@@ -109,7 +109,7 @@ impl Storage {
         want_old: bool,
     ) -> Result<SetOutcome> {
         let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let needs_read = want_old || cond != SetCond::Always || expiry == SetExpiry::Keep;
         let current = if needs_read {
             self.get_meta(ks, key, now)?
@@ -159,7 +159,7 @@ impl Storage {
     pub fn mset(&self, ks: KeyspaceId, pairs: &[(Bytes, Bytes)], nx: bool) -> Result<bool> {
         let keys: Vec<(KeyspaceId, &[u8])> = pairs.iter().map(|(k, _)| (ks, k.as_ref())).collect();
         let _l = self.lock(&keys);
-        let now = now_ms();
+        let now = self.now_ms();
         if nx {
             for (k, _) in pairs {
                 if self.get_meta(ks, k, now)?.is_some() {
@@ -178,7 +178,7 @@ impl Storage {
     /// GETDEL.
     pub fn getdel(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<Bytes>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(m) = self.string_meta(ks, key, now_ms())? else {
+        let Some(m) = self.string_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         let mut b = WriteBatch::default();
@@ -196,7 +196,7 @@ impl Storage {
         expiry: Option<SetExpiry>,
     ) -> Result<Option<Bytes>> {
         let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let Some(mut m) = self.string_meta(ks, key, now)? else {
             return Ok(None);
         };
@@ -240,7 +240,7 @@ impl Storage {
         f: impl FnOnce(Option<&Bytes>) -> Result<(Option<Bytes>, T)>,
     ) -> Result<T> {
         let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let current = self.string_meta(ks, key, now)?;
         let (new_value, out) = f(current.as_ref().map(|m| &m.value))?;
         if let Some(v) = new_value {
@@ -366,6 +366,8 @@ mod tests {
     #[test]
     fn set_get_and_conditions() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let set = |k: &str, v: &str, c| {
             s.set(
                 0,
@@ -389,6 +391,8 @@ mod tests {
     #[test]
     fn incr_rules() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         assert_eq!(s.incr_by(0, b"n", 5).unwrap(), 5);
         assert_eq!(s.incr_by(0, b"n", -7).unwrap(), -2);
         s.set(
@@ -418,6 +422,8 @@ mod tests {
     #[test]
     fn ranges() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         s.set(
             0,
             b"k",
@@ -439,6 +445,8 @@ mod tests {
     #[test]
     fn past_expiry_deletes() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         s.set(
             0,
             b"k",
@@ -463,6 +471,8 @@ mod tests {
     #[test]
     fn string_commands_on_other_types_are_wrongtype() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let meta = Meta {
             ty: KeyType::Hash,
             expire_ms: 0,

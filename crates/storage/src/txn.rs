@@ -2,10 +2,10 @@
 //!
 //! A transaction runs its commands on one thread while holding the engine's *gate*
 //! exclusively: no other command that writes can run meanwhile, so no per-key locks are
-//! needed inside it. The commands' batches are not written to RocksDB; they are folded into a
-//! thread-local *overlay* (per column family: key → new value or deletion, plus range
-//! deletions). Every read of the storage layer goes through [`Storage::get_raw`],
-//! [`Storage::multi_get_raw`] and [`Storage::iter`], which see the overlay on top of the
+//! needed inside it. The commands' batches are not written to RocksDB; they are folded into the
+//! *overlay* of the transaction's write context (`cx`) (per column family: key → new value or deletion, plus range
+//! deletions). Every read of the storage layer goes through [`Db::get_raw`],
+//! [`Db::multi_get_raw`] and [`Db::iter`], which see the overlay on top of the
 //! engine, so each command reads the writes of the commands before it. The commit writes the
 //! net effect of the overlay as ONE `WriteBatch`: a crash leaves all of the transaction or
 //! none of it.
@@ -15,7 +15,6 @@
 //! [`WatchToken`] remembers the counter, the epochs and whether the key was live; EXEC checks
 //! the tokens after taking the gate, so nothing can slip in between the check and the writes.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::Ordering;
@@ -25,13 +24,14 @@ use rust_rocksdb::{
     DBPinnableSlice, DBRawIteratorWithThreadMode, WriteBatch, WriteBatchIteratorCf, DB,
 };
 
+use crate::cx::{Db, KeyLocks, WriteCx};
 use crate::encoding::{self, KeyspaceId, Meta};
-use crate::engine::{KeyLocks, Storage, ALL_CFS, CF_META};
+use crate::engine::{Storage, ALL_CFS, CF_META};
 use crate::{Error, Result};
 
 pub(crate) const NCF: usize = ALL_CFS.len();
 
-/// Pending writes of the transaction running on this thread.
+/// Pending writes of a unit (transaction, key batch, single write), in its write context.
 #[derive(Default)]
 pub(crate) struct Overlay {
     /// Per column family (index into `ALL_CFS`): key → `Some(value)` written, `None` deleted.
@@ -47,32 +47,12 @@ pub(crate) struct Overlay {
     /// A batch held an operation the overlay cannot represent.
     unsupported: bool,
     /// Batches folded in so far (did a command write anything?).
-    writes: u64,
+    pub(crate) writes: u64,
     /// The first batch, kept as it is until something needs the maps (a read, a second
     /// batch): a single-write command then commits its own batch without any copying.
     stash: Option<WriteBatch>,
     /// RocksDB's ids of the column families (to fold batches).
     ids: [u32; NCF],
-}
-
-thread_local! {
-    static TXN: RefCell<Option<Overlay>> = const { RefCell::new(None) };
-}
-
-/// Whether this thread runs a transaction or key batch (its writes are collected).
-pub fn in_txn() -> bool {
-    TXN.with(|t| t.borrow().is_some())
-}
-
-/// How many batches the running transaction has collected (0 outside one): a command that
-/// leaves it unchanged wrote nothing.
-pub fn txn_writes() -> u64 {
-    TXN.with(|t| t.borrow().as_ref().map_or(0, |o| o.writes))
-}
-
-/// Runs `f` on this thread's overlay, if a transaction is running.
-pub(crate) fn with_overlay<R>(f: impl FnOnce(&mut Overlay) -> R) -> Option<R> {
-    TXN.with(|t| t.borrow_mut().as_mut().map(f))
 }
 
 /// What the overlay says about one key.
@@ -436,35 +416,51 @@ pub struct WatchToken {
     presence: Presence,
 }
 
-/// A running transaction: holds the gate; dropping it without [`Txn::commit`] discards the
-/// overlay.
+/// A running unit (transaction or key batch): owns its write context (whose overlay collects
+/// the writes) and holds the gate or the unit's key locks; dropping it without a commit
+/// discards every pending write.
 pub struct Txn<'a> {
     storage: &'a Storage,
+    cx: WriteCx,
     /// `None` for a key batch (see [`Storage::begin_key_batch`]).
     _gate: Option<RwLockWriteGuard<'a, ()>>,
+    _locks: Option<KeyLocks<'a>>,
 }
 
 impl Storage {
-    /// Starts a transaction on this thread: waits until no other command is writing, then
-    /// keeps every other writer out until the transaction ends.
+    /// Takes the gate exclusively: waits until no other command is writing, then keeps every
+    /// other writer out until the guard is dropped.
+    pub fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gate.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a transaction: waits until no other command is writing, then keeps every other
+    /// writer out until the transaction ends.
     pub fn begin_txn(&self) -> Txn<'_> {
-        let gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        TXN.with(|t| *t.borrow_mut() = Some(Overlay::new(self.cf_ids)));
+        let gate = self.exclusive();
+        let cx = WriteCx::new();
+        *cx.overlay.borrow_mut() = Some(Overlay::new(self.cf_ids));
         Txn {
             storage: self,
+            cx,
             _gate: Some(gate),
+            _locks: None,
         }
     }
 
     /// Starts a *key batch*: like a transaction (the writes of several commands collected
     /// and committed as one batch, each command reading the writes before it) but without
-    /// the gate. The caller must hold the lock of the only key the commands touch (pipelined
-    /// single-key writes).
-    pub fn begin_key_batch<'a>(&'a self, _held: &KeyLocks<'a>) -> Txn<'a> {
-        TXN.with(|t| *t.borrow_mut() = Some(Overlay::new(self.cf_ids)));
+    /// the gate, under the locks `locks` of the only keys the commands touch (their
+    /// modification counters are bumped by the commit).
+    pub fn begin_key_batch<'a>(&'a self, locks: KeyLocks<'a>) -> Txn<'a> {
+        let cx = WriteCx::new();
+        *cx.overlay.borrow_mut() = Some(Overlay::new(self.cf_ids));
+        cx.held.borrow_mut().extend_from_slice(&locks.counters);
         Txn {
             storage: self,
+            cx,
             _gate: None,
+            _locks: Some(locks),
         }
     }
 
@@ -472,7 +468,7 @@ impl Storage {
     /// [`Txn::intact`].
     pub fn watch(&self, logical: KeyspaceId, key: &[u8]) -> Result<WatchToken> {
         let swaps = self.swap_count(logical);
-        let ks = self.physical(logical);
+        let ks = self.committed_physical(logical);
         let counter = Self::counter_of(ks, key);
         let seen = self.mod_counters[counter as usize].load(Ordering::Acquire);
         let (flush_ks, flush_all) = self.flush_epochs(ks);
@@ -490,8 +486,12 @@ impl Storage {
         })
     }
 
+    /// Whether a key is there, in the engine (WATCH and EXEC's check read no overlay).
     fn presence(&self, ks: KeyspaceId, key: &[u8]) -> Result<Presence> {
-        Ok(match self.get_raw(CF_META, &encoding::meta_key(ks, key))? {
+        let raw = self
+            .db
+            .get_pinned_cf(self.cf(CF_META)?, encoding::meta_key(ks, key))?;
+        Ok(match raw {
             None => Presence::Absent,
             Some(raw) => {
                 if Meta::decode(&raw)?.is_expired(crate::engine::now_ms()) {
@@ -502,10 +502,12 @@ impl Storage {
             }
         })
     }
+}
 
-    /// Folds a batch into the running transaction (called by [`Storage::write`]).
+impl<'a> Db<'a> {
+    /// Folds a batch into the running unit (called by [`Db::write`]).
     pub(crate) fn fold_into_txn(&self, batch: WriteBatch, touched: &[u32]) -> Result<()> {
-        let bad = with_overlay(|o| {
+        let bad = self.with_overlay(|o| {
             o.touched.extend_from_slice(touched);
             o.writes += 1;
             if o.pristine() {
@@ -513,9 +515,10 @@ impl Storage {
                 return false;
             }
             o.materialize();
+            let ids = o.ids;
             batch.iterate_cf(&mut Fold {
                 overlay: o,
-                ids: &self.cf_ids,
+                ids: &ids,
             });
             o.unsupported
         });
@@ -527,15 +530,16 @@ impl Storage {
         Ok(())
     }
 
-    /// A value of one column family, as the running transaction sees it.
-    pub(crate) fn get_raw(&self, cf: &str, key: &[u8]) -> Result<Option<Val<'_>>> {
-        if in_txn() {
+    /// A value of one column family, as the running unit sees it.
+    pub(crate) fn get_raw(&self, cf: &str, key: &[u8]) -> Result<Option<Val<'a>>> {
+        if self.in_unit() {
             let i = crate::engine::cf_index(cf);
-            if let Some(Lookup::Own(v)) = with_overlay(|o| o.lookup(i, key)) {
+            if let Some(Lookup::Own(v)) = self.with_overlay(|o| o.lookup(i, key)) {
                 return Ok(v.map(Val::Owned));
             }
         }
-        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.map(Val::Pinned))
+        let s = self.s;
+        Ok(s.db.get_pinned_cf(s.cf(cf)?, key)?.map(Val::Pinned))
     }
 
     /// Many values of one column family in one batched lookup.
@@ -544,13 +548,13 @@ impl Storage {
         cf: &str,
         keys: &[Vec<u8>],
         sorted: bool,
-    ) -> Result<Vec<Result<Option<Val<'_>>>>> {
-        if in_txn() {
+    ) -> Result<Vec<Result<Option<Val<'a>>>>> {
+        if self.in_unit() {
             return Ok(keys.iter().map(|k| self.get_raw(cf, k)).collect());
         }
-        Ok(self
-            .db
-            .batched_multi_get_cf(self.cf(cf)?, keys, sorted)
+        let s = self.s;
+        Ok(s.db
+            .batched_multi_get_cf(s.cf(cf)?, keys, sorted)
             .into_iter()
             .map(|r| r.map(|v| v.map(Val::Pinned)).map_err(Error::from))
             .collect())
@@ -559,10 +563,10 @@ impl Storage {
     /// An iterator over `[lower, upper)` of one column family, as the running transaction
     /// sees it. The bounds let RocksDB stop at the range's end instead of stepping over
     /// deletion markers beyond it (after many pops from one end of a list, say).
-    pub(crate) fn iter(&self, cf: &str, lower: Vec<u8>, upper: Vec<u8>) -> Result<Iter<'_>> {
-        let over = if in_txn() {
+    pub(crate) fn iter(&self, cf: &str, lower: Vec<u8>, upper: Vec<u8>) -> Result<Iter<'a>> {
+        let over = if self.in_unit() {
             let i = crate::engine::cf_index(cf);
-            with_overlay(|o| {
+            self.with_overlay(|o| {
                 o.materialize();
                 let over: Vec<(Vec<u8>, Option<Vec<u8>>)> = o.maps[i]
                     .range::<[u8], _>((
@@ -579,7 +583,8 @@ impl Storage {
         let mut ro = rust_rocksdb::ReadOptions::default();
         ro.set_iterate_lower_bound(lower);
         ro.set_iterate_upper_bound(upper);
-        let base = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        let s = self.s;
+        let base = s.db.raw_iterator_cf_opt(s.cf(cf)?, ro);
         Ok(match over {
             Some((over, hidden)) if !over.is_empty() || !hidden.is_empty() => {
                 Iter::Merged(Box::new(Merged {
@@ -604,7 +609,7 @@ impl Txn<'_> {
         if s.swap_count(t.logical) != t.swaps {
             // SWAPDB replaced the watched database: as in Redis, the key counts as touched
             // if it is there on either side of the swap.
-            let swapped_in = s.presence(s.physical(t.logical), &t.key)?;
+            let swapped_in = s.presence(s.committed_physical(t.logical), &t.key)?;
             return Ok(now != Presence::Live && swapped_in != Presence::Live);
         }
         if s.mod_counters[t.counter as usize].load(Ordering::Acquire) != t.seen
@@ -623,45 +628,53 @@ impl Txn<'_> {
         Ok(true)
     }
 
-    /// Writes the transaction's net effect as one batch. On error nothing was written.
-    pub fn commit(self) -> Result<()> {
+    /// The engine seen through this unit: reads see its pending writes, writes join them.
+    pub fn db(&self) -> Db<'_> {
+        self.storage.db(&self.cx)
+    }
+
+    /// Stops the expiry clock of this unit (records being applied, see
+    /// [`WriteCx::freeze_clock`]).
+    pub fn freeze_clock(&self) {
+        self.cx.freeze_clock(true);
+    }
+
+    /// Writes the unit's net effect as one batch. On error nothing was written. Returns the
+    /// write sequence to pass to [`Storage::wal_barrier`] before acknowledging it.
+    pub fn commit(self) -> Result<u64> {
         self.finish(Vec::new(), None)
     }
 
     /// Like [`Txn::commit`], with the log records describing it (appended to the log first,
     /// atomically with the batch; see [`Storage::write_logged`]).
-    pub fn commit_logged(self, records: Vec<Vec<u8>>) -> Result<()> {
+    pub fn commit_logged(self, records: Vec<Vec<u8>>) -> Result<u64> {
         self.finish(records, None)
     }
 
     /// Commits the effect of the log record at `offset`, written on commit lane `lane`, already
     /// in the log (replay).
-    pub fn commit_replayed(self, offset: u64, lane: u8) -> Result<()> {
+    pub fn commit_replayed(self, offset: u64, lane: u8) -> Result<u64> {
         self.finish(Vec::new(), Some((offset, lane)))
     }
 
-    fn finish(self, mut records: Vec<Vec<u8>>, at: Option<(u64, u8)>) -> Result<()> {
-        let Some(mut overlay) = TXN.with(|t| t.borrow_mut().take()) else {
-            return Ok(());
+    fn finish(self, mut records: Vec<Vec<u8>>, at: Option<(u64, u8)>) -> Result<u64> {
+        let Some(mut overlay) = self.cx.overlay.borrow_mut().take() else {
+            return Ok(0);
         };
         let batch = overlay.take_batch(self.storage)?;
         // Records without any write (PUBLISH, logged for replicas) still take their offsets.
         if batch.is_empty() && at.is_none() && records.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        self.storage.write_logged(batch, &mut records, at)?;
+        let seq = self
+            .storage
+            .write_logged(batch, &mut records, at, self.cx.lane)?;
         self.storage.bump(&overlay.touched);
         for ks in overlay.flushed {
             self.storage.bump_flush(ks);
         }
         self.storage.dbmap.apply(&overlay.swaps);
-        Ok(())
-    }
-}
-
-impl Drop for Txn<'_> {
-    fn drop(&mut self) {
-        TXN.with(|t| *t.borrow_mut() = None);
+        Ok(seq)
     }
 }
 
@@ -670,9 +683,9 @@ mod tests {
     use bytes::Bytes;
 
     use crate::engine::test_storage;
-    use crate::{End, SetCond, SetExpiry, Storage};
+    use crate::{End, SetCond, SetExpiry};
 
-    fn set(s: &Storage, k: &[u8], v: &[u8]) {
+    fn set(s: &crate::Db<'_>, k: &[u8], v: &[u8]) {
         s.set(
             0,
             k,
@@ -687,6 +700,8 @@ mod tests {
     #[test]
     fn transaction_reads_its_own_writes_and_commits_once() {
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         s.push(
             0,
             b"l",
@@ -697,17 +712,23 @@ mod tests {
         .unwrap();
         set(&s, b"gone", b"x");
         let txn = s.begin_txn();
-        set(&s, b"k", b"v");
-        assert_eq!(s.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
-        s.push(0, b"l", End::Right, &[Bytes::from("c")], false)
-            .unwrap();
-        s.pop(0, b"l", End::Left, 1).unwrap();
+        let t = txn.db();
+        set(&t, b"k", b"v");
+        assert_eq!(t.get(0, b"k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(
-            s.lrange(0, b"l", 0, -1).unwrap(),
+            s.get(0, b"k").unwrap(),
+            None,
+            "not visible outside before the commit"
+        );
+        t.push(0, b"l", End::Right, &[Bytes::from("c")], false)
+            .unwrap();
+        t.pop(0, b"l", End::Left, 1).unwrap();
+        assert_eq!(
+            t.lrange(0, b"l", 0, -1).unwrap(),
             vec![Bytes::from("b"), Bytes::from("c")]
         );
-        s.del(0, &[Bytes::from("gone")]).unwrap();
-        assert_eq!(s.get(0, b"gone").unwrap(), None);
+        t.del(0, &[Bytes::from("gone")]).unwrap();
+        assert_eq!(t.get(0, b"gone").unwrap(), None);
         let seq_before = s.written_batches();
         txn.commit().unwrap();
         assert_eq!(s.written_batches(), seq_before + 1, "one batch per EXEC");
@@ -723,11 +744,14 @@ mod tests {
     fn merged_iterator_walks_both_ways() {
         use crate::engine::CF_DEFAULT;
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let cf = s.cf(CF_DEFAULT).unwrap();
         for k in ["a", "c", "e", "g"] {
             s.db.put_cf(cf, format!("x{k}"), k).unwrap();
         }
-        let _txn = s.begin_txn();
+        let txn = s.begin_txn();
+        let s = txn.db();
         let mut b = rust_rocksdb::WriteBatch::default();
         b.put_cf(cf, "xb", "B");
         b.delete_cf(cf, "xc");
@@ -770,9 +794,11 @@ mod tests {
     #[test]
     fn dropped_transaction_writes_nothing() {
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         {
-            let _txn = s.begin_txn();
-            set(&s, b"k", b"v");
+            let txn = s.begin_txn();
+            set(&txn.db(), b"k", b"v");
         }
         assert_eq!(s.get(0, b"k").unwrap(), None);
     }
@@ -780,15 +806,18 @@ mod tests {
     #[test]
     fn flush_inside_transaction_hides_engine_keys_but_not_later_writes() {
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         set(&s, b"a", b"1");
         set(&s, b"b", b"2");
         let txn = s.begin_txn();
-        set(&s, b"c", b"3");
-        s.flushdb(0).unwrap();
-        set(&s, b"d", b"4");
-        assert_eq!(s.get(0, b"a").unwrap(), None);
-        assert_eq!(s.get(0, b"c").unwrap(), None);
-        assert_eq!(s.dbsize(0).unwrap().0, 1);
+        let t = txn.db();
+        set(&t, b"c", b"3");
+        t.flushdb(0).unwrap();
+        set(&t, b"d", b"4");
+        assert_eq!(t.get(0, b"a").unwrap(), None);
+        assert_eq!(t.get(0, b"c").unwrap(), None);
+        assert_eq!(t.dbsize(0).unwrap().0, 1);
         txn.commit().unwrap();
         assert_eq!(s.dbsize(0).unwrap().0, 1);
         assert_eq!(s.get(0, b"d").unwrap().as_deref(), Some(&b"4"[..]));
@@ -797,6 +826,8 @@ mod tests {
     #[test]
     fn watch_sees_writes_flushes_and_expiry() {
         let (_d, s) = test_storage();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         set(&s, b"k", b"v");
         let t = s.watch(0, b"k").unwrap();
         let other = s.watch(0, b"other").unwrap();

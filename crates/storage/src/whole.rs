@@ -5,14 +5,15 @@ use bytes::Bytes;
 use rdb::Value;
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{self, KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage, CF_SUB};
+use crate::engine::CF_SUB;
 use crate::{Error, Result};
 
-impl Storage {
+impl Db<'_> {
     /// The value and expiry (unix ms, 0 = none) of a key, `None` if it does not exist.
     pub fn read_value(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<(Value, u64)>> {
-        let Some(meta) = self.get_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.get_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         let v = match meta.ty {
@@ -36,7 +37,7 @@ impl Storage {
         replace: bool,
     ) -> Result<bool> {
         let _l = self.lock(&[(ks, key)]);
-        let now = now_ms();
+        let now = self.now_ms();
         let exists = self.get_meta(ks, key, now)?.is_some();
         if exists && !replace {
             return Ok(false);

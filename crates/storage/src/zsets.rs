@@ -14,8 +14,9 @@
 use bytes::Bytes;
 use rust_rocksdb::WriteBatch;
 
+use crate::cx::Db;
 use crate::encoding::{self, decode_score, encode_score, KeyType, KeyspaceId, Meta};
-use crate::engine::{now_ms, Storage, CF_SCORE, CF_SUB};
+use crate::engine::{CF_SCORE, CF_SUB};
 use crate::{Error, Result};
 
 /// Members with their scores, as range queries return them.
@@ -177,7 +178,7 @@ fn score_key(ks: KeyspaceId, key: &[u8], version: u64, score: f64, member: &[u8]
     k
 }
 
-impl Storage {
+impl Db<'_> {
     fn zset_meta(&self, ks: KeyspaceId, key: &[u8], now: u64) -> Result<Option<Meta>> {
         self.typed_meta(ks, key, now, KeyType::ZSet)
     }
@@ -206,7 +207,7 @@ impl Storage {
         old: Option<f64>,
         score: f64,
     ) -> Result<()> {
-        crate::rank::note_score_write();
+        self.cx.score_touched.set(true);
         if let Some(o) = old {
             b.delete_cf(self.cf(CF_SCORE)?, score_key(ks, key, version, o, member));
         }
@@ -232,7 +233,7 @@ impl Storage {
         member: &[u8],
         score: f64,
     ) -> Result<()> {
-        crate::rank::note_score_write();
+        self.cx.score_touched.set(true);
         b.delete_cf(
             self.cf(CF_SUB)?,
             encoding::sub_key(ks, key, version, member),
@@ -253,7 +254,7 @@ impl Storage {
         pairs: &[(f64, Bytes)],
     ) -> Result<ZaddOutcome> {
         let _l = self.lock(&[(ks, key)]);
-        let existing = self.zset_meta(ks, key, now_ms())?;
+        let existing = self.zset_meta(ks, key, self.now_ms())?;
         if existing.is_none() && flags.xx {
             return Ok(ZaddOutcome::default());
         }
@@ -316,7 +317,7 @@ impl Storage {
     /// ZREM: returns how many members were removed.
     pub fn zrem(&self, ks: KeyspaceId, key: &[u8], members: &[Bytes]) -> Result<u64> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let mut b = WriteBatch::default();
@@ -341,13 +342,13 @@ impl Storage {
 
     pub fn zcard(&self, ks: KeyspaceId, key: &[u8]) -> Result<u64> {
         Ok(self
-            .zset_meta(ks, key, now_ms())?
+            .zset_meta(ks, key, self.now_ms())?
             .map(|m| m.size)
             .unwrap_or(0))
     }
 
     pub fn zscore(&self, ks: KeyspaceId, key: &[u8], member: &[u8]) -> Result<Option<f64>> {
-        match self.zset_meta(ks, key, now_ms())? {
+        match self.zset_meta(ks, key, self.now_ms())? {
             None => Ok(None),
             Some(m) => self.member_score(ks, key, m.version, member),
         }
@@ -359,7 +360,7 @@ impl Storage {
         key: &[u8],
         members: &[Bytes],
     ) -> Result<Vec<Option<f64>>> {
-        let Some(m) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(m) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(vec![None; members.len()]);
         };
         members
@@ -436,7 +437,7 @@ impl Storage {
         member: &[u8],
         reverse: bool,
     ) -> Result<Option<(u64, f64)>> {
-        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(None);
         };
         let Some(score) = self.member_score(ks, key, meta.version, member)? else {
@@ -479,7 +480,7 @@ impl Storage {
         stop: i64,
         reverse: bool,
     ) -> Result<Vec<(Bytes, f64)>> {
-        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let Some((s, e)) = crate::lists::normalize_range(start, stop, meta.size) else {
@@ -533,7 +534,7 @@ impl Storage {
         offset: u64,
         count: i64,
     ) -> Result<Vec<(Bytes, f64)>> {
-        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -576,7 +577,7 @@ impl Storage {
         offset: u64,
         count: i64,
     ) -> Result<Vec<(Bytes, f64)>> {
-        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let prefix = encoding::sub_prefix(ks, key, meta.version);
@@ -636,7 +637,7 @@ impl Storage {
         if found.is_empty() {
             return Ok(0);
         }
-        let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let mut b = WriteBatch::default();
@@ -654,7 +655,7 @@ impl Storage {
         &self,
         ks: KeyspaceId,
         key: &[u8],
-        query: impl FnOnce(&Storage) -> Result<Vec<(Bytes, f64)>>,
+        query: impl FnOnce(&Db<'_>) -> Result<Vec<(Bytes, f64)>>,
     ) -> Result<Vec<(Bytes, f64)>> {
         let _l = self.lock(&[(ks, key)]);
         let found = query(self)?;
@@ -666,7 +667,7 @@ impl Storage {
     /// members and moves the matching watermark past them.
     pub fn zpop(&self, ks: KeyspaceId, key: &[u8], n: u64, max: bool) -> Result<Scored> {
         let _l = self.lock(&[(ks, key)]);
-        let Some(mut meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(mut meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let mut found = Vec::new();
@@ -723,7 +724,7 @@ impl Storage {
 
     /// Every member with its score, in score order (ZRANDMEMBER reads the whole zset).
     pub fn zall(&self, ks: KeyspaceId, key: &[u8]) -> Result<Scored> {
-        let Some(meta) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(meta) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::with_capacity(meta.size.min(1 << 20) as usize);
@@ -743,7 +744,7 @@ impl Storage {
         count: u64,
     ) -> Result<Option<(Bytes, Scored)>> {
         for k in keys {
-            if self.zset_meta(ks, k, now_ms())?.is_none() {
+            if self.zset_meta(ks, k, self.now_ms())?.is_none() {
                 continue;
             }
             let popped = self.zpop(ks, k, count, max)?;
@@ -764,7 +765,7 @@ impl Storage {
         weights: &[f64],
         agg: Aggregate,
     ) -> Result<Scored> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut inputs = Vec::with_capacity(keys.len());
         for k in keys {
             inputs.push(self.scored_members(ks, k, now)?);
@@ -878,7 +879,7 @@ impl Storage {
         count: usize,
         pattern: Option<&[u8]>,
     ) -> Result<(Scored, Option<Vec<u8>>)> {
-        let Some(m) = self.zset_meta(ks, key, now_ms())? else {
+        let Some(m) = self.zset_meta(ks, key, self.now_ms())? else {
             return Ok((Vec::new(), None));
         };
         let page = self.scan_members(ks, key, m.version, after, count, pattern)?;
@@ -909,6 +910,8 @@ mod tests {
     #[test]
     fn order_with_negative_and_infinite_scores() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let pairs: Vec<(f64, Bytes)> = [
             (-1.5, "neg"),
             (f64::INFINITY, "inf"),
@@ -956,6 +959,8 @@ mod tests {
     #[test]
     fn pops_from_both_ends_with_adds_in_between() {
         let (_d, s) = open();
+        let cx = crate::WriteCx::new();
+        let s = s.db(&cx);
         let pairs: Vec<(f64, Bytes)> = (0..100)
             .map(|i| (i as f64, Bytes::from(format!("m{i:03}"))))
             .collect();

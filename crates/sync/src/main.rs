@@ -416,8 +416,10 @@ impl Sync {
         self.progress.tick(true);
         // Read it with the storage engine (our own copy: nothing else opens it).
         let opts = storage::StorageOptions::new(&db_dir);
-        let st = storage::Storage::open(&opts)
+        let engine = storage::Storage::open(&opts)
             .map_err(|e| Stop::Fatal(format!("cannot open the snapshot: {e}")))?;
+        let cx = storage::WriteCx::new();
+        let st = engine.db(&cx);
         let base = match &self.opts.namespace {
             None => 0,
             Some(name) => match st
@@ -461,7 +463,7 @@ impl Sync {
                 }
             }
         }
-        drop(st);
+        drop(engine);
         let _ = Staging::discard(&root);
         eprintln!("strata-sync: snapshot copied: {copied} keys");
         self.progress.phase = "streaming";
@@ -611,7 +613,7 @@ impl Sync {
 
 /// The commands that recreate one key on the target (replacing whatever is there).
 fn key_commands(
-    st: &storage::Storage,
+    st: &storage::Db<'_>,
     ks: u32,
     key: &[u8],
     out: &mut bytes::BytesMut,

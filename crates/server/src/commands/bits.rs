@@ -27,11 +27,7 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         b"1" => 1,
         _ => return Frame::error("ERR bit is not an integer or out of range"),
     };
-    match ctx
-        .shared
-        .storage()
-        .setbit(ctx.session.db, &args[1], offset, bit)
-    {
+    match ctx.db.setbit(ctx.session.db, &args[1], offset, bit) {
         Ok(old) => Frame::Integer(old as i64),
         Err(e) => storage_error(e),
     }
@@ -42,7 +38,7 @@ pub fn getbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(o) => o,
         Err(f) => return f,
     };
-    match ctx.shared.storage().string_value(ctx.session.db, &args[1]) {
+    match ctx.db.string_value(ctx.session.db, &args[1]) {
         Ok(v) => Frame::Integer(v.map_or(0, |v| bits::get_bit(&v, offset)) as i64),
         Err(e) => storage_error(e),
     }
@@ -61,7 +57,7 @@ fn parse_unit(args: &[Bytes], i: usize) -> Result<bool, Frame> {
 /// BITCOUNT key [start end [BYTE|BIT]]
 pub fn bitcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     // Like Redis 7.0: a missing key answers 0 before the arguments are looked at.
-    let v = match ctx.shared.storage().string_value(ctx.session.db, &args[1]) {
+    let v = match ctx.db.string_value(ctx.session.db, &args[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Frame::Integer(0),
         Err(e) => return storage_error(e),
@@ -90,7 +86,7 @@ pub fn bitpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(_) => return Frame::error("ERR The bit argument must be 1 or 0."),
         Err(f) => return f,
     };
-    let v = match ctx.shared.storage().string_value(ctx.session.db, &args[1]) {
+    let v = match ctx.db.string_value(ctx.session.db, &args[1]) {
         Ok(Some(v)) => v,
         Ok(None) => return Frame::Integer(if bit == 1 { -1 } else { 0 }),
         Err(e) => return storage_error(e),
@@ -126,11 +122,7 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if op == BitOp::Not && args.len() != 4 {
         return Frame::error("ERR BITOP NOT must be called with a single source key.");
     }
-    match ctx
-        .shared
-        .storage()
-        .bitop(ctx.session.db, op, &args[2], &args[3..])
-    {
+    match ctx.db.bitop(ctx.session.db, op, &args[2], &args[3..]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -215,11 +207,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame
         Ok(f) => f,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .bitfield(ctx.session.db, &args[1], &fields)
-    {
+    match ctx.db.bitfield(ctx.session.db, &args[1], &fields) {
         Ok(out) => Frame::Array(
             out.into_iter()
                 .map(|v| v.map_or(Frame::Null, Frame::Integer))
@@ -239,11 +227,7 @@ pub fn bitfield_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// PFADD key [element ...]
 pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .pfadd(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.pfadd(ctx.session.db, &args[1], &args[2..]) {
         Ok(changed) => Frame::Integer(changed as i64),
         Err(e) => storage_error(e),
     }
@@ -251,7 +235,7 @@ pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// PFCOUNT key [key ...]
 pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().pfcount(ctx.session.db, &args[1..]) {
+    match ctx.db.pfcount(ctx.session.db, &args[1..]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -259,11 +243,7 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// PFMERGE destkey [sourcekey ...]
 pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .pfmerge(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.pfmerge(ctx.session.db, &args[1], &args[2..]) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -310,7 +290,7 @@ pub fn pfselftest(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
 /// stored, TODENSE converts a sparse value (1) or finds it dense already (0), DECODE shows
 /// a sparse value's opcodes as Redis does.
 pub fn pfdebug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let storage = ctx.shared.storage();
+    let storage = ctx.db;
     let v = match storage.string_value(ctx.session.db, &args[2]) {
         Ok(Some(v)) => v,
         Ok(None) => return Frame::error("ERR The specified key does not exist"),

@@ -30,7 +30,7 @@ pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match parse_int(&args[1]) {
         Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => {
             let ldb = ctx.session.base() + n as u32;
-            ctx.session.select_db(&ctx.shared.storage(), ldb);
+            ctx.session.select_db(&ctx.db, ldb);
             ctx.session.client.db.store(n as u32, Ordering::Relaxed);
             Frame::ok()
         }
@@ -51,7 +51,7 @@ fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result
     if user_ok && (required.is_empty() || required.as_bytes() == pass) {
         // The admin, in the default namespace.
         if ctx.session.ns.take().is_some() {
-            ctx.session.select_db(&ctx.shared.storage(), 0);
+            ctx.session.select_db(&ctx.db, 0);
             ctx.session.client.db.store(0, Ordering::Relaxed);
         }
         ctx.session.authed = true;
@@ -61,7 +61,7 @@ fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result
         .flatten()
     {
         // A namespace's token: this client works inside that namespace only.
-        ctx.session.select_db(&ctx.shared.storage(), ns.base);
+        ctx.session.select_db(&ctx.db, ns.base);
         ctx.session.client.db.store(0, Ordering::Relaxed);
         ctx.session.ns = Some(ns);
         ctx.session.authed = true;
@@ -184,7 +184,7 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.session.client.multi.store(-1, Ordering::Relaxed);
     ctx.session.watches.clear();
     ctx.session.ns = None;
-    ctx.session.select_db(&ctx.shared.storage(), 0);
+    ctx.session.select_db(&ctx.db, 0);
     ctx.session.client.db.store(0, Ordering::Relaxed);
     ctx.session.proto = Protocol::Resp2;
     ctx.session.client.resp.store(2, Ordering::Relaxed);

@@ -17,8 +17,7 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return wrong_arity("hset");
     }
     match ctx
-        .shared
-        .storage()
+        .db
         .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
     {
         Ok(n) => Frame::Integer(n),
@@ -31,8 +30,7 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return wrong_arity("hmset");
     }
     match ctx
-        .shared
-        .storage()
+        .db
         .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
     {
         Ok(_) => Frame::ok(),
@@ -42,8 +40,7 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx
-        .shared
-        .storage()
+        .db
         .hset(ctx.session.db, &args[1], &pairs(&args[2..4]), true)
     {
         Ok(n) => Frame::Integer(n),
@@ -52,83 +49,63 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .hget(ctx.session.db, &args[1], &args[2])
-    {
+    match ctx.db.hget(ctx.session.db, &args[1], &args[2]) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .hmget(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.hmget(ctx.session.db, &args[1], &args[2..]) {
         Ok(v) => Frame::Array(v.into_iter().map(bulk_or_null).collect()),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .hdel(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.hdel(ctx.session.db, &args[1], &args[2..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .hget(ctx.session.db, &args[1], &args[2])
-    {
+    match ctx.db.hget(ctx.session.db, &args[1], &args[2]) {
         Ok(v) => Frame::Integer(v.is_some() as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().hlen(ctx.session.db, &args[1]) {
+    match ctx.db.hlen(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .hget(ctx.session.db, &args[1], &args[2])
-    {
+    match ctx.db.hget(ctx.session.db, &args[1], &args[2]) {
         Ok(v) => Frame::Integer(v.map(|v| v.len()).unwrap_or(0) as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
+    match ctx.db.hgetall(ctx.session.db, &args[1]) {
         Ok(p) => Frame::Array(p.into_iter().map(|(f, _)| Frame::Bulk(f)).collect()),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
+    match ctx.db.hgetall(ctx.session.db, &args[1]) {
         Ok(p) => Frame::Array(p.into_iter().map(|(_, v)| Frame::Bulk(v)).collect()),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
+    match ctx.db.hgetall(ctx.session.db, &args[1]) {
         Ok(p) => Frame::Map(
             p.into_iter()
                 .map(|(f, v)| (Frame::Bulk(f), Frame::Bulk(v)))
@@ -143,11 +120,7 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(d) => d,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .hincr_by(ctx.session.db, &args[1], &args[2], delta)
-    {
+    match ctx.db.hincr_by(ctx.session.db, &args[1], &args[2], delta) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
@@ -161,8 +134,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR value is NaN or Infinity");
     }
     match ctx
-        .shared
-        .storage()
+        .db
         .hincr_by_float(ctx.session.db, &args[1], &args[2], delta)
     {
         Ok(v) => Frame::Bulk(v),
@@ -178,7 +150,7 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    let all = match ctx.shared.storage().hgetall(ctx.session.db, &args[1]) {
+    let all = match ctx.db.hgetall(ctx.session.db, &args[1]) {
         Ok(p) => p,
         Err(e) => return storage_error(e),
     };
@@ -278,7 +250,7 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     let after = resume_position(ctx, &args[1], cursor);
-    let page = match ctx.shared.storage().hscan(
+    let page = match ctx.db.hscan(
         ctx.session.db,
         &args[1],
         after.as_deref(),

@@ -344,8 +344,8 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     return super::syntax_error();
                 }
             }
-            match shared
-                .storage()
+            match ctx
+                .db
                 .memory_usage(ctx.session.db, &args[2], samples)
             {
                 Ok(Some(n)) => Frame::Integer(n as i64),
@@ -365,7 +365,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             let used = field("used_memory");
             let dataset = field("used_memory_dataset");
             let keys: u64 = (0..shared.databases())
-                .filter_map(|db| shared.storage().dbsize(ctx.session.base() + db).ok())
+                .filter_map(|db| ctx.db.dbsize(ctx.session.base() + db).ok())
                 .map(|(k, _)| k)
                 .sum();
             Frame::Map(vec![

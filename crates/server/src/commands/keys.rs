@@ -7,21 +7,21 @@ use storage::{now_ms, ExpireCond, KeyType};
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().del(ctx.session.db, &args[1..]) {
+    match ctx.db.del(ctx.session.db, &args[1..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().exists(ctx.session.db, &args[1..]) {
+    match ctx.db.exists(ctx.session.db, &args[1..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().key_type(ctx.session.db, &args[1]) {
+    match ctx.db.key_type(ctx.session.db, &args[1]) {
         Ok(Some(t)) => Frame::Simple(t.name().into()),
         Ok(None) => Frame::Simple("none".into()),
         Err(e) => storage_error(e),
@@ -88,22 +88,14 @@ fn expire_generic(
     };
     // With XX plus GT/LT, the key must also have an expiry already.
     if xx && (gt || lt) {
-        match ctx
-            .shared
-            .storage()
-            .expire_time_ms(ctx.session.db, &args[1])
-        {
+        match ctx.db.expire_time_ms(ctx.session.db, &args[1]) {
             Ok(t) if t < 0 => return Frame::Integer(0),
             Ok(_) => {}
             Err(e) => return storage_error(e),
         }
     }
     let at = at.max(0) as u64;
-    match ctx
-        .shared
-        .storage()
-        .expire_at(ctx.session.db, &args[1], at.max(1), cond)
-    {
+    match ctx.db.expire_at(ctx.session.db, &args[1], at.max(1), cond) {
         Ok(done) => Frame::Integer(done as i64),
         Err(e) => storage_error(e),
     }
@@ -126,7 +118,7 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().pttl(ctx.session.db, &args[1]) {
+    match ctx.db.pttl(ctx.session.db, &args[1]) {
         Ok(ms) if ms < 0 => Frame::Integer(ms),
         Ok(ms) => Frame::Integer((ms + 500) / 1000),
         Err(e) => storage_error(e),
@@ -134,18 +126,14 @@ pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().pttl(ctx.session.db, &args[1]) {
+    match ctx.db.pttl(ctx.session.db, &args[1]) {
         Ok(ms) => Frame::Integer(ms),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .expire_time_ms(ctx.session.db, &args[1])
-    {
+    match ctx.db.expire_time_ms(ctx.session.db, &args[1]) {
         Ok(t) if t < 0 => Frame::Integer(t),
         Ok(t) => Frame::Integer(t / 1000),
         Err(e) => storage_error(e),
@@ -153,40 +141,28 @@ pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .expire_time_ms(ctx.session.db, &args[1])
-    {
+    match ctx.db.expire_time_ms(ctx.session.db, &args[1]) {
         Ok(t) => Frame::Integer(t),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().persist(ctx.session.db, &args[1]) {
+    match ctx.db.persist(ctx.session.db, &args[1]) {
         Ok(done) => Frame::Integer(done as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .rename(ctx.session.db, &args[1], &args[2], false)
-    {
+    match ctx.db.rename(ctx.session.db, &args[1], &args[2], false) {
         Ok(_) => Frame::ok(),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .rename(ctx.session.db, &args[1], &args[2], true)
-    {
+    match ctx.db.rename(ctx.session.db, &args[1], &args[2], true) {
         Ok(done) => Frame::Integer(done as i64),
         Err(e) => storage_error(e),
     }
@@ -202,7 +178,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         } else if eq_ic(&args[i], "db") && i + 1 < args.len() {
             match parse_int(&args[i + 1]) {
                 Ok(n) if n >= 0 && n < ctx.shared.databases() as i64 => {
-                    dst_db = ctx.shared.storage().physical(ctx.session.base() + n as u32)
+                    dst_db = ctx.db.physical(ctx.session.base() + n as u32)
                 }
                 Ok(_) => return Frame::error("ERR DB index is out of range"),
                 Err(f) => return f,
@@ -214,8 +190,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         i += 1;
     }
     match ctx
-        .shared
-        .storage()
+        .db
         .copy(ctx.session.db, &args[1], dst_db, &args[2], replace)
     {
         Ok(done) => Frame::Integer(done as i64),
@@ -224,7 +199,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().keys(ctx.session.db, &args[1]) {
+    match ctx.db.keys(ctx.session.db, &args[1]) {
         Ok(keys) => Frame::Array(keys.into_iter().map(Frame::Bulk).collect()),
         Err(e) => storage_error(e),
     }
@@ -282,7 +257,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 .map(|(_, k)| k.clone())
         })
     };
-    let page = match ctx.shared.storage().scan(
+    let page = match ctx.db.scan(
         db,
         after.as_deref(),
         count,
@@ -306,14 +281,14 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().random_key(ctx.session.db) {
+    match ctx.db.random_key(ctx.session.db) {
         Ok(k) => super::bulk_or_null(k),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().dbsize(ctx.session.db) {
+    match ctx.db.dbsize(ctx.session.db) {
         Ok((n, _)) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -331,7 +306,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if !flush_mode_ok(args) {
         return syntax_error();
     }
-    match ctx.shared.storage().flushdb(ctx.session.db) {
+    match ctx.db.flushdb(ctx.session.db) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -348,7 +323,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     } else {
         base + storage::namespaces::NS_DATABASES
     };
-    match ctx.shared.storage().flush_keyspaces(base, end) {
+    match ctx.db.flush_keyspaces(base, end) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -394,11 +369,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             "ERR wrong number of arguments for 'object|{sub}' command"
         ));
     }
-    let meta = match ctx
-        .shared
-        .storage()
-        .get_meta(ctx.session.db, &args[2], now_ms())
-    {
+    let meta = match ctx.db.get_meta(ctx.session.db, &args[2], ctx.db.now_ms()) {
         Ok(Some(m)) => m,
         Ok(None) => return Frame::Null,
         Err(e) => return storage_error(e),
@@ -431,7 +402,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 KeyType::List => "quicklist",
                 // Redis 7.0: small all-integer sets are intsets, every other set a hashtable.
                 KeyType::Set if meta.size <= 512 => {
-                    match ctx.shared.storage().smembers(ctx.session.db, &args[2]) {
+                    match ctx.db.smembers(ctx.session.db, &args[2]) {
                         Ok(m) if m.iter().all(|x| storage::num::parse_i64(x).is_some()) => "intset",
                         Ok(_) => "hashtable",
                         Err(e) => return storage_error(e),
@@ -470,11 +441,7 @@ pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR DB index is out of range");
     }
     let base = ctx.session.base();
-    match ctx
-        .shared
-        .storage()
-        .swap_keyspaces(base + a as u32, base + b as u32)
-    {
+    match ctx.db.swap_keyspaces(base + a as u32, base + b as u32) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -495,11 +462,11 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if n < 0 || n >= ctx.shared.databases() as i64 {
         return Frame::error("ERR DB index is out of range");
     }
-    let dst = ctx.shared.storage().physical(ctx.session.base() + n as u32);
+    let dst = ctx.db.physical(ctx.session.base() + n as u32);
     if dst == ctx.session.db {
         return Frame::error("ERR source and destination objects are the same");
     }
-    match ctx.shared.storage().move_key(ctx.session.db, &args[1], dst) {
+    match ctx.db.move_key(ctx.session.db, &args[1], dst) {
         Ok(moved) => Frame::Integer(moved as i64),
         Err(e) => storage_error(e),
     }
@@ -520,7 +487,7 @@ fn dump_limits(shared: &crate::shared::Shared) -> rdb::Limits {
 
 /// DUMP key: the value in Redis's serialization format (RDB 10 object, version, CRC64).
 pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().read_value(ctx.session.db, &args[1]) {
+    match ctx.db.read_value(ctx.session.db, &args[1]) {
         Ok(Some((v, _))) => Frame::Bulk(Bytes::from(rdb::dump(&v, &dump_limits(ctx.shared)))),
         Ok(None) => Frame::Null,
         Err(e) => storage_error(e),
@@ -562,7 +529,7 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         j += 1;
     }
-    let storage = ctx.shared.storage();
+    let storage = ctx.db;
     let db = ctx.session.db;
     if !replace {
         match storage.exists(db, &[args[1].clone()]) {
@@ -650,7 +617,7 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         (Ok(t), Ok(d)) => (if t <= 0 { 1000 } else { t as u64 }, d),
         (Err(f), _) | (_, Err(f)) => return f,
     };
-    let storage = ctx.shared.storage();
+    let storage = ctx.db;
     let db = ctx.session.db;
     let mut found = Vec::new();
     for k in &keys {

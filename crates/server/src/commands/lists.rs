@@ -8,8 +8,7 @@ use super::{bulk_or_null, eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool) -> Frame {
     match ctx
-        .shared
-        .storage()
+        .db
         .push(ctx.session.db, &args[1], end, &args[2..], only_existing)
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -41,8 +40,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
         Err(f) => return f,
     };
     match ctx
-        .shared
-        .storage()
+        .db
         .pop(ctx.session.db, &args[1], end, count.unwrap_or(1))
     {
         Ok(None) if count.is_some() => Frame::NullArray,
@@ -61,7 +59,7 @@ pub fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn llen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().llen(ctx.session.db, &args[1]) {
+    match ctx.db.llen(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -72,7 +70,7 @@ pub fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(i) => i,
         Err(f) => return f,
     };
-    match ctx.shared.storage().lindex(ctx.session.db, &args[1], i) {
+    match ctx.db.lindex(ctx.session.db, &args[1], i) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -83,11 +81,7 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(i) => i,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .lset(ctx.session.db, &args[1], i, args[3].clone())
-    {
+    match ctx.db.lset(ctx.session.db, &args[1], i, args[3].clone()) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -102,7 +96,7 @@ pub fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    match ctx.shared.storage().lrange(ctx.session.db, &args[1], s, e) {
+    match ctx.db.lrange(ctx.session.db, &args[1], s, e) {
         Ok(v) => Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
         Err(e) => storage_error(e),
     }
@@ -113,7 +107,7 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    match ctx.shared.storage().ltrim(ctx.session.db, &args[1], s, e) {
+    match ctx.db.ltrim(ctx.session.db, &args[1], s, e) {
         Ok(()) => Frame::ok(),
         Err(e) => storage_error(e),
     }
@@ -124,11 +118,7 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .lrem(ctx.session.db, &args[1], count, &args[3])
-    {
+    match ctx.db.lrem(ctx.session.db, &args[1], count, &args[3]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -143,8 +133,7 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return syntax_error();
     };
     match ctx
-        .shared
-        .storage()
+        .db
         .linsert(ctx.session.db, &args[1], before, &args[3], args[4].clone())
     {
         Ok(n) => Frame::Integer(n),
@@ -191,7 +180,7 @@ pub fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 2;
     }
-    match ctx.shared.storage().lpos(
+    match ctx.db.lpos(
         ctx.session.db,
         &args[1],
         &args[2],
@@ -221,11 +210,7 @@ fn parse_end(b: &[u8]) -> Option<End> {
 }
 
 fn do_lmove(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .lmove(ctx.session.db, src, dst, from, to)
-    {
+    match ctx.db.lmove(ctx.session.db, src, dst, from, to) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -265,7 +250,7 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         },
         _ => return syntax_error(),
     }
-    match ctx.shared.storage().lmpop(ctx.session.db, keys, end, count) {
+    match ctx.db.lmpop(ctx.session.db, keys, end, count) {
         Ok(None) => Frame::NullArray,
         Ok(Some((k, v))) => Frame::Array(vec![
             Frame::Bulk(k),

@@ -148,14 +148,15 @@ impl Session {
     }
 
     /// Selects the database with keyspace id `ldb` (base plus index).
-    pub fn select_db(&mut self, storage: &storage::Storage, ldb: u32) {
+    pub fn select_db(&mut self, db: &storage::Db<'_>, ldb: u32) {
         self.ldb = ldb;
-        self.db = storage.physical(ldb);
+        self.db = db.physical(ldb);
     }
 
-    /// Resolves where the selected database's data is now (SWAPDB may have moved it).
-    pub fn resolve_db(&mut self, storage: &storage::Storage) {
-        self.db = storage.physical(self.ldb);
+    /// Resolves where the selected database's data is now, as the running unit sees it
+    /// (SWAPDB may have moved it, also earlier in the same transaction).
+    pub fn resolve_db(&mut self, db: &storage::Db<'_>) {
+        self.db = db.physical(self.ldb);
     }
 }
 
@@ -214,6 +215,9 @@ impl Session {
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
     pub session: &'a mut Session,
+    /// The engine (loaded once for the command) seen through the write context of the unit
+    /// the command runs in: reads see the unit's pending writes, writes join them.
+    pub db: storage::Db<'a>,
 }
 
 pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Frame;
@@ -731,25 +735,47 @@ pub fn full_name(idx: usize, args: &[Bytes]) -> String {
 }
 
 /// Runs a command that passed [`check`]: the handler, then its statistics.
+/// Runs command `idx` on a fresh write context of its own (outside any unit): the engine is
+/// loaded once for it; the write sequence it commits is added to the session's.
 pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) -> Frame {
+    let engine = shared.storage();
+    let cx = storage::WriteCx::new();
+    let reply = call_in(shared, session, engine.db(&cx), idx, args);
+    session.wal_seq = session.wal_seq.max(cx.seq());
+    reply
+}
+
+/// Runs command `idx` through `db`: the context of the unit it is part of (EXEC, a key batch)
+/// or one of its own (see [`call`]).
+pub fn call_in(
+    shared: &Shared,
+    session: &mut Session,
+    db: storage::Db<'_>,
+    idx: usize,
+    args: &[Bytes],
+) -> Frame {
     let spec = &TABLE[idx];
     let start = std::time::Instant::now();
-    session.resolve_db(&shared.storage());
+    session.resolve_db(&db);
     let notify = spec.flags & WRITE != 0 && crate::notify::enabled(shared);
     let before = if notify {
-        crate::notify::before(shared, session.db, spec, args)
+        crate::notify::before(shared, &db, session.db, spec, args)
     } else {
         None
     };
-    let db = session.db;
-    let run = |session: &mut Session| {
-        let mut ctx = Ctx { shared, session };
+    let pdb = session.db;
+    let run = |session: &mut Session, db: storage::Db<'_>| {
+        let mut ctx = Ctx {
+            shared,
+            session,
+            db,
+        };
         (spec.handler)(&mut ctx, args)
     };
     // Writes run with their binlog record (a blocking command logs the non-blocking twin it
     // runs, see `blocking::attempt`).
     let reply = if spec.flags & WRITE != 0 && spec.flags & flags::BLOCKING == 0 {
-        let reply = crate::commitlog::run_write(shared, session, idx, args, run);
+        let reply = crate::commitlog::run_write(shared, session, db, idx, args, run);
         if spec.name == "namespace" && !reply.is_error() {
             crate::namespace::after_commit(shared, &args[0]);
         }
@@ -757,12 +783,12 @@ pub fn call(shared: &Shared, session: &mut Session, idx: usize, args: &[Bytes]) 
     } else if spec.flags & MAY_REPLICATE != 0 && crate::replication::replica_count(shared) > 0 {
         // As in Redis, a message published on a master reaches the subscribers of its
         // replicas: it travels as a binlog record (no effect on the data).
-        crate::commitlog::run_write(shared, session, idx, args, run)
+        crate::commitlog::run_write(shared, session, db, idx, args, run)
     } else {
-        run(session)
+        run(session, db)
     };
     if notify && !reply.is_error() {
-        crate::notify::after(shared, db, spec.name, args, &reply, before);
+        crate::notify::after(shared, &db, pdb, spec.name, args, &reply, before);
     }
     let elapsed = start.elapsed();
     let st = shared.stat(idx, args);

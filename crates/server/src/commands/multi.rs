@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use resp::Frame;
 
-use super::{call, storage_error, Ctx, TABLE};
+use super::{storage_error, Ctx, TABLE};
 
 /// The commands queued since MULTI.
 #[derive(Default)]
@@ -52,7 +52,7 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR WATCH inside MULTI is not allowed");
     }
     for key in &args[1..] {
-        match ctx.shared.storage().watch(ctx.session.ldb, key) {
+        match ctx.db.watch(ctx.session.ldb, key) {
             Ok(t) => ctx.session.watches.push(t),
             Err(e) => return storage_error(e),
         }
@@ -75,12 +75,13 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
     }
     let shared = ctx.shared;
+    let db = ctx.db;
     let mut written = Vec::new();
     // The whole transaction is one binlog record; its keyspace events go out once it is
     // committed.
     let unit = crate::commitlog::run_unit(
         shared,
-        &shared.storage(),
+        &db,
         ctx.session,
         crate::commitlog::Unit::Alone,
         crate::commitlog::Commit::Logged { one_record: true },
@@ -101,7 +102,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
                     if TABLE[*idx].flags & super::flags::WRITE != 0 {
                         written.push((session.ldb, *idx));
                     }
-                    let reply = call(shared, session, *idx, args);
+                    let reply = super::call_in(shared, session, txn.db(), *idx, args);
                     // Errors inside the transaction count like any other (INFO errorstats).
                     shared.error_reply(&reply);
                     reply

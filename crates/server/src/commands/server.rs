@@ -39,7 +39,7 @@ pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
 /// SAVE: every write is already persistent; this flushes memtables to SST files and syncs
 /// the WAL, which is the closest equivalent of a snapshot on disk.
 pub fn save(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().flush_all() {
+    match ctx.db.flush_all() {
         Ok(()) => {
             ctx.shared
                 .last_save
@@ -141,7 +141,7 @@ pub fn debug(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Ok(_) => Frame::error("ERR value is out of range, must be positive"),
             Err(f) => f,
         },
-        ("reload", 2) => match ctx.shared.storage().flush_all() {
+        ("reload", 2) => match ctx.db.flush_all() {
             Ok(()) => Frame::ok(),
             Err(e) => super::storage_error(e),
         },
@@ -165,7 +165,7 @@ fn debug_object(ctx: &mut Ctx<'_>, key: &Bytes) -> Frame {
         Frame::Null => return Frame::error("ERR no such key"),
         other => return other,
     };
-    let len = match ctx.shared.storage().read_value(ctx.session.db, key) {
+    let len = match ctx.db.read_value(ctx.session.db, key) {
         Ok(Some((v, _))) => rdb::dump(&v, &rdb::Limits::default())
             .len()
             .saturating_sub(11),
@@ -211,12 +211,7 @@ fn debug_protocol(proto: resp::Protocol, kind: &[u8]) -> Frame {
 }
 
 pub fn compact(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .flush_all()
-        .and_then(|()| ctx.shared.storage().compact_all())
-    {
+    match ctx.db.flush_all().and_then(|()| ctx.db.compact_all()) {
         Ok(()) => Frame::ok(),
         Err(e) => super::storage_error(e),
     }

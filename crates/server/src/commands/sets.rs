@@ -11,58 +11,42 @@ fn members_frame(v: Vec<Bytes>) -> Frame {
 }
 
 pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .sadd(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.sadd(ctx.session.db, &args[1], &args[2..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .srem(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.srem(ctx.session.db, &args[1], &args[2..]) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .sismember(ctx.session.db, &args[1], &args[2])
-    {
+    match ctx.db.sismember(ctx.session.db, &args[1], &args[2]) {
         Ok(b) => Frame::Integer(b as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .smismember(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.smismember(ctx.session.db, &args[1], &args[2..]) {
         Ok(v) => Frame::Array(v.into_iter().map(|b| Frame::Integer(b as i64)).collect()),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().smembers(ctx.session.db, &args[1]) {
+    match ctx.db.smembers(ctx.session.db, &args[1]) {
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().scard(ctx.session.db, &args[1]) {
+    match ctx.db.scard(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -73,7 +57,7 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(f) => return f,
     };
-    match ctx.shared.storage().spop(ctx.session.db, &args[1], count) {
+    match ctx.db.spop(ctx.session.db, &args[1], count) {
         Ok(v) if count.is_none() => super::bulk_or_null(v.into_iter().next()),
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),
@@ -90,11 +74,7 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         },
         _ => return syntax_error(),
     };
-    match ctx
-        .shared
-        .storage()
-        .srandmember(ctx.session.db, &args[1], count)
-    {
+    match ctx.db.srandmember(ctx.session.db, &args[1], count) {
         Ok(v) if count.is_none() => super::bulk_or_null(v.into_iter().next()),
         Ok(v) => Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
         Err(e) => storage_error(e),
@@ -102,18 +82,14 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .smove(ctx.session.db, &args[1], &args[2], &args[3])
-    {
+    match ctx.db.smove(ctx.session.db, &args[1], &args[2], &args[3]) {
         Ok(b) => Frame::Integer(b as i64),
         Err(e) => storage_error(e),
     }
 }
 
 fn combine(ctx: &mut Ctx<'_>, op: SetOp, keys: &[Bytes]) -> Frame {
-    match ctx.shared.storage().set_combine(ctx.session.db, op, keys) {
+    match ctx.db.set_combine(ctx.session.db, op, keys) {
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),
     }
@@ -121,8 +97,7 @@ fn combine(ctx: &mut Ctx<'_>, op: SetOp, keys: &[Bytes]) -> Frame {
 
 fn combine_store(ctx: &mut Ctx<'_>, op: SetOp, args: &[Bytes]) -> Frame {
     match ctx
-        .shared
-        .storage()
+        .db
         .set_combine_store(ctx.session.db, op, &args[1], &args[2..])
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -169,11 +144,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(l) => l,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .set_combine(ctx.session.db, SetOp::Inter, keys)
-    {
+    match ctx.db.set_combine(ctx.session.db, SetOp::Inter, keys) {
         Ok(v) => {
             let n = if limit > 0 {
                 v.len().min(limit)
@@ -194,15 +165,13 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     let db = ctx.session.db;
     let after = super::hashes::resume_position(ctx, &args[1], cursor);
-    let page =
-        match ctx
-            .shared
-            .storage()
-            .sscan(db, &args[1], after.as_deref(), count, pattern.as_deref())
-        {
-            Ok(p) => p,
-            Err(e) => return storage_error(e),
-        };
+    let page = match ctx
+        .db
+        .sscan(db, &args[1], after.as_deref(), count, pattern.as_deref())
+    {
+        Ok(p) => p,
+        Err(e) => return storage_error(e),
+    };
     let next = super::hashes::save_position(ctx, &args[1], page.next);
     Frame::Array(vec![
         Frame::bulk(next.to_string()),

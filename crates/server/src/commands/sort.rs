@@ -79,7 +79,7 @@ fn lookup(ctx: &Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<Bytes> {
     key.extend_from_slice(&pattern[..star]);
     key.extend_from_slice(elem);
     key.extend_from_slice(&pattern[star + 1..key_end]);
-    let st = &ctx.shared.storage();
+    let st = &ctx.db;
     match arrow {
         Some(a) => st
             .hget(ctx.session.db, &key, &pattern[a + 2..])
@@ -98,7 +98,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
         Ok(o) => o,
         Err(f) => return f,
     };
-    let (ty, mut elems) = match ctx.shared.storage().sort_source(ctx.session.db, &args[1]) {
+    let (ty, mut elems) = match ctx.db.sort_source(ctx.session.db, &args[1]) {
         Ok(Some(x)) => x,
         Ok(None) => (KeyType::List, Vec::new()),
         Err(e) => return storage_error(e),
@@ -177,11 +177,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
     match o.store {
         Some(dst) => {
             let items: Vec<Bytes> = out.into_iter().map(|v| v.unwrap_or_default()).collect();
-            match ctx
-                .shared
-                .storage()
-                .list_replace(ctx.session.db, &dst, &items)
-            {
+            match ctx.db.list_replace(ctx.session.db, &dst, &items) {
                 Ok(n) => Frame::Integer(n as i64),
                 Err(e) => storage_error(e),
             }

@@ -55,7 +55,7 @@ fn parse_expiry_opt(args: &[Bytes], i: &mut usize, cmd: &str) -> Result<Option<S
 }
 
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().get(ctx.session.db, &args[1]) {
+    match ctx.db.get(ctx.session.db, &args[1]) {
         Ok(v) => {
             hit_or_miss(ctx, v.is_some());
             bulk_or_null(v)
@@ -105,8 +105,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         i += 1;
     }
     match ctx
-        .shared
-        .storage()
+        .db
         .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get)
     {
         Ok(out) if get => bulk_or_null(out.old),
@@ -117,7 +116,7 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().set(
+    match ctx.db.set(
         ctx.session.db,
         &args[1],
         args[3 - 1].clone(),
@@ -135,7 +134,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, cmd: &str) -> Fra
         Ok(t) => t,
         Err(f) => return f,
     };
-    match ctx.shared.storage().set(
+    match ctx.db.set(
         ctx.session.db,
         &args[1],
         args[3].clone(),
@@ -157,7 +156,7 @@ pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().mget(ctx.session.db, &args[1..]) {
+    match ctx.db.mget(ctx.session.db, &args[1..]) {
         Ok(vals) => Frame::Array(vals.into_iter().map(bulk_or_null).collect()),
         Err(e) => storage_error(e),
     }
@@ -171,8 +170,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool, name: &str) -> Resu
         .chunks(2)
         .map(|c| (c[0].clone(), c[1].clone()))
         .collect();
-    ctx.shared
-        .storage()
+    ctx.db
         .mset(ctx.session.db, &pairs, nx)
         .map_err(storage_error)
 }
@@ -192,7 +190,7 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().set(
+    match ctx.db.set(
         ctx.session.db,
         &args[1],
         args[2].clone(),
@@ -206,7 +204,7 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().getdel(ctx.session.db, &args[1]) {
+    match ctx.db.getdel(ctx.session.db, &args[1]) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
@@ -230,32 +228,28 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 1;
     }
-    match ctx.shared.storage().getex(ctx.session.db, &args[1], expiry) {
+    match ctx.db.getex(ctx.session.db, &args[1], expiry) {
         Ok(v) => bulk_or_null(v),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .append(ctx.session.db, &args[1], &args[2])
-    {
+    match ctx.db.append(ctx.session.db, &args[1], &args[2]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().strlen(ctx.session.db, &args[1]) {
+    match ctx.db.strlen(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Frame {
-    match ctx.shared.storage().incr_by(ctx.session.db, key, delta) {
+    match ctx.db.incr_by(ctx.session.db, key, delta) {
         Ok(n) => Frame::Integer(n),
         Err(e) => storage_error(e),
     }
@@ -288,11 +282,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let Some(delta) = storage::num::parse_f64(&args[2]) else {
         return Frame::error("ERR value is not a valid float");
     };
-    match ctx
-        .shared
-        .storage()
-        .incr_by_float(ctx.session.db, &args[1], delta)
-    {
+    match ctx.db.incr_by_float(ctx.session.db, &args[1], delta) {
         Ok(v) => Frame::Bulk(v),
         Err(e) => storage_error(e),
     }
@@ -302,11 +292,7 @@ pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let (Ok(start), Ok(end)) = (parse_int(&args[2]), parse_int(&args[3])) else {
         return not_integer();
     };
-    match ctx
-        .shared
-        .storage()
-        .getrange(ctx.session.db, &args[1], start, end)
-    {
+    match ctx.db.getrange(ctx.session.db, &args[1], start, end) {
         Ok(v) => Frame::Bulk(v),
         Err(e) => storage_error(e),
     }
@@ -318,11 +304,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(o) => o as usize,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .setrange(ctx.session.db, &args[1], offset, &args[3])
-    {
+    match ctx.db.setrange(ctx.session.db, &args[1], offset, &args[3]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -333,7 +315,7 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// the dynamic-programming table, then a walk back from its end that emits matched ranges
 /// from the last to the first.
 pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let storage = ctx.shared.storage();
+    let storage = ctx.db;
     let mut values = Vec::with_capacity(2);
     for key in &args[1..3] {
         match storage.get(ctx.session.db, key) {

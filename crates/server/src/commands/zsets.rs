@@ -103,11 +103,7 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         };
         pairs.push((s, c[1].clone()));
     }
-    match ctx
-        .shared
-        .storage()
-        .zadd(ctx.session.db, &args[1], flags, &pairs)
-    {
+    match ctx.db.zadd(ctx.session.db, &args[1], flags, &pairs) {
         Ok(o) if flags.incr => match o.score {
             Some(s) => score_frame(ctx.session.proto, s),
             None => Frame::Null,
@@ -126,8 +122,7 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         ..ZaddFlags::default()
     };
     match ctx
-        .shared
-        .storage()
+        .db
         .zadd(ctx.session.db, &args[1], flags, &[(delta, args[3].clone())])
     {
         Ok(o) => match o.score {
@@ -139,29 +134,21 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .zrem(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.zrem(ctx.session.db, &args[1], &args[2..]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx.shared.storage().zcard(ctx.session.db, &args[1]) {
+    match ctx.db.zcard(ctx.session.db, &args[1]) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
 }
 
 pub fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .zscore(ctx.session.db, &args[1], &args[2])
-    {
+    match ctx.db.zscore(ctx.session.db, &args[1], &args[2]) {
         Ok(Some(s)) => score_frame(ctx.session.proto, s),
         Ok(None) => Frame::Null,
         Err(e) => storage_error(e),
@@ -169,11 +156,7 @@ pub fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .zmscore(ctx.session.db, &args[1], &args[2..])
-    {
+    match ctx.db.zmscore(ctx.session.db, &args[1], &args[2..]) {
         Ok(v) => Frame::Array(
             v.into_iter()
                 .map(|s| match s {
@@ -187,11 +170,7 @@ pub fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 fn rank(ctx: &mut Ctx<'_>, args: &[Bytes], reverse: bool) -> Frame {
-    match ctx
-        .shared
-        .storage()
-        .zrank(ctx.session.db, &args[1], &args[2], reverse)
-    {
+    match ctx.db.zrank(ctx.session.db, &args[1], &args[2], reverse) {
         Ok(Some((r, _))) => Frame::Integer(r as i64),
         Ok(None) => Frame::Null,
         Err(e) => storage_error(e),
@@ -229,7 +208,7 @@ fn run_range(
     b: &[u8],
     spec: &RangeSpec,
 ) -> Result<Vec<(Bytes, f64)>, Frame> {
-    let st = &ctx.shared.storage();
+    let st = &ctx.db;
     let db = ctx.session.db;
     match spec.by {
         By::Rank => {
@@ -349,11 +328,7 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(i) => i,
         Err(f) => return f,
     };
-    match ctx
-        .shared
-        .storage()
-        .zstore(ctx.session.db, &args[1], &items)
-    {
+    match ctx.db.zstore(ctx.session.db, &args[1], &items) {
         Ok(n) => Frame::Integer(n as i64),
         Err(e) => storage_error(e),
     }
@@ -393,7 +368,7 @@ fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
     let db = ctx.session.db;
     let key = args[1].clone();
     let (a, b) = (args[2].clone(), args[3].clone());
-    let result = ctx.shared.storage().zrange_remove(db, &key, |st| match by {
+    let result = ctx.db.zrange_remove(db, &key, |st| match by {
         By::Rank => st.zrange_by_rank(
             db,
             &key,
@@ -434,7 +409,7 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
     let n = count.unwrap_or(1);
     let db = ctx.session.db;
     let key = args[1].clone();
-    let result = ctx.shared.storage().zpop(db, &key, n as u64, max);
+    let result = ctx.db.zpop(db, &key, n as u64, max);
     let proto = ctx.session.proto;
     match result {
         Ok(items) if count.is_none() && proto == Protocol::Resp3 => {
@@ -465,7 +440,7 @@ pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     let after = super::hashes::resume_position(ctx, &args[1], cursor);
-    let (items, next) = match ctx.shared.storage().zscan(
+    let (items, next) = match ctx.db.zscan(
         ctx.session.db,
         &args[1],
         after.as_deref(),
@@ -549,11 +524,7 @@ fn combine(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Frame {
             Ok(x) => x,
             Err(f) => return f,
         };
-    match ctx
-        .shared
-        .storage()
-        .zcombine(ctx.session.db, op, &keys, &weights, agg)
-    {
+    match ctx.db.zcombine(ctx.session.db, op, &keys, &weights, agg) {
         Ok(items) => members_reply(ctx.session.proto, items, withscores),
         Err(e) => storage_error(e),
     }
@@ -565,8 +536,7 @@ fn combine_store(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Fram
         Err(f) => return f,
     };
     match ctx
-        .shared
-        .storage()
+        .db
         .zcombine_store(ctx.session.db, op, &args[1], &keys, &weights, agg)
     {
         Ok(n) => Frame::Integer(n as i64),
@@ -601,7 +571,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
-    let all = match ctx.shared.storage().zall(ctx.session.db, &args[1]) {
+    let all = match ctx.db.zall(ctx.session.db, &args[1]) {
         Ok(a) => a,
         Err(e) => return storage_error(e),
     };
@@ -645,7 +615,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         _ => return syntax_error(),
     }
     let proto = ctx.session.proto;
-    match ctx.shared.storage().zmpop(ctx.session.db, keys, max, count) {
+    match ctx.db.zmpop(ctx.session.db, keys, max, count) {
         Ok(None) => Frame::NullArray,
         Ok(Some((k, items))) => Frame::Array(vec![
             Frame::Bulk(k),
@@ -675,15 +645,13 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return syntax_error();
     }
     let keys = &args[2..2 + numkeys];
-    let items =
-        match ctx
-            .shared
-            .storage()
-            .zcombine(ctx.session.db, ZOp::Inter, keys, &[], Aggregate::Sum)
-        {
-            Ok(items) => items,
-            Err(e) => return storage_error(e),
-        };
+    let items = match ctx
+        .db
+        .zcombine(ctx.session.db, ZOp::Inter, keys, &[], Aggregate::Sum)
+    {
+        Ok(items) => items,
+        Err(e) => return storage_error(e),
+    };
     let limit = match super::parse_card_limit(args, 2 + numkeys) {
         Ok(l) => l,
         Err(f) => return f,

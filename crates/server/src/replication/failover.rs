@@ -134,7 +134,7 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
     // between the check and the gate).
     for _ in 0..2 {
         let sh = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || drop(sh.storage().begin_txn())).await;
+        let _ = tokio::task::spawn_blocking(move || drop(sh.storage().exclusive())).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Wait for a replica (the target, or any) that has every record.
@@ -200,7 +200,7 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
         let (h, p) = (host.clone(), port);
         let _ = tokio::task::spawn_blocking(move || {
             let storage = sh.storage();
-            let _gate = storage.begin_txn();
+            let _gate = storage.exclusive();
             super::replica::follow(&sh, &h, p);
         })
         .await;

@@ -372,7 +372,7 @@ fn make_snapshot(
     let (offset, lease) = {
         // No write in flight: the engine holds exactly the records up to its last applied
         // offset, and the lease is taken before the checkpoint fixes that offset.
-        let _exclusive = storage.begin_txn();
+        let _exclusive = storage.exclusive();
         let offset = storage.max_applied();
         let lease = log
             .lock()

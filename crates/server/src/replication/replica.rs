@@ -717,7 +717,7 @@ pub fn replicaof(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         // Writes in flight finish first (the exclusive gate; inside EXEC this client already
         // holds it): a write that comes after sees the new role and is refused.
         let storage = shared.storage();
-        let _gate = (!ctx.session.in_exec).then(|| storage.begin_txn());
+        let _gate = (!ctx.session.in_exec).then(|| storage.exclusive());
         follow(&me, &host, port);
     }
     let _ = shared.with_config_mut(|c| c.set("replicaof", &format!("{host} {port}")));
