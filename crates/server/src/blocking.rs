@@ -270,15 +270,12 @@ fn attempt(
         Frame::Error(_) => Err(reply),
         other => {
             if crate::notify::enabled(shared) {
-                crate::notify::after(
+                let w = crate::notify::Emitter {
                     shared,
-                    &db,
-                    session.db,
-                    TABLE[idx].name,
-                    &req.twin,
-                    &other,
-                    None,
-                );
+                    view: &db,
+                    held: &session.held,
+                };
+                crate::notify::after(&w, session.db, TABLE[idx].name, &req.twin, &other, None);
             }
             Ok(Some(reshape(req.shape, other)))
         }

@@ -549,10 +549,13 @@ pub fn run_unit<T>(
     if let Commit::Logged { one_record } = commit {
         session.sink = Some(Sink::new(one_record));
     }
-    let held = crate::notify::hold();
+    let holding = session.held.begin();
     let out = body(session, &txn);
     let records = session.sink.take().map(Sink::encode).unwrap_or_default();
     let Some(out) = out else {
+        if holding {
+            session.held.release(shared, false);
+        }
         return Ok(None);
     };
     shared.failpoints.hit(fail_point);
@@ -560,7 +563,9 @@ pub fn run_unit<T>(
         Commit::Logged { .. } => txn.commit_logged(records),
         Commit::Replayed { offset, lane } => txn.commit_replayed(offset, lane),
     };
-    held.release(shared, committed.is_ok());
+    if holding {
+        session.held.release(shared, committed.is_ok());
+    }
     let seq = committed?;
     session.wal_seq = session.wal_seq.max(seq);
     Ok(Some(out))

@@ -14,8 +14,8 @@
 //! event sees the write (other workers run meanwhile, unlike Redis's single thread). The
 //! messages of PUBLISH commands in such a batch are held the same way ([`publish_message`]).
 
-use std::cell::RefCell;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
 use resp::Frame;
@@ -100,89 +100,78 @@ pub fn to_string(f: u32) -> String {
     s
 }
 
-thread_local! {
-    /// Messages held back on this thread while a batch is being built.
-    static HELD: RefCell<Option<Vec<crate::pubsub::Prepared>>> = const { RefCell::new(None) };
-}
+/// Messages held back while a unit (transaction, key batch, a write) is being built: a
+/// session's, published only once the unit commits (a subscriber on another worker that
+/// reads the key then sees the write), dropped if it does not.
+/// (A mutex, never contended: only its session's thread uses it; the session must stay
+/// `Sync` to be borrowed across awaits.)
+#[derive(Default)]
+pub struct Held(Mutex<Option<Vec<crate::pubsub::Prepared>>>);
 
-/// Holds back this thread's events until [`Hold::release`] (dropping the hold discards
-/// them). Nested holds are part of the outer one.
-#[must_use]
-pub struct Hold {
-    outer: bool,
-}
+impl Held {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<crate::pubsub::Prepared>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 
-pub fn hold() -> Hold {
-    let outer = HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        if h.is_none() {
-            *h = Some(Vec::new());
-            true
-        } else {
-            false
+    /// Starts holding; `false` if already holding (the outer hold publishes everything).
+    pub fn begin(&self) -> bool {
+        let mut h = self.lock();
+        if h.is_some() {
+            return false;
         }
-    });
-    Hold { outer }
-}
+        *h = Some(Vec::new());
+        true
+    }
 
-impl Hold {
-    /// Ends the hold: the events are published if the batch `committed`, else dropped.
-    pub fn release(mut self, shared: &Shared, committed: bool) {
-        if !self.outer {
-            return;
-        }
-        self.outer = false;
-        let held = HELD.with(|h| h.borrow_mut().take()).unwrap_or_default();
+    /// Ends the hold: the messages are published if the unit `committed`, else dropped.
+    pub fn release(&self, shared: &Shared, committed: bool) {
+        let held = self.lock().take().unwrap_or_default();
         if committed {
             for p in held {
                 shared.pubsub.deliver(p);
             }
         }
     }
-}
 
-impl Drop for Hold {
-    fn drop(&mut self) {
-        if self.outer {
-            HELD.with(|h| h.borrow_mut().take());
+    /// Delivers a prepared message now, or once the unit being built commits (client-side
+    /// caching invalidations of a transaction's writes).
+    pub fn deliver_or_hold(&self, shared: &Shared, p: crate::pubsub::Prepared) {
+        let mut h = self.lock();
+        match h.as_mut() {
+            Some(held) => held.push(p),
+            None => {
+                drop(h);
+                shared.pubsub.deliver(p);
+            }
         }
+    }
+
+    /// Publishes a message now, or once the unit being built commits; returns the number of
+    /// receivers (resolved now, as PUBLISH's reply).
+    pub fn publish(&self, shared: &Shared, ch: &Bytes, payload: &Bytes, shard: bool) -> i64 {
+        let mut h = self.lock();
+        let Some(held) = h.as_mut() else {
+            drop(h);
+            return shared.pubsub.publish(ch, payload, shard);
+        };
+        let p = shared.pubsub.prepare(ch, payload, shard);
+        let n = p.receivers();
+        held.push(p);
+        n
     }
 }
 
-/// Delivers a prepared message now, or once the batch being built on this thread commits
-/// (client-side caching invalidations of a transaction's writes).
-pub fn deliver_or_hold(shared: &Shared, p: crate::pubsub::Prepared) {
-    let held = HELD.with(|h| match h.borrow_mut().as_mut() {
-        Some(held) => {
-            held.push(p);
-            None
-        }
-        None => Some(p),
-    });
-    if let Some(p) = held {
-        shared.pubsub.deliver(p);
-    }
-}
-
-/// Publishes a message now, or once the batch being built on this thread commits; returns
-/// the number of receivers (resolved now, as PUBLISH's reply).
-pub fn publish_message(shared: &Shared, ch: &Bytes, payload: &Bytes, shard: bool) -> i64 {
-    let holding = HELD.with(|h| h.borrow().is_some());
-    if !holding {
-        return shared.pubsub.publish(ch, payload, shard);
-    }
-    let p = shared.pubsub.prepare(ch, payload, shard);
-    let n = p.receivers();
-    HELD.with(|h| {
-        if let Some(held) = h.borrow_mut().as_mut() {
-            held.push(p);
-        }
-    });
-    n
+/// Where a command's events go: the server, the view the command wrote through (existence
+/// checks, the logical database of a physical one) and the session's hold.
+pub struct Emitter<'a> {
+    pub shared: &'a Shared,
+    pub view: &'a storage::Db<'a>,
+    pub held: &'a Held,
 }
 
 /// Publishes one event if its class is enabled.
-pub fn emit(shared: &Shared, view: &storage::Db<'_>, class: u32, event: &str, db: u32, key: &[u8]) {
+pub fn emit(w: &Emitter<'_>, class: u32, event: &str, db: u32, key: &[u8]) {
+    let (shared, view) = (w.shared, w.view);
     let flags = shared.hot.notify_flags.load(Ordering::Relaxed);
     if flags & class == 0 {
         return;
@@ -195,7 +184,7 @@ pub fn emit(shared: &Shared, view: &storage::Db<'_>, class: u32, event: &str, db
     if flags & KEYSPACE != 0 {
         let mut ch = BytesMut::from(format!("__keyspace@{db}__:").as_bytes());
         ch.extend_from_slice(key);
-        publish_message(
+        w.held.publish(
             shared,
             &crate::namespace::scope(base, &ch),
             &Bytes::copy_from_slice(event.as_bytes()),
@@ -204,7 +193,7 @@ pub fn emit(shared: &Shared, view: &storage::Db<'_>, class: u32, event: &str, db
     }
     if flags & KEYEVENT != 0 {
         let ch = format!("__keyevent@{db}__:{event}");
-        publish_message(
+        w.held.publish(
             shared,
             &crate::namespace::scope(base, ch.as_bytes()),
             &Bytes::copy_from_slice(key),
@@ -299,9 +288,9 @@ fn positive(reply: &Frame) -> bool {
 }
 
 /// Emits `del` if a command emptied (and so removed) `key`.
-fn del_if_gone(shared: &Shared, view: &storage::Db<'_>, db: u32, key: &Bytes) {
-    if view.exists(db, std::slice::from_ref(key)).unwrap_or(1) == 0 {
-        emit(shared, view, GENERIC, "del", db, key);
+fn del_if_gone(w: &Emitter<'_>, db: u32, key: &Bytes) {
+    if w.view.exists(db, std::slice::from_ref(key)).unwrap_or(1) == 0 {
+        emit(w, GENERIC, "del", db, key);
     }
 }
 
@@ -313,14 +302,14 @@ fn has_flag(args: &[Bytes], from: usize, flag: &str) -> bool {
 
 /// Emits the events of a write command that succeeded.
 pub fn after(
-    shared: &Shared,
-    view: &storage::Db<'_>,
+    w: &Emitter<'_>,
     db: u32,
     name: &str,
     args: &[Bytes],
     reply: &Frame,
     before: Option<Before>,
 ) {
+    let view = w.view;
     // `new` for the keys the command created, each just before the first event about it (as
     // Redis emits it when the key is added); the rest after the command's events.
     let created: Vec<Bytes> = before
@@ -340,40 +329,34 @@ pub fn after(
             p.iter().position(|x| x == k).map(|i| p.remove(i))
         };
         if let Some(k) = first {
-            emit(shared, view, NEW, "new", db, &k);
+            emit(w, NEW, "new", db, &k);
         }
-        emit(shared, view, class, event, db, k)
+        emit(w, class, event, db, k)
     };
     let flush_new = || {
         for k in pending.take() {
-            emit(shared, view, NEW, "new", db, &k);
+            emit(w, NEW, "new", db, &k);
         }
     };
     if matches!(name, "rename" | "renamenx") {
         // The destination is added before the source goes: its `new` comes first.
         flush_new();
     }
-    events_of(&Where { shared, view, db }, name, args, reply, before, &ev);
+    events_of(w, db, name, args, reply, before, &ev);
     flush_new();
-}
-
-/// Where a command ran: the server, the view it wrote through, its (physical) database.
-struct Where<'a> {
-    shared: &'a Shared,
-    view: &'a storage::Db<'a>,
-    db: u32,
 }
 
 /// The events of one command (see [`after`]), sent through `ev`.
 fn events_of(
-    w: &Where<'_>,
+    w: &Emitter<'_>,
+    db: u32,
     name: &str,
     args: &[Bytes],
     reply: &Frame,
     before: Option<Before>,
     ev: &dyn Fn(u32, &str, &Bytes),
 ) {
-    let (shared, view, db) = (w.shared, w.view, w.db);
+    let view = w.view;
     let key = || args.get(1).cloned().unwrap_or_default();
     let ok = positive(reply);
     match name {
@@ -458,24 +441,24 @@ fn events_of(
                 // Database indexes are relative to the client's namespace; `emit` takes
                 // where the data is.
                 let to = view.physical(crate::namespace::base_of(db) + to);
-                emit(shared, view, GENERIC, "move_to", to, &key());
+                emit(w, GENERIC, "move_to", to, &key());
             }
         }
         "lpush" | "lpushx" if ok => ev(LIST, "lpush", &key()),
         "rpush" | "rpushx" if ok => ev(LIST, "rpush", &key()),
         "lpop" | "rpop" if ok => {
             ev(LIST, name, &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "linsert" if ok => ev(LIST, "linsert", &key()),
         "lset" => ev(LIST, "lset", &key()),
         "lrem" if ok => {
             ev(LIST, "lrem", &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "ltrim" => {
             ev(LIST, "ltrim", &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "lmove" | "rpoplpush" if ok => {
             let from_left = name == "lmove" && args[3].eq_ignore_ascii_case(b"left");
@@ -483,7 +466,7 @@ fn events_of(
             // Redis notifies the push before the pop.
             ev(LIST, if to_left { "lpush" } else { "rpush" }, &args[2]);
             ev(LIST, if from_left { "lpop" } else { "rpop" }, &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "lmpop" | "zmpop" if ok => {
             if let Frame::Array(v) = reply {
@@ -500,23 +483,23 @@ fn events_of(
                         _ => "zpopmax",
                     };
                     ev(if name == "lmpop" { LIST } else { ZSET }, event, k);
-                    del_if_gone(shared, view, db, k);
+                    del_if_gone(w, db, k);
                 }
             }
         }
         "sadd" if ok => ev(SET, "sadd", &key()),
         "srem" if ok => {
             ev(SET, "srem", &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "spop" if ok => {
             ev(SET, "spop", &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "smove" if ok => {
             ev(SET, "srem", &key());
             ev(SET, "sadd", &args[2]);
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
         | "zdiffstore" | "zrangestore" => {
@@ -531,7 +514,7 @@ fn events_of(
         "hsetnx" if ok => ev(HASH, "hset", &key()),
         "hdel" if ok => {
             ev(HASH, "hdel", &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "hincrby" => ev(HASH, "hincrby", &key()),
         "hincrbyfloat" => ev(HASH, "hincrbyfloat", &key()),
@@ -544,15 +527,15 @@ fn events_of(
         "zincrby" => ev(ZSET, "zincr", &key()),
         "zrem" if ok => {
             ev(ZSET, "zrem", &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" if ok => {
             ev(ZSET, name, &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "zpopmin" | "zpopmax" if ok => {
             ev(ZSET, name, &key());
-            del_if_gone(shared, view, db, &key());
+            del_if_gone(w, db, &key());
         }
         "setbit" => ev(STRING, "setbit", &key()),
         "bitop" => {

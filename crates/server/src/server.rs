@@ -665,17 +665,17 @@ async fn maintenance(shared: Arc<Shared>) {
                 let engine = shared.storage();
                 let cx = storage::WriteCx::new();
                 let view = engine.db(&cx);
+                // Committed already: nothing is held.
+                let held = crate::notify::Held::default();
+                let w = crate::notify::Emitter {
+                    shared: &shared,
+                    view: &view,
+                    held: &held,
+                };
                 for (db, key) in keys {
-                    crate::notify::emit(
-                        &shared,
-                        &view,
-                        crate::notify::EXPIRED,
-                        "expired",
-                        db,
-                        &key,
-                    );
+                    crate::notify::emit(&w, crate::notify::EXPIRED, "expired", db, &key);
                     let scoped = crate::namespace::scope(crate::namespace::base_of(db), &key);
-                    shared.tracking.invalidate(&shared, 0, &[scoped]);
+                    shared.tracking.invalidate(&shared, &held, 0, &[scoped]);
                 }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "active expiry failed"),

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::notify::Held;
 use crate::pubsub::Mailbox;
 use crate::shared::Shared;
 
@@ -129,7 +130,8 @@ impl Tracking {
 
     /// A write by client `writer` (0: the server itself) changed these scoped keys: every
     /// client tracking one of them is sent its invalidation.
-    pub fn invalidate(&self, shared: &Shared, writer: u64, keys: &[Bytes]) {
+    /// Messages go out through `held` (after the commit of the unit being built, if any).
+    pub fn invalidate(&self, shared: &Shared, held: &Held, writer: u64, keys: &[Bytes]) {
         if self.clients() == 0 || keys.is_empty() {
             return;
         }
@@ -173,11 +175,11 @@ impl Tracking {
         for (id, keys, bcast) in out {
             if bcast {
                 // BCAST: the keys of one write in one message.
-                self.send(shared, id, Some(keys));
+                self.send(shared, held, id, Some(keys));
             } else {
                 // Default mode: one message per key, as Redis signals each key.
                 for k in keys {
-                    self.send(shared, id, Some(vec![k]));
+                    self.send(shared, held, id, Some(vec![k]));
                 }
             }
         }
@@ -185,7 +187,7 @@ impl Tracking {
 
     /// A flush: every tracking client of that namespace scope is told all its keys are gone
     /// (a null invalidation), and the key table of the scope is cleared.
-    pub fn invalidate_all(&self, shared: &Shared, scope: &[u8]) {
+    pub fn invalidate_all(&self, shared: &Shared, held: &Held, scope: &[u8]) {
         if self.clients() == 0 {
             return;
         }
@@ -199,11 +201,11 @@ impl Tracking {
                 .collect()
         };
         for id in ids {
-            self.send(shared, id, None);
+            self.send(shared, held, id, None);
         }
     }
 
-    fn send(&self, shared: &Shared, id: u64, keys: Option<Vec<Bytes>>) {
+    fn send(&self, shared: &Shared, held: &Held, id: u64, keys: Option<Vec<Bytes>>) {
         let (redirect, own, scope) = {
             let g = self.lock();
             let Some(t) = g.clients.get(&id) else {
@@ -221,7 +223,7 @@ impl Tracking {
         };
         if let Some(mb) = target {
             // Inside a transaction or key batch: sent once its engine batch commits.
-            crate::notify::deliver_or_hold(shared, crate::pubsub::Prepared::invalidation(mb, keys));
+            held.deliver_or_hold(shared, crate::pubsub::Prepared::invalidation(mb, keys));
         }
     }
 }

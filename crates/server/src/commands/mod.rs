@@ -134,6 +134,9 @@ pub struct Session {
     pub sink: Option<crate::commitlog::Sink>,
     /// Applying logged records (replay, a replica's stream): nothing is logged again.
     pub replaying: bool,
+    /// Keyspace events, Pub/Sub messages and invalidations of the unit this session is
+    /// running, held until it commits (see `notify::Held`).
+    pub held: crate::notify::Held,
 }
 
 impl Session {
@@ -208,6 +211,7 @@ impl Session {
             monitoring: false,
             sink: None,
             replaying: false,
+            held: Default::default(),
         }
     }
 }
@@ -788,7 +792,12 @@ pub fn call_in(
         run(session, db)
     };
     if notify && !reply.is_error() {
-        crate::notify::after(shared, &db, pdb, spec.name, args, &reply, before);
+        let w = crate::notify::Emitter {
+            shared,
+            view: &db,
+            held: &session.held,
+        };
+        crate::notify::after(&w, pdb, spec.name, args, &reply, before);
     }
     let elapsed = start.elapsed();
     let st = shared.stat(idx, args);
@@ -827,12 +836,16 @@ fn track(shared: &Shared, session: &Session, spec: &CommandSpec, args: &[Bytes])
     }
     if spec.flags & WRITE != 0 && shared.tracking.clients() > 0 {
         match spec.name {
-            "flushdb" | "flushall" => shared
-                .tracking
-                .invalidate_all(shared, &crate::namespace::scope(base, b"")),
+            "flushdb" | "flushall" => shared.tracking.invalidate_all(
+                shared,
+                &session.held,
+                &crate::namespace::scope(base, b""),
+            ),
             _ => {
                 let keys: Vec<Bytes> = key_positions(spec, args).into_iter().map(scoped).collect();
-                shared.tracking.invalidate(shared, session.client.id, &keys);
+                shared
+                    .tracking
+                    .invalidate(shared, &session.held, session.client.id, &keys);
             }
         }
     }

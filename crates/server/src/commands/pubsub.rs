@@ -107,18 +107,22 @@ pub fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 pub fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let channel = crate::namespace::scope(ctx.session.base(), &args[1]);
     // Inside EXEC (or a record a replica applies) the message goes out after the commit.
-    Frame::Integer(crate::notify::publish_message(
-        ctx.shared, &channel, &args[2], false,
-    ))
+    Frame::Integer(
+        ctx.session
+            .held
+            .publish(ctx.shared, &channel, &args[2], false),
+    )
 }
 
 /// SPUBLISH: to the subscribers of a shard channel (`smessage`); without cluster mode shard
 /// channels are a namespace of their own, as in Redis.
 pub fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let channel = crate::namespace::scope(ctx.session.base(), &args[1]);
-    Frame::Integer(crate::notify::publish_message(
-        ctx.shared, &channel, &args[2], true,
-    ))
+    Frame::Integer(
+        ctx.session
+            .held
+            .publish(ctx.shared, &channel, &args[2], true),
+    )
 }
 
 /// PUBSUB CHANNELS [pattern] | NUMSUB [channel ...] | NUMPAT | SHARDCHANNELS | SHARDNUMSUB
