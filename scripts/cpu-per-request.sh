@@ -23,19 +23,15 @@ if [ -z "${STRATA_BIN:-}" ]; then
   STRATA_BIN="$CARGO_TARGET_DIR/release/strata-server"
 fi
 TCK=$(getconf CLK_TCK)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+source scripts/lib.sh
 WORK=$(mktemp -d)
 SP=$(free_port); RP=$(free_port)
 "$STRATA_BIN" --port "$SP" --dir "$WORK/strata" --appendfsync everysec --loglevel warning ${STRATA_ARGS:-} 2>"$WORK/strata.log" &
-SPID=$!
+SPID=$!; PIDS+=("$SPID")
 redis-server --port "$RP" --dir "$WORK" --appendonly yes --appendfsync everysec --save "" \
   --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
-RPID=$!
-cleanup() { kill "$SPID" "$RPID" 2>/dev/null || true; wait "$SPID" "$RPID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-for p in "$SP" "$RP"; do
-  for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+RPID=$!; PIDS+=("$RPID")
+wait_up "$SP"; wait_up "$RP"
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # One measurement: prints "ops/s us-per-request".
