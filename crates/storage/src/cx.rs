@@ -220,11 +220,6 @@ impl<'a> Db<'a> {
         }
     }
 
-    #[cfg(test)]
-    pub(crate) fn freeze_clock_for_test(&self) {
-        self.cx.freeze_clock(true);
-    }
-
     /// Whether an atomic unit (transaction, key batch, a logged write) collects the writes
     /// made through this view.
     pub fn in_unit(&self) -> bool {
@@ -438,7 +433,7 @@ mod tests {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let unit = s.begin_txn();
             let db = unit.db();
-            db.freeze_clock_for_test();
+            db.cx().freeze_clock(true);
             set(&db, b"k", "from the panicking unit");
             let _l = db.lock(&[(0, b"k")]);
             let _seen = db.collect_expired();
