@@ -122,7 +122,7 @@ async fn serve_session(
     loop {
         // Run every complete request already buffered. Consecutive plain GETs of a pipeline
         // are answered with one batched engine lookup (same replies, same order).
-        // Consecutive single-key writes to the same key are run as one key batch.
+        // Consecutive single-key writes (to any keys) are run as one key batch.
         let mut gets: Vec<Bytes> = Vec::new();
         let mut writes: Vec<(usize, Vec<Bytes>)> = Vec::new();
         loop {
@@ -158,10 +158,7 @@ async fn serve_session(
                     } else {
                         None
                     };
-                    let other_key = writes.first().is_some_and(|(_, w)| w.get(1) != args.get(1));
-                    if !writes.is_empty()
-                        && (idx.is_none() || other_key || writes.len() >= MAX_WRITE_BATCH)
-                    {
+                    if !writes.is_empty() && (idx.is_none() || writes.len() >= MAX_WRITE_BATCH) {
                         execute_writes(shared, session, &mut writes, &mut wbuf);
                     }
                     if let Some(idx) = idx {
@@ -567,8 +564,8 @@ const MAX_GET_BATCH: usize = 128;
 const MAX_WRITE_BATCH: usize = 256;
 
 /// Whether a pipelined request can join the current run of single-key writes: a write
-/// command (not blocking) that touches exactly its first argument as key, the same key as the
-/// run, and nothing else (no numkeys sources, no BY patterns, no other database).
+/// command (not blocking) that touches exactly its first argument as key and nothing else
+/// (no numkeys sources, no BY patterns, no other database).
 fn batchable_write(args: &[Bytes]) -> Option<usize> {
     let idx = commands::lookup(&args[0])?;
     let spec = &TABLE[idx];
@@ -587,17 +584,21 @@ fn batchable_write(args: &[Bytes]) -> Option<usize> {
     Some(idx)
 }
 
-/// Runs a run of pipelined writes to one key as one key batch: the key's lock is taken once,
-/// each command reads the writes before it, and all their writes are committed as one engine
-/// batch (replies are the same as one by one; if the commit fails, every command of the run
-/// gets the error and none of them took effect).
+/// Runs a run of pipelined single-key writes as one key batch: the locks of all their keys
+/// are taken once (in ascending stripe order, as any multi-key command), each command reads
+/// the writes before it, and all their writes are committed as one engine batch with one
+/// binlog record per command (replies are the same as one by one; if the commit fails, every
+/// command of the run gets the error and none of them took effect). One lane lock, one log
+/// append and one RocksDB write for the run instead of one per command.
 fn execute_writes(
     shared: &Arc<Shared>,
     session: &mut Session,
     run: &mut Vec<(usize, Vec<Bytes>)>,
     wbuf: &mut BytesMut,
 ) {
-    let key = run[0].1[1].clone();
+    let mut keys: Vec<Bytes> = run.iter().map(|(_, args)| args[1].clone()).collect();
+    keys.sort_unstable();
+    keys.dedup();
     let replies: Vec<Frame> = if run.len() == 1 {
         let (idx, args) = &run[0];
         session.client.touch(*idx);
@@ -609,7 +610,7 @@ fn execute_writes(
             shared,
             &shared.storage(),
             session,
-            crate::commitlog::Unit::Keys(vec![&key]),
+            crate::commitlog::Unit::Keys(keys.iter().map(|k| k.as_ref()).collect()),
             crate::commitlog::Commit::Logged { one_record: false },
             "key-batch-before-commit",
             |session, txn| {
@@ -637,7 +638,8 @@ fn execute_writes(
     }
     run.clear();
     if shared.blocked.count() > 0 {
-        crate::blocking::signal(shared, [(session.ldb, key)]);
+        let ldb = session.ldb;
+        crate::blocking::signal(shared, keys.into_iter().map(|k| (ldb, k)));
     }
 }
 

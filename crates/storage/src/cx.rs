@@ -41,6 +41,11 @@ pub struct WriteCx {
     pub(crate) overlay: RefCell<Option<Overlay>>,
     /// Modification counters of the keys locked through this context: a write bumps them.
     pub(crate) held: RefCell<Vec<u32>>,
+    /// Modification counters of a key batch's own keys (see `Storage::begin_key_batch`):
+    /// bumped by a write of the unit that locked nothing itself. A write that locked its
+    /// keys (every storage operation does) bumps only those: a run of pipelined writes to
+    /// many keys must not fail a WATCH on a key of the run that none of them changed.
+    pub(crate) unit_held: RefCell<Vec<u32>>,
     /// Replaying logged records: time stands still (nothing expires by itself; expiries
     /// arrive as explicit deletions in the log).
     frozen: Cell<bool>,
@@ -68,6 +73,7 @@ impl WriteCx {
         WriteCx {
             overlay: RefCell::new(None),
             held: RefCell::new(Vec::new()),
+            unit_held: RefCell::new(Vec::new()),
             frozen: Cell::new(false),
             expired: RefCell::new(None),
             score_touched: Cell::new(false),
@@ -286,8 +292,14 @@ impl<'a> Db<'a> {
         }
         self.maintain_ranks(&mut batch)?;
         if self.in_unit() {
-            let held = self.cx.held.borrow().clone();
-            return self.fold_into_txn(batch, &held);
+            let held = self.cx.held.borrow();
+            let touched = if held.is_empty() {
+                self.cx.unit_held.borrow().clone()
+            } else {
+                held.clone()
+            };
+            drop(held);
+            return self.fold_into_txn(batch, &touched);
         }
         let seq = self.s.write_direct(batch)?;
         self.cx.note_seq(seq);

@@ -450,12 +450,13 @@ impl Storage {
 
     /// Starts a *key batch*: like a transaction (the writes of several commands collected
     /// and committed as one batch, each command reading the writes before it) but without
-    /// the gate, under the locks `locks` of the only keys the commands touch (their
-    /// modification counters are bumped by the commit).
+    /// the gate, under the locks `locks` of the only keys the commands touch (the commit
+    /// bumps the modification counters of the keys each write locked, or of all of `locks`
+    /// for a write that locked nothing).
     pub fn begin_key_batch<'a>(&'a self, locks: KeyLocks<'a>) -> Txn<'a> {
         let cx = WriteCx::new();
         *cx.overlay.borrow_mut() = Some(Overlay::new(self.cf_ids));
-        cx.held.borrow_mut().extend_from_slice(&locks.counters);
+        cx.unit_held.borrow_mut().extend_from_slice(&locks.counters);
         Txn {
             storage: self,
             cx,

@@ -423,18 +423,24 @@ fn after_kill9_the_binlog_and_the_data_agree() {
     }
 }
 
+/// Writes `key:i` for `i` in `from..to`, in pipelines of 16: a pipelined run of writes is
+/// one commit and one binlog append, and segments rotate between appends (these tests need
+/// many small segments).
 fn write_keys(c: &mut Client, from: usize, to: usize) {
-    let mut buf = Vec::new();
-    for i in from..to {
-        buf.extend(Client::encode(&[
-            b"SET",
-            format!("key:{i}").as_bytes(),
-            format!("value:{i}").as_bytes(),
-        ]));
-    }
-    c.send_raw(&buf).expect("send");
-    for _ in from..to {
-        assert_eq!(c.read_reply().expect("reply"), Reply::ok());
+    for start in (from..to).step_by(16) {
+        let end = (start + 16).min(to);
+        let mut buf = Vec::new();
+        for i in start..end {
+            buf.extend(Client::encode(&[
+                b"SET",
+                format!("key:{i}").as_bytes(),
+                format!("value:{i}").as_bytes(),
+            ]));
+        }
+        c.send_raw(&buf).expect("send");
+        for _ in start..end {
+            assert_eq!(c.read_reply().expect("reply"), Reply::ok());
+        }
     }
 }
 

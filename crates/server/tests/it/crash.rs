@@ -179,14 +179,16 @@ fn pipelined_key_batches_survive_kill_9() {
     let port = s.port;
     let writer = std::thread::spawn(move || {
         let mut c = Client::connect(port);
-        let mut acked = 0u64;
+        let (mut acked, mut rounds) = (0u64, 0u64);
         'outer: for round in 0..100_000u64 {
-            // 32 pushes to one list per pipeline: one key batch on the server.
+            // 32 pushes to one list and an INCR of a counter per pipeline: one key batch
+            // of two keys on the server.
             let mut buf = Vec::new();
             for i in 0..32 {
                 let v = (round * 32 + i).to_string();
                 buf.extend(Client::encode(&[b"RPUSH", b"log", v.as_bytes()]));
             }
+            buf.extend(Client::encode(&[b"INCR", b"rounds"]));
             if c.send_raw(&buf).is_err() {
                 break;
             }
@@ -196,16 +198,34 @@ fn pipelined_key_batches_survive_kill_9() {
                     _ => break 'outer,
                 }
             }
+            match c.read_reply() {
+                Ok(Reply::Int(n)) => rounds = n as u64,
+                _ => break 'outer,
+            }
         }
-        acked
+        (acked, rounds)
     });
     std::thread::sleep(Duration::from_millis(800));
     s.kill9().expect("kill -9");
-    let acked = writer.join().expect("writer");
+    let (acked, rounds) = writer.join().expect("writer");
     s.spawn();
     let mut c = s.client();
     let len = c.cmd(&["LLEN", "log"]).int() as u64;
     assert!(len >= acked, "acknowledged {acked} pushes, found {len}");
+    // The counter and the list agree: a round's INCR runs after its 32 pushes, and the
+    // next round is sent only once it is answered.
+    let found = match c.cmd(&["GET", "rounds"]) {
+        Reply::Bulk(b) => String::from_utf8_lossy(&b).parse().unwrap_or(0),
+        _ => 0u64,
+    };
+    assert!(
+        found >= rounds,
+        "acknowledged {rounds} rounds, found {found}"
+    );
+    assert!(
+        (found * 32..=found * 32 + 32).contains(&len),
+        "{found} rounds but {len} pushes"
+    );
     // In order and without holes: item i is i.
     for i in [0, len / 2, len.saturating_sub(1)] {
         assert_eq!(

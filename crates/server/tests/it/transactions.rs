@@ -242,6 +242,53 @@ fn keys_of(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("k{i}")).collect()
 }
 
+/// A pipelined run of single-key writes to DIFFERENT keys is one unit: one engine batch
+/// (the fail point pauses it between running and committing: no write of the run is visible
+/// before the commit, all are after), and it bumps for WATCH only the keys its commands
+/// changed (SETNX of an existing key leaves a WATCH on it intact, as in Redis).
+#[test]
+fn pipelined_writes_to_different_keys_commit_as_one_unit() {
+    let s = Server::start(&["--worker-threads", "4"]);
+    let mut admin = s.client();
+    let mut reader = s.client();
+    let mut writer = s.client();
+    let mut watch_b = s.client();
+    let mut watch_a = s.client();
+    assert!(writer.cmd(&["SET", "b", "old"]).is_ok());
+    watch_b.cmd(&["WATCH", "b"]);
+    watch_a.cmd(&["WATCH", "a"]);
+    assert!(admin
+        .cmd(&["DEBUG", "FAILPOINT", "key-batch-before-commit", "600"])
+        .is_ok());
+    let mut buf = Client::encode(&[b"SET", b"a", b"1"]);
+    buf.extend(Client::encode(&[b"SETNX", b"b", b"new"]));
+    buf.extend(Client::encode(&[b"INCR", b"c"]));
+    buf.extend(Client::encode(&[b"RPUSH", b"l", b"x"]));
+    writer.send_raw(&buf).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Paused before the commit: nothing of the run is visible yet.
+    assert_eq!(reader.cmd(&["GET", "a"]), Reply::Nil);
+    assert_eq!(reader.cmd(&["GET", "c"]), Reply::Nil);
+    assert_eq!(reader.cmd(&["LLEN", "l"]), Reply::Int(0));
+    assert_eq!(writer.read_reply().unwrap(), Reply::ok());
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(0));
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(1));
+    assert_eq!(writer.read_reply().unwrap(), Reply::Int(1));
+    assert_eq!(reader.cmd(&["GET", "a"]), Reply::bulk("1"));
+    assert_eq!(reader.cmd(&["GET", "b"]), Reply::bulk("old"));
+    assert_eq!(reader.cmd(&["GET", "c"]), Reply::bulk("1"));
+    watch_b.cmd(&["MULTI"]);
+    watch_b.cmd(&["SET", "b", "mine"]);
+    assert_eq!(
+        watch_b.cmd(&["EXEC"]),
+        Reply::Array(vec![Reply::ok()]),
+        "the run did not change b"
+    );
+    watch_a.cmd(&["MULTI"]);
+    watch_a.cmd(&["SET", "a", "mine"]);
+    assert_eq!(watch_a.cmd(&["EXEC"]), Reply::NilArray, "the run changed a");
+}
+
 #[test]
 fn pipelined_key_batches_touch_watched_keys_and_wake_blocked_clients() {
     let s = Server::start(&[]);
