@@ -297,8 +297,13 @@ pub static PARAMS: &[Param] = &[
     p("latency-tracking", BOOL, "yes", true),
     p("latency-tracking-info-percentiles", STR, "50 99 99.9", true),
     p("notify-keyspace-events", STR, "", true),
-    noop("lua-time-limit", int(0, I64MAX), "5000"),
-    noop("busy-reply-threshold", int(0, I64MAX), "5000"),
+    // Scripts (docs/scripting.md): past this many ms other clients get -BUSY.
+    alias(
+        p("busy-reply-threshold", int(0, I64MAX), "5000", true),
+        &["lua-time-limit"],
+    ),
+    // Strata: bytes the Lua interpreter may hold (0: no limit).
+    p("lua-memory-limit", mem(0, u64::MAX >> 2), "268435456", true),
     noop("protected-mode", BOOL, "yes"),
     noop("tcp-backlog", int(0, I64MAX), "511"),
     noop("unixsocket", STR, ""),

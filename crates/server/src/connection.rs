@@ -713,6 +713,22 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
         return e;
     }
     let checked = commands::check(shared, session, &args);
+    if shared.scripts.running() {
+        // As in Redis, nothing else runs while a script does: wait for it, or get -BUSY once
+        // it has run longer than `busy-reply-threshold` (SCRIPT KILL and a few others go on).
+        if let Ok(i) = checked {
+            if !crate::scripting::allowed_while_busy(i, &args) {
+                let threshold = shared.with_config(|c| c.get_u64("busy-reply-threshold"));
+                if let Err(f) = shared
+                    .scripts
+                    .wait_or_busy(Duration::from_millis(threshold))
+                    .await
+                {
+                    return f;
+                }
+            }
+        }
+    }
     if let Ok(i) = checked {
         if session.proto == resp::Protocol::Resp2
             && session.subscribed()
@@ -794,8 +810,10 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     let run = |session: &mut Session| commands::call(shared, session, idx, &args);
     // With `appendfsync always` a write waits for an fsync: let the runtime move other
     // connections off this thread meanwhile, so concurrent writers share fsyncs (group commit).
-    let reply = if is_write
-        && shared.storage().durability() == storage::Durability::Always
+    // A script may run for long: its thread is handed over too, so SCRIPT KILL and the -BUSY
+    // replies of other connections on this thread are not stuck behind it.
+    let reply = if (spec.flags & flags::RUNS_SCRIPT != 0
+        || (is_write && shared.storage().durability() == storage::Durability::Always))
         && tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
     {

@@ -322,20 +322,23 @@ fn memory(shared: &Shared, out: &mut String) {
     line(out, "allocator_resident", rss);
     line(out, "total_system_memory", sys);
     line(out, "total_system_memory_human", human(sys));
-    for f in ["used_memory_lua", "used_memory_vm_eval"] {
-        line(out, f, 0);
-    }
-    line(out, "used_memory_lua_human", "0B");
-    line(out, "used_memory_scripts_eval", 0);
-    line(out, "number_of_cached_scripts", 0);
+    // The Lua interpreter and the script cache (as of the last script run or load).
+    let sc = &shared.scripts;
+    let lua = sc.lua_memory.load(Ordering::Relaxed);
+    let cached_bytes = sc.cached_bytes.load(Ordering::Relaxed);
+    line(out, "used_memory_lua", lua);
+    line(out, "used_memory_vm_eval", lua);
+    line(out, "used_memory_lua_human", human(lua));
+    line(out, "used_memory_scripts_eval", cached_bytes);
+    line(out, "number_of_cached_scripts", sc.cached.load(Ordering::Relaxed));
     line(out, "number_of_functions", 0);
     line(out, "number_of_libraries", 0);
     line(out, "used_memory_vm_functions", 0);
-    line(out, "used_memory_vm_total", 0);
-    line(out, "used_memory_vm_total_human", "0B");
+    line(out, "used_memory_vm_total", lua);
+    line(out, "used_memory_vm_total_human", human(lua));
     line(out, "used_memory_functions", 0);
-    line(out, "used_memory_scripts", 0);
-    line(out, "used_memory_scripts_human", "0B");
+    line(out, "used_memory_scripts", cached_bytes);
+    line(out, "used_memory_scripts_human", human(cached_bytes));
     line(out, "maxmemory", maxmemory);
     line(out, "maxmemory_human", human(maxmemory));
     line(out, "maxmemory_policy", policy);

@@ -16,6 +16,7 @@ pub mod namespace;
 pub mod notify;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server;
 pub mod shared;
 pub mod tracking;

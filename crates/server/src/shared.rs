@@ -165,6 +165,8 @@ pub struct Shared {
     pub guard: crate::diskguard::Guard,
     pub repl: crate::replication::Repl,
     pub namespaces: crate::namespace::Namespaces,
+    /// Lua scripts: the interpreter, its cache, the running script (`scripting`).
+    pub scripts: crate::scripting::Scripts,
     /// This value's own `Arc` (for work that outlives a command, such as a replication link).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
@@ -272,6 +274,7 @@ impl Shared {
             guard: Default::default(),
             repl,
             namespaces: Default::default(),
+            scripts: Default::default(),
             me: std::sync::OnceLock::new(),
         }
     }

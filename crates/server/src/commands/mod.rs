@@ -63,6 +63,9 @@ pub mod flags {
     /// Reads or writes keys besides its first argument although only that one is declared
     /// (numkeys sources, BY patterns, another database): never joins a key batch.
     pub const NO_KEY_BATCH: u32 = 1 << 23;
+    /// Runs a Lua script: the connection hands its runtime thread over while it runs, and
+    /// other clients wait for it (or get -BUSY), see `scripting`.
+    pub const RUNS_SCRIPT: u32 = 1 << 24;
 
     /// Names as `COMMAND` reports them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -344,6 +347,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("ssubscribe", -2, PUBSUB | NOSCRIPT | LOADING | STALE, KEYS_ALL, "pubsub", "7.0.0", "Listens for messages published to shard channels.", "O(N) where N is the number of shard channels to subscribe to.", pubsub::ssubscribe),
     cmd("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, KEYS_ALL, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", "O(N) where N is the number of shard channels to unsubscribe.", pubsub::sunsubscribe),
     // transactions
+    // scripting
+    cmd("eval", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | RUNS_SCRIPT, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval),
+    cmd("evalsha", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | RUNS_SCRIPT, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha),
+    cmd("eval_ro", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval_ro),
+    cmd("evalsha_ro", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha_ro),
+    cmd("script", -2, NOSCRIPT, NOKEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", "Depends on subcommand.", crate::scripting::script),
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
     cmd("exec", 1, LOADING | STALE | NOSCRIPT | SKIP_SLOWLOG, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
     cmd("discard", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "2.0.0", "Discards a transaction.", "O(N), when N is the number of queued commands", multi::discard),
@@ -969,7 +978,8 @@ pub fn eq_ic(a: &[u8], b: &str) -> bool {
 pub(crate) fn numkeys_position(name: &str) -> Option<usize> {
     match name {
         "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => Some(1),
-        "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
+        "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" | "eval" | "evalsha"
+        | "eval_ro" | "evalsha_ro" => Some(2),
         _ => None,
     }
 }

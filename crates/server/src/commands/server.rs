@@ -249,6 +249,14 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if has("nosave") && has("save") {
         return syntax_error();
     }
+    if ctx.shared.scripts.running() {
+        // A script is running (this command passed the -BUSY check): only SHUTDOWN NOSAVE
+        // ends it, and whatever it wrote is not kept.
+        if !has("nosave") {
+            return Frame::error(crate::scripting::BUSY);
+        }
+        ctx.shared.scripts.abort();
+    }
     // FORCE: a shutdown here always goes on even if the final flush fails (exit code 4).
     tracing::info!(
         client = ctx.session.client.id,

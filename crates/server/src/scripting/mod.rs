@@ -1,0 +1,548 @@
+//! Lua scripts (EVAL, EVALSHA, their `_RO` forms, SCRIPT): Redis 7.0's semantics on Strata's
+//! write path (docs/scripting.md).
+//!
+//! A script runs alone, like EXEC: under the engine's exclusive gate, as ONE unit
+//! (`commitlog::run_unit`) whose commands read each other's writes and are committed as one
+//! engine batch with ONE binlog record of their effects (the commands it ran, made
+//! deterministic as anywhere else). Replicas, replay and `strata-sync` therefore never run Lua:
+//! they apply what the master's script did. A script that fails after writing keeps its writes
+//! (Redis's semantics); one ended by SHUTDOWN NOSAVE leaves nothing.
+//!
+//! One interpreter per server (as Redis), created on first use, behind a mutex; the connection
+//! running a script hands its runtime thread over (`block_in_place`), so other connections are
+//! served meanwhile: they wait for the script (as in Redis, where nothing else runs) until
+//! `busy-reply-threshold`, then get `-BUSY`, except the commands Redis allows then (SCRIPT KILL,
+//! SHUTDOWN NOSAVE, ...).
+
+pub mod vm;
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mlua::Value;
+use resp::Frame;
+
+use crate::commands::{flags, parse_int, Ctx, Session, TABLE};
+use crate::shared::Shared;
+use vm::{sha1_hex, Vm};
+
+/// What the interpreter's hook and the command bridge share with the rest of the server about
+/// the script running now.
+#[derive(Default)]
+pub struct RunState {
+    /// SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE asked the script to stop.
+    pub kill: AtomicBool,
+    /// SHUTDOWN NOSAVE: stop even after writes, and commit nothing.
+    pub abort: AtomicBool,
+    /// The script ran a write command (SCRIPT KILL then refuses: UNKILLABLE).
+    pub wrote: AtomicBool,
+    running: AtomicBool,
+    started: Mutex<Option<Instant>>,
+}
+
+/// The server's scripting state (in `Shared`).
+pub struct Scripts {
+    vm: Mutex<Option<Vm>>,
+    pub run: Arc<RunState>,
+    /// Woken when a script ends (clients waiting for it go on).
+    pub ended: tokio::sync::Notify,
+    /// For INFO without taking the interpreter's lock (a script may hold it).
+    pub lua_memory: AtomicU64,
+    pub cached: AtomicU64,
+    pub cached_bytes: AtomicU64,
+    /// Scripts run (INFO: total, killed).
+    pub killed: AtomicU64,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts {
+            vm: Mutex::new(None),
+            run: Arc::new(RunState::default()),
+            ended: tokio::sync::Notify::new(),
+            lua_memory: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            cached_bytes: AtomicU64::new(0),
+            killed: AtomicU64::new(0),
+        }
+    }
+}
+
+pub const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+impl Scripts {
+    /// A script is running now.
+    pub fn running(&self) -> bool {
+        self.run.running.load(Ordering::Acquire)
+    }
+
+    fn started(&self) -> Option<Instant> {
+        *self.run.started.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn begin(&self) {
+        self.run.kill.store(false, Ordering::Release);
+        self.run.abort.store(false, Ordering::Release);
+        self.run.wrote.store(false, Ordering::Release);
+        *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.run.running.store(true, Ordering::Release);
+    }
+
+    fn end(&self) {
+        self.run.running.store(false, Ordering::Release);
+        *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.ended.notify_waiters();
+    }
+
+    /// SCRIPT KILL.
+    pub fn kill(&self) -> Frame {
+        if !self.running() {
+            return Frame::error("NOTBUSY No scripts in execution right now.");
+        }
+        if self.run.wrote.load(Ordering::Acquire) {
+            return Frame::error(
+                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            );
+        }
+        self.run.kill.store(true, Ordering::Release);
+        self.killed.fetch_add(1, Ordering::Relaxed);
+        Frame::ok()
+    }
+
+    /// SHUTDOWN NOSAVE during a script: it stops at its next check and commits nothing.
+    pub fn abort(&self) {
+        if self.running() {
+            self.run.abort.store(true, Ordering::Release);
+            self.run.kill.store(true, Ordering::Release);
+        }
+    }
+
+    /// Waits (without holding a thread) until no script runs, or answers `-BUSY` once the
+    /// running one has passed `threshold`.
+    pub async fn wait_or_busy(&self, threshold: Duration) -> Result<(), Frame> {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let Some(started) = self.started().filter(|_| self.running()) else {
+                return Ok(());
+            };
+            let elapsed = started.elapsed();
+            if elapsed >= threshold {
+                return Err(Frame::error(BUSY));
+            }
+            tokio::select! {
+                _ = ended => {}
+                _ = tokio::time::sleep((threshold - elapsed).min(Duration::from_millis(100))) => {}
+            }
+        }
+    }
+
+    fn note_stats(&self, vm: &Vm) {
+        self.lua_memory
+            .store(vm.used_memory() as u64, Ordering::Relaxed);
+        self.cached
+            .store(vm.scripts.len() as u64, Ordering::Relaxed);
+        self.cached_bytes.store(
+            vm.scripts.values().map(|s| s.body.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Commands that run while a script is busy (Redis 7.0's `allow_busy`).
+pub fn allowed_while_busy(idx: usize, args: &[Bytes]) -> bool {
+    let sub = |s: &str| args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
+    match TABLE[idx].name {
+        "auth" | "hello" | "quit" | "reset" | "discard" | "watch" | "unwatch" | "multi"
+        | "replconf" | "shutdown" => true,
+        "script" => sub("kill"),
+        "function" => sub("kill") || sub("stats"),
+        _ => false,
+    }
+}
+
+fn lua_memory_limit(shared: &Shared) -> usize {
+    shared.with_config(|c| c.get_u64("lua-memory-limit")) as usize
+}
+
+/// Runs `f` on the interpreter (created on first use).
+fn with_vm<T>(shared: &Shared, f: impl FnOnce(&mut Vm) -> Result<T, Frame>) -> Result<T, Frame> {
+    let scripts = &shared.scripts;
+    let mut guard = scripts.vm.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        let vm = Vm::new(lua_memory_limit(shared), scripts.run.clone()).map_err(|e| {
+            Frame::Error(format!(
+                "ERR cannot start the Lua interpreter: {}",
+                vm::lua_message(&e)
+            ))
+        })?;
+        *guard = Some(vm);
+    }
+    let Some(vm) = guard.as_mut() else {
+        return Err(Frame::error("ERR the Lua interpreter is not available"));
+    };
+    let out = f(vm);
+    scripts.note_stats(vm);
+    out
+}
+
+pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    run(ctx, args, false, false)
+}
+
+pub fn evalsha(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    run(ctx, args, true, false)
+}
+
+pub fn eval_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    run(ctx, args, false, true)
+}
+
+pub fn evalsha_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    run(ctx, args, true, true)
+}
+
+fn run(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Frame {
+    let numkeys = match parse_int(&args[2]) {
+        Ok(n) => n,
+        Err(f) => return f,
+    };
+    if numkeys < 0 {
+        return Frame::error("ERR Number of keys can't be negative");
+    }
+    if numkeys as u64 > (args.len() - 3) as u64 {
+        return Frame::error("ERR Number of keys can't be greater than number of args");
+    }
+    let split = 3 + numkeys as usize;
+    let (keys, argv) = (&args[3..split], &args[split..]);
+    let sha = if by_sha {
+        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
+    } else {
+        sha1_hex(&args[1])
+    };
+    let shared = ctx.shared;
+    let (saved_ldb, saved_proto, saved_exec) =
+        (ctx.session.ldb, ctx.session.proto, ctx.session.in_exec);
+    let written: RefCell<Vec<(u32, Vec<Bytes>)>> = RefCell::new(Vec::new());
+    // Lock order: the unit (the engine's gate) first, then the interpreter, as for a script
+    // called by EXEC (which holds the gate already).
+    let body = |session: &mut Session, db: storage::Db<'_>| -> Outcome {
+        let out = with_vm(shared, |vm| {
+            let script = if by_sha {
+                vm.scripts
+                    .get(&sha)
+                    .ok_or_else(|| Frame::error("NOSCRIPT No matching script. Please use EVAL."))?
+            } else {
+                vm.load(&sha, &args[1])?
+            };
+            let (func, sflags) = (script.func.clone(), script.flags);
+            let read_only = read_only || sflags.no_writes;
+            if sflags.shebang && !read_only {
+                // A script that declares it may write is refused before it starts when the
+                // server cannot take writes (legacy scripts: at their first write, as Redis).
+                if crate::replication::is_replica(shared)
+                    && shared.with_config(|c| c.get_bool("replica-read-only"))
+                {
+                    return Err(Frame::error(
+                        "READONLY You can't write against a read only replica.",
+                    ));
+                }
+                if !sflags.allow_oom && shared.guard.full() {
+                    return Err(Frame::error(crate::diskguard::FULL_ERROR));
+                }
+            }
+            shared.scripts.begin();
+            session.in_exec = true;
+            let out = call_lua(
+                shared, session, db, vm, &func, &sha, keys, argv, read_only, &written,
+            );
+            session.in_exec = saved_exec;
+            shared.scripts.end();
+            Ok(out)
+        });
+        match out {
+            Err(f) => Outcome::Abandon(f),
+            Ok(_) if shared.scripts.run.abort.load(Ordering::Acquire) => Outcome::Abandon(
+                Frame::error("ERR Script killed by a shutdown (SHUTDOWN NOSAVE)"),
+            ),
+            Ok(f) => Outcome::Commit(f),
+        }
+    };
+    let reply = if ctx.db.in_unit() {
+        // Called by EXEC: part of the transaction's unit.
+        match body(ctx.session, ctx.db) {
+            Outcome::Commit(f) | Outcome::Abandon(f) => f,
+        }
+    } else {
+        let mut abandoned = None;
+        let unit = crate::commitlog::run_unit(
+            shared,
+            &ctx.db,
+            ctx.session,
+            crate::commitlog::Unit::Alone,
+            crate::commitlog::Commit::Logged { one_record: true },
+            "script-before-commit",
+            |session, txn| match body(session, txn.db()) {
+                Outcome::Commit(f) => Some(f),
+                Outcome::Abandon(f) => {
+                    abandoned = Some(f);
+                    None
+                }
+            },
+        );
+        match unit {
+            Ok(Some(f)) => f,
+            Ok(None) => abandoned.unwrap_or(Frame::Null),
+            Err(e) => crate::commands::storage_error(e),
+        }
+    };
+    // A script's SELECT does not outlive it.
+    ctx.session.ldb = saved_ldb;
+    ctx.session.resolve_db(&ctx.db);
+    ctx.session.proto = saved_proto;
+    if shared.blocked.count() > 0 {
+        let keys: Vec<(u32, Bytes)> = written
+            .borrow()
+            .iter()
+            .flat_map(|(ldb, args)| crate::blocking::woken_by(shared, *ldb, args))
+            .collect();
+        crate::blocking::signal(shared, keys);
+    }
+    reply
+}
+
+/// How a script's unit ends.
+enum Outcome {
+    /// Committed (also after a script error: its writes stay, as in Redis).
+    Commit(Frame),
+    /// Abandoned: nothing it wrote is kept (SHUTDOWN NOSAVE; or it never started).
+    Abandon(Frame),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call_lua(
+    shared: &Shared,
+    session: &mut Session,
+    db: storage::Db<'_>,
+    vm: &Vm,
+    func: &mlua::Function,
+    sha: &str,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    read_only: bool,
+    written: &RefCell<Vec<(u32, Vec<Bytes>)>>,
+) -> Frame {
+    let lua = &vm.lua;
+    let client_resp3 = session.proto == resp::Protocol::Resp3;
+    let resp3 = Cell::new(false);
+    let session = RefCell::new(session);
+    let result = lua.scope(|scope| {
+        let strings = |items: &[Bytes]| -> mlua::Result<mlua::Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, it) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(it)?)?;
+            }
+            Ok(t)
+        };
+        vm.real.raw_set("KEYS", strings(keys)?)?;
+        vm.real.raw_set("ARGV", strings(argv)?)?;
+        let raw = scope.create_function(|lua, args: mlua::Variadic<Value>| {
+            let mut session = session.borrow_mut();
+            bridge(
+                lua,
+                shared,
+                &mut session,
+                db,
+                &args,
+                read_only,
+                resp3.get(),
+                written,
+            )
+        })?;
+        let setresp = scope.create_function(|_, v: Value| {
+            match v {
+                Value::Integer(2) => resp3.set(false),
+                Value::Integer(3) => resp3.set(true),
+                Value::Number(n) if n == 2.0 => resp3.set(false),
+                Value::Number(n) if n == 3.0 => resp3.set(true),
+                _ => {
+                    return Err(mlua::Error::RuntimeError(
+                        "RESP version must be 2 or 3.".into(),
+                    ))
+                }
+            }
+            Ok(())
+        })?;
+        vm.private.raw_set("raw", raw)?;
+        vm.private.raw_set("setresp", setresp)?;
+        let (ok, value): (bool, Value) = vm.xpcall.call((func.clone(), vm.handler.clone()))?;
+        Ok(if ok {
+            vm::lua_to_frame(&value, resp3.get(), client_resp3, 0)
+        } else {
+            vm::error_reply(&value, sha)
+        })
+    });
+    match result {
+        Ok(f) => f,
+        Err(e) => Frame::Error(vm::one_line(&format!(
+            "ERR {} script: {sha}",
+            vm::lua_message(&e)
+        ))),
+    }
+}
+
+/// `redis.call`/`redis.pcall`: runs one command for the script, inside its unit. Returns the
+/// reply as the script sees it and whether it is an error (`redis.call` raises it).
+#[allow(clippy::too_many_arguments)]
+fn bridge(
+    lua: &mlua::Lua,
+    shared: &Shared,
+    session: &mut Session,
+    db: storage::Db<'_>,
+    args: &[Value],
+    read_only: bool,
+    resp3: bool,
+    written: &RefCell<Vec<(u32, Vec<Bytes>)>>,
+) -> mlua::Result<(Value, bool)> {
+    let err = |msg: &str| -> mlua::Result<(Value, bool)> {
+        let t = lua.create_table()?;
+        t.raw_set("err", msg)?;
+        Ok((Value::Table(t), true))
+    };
+    if args.is_empty() {
+        return err("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut argv: Vec<Bytes> = Vec::with_capacity(args.len());
+    for a in args {
+        match a {
+            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(i) => argv.push(Bytes::from(i.to_string())),
+            Value::Number(_) => match lua.coerce_string(a.clone())? {
+                Some(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
+                None => {
+                    return err("ERR Lua redis lib command arguments must be strings or integers")
+                }
+            },
+            _ => return err("ERR Lua redis lib command arguments must be strings or integers"),
+        }
+    }
+    let Some(idx) = crate::commands::lookup(&argv[0]) else {
+        return err("ERR Unknown Redis command called from script");
+    };
+    let spec = &TABLE[idx];
+    let n = argv.len() as i32;
+    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        return err("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.flags & flags::NOSCRIPT != 0 {
+        return err("ERR This Redis command is not allowed from script");
+    }
+    let writes = spec.flags & flags::WRITE != 0;
+    if writes && read_only {
+        return err("ERR Write commands are not allowed from read-only scripts.");
+    }
+    // The rest of the central checks (subcommands, namespaces, read-only replica, storage
+    // full) as for a client's command.
+    if let Err(f) = crate::commands::check(shared, session, &argv) {
+        if let Frame::Error(m) = &f {
+            return err(m);
+        }
+    }
+    session.proto = if resp3 {
+        resp::Protocol::Resp3
+    } else {
+        resp::Protocol::Resp2
+    };
+    let reply = crate::commands::call_in(shared, session, db, idx, &argv);
+    shared.error_reply(&reply);
+    if writes && !reply.is_error() {
+        shared.scripts.run.wrote.store(true, Ordering::Release);
+        written.borrow_mut().push((session.ldb, argv));
+    }
+    if let Frame::Error(m) = &reply {
+        return err(m);
+    }
+    Ok((vm::frame_to_lua(lua, &reply, resp3)?, false))
+}
+
+/// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP.
+pub fn script(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+    let shared = ctx.shared;
+    match sub.as_str() {
+        "load" => {
+            let sha = sha1_hex(&args[2]);
+            match with_vm(shared, |vm| vm.load(&sha, &args[2]).map(|_| ())) {
+                Ok(()) => Frame::Bulk(Bytes::from(sha)),
+                Err(f) => f,
+            }
+        }
+        "exists" => {
+            let found = with_vm(shared, |vm| {
+                Ok(args[2..]
+                    .iter()
+                    .map(|a| {
+                        let sha = String::from_utf8_lossy(a).to_ascii_lowercase();
+                        Frame::Integer(vm.scripts.contains_key(&sha) as i64)
+                    })
+                    .collect::<Vec<_>>())
+            });
+            match found {
+                Ok(v) => Frame::Array(v),
+                Err(f) => f,
+            }
+        }
+        "flush" => {
+            if let Some(mode) = args.get(2) {
+                if args.len() > 3
+                    || !(mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async"))
+                {
+                    return Frame::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+                }
+            }
+            // A new interpreter: the cache and every global a script may have left go.
+            let scripts = &shared.scripts;
+            let mut guard = scripts.vm.lock().unwrap_or_else(|p| p.into_inner());
+            *guard = None;
+            scripts.lua_memory.store(0, Ordering::Relaxed);
+            scripts.cached.store(0, Ordering::Relaxed);
+            scripts.cached_bytes.store(0, Ordering::Relaxed);
+            Frame::ok()
+        }
+        "kill" => shared.scripts.kill(),
+        "help" => Frame::Array(
+            [
+                "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DEBUG (YES|SYNC|NO)",
+                "    Set the debug mode for subsequent scripts executed.",
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "    When called without the optional mode argument, the behavior is determined by the",
+                "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                "    * ASYNC: Asynchronously flush the scripts cache.",
+                "    * SYNC: Synchronously flush the scripts cache.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Frame::Simple(l.to_string()))
+            .collect(),
+        ),
+        "debug" => Frame::error("ERR SCRIPT DEBUG is not supported by Strata"),
+        _ => Frame::Error(format!(
+            "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    }
+}

@@ -1,0 +1,140 @@
+-- Run once when the interpreter is created, with the real globals table. Builds the sandbox
+-- scripts see (Redis 7.0's): library tables and the globals are read-only (assigning, rawset,
+-- setmetatable fail with "Attempt to modify a readonly table"), reading an undefined global
+-- fails, binary chunks cannot be loaded. Returns the private table the server fills per run
+-- (`raw`: the command bridge) and the read-only globals proxy scripts run in.
+local G = _G
+local rawget, rawset, setmetatable, getmetatable = rawget, rawset, setmetatable, getmetatable
+local error, type, next, pairs, ipairs, tostring = error, type, next, pairs, ipairs, tostring
+local loadstring, load, concat = loadstring, load, table.concat
+
+local private = {}
+local readonly = setmetatable({}, { __mode = 'k' }) -- proxy -> real table
+
+local function ro_error()
+  error('Attempt to modify a readonly table', 2)
+end
+
+local function protect(real)
+  local proxy = {}
+  readonly[proxy] = real
+  setmetatable(proxy, { __index = real, __newindex = ro_error, __metatable = false })
+  return proxy
+end
+
+-- The functions that look inside tables see through the proxies.
+G.pairs = function(t)
+  local real = readonly[t]
+  if real then
+    return next, real, nil
+  end
+  return pairs(t)
+end
+G.ipairs = function(t)
+  return ipairs(readonly[t] or t)
+end
+G.next = function(t, k)
+  return next(readonly[t] or t, k)
+end
+G.rawget = function(t, k)
+  return rawget(readonly[t] or t, k)
+end
+G.rawset = function(t, k, v)
+  if readonly[t] then
+    error('Attempt to modify a readonly table', 0)
+  end
+  return rawset(t, k, v)
+end
+G.setmetatable = function(t, mt)
+  if readonly[t] then
+    error('Attempt to modify a readonly table', 0)
+  end
+  return setmetatable(t, mt)
+end
+
+-- No bytecode: a crafted binary chunk can corrupt the interpreter.
+local function text_only(s)
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return nil, 'attempt to load a binary chunk'
+  end
+  return s
+end
+G.loadstring = function(s, name)
+  local checked, err = text_only(s)
+  if checked == nil and err then
+    return nil, err
+  end
+  return loadstring(s, name)
+end
+G.load = function(f, name)
+  local parts = {}
+  if type(f) == 'string' then
+    parts[1] = f
+  else
+    while true do
+      local piece = f()
+      if piece == nil or piece == '' then
+        break
+      end
+      parts[#parts + 1] = piece
+    end
+  end
+  local s = concat(parts)
+  local checked, err = text_only(s)
+  if checked == nil and err then
+    return nil, err
+  end
+  return loadstring(s, name)
+end
+
+-- What Redis does not expose.
+for _, name in ipairs({ 'print', 'dofile', 'loadfile', 'getfenv', 'setfenv', 'module',
+  'require', 'newproxy', 'debug', 'os', 'io', 'package' }) do
+  rawset(G, name, nil)
+end
+
+-- redis.call raises the error table of a failed command (pcall catches it, as in Redis 7);
+-- redis.pcall returns it.
+local redis = G.redis
+redis.call = function(...)
+  local v, failed = private.raw(...)
+  if failed then
+    error(v, 0)
+  end
+  return v
+end
+redis.pcall = function(...)
+  local v = private.raw(...)
+  return v
+end
+redis.setresp = function(...)
+  return private.setresp(...)
+end
+
+-- The string methods (("x"):upper()) keep working; the metatable is out of reach.
+local smt = getmetatable('')
+smt.__metatable = false
+
+for _, name in ipairs({ 'redis', 'string', 'math', 'table', 'coroutine', 'bit', 'cjson',
+  'cmsgpack', 'struct' }) do
+  local lib = rawget(G, name)
+  if lib ~= nil then
+    rawset(G, name, protect(lib))
+  end
+end
+
+local globals = {}
+readonly[globals] = G
+setmetatable(globals, {
+  __index = function(_, k)
+    local v = rawget(G, k)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = ro_error,
+  __metatable = false,
+})
+rawset(G, '_G', globals)
+return private, globals
