@@ -14,6 +14,7 @@
 //! `busy-reply-threshold`, then get `-BUSY`, except the commands Redis allows then (SCRIPT KILL,
 //! SHUTDOWN NOSAVE, ...).
 
+mod cjson;
 pub mod vm;
 
 use std::cell::{Cell, RefCell};
@@ -341,6 +342,20 @@ fn call_lua(
     let client_resp3 = session.proto == resp::Protocol::Resp3;
     let resp3 = Cell::new(false);
     let session = RefCell::new(session);
+    let bridge = |lua: &mlua::Lua, args: mlua::Variadic<Value>| {
+        let mut session = session.borrow_mut();
+        bridge(
+            lua,
+            shared,
+            &mut session,
+            db,
+            &args,
+            read_only,
+            resp3.get(),
+            written,
+        )
+    };
+    let bridge = &bridge;
     let result = lua.scope(|scope| {
         let strings = |items: &[Bytes]| -> mlua::Result<mlua::Table> {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
@@ -351,18 +366,21 @@ fn call_lua(
         };
         vm.real.raw_set("KEYS", strings(keys)?)?;
         vm.real.raw_set("ARGV", strings(argv)?)?;
-        let raw = scope.create_function(|lua, args: mlua::Variadic<Value>| {
-            let mut session = session.borrow_mut();
-            bridge(
-                lua,
-                shared,
-                &mut session,
-                db,
-                &args,
-                read_only,
-                resp3.get(),
-                written,
-            )
+        let call = scope.create_function(move |lua, args: mlua::Variadic<Value>| {
+            match bridge(lua, args)? {
+                Reply::Value(v) => Ok(v),
+                Reply::Error(msg) => Err(vm::raise(&msg)),
+            }
+        })?;
+        let pcall = scope.create_function(move |lua, args: mlua::Variadic<Value>| {
+            match bridge(lua, args)? {
+                Reply::Value(v) => Ok(v),
+                Reply::Error(msg) => {
+                    let t = lua.create_table()?;
+                    t.raw_set("err", msg)?;
+                    Ok(Value::Table(t))
+                }
+            }
         })?;
         let setresp = scope.create_function(|_, v: Value| {
             match v {
@@ -378,8 +396,9 @@ fn call_lua(
             }
             Ok(())
         })?;
-        vm.private.raw_set("raw", raw)?;
-        vm.private.raw_set("setresp", setresp)?;
+        vm.redis.raw_set("call", call)?;
+        vm.redis.raw_set("pcall", pcall)?;
+        vm.redis.raw_set("setresp", setresp)?;
         let (ok, value): (bool, Value) = vm.xpcall.call((func.clone(), vm.handler.clone()))?;
         Ok(if ok {
             vm::lua_to_frame(&value, resp3.get(), client_resp3, 0)
@@ -396,8 +415,14 @@ fn call_lua(
     }
 }
 
-/// `redis.call`/`redis.pcall`: runs one command for the script, inside its unit. Returns the
-/// reply as the script sees it and whether it is an error (`redis.call` raises it).
+/// What a command called by a script answered.
+enum Reply {
+    Value(Value),
+    /// An error (Redis's normalised text): `redis.call` raises it, `redis.pcall` returns it.
+    Error(String),
+}
+
+/// `redis.call`/`redis.pcall`: runs one command for the script, inside its unit.
 #[allow(clippy::too_many_arguments)]
 fn bridge(
     lua: &mlua::Lua,
@@ -408,12 +433,8 @@ fn bridge(
     read_only: bool,
     resp3: bool,
     written: &RefCell<Vec<(u32, Vec<Bytes>)>>,
-) -> mlua::Result<(Value, bool)> {
-    let err = |msg: &str| -> mlua::Result<(Value, bool)> {
-        let t = lua.create_table()?;
-        t.raw_set("err", msg)?;
-        Ok((Value::Table(t), true))
-    };
+) -> mlua::Result<Reply> {
+    let err = |msg: &str| -> mlua::Result<Reply> { Ok(Reply::Error(msg.to_string())) };
     if args.is_empty() {
         return err("ERR Please specify at least one argument for this redis lib call");
     }
@@ -465,9 +486,9 @@ fn bridge(
         written.borrow_mut().push((session.ldb, argv));
     }
     if let Frame::Error(m) = &reply {
-        return err(m);
+        return err(&vm::error_text(&format!("-{m}")));
     }
-    Ok((vm::frame_to_lua(lua, &reply, resp3)?, false))
+    Ok(Reply::Value(vm::frame_to_lua(lua, &reply, resp3)?))
 }
 
 /// SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP.

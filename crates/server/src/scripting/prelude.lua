@@ -6,7 +6,7 @@
 local G = _G
 local rawget, rawset, setmetatable, getmetatable = rawget, rawset, setmetatable, getmetatable
 local error, type, next, pairs, ipairs, tostring = error, type, next, pairs, ipairs, tostring
-local loadstring, load, concat = loadstring, load, table.concat
+local loadstring, load, concat, xpcall = loadstring, load, table.concat, xpcall
 
 local private = {}
 local readonly = setmetatable({}, { __mode = 'k' }) -- proxy -> real table
@@ -93,22 +93,24 @@ for _, name in ipairs({ 'print', 'dofile', 'loadfile', 'getfenv', 'setfenv', 'mo
   rawset(G, name, nil)
 end
 
--- redis.call raises the error table of a failed command (pcall catches it, as in Redis 7);
--- redis.pcall returns it.
-local redis = G.redis
-redis.call = function(...)
-  local v, failed = private.raw(...)
-  if failed then
-    error(v, 0)
+-- redis.call (set by the server for each run, a C function so that the script's own frame is
+-- there when it raises) raises a failed command's error; pcall and xpcall hand it to the
+-- script as Redis 7 does, as the error table {err = ...}.
+local unwrap = function(e)
+  return private.unwrap(e)
+end
+local unpack = unpack
+G.pcall = function(f, ...)
+  local r = { pcall(f, ...) }
+  if not r[1] then
+    r[2] = unwrap(r[2])
   end
-  return v
+  return unpack(r, 1, table.maxn(r))
 end
-redis.pcall = function(...)
-  local v = private.raw(...)
-  return v
-end
-redis.setresp = function(...)
-  return private.setresp(...)
+G.xpcall = function(f, h)
+  return xpcall(f, function(e)
+    return h(unwrap(e))
+  end)
 end
 
 -- The string methods (("x"):upper()) keep working; the metatable is out of reach.

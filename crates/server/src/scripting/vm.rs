@@ -38,8 +38,8 @@ pub struct Vm {
     pub lua: Lua,
     /// The real globals table (scripts see it through a read-only proxy).
     pub real: Table,
-    /// Filled per run: `raw` (the command bridge), `setresp`.
-    pub private: Table,
+    /// The real `redis` table (`call`, `pcall`, `setresp` are set in it for each run).
+    pub redis: Table,
     /// The read-only globals proxy scripts run in.
     pub globals: Table,
     /// The error handler of a script's run (adds where the error happened).
@@ -55,14 +55,27 @@ impl Vm {
             LuaOptions::default(),
         )?;
         let g = lua.globals();
-        g.raw_set("redis", redis_lib(&lua)?)?;
+        let redis = redis_lib(&lua)?;
+        g.raw_set("redis", redis.clone())?;
         g.raw_set("bit", bit_lib(&lua)?)?;
+        g.raw_set("cjson", super::cjson::lib(&lua)?)?;
         let xpcall: Function = g.raw_get("xpcall")?;
         let (private, globals): (Table, Table) = lua
             .load(PRELUDE)
             .set_name("=strata")
             .set_mode(ChunkMode::Text)
             .eval()?;
+        private.raw_set(
+            "unwrap",
+            lua.create_function(|lua, e: Value| match raised(&e) {
+                Some(msg) => {
+                    let t = lua.create_table()?;
+                    t.raw_set("err", msg)?;
+                    Ok(Value::Table(t))
+                }
+                None => Ok(e),
+            })?,
+        )?;
         lua.set_globals(globals.clone())?;
         let handler = lua.create_function(error_handler)?;
         lua.set_hook(
@@ -80,7 +93,7 @@ impl Vm {
         Ok(Vm {
             lua,
             real: g,
-            private,
+            redis,
             globals,
             handler,
             xpcall,
@@ -127,6 +140,35 @@ impl Vm {
 }
 
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
+
+/// Marks the message of an error `redis.call` raises (a failed command): it reaches the
+/// script (pcall) and the caller as Redis's error table `{err = message}`.
+const RAISED: &str = "\u{1}strata-raised:";
+
+/// The error `redis.call` raises for a failed command's error reply `msg`.
+pub fn raise(msg: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(format!("{RAISED}{msg}"))
+}
+
+/// The message of an error raised by [`raise`].
+fn raised(e: &Value) -> Option<String> {
+    match e {
+        Value::Error(e) => lua_message(e).strip_prefix(RAISED).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Redis's normalisation of an error message given to a script (`luaPushErrorBuff`):
+/// `-CODE msg` keeps its code, anything else gets `ERR`.
+pub fn error_text(msg: &str) -> String {
+    match msg.strip_prefix('-') {
+        Some(rest) => match rest.split_once(' ') {
+            Some((code, m)) => format!("{code} {m}"),
+            None => format!("ERR {rest}"),
+        },
+        None => format!("ERR {msg}"),
+    }
+}
 
 /// Parses a `#!lua flags=a,b` first line: the flags, and the code to compile (the shebang
 /// line blanked, so line numbers stay those of the script).
@@ -189,6 +231,11 @@ pub fn one_line(s: &str) -> String {
 fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Value> {
     let t = match err {
         Value::Table(t) => t,
+        other if raised(&other).is_some() => {
+            let t = lua.create_table()?;
+            t.raw_set("err", raised(&other).unwrap_or_default())?;
+            t
+        }
         other => {
             let msg = match &other {
                 Value::String(s) => s.to_string_lossy(),
@@ -272,10 +319,8 @@ fn redis_lib(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|lua, msg: mlua::LuaString| {
             let s = msg.to_string_lossy();
             let t = lua.create_table()?;
-            match s.strip_prefix('-') {
-                Some(rest) => t.raw_set("err", rest)?,
-                None => t.raw_set("err", format!("ERR {s}"))?,
-            }
+            let dashed = if s.starts_with('-') { s } else { format!("-{s}") };
+            t.raw_set("err", error_text(&dashed))?;
             Ok(t)
         })?,
     )?;
