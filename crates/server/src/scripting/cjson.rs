@@ -15,7 +15,7 @@ pub fn lib(lua: &Lua) -> mlua::Result<Table> {
         "encode",
         lua.create_function(|lua, v: Value| {
             let mut out = Vec::new();
-            encode(lua, &v, 0, &mut out)?;
+            encode(lua, &v, 0, &mut out).map_err(|e| located(lua, e))?;
             lua.create_string(&out)
         })?,
     )?;
@@ -28,13 +28,16 @@ pub fn lib(lua: &Lua) -> mlua::Result<Table> {
                 pos: 0,
                 lua,
             };
-            p.ws();
-            let v = p.value(0)?;
-            p.ws();
-            if p.pos < p.s.len() {
-                return Err(p.err("the end"));
-            }
-            Ok(v)
+            let parsed = (|| {
+                p.ws();
+                let v = p.value(0)?;
+                p.ws();
+                if p.pos < p.s.len() {
+                    return Err(p.err("the end"));
+                }
+                Ok(v)
+            })();
+            parsed.map_err(|e| located(lua, e))
         })?,
     )?;
     // Settings Redis scripts may call; the defaults are what Redis uses.
@@ -53,6 +56,14 @@ pub fn lib(lua: &Lua) -> mlua::Result<Table> {
         )?;
     }
     Ok(t)
+}
+
+/// CJSON raises with `luaL_error`: the message says where the script called it.
+fn located(lua: &Lua, e: mlua::Error) -> mlua::Error {
+    match e {
+        mlua::Error::RuntimeError(m) => super::vm::lib_error(lua, &m),
+        other => other,
+    }
 }
 
 fn null() -> Value {

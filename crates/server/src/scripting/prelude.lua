@@ -6,7 +6,8 @@
 local G = _G
 local rawget, rawset, setmetatable, getmetatable = rawget, rawset, setmetatable, getmetatable
 local error, type, next, pairs, ipairs, tostring = error, type, next, pairs, ipairs, tostring
-local loadstring, load, concat, xpcall = loadstring, load, table.concat, xpcall
+local loadstring, load, concat, xpcall, pcall = loadstring, load, table.concat, xpcall, pcall
+local maxn = table.maxn
 
 local private = {}
 local readonly = setmetatable({}, { __mode = 'k' }) -- proxy -> real table
@@ -94,8 +95,8 @@ for _, name in ipairs({ 'print', 'dofile', 'loadfile', 'getfenv', 'setfenv', 'mo
 end
 
 -- redis.call (set by the server for each run, a C function so that the script's own frame is
--- there when it raises) raises a failed command's error; pcall and xpcall hand it to the
--- script as Redis 7 does, as the error table {err = ...}.
+-- there when it raises) raises a failed command's error; xpcall's handler gets it as the
+-- error table {err = ...}, pcall as its message (as Redis 7.0).
 local unwrap = function(e)
   return private.unwrap(e)
 end
@@ -103,9 +104,14 @@ local unpack = unpack
 G.pcall = function(f, ...)
   local r = { pcall(f, ...) }
   if not r[1] then
-    r[2] = unwrap(r[2])
+    -- Redis 7.0 hands pcall the message of an error table, not the table.
+    local e = unwrap(r[2])
+    if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then
+      e = rawget(e, 'err')
+    end
+    r[2] = e
   end
-  return unpack(r, 1, table.maxn(r))
+  return unpack(r, 1, maxn(r))
 end
 G.xpcall = function(f, h)
   return xpcall(f, function(e)

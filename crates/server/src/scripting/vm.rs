@@ -141,6 +141,19 @@ impl Vm {
 
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
+/// An error raised by a library function as Lua's `luaL_error` raises it: prefixed with where
+/// the script called it (`user_script:3: ...`).
+pub fn lib_error(lua: &Lua, msg: &str) -> mlua::Error {
+    let at = lua
+        .inspect_stack(1, |d| {
+            let src = d.source().short_src.map(|s| s.into_owned());
+            (src, d.current_line())
+        })
+        .and_then(|(src, line)| Some(format!("{}:{}: ", src?, line?)))
+        .unwrap_or_default();
+    mlua::Error::RuntimeError(format!("{at}{msg}"))
+}
+
 /// Marks the message of an error `redis.call` raises (a failed command): it reaches the
 /// script (pcall) and the caller as Redis's error table `{err = message}`.
 const RAISED: &str = "\u{1}strata-raised:";

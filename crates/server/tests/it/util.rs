@@ -24,6 +24,8 @@ pub enum Reply {
     Double(String),
     Bool(bool),
     Verbatim(String),
+    /// RESP3 big number (`(`).
+    BigNumber(String),
     /// RESP3 out-of-band data (`>`).
     Push(Vec<Reply>),
 }
@@ -352,6 +354,7 @@ impl Client {
             }
             "_" => Reply::Nil,
             "," => Reply::Double(rest.into()),
+            "(" => Reply::BigNumber(rest.into()),
             "#" => Reply::Bool(rest == "t"),
             "=" => {
                 let n: usize = rest.parse().map_err(|_| bad())?;
