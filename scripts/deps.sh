@@ -20,3 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # A stock redis-server may be started by the package; tests start their own on free ports.
+# redis-py: the client library black-box tests drive (its Lock is a Lua script).
+if [ "${1:-test}" != build ] && command -v python3 >/dev/null; then
+  if ! python3 -c "import redis" 2>/dev/null; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      SUDO=""
+      if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+    fi
+    echo "deps: installing redis-py" >&2
+    python3 -m pip install -q redis 2>/dev/null || python3 -m pip install -q --break-system-packages redis
+  fi
+fi

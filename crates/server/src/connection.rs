@@ -135,7 +135,8 @@ async fn serve_session(
                     && !shared.client_pause.active()
                     && session.multi.is_none()
                     && session.sub.is_none()
-                    && !session.ns_dropped();
+                    && !session.ns_dropped()
+                    && !shared.scripts.running();
                 if plain
                     && writes.is_empty()
                     && args.len() == 2
@@ -807,13 +808,40 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
             }
         }
     }
+    // A script may run for long: it runs on the script thread while this connection's
+    // worker goes on serving its other connections (their -BUSY replies, SCRIPT KILL).
+    let runs_script = spec.flags & flags::RUNS_SCRIPT != 0
+        || (spec.name == "exec"
+            && session.multi.as_ref().is_some_and(|q| {
+                q.commands
+                    .iter()
+                    .any(|(i, _)| TABLE[*i].flags & flags::RUNS_SCRIPT != 0)
+            }));
+    if runs_script {
+        let placeholder = Session::new(session.client.clone(), session.authed);
+        let mut moved = std::mem::replace(session, placeholder);
+        let sh = shared.clone();
+        let a = args.clone();
+        let done = shared.scripts.offload(move || {
+            let reply = commands::call(&sh, &mut moved, idx, &a);
+            (moved, reply)
+        });
+        return match done.await {
+            Ok((moved, reply)) => {
+                *session = moved;
+                reply
+            }
+            Err(_) => {
+                session.close_after_reply = true;
+                Frame::error("ERR the script thread stopped")
+            }
+        };
+    }
     let run = |session: &mut Session| commands::call(shared, session, idx, &args);
     // With `appendfsync always` a write waits for an fsync: let the runtime move other
     // connections off this thread meanwhile, so concurrent writers share fsyncs (group commit).
-    // A script may run for long: its thread is handed over too, so SCRIPT KILL and the -BUSY
-    // replies of other connections on this thread are not stuck behind it.
-    let reply = if (spec.flags & flags::RUNS_SCRIPT != 0
-        || (is_write && shared.storage().durability() == storage::Durability::Always))
+    let reply = if is_write
+        && shared.storage().durability() == storage::Durability::Always
         && tokio::runtime::Handle::current().runtime_flavor()
             == tokio::runtime::RuntimeFlavor::MultiThread
     {

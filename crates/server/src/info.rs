@@ -330,7 +330,11 @@ fn memory(shared: &Shared, out: &mut String) {
     line(out, "used_memory_vm_eval", lua);
     line(out, "used_memory_lua_human", human(lua));
     line(out, "used_memory_scripts_eval", cached_bytes);
-    line(out, "number_of_cached_scripts", sc.cached.load(Ordering::Relaxed));
+    line(
+        out,
+        "number_of_cached_scripts",
+        sc.cached.load(Ordering::Relaxed),
+    );
     line(out, "number_of_functions", 0);
     line(out, "number_of_libraries", 0);
     line(out, "used_memory_vm_functions", 0);

@@ -123,9 +123,7 @@ fn string(s: &[u8], out: &mut Vec<u8>) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            c if c < 0x20 || c == 0x7f => {
-                out.extend_from_slice(format!("\\u{:04x}", c).as_bytes())
-            }
+            c if c < 0x20 || c == 0x7f => out.extend_from_slice(format!("\\u{:04x}", c).as_bytes()),
             c => out.push(c),
         }
     }

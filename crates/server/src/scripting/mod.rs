@@ -44,9 +44,14 @@ pub struct RunState {
     started: Mutex<Option<Instant>>,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
 /// The server's scripting state (in `Shared`).
 pub struct Scripts {
     vm: Mutex<Option<Vm>>,
+    /// The thread scripts run on (started on first use): a worker thread serves many
+    /// connections, and must go on serving them while a script runs.
+    runner: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     pub run: Arc<RunState>,
     /// Woken when a script ends (clients waiting for it go on).
     pub ended: tokio::sync::Notify,
@@ -62,6 +67,7 @@ impl Default for Scripts {
     fn default() -> Self {
         Scripts {
             vm: Mutex::new(None),
+            runner: Mutex::new(None),
             run: Arc::new(RunState::default()),
             ended: tokio::sync::Notify::new(),
             lua_memory: AtomicU64::new(0),
@@ -97,6 +103,43 @@ impl Scripts {
         self.run.running.store(false, Ordering::Release);
         *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.ended.notify_waiters();
+    }
+
+    /// Runs `f` on the script thread; the receiver gets its result (an error if the thread
+    /// is gone).
+    pub fn offload<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::sync::oneshot::Receiver<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        let mut runner = self.runner.lock().unwrap_or_else(|p| p.into_inner());
+        let job = match runner.as_ref() {
+            Some(r) => match r.send(job) {
+                Ok(()) => return rx,
+                Err(std::sync::mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name("strata-script".into())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    // A panic in a script's command is contained to that request.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = jobs.send(job);
+                *runner = Some(jobs);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot start the script thread"),
+        }
+        rx
     }
 
     /// SCRIPT KILL.
@@ -157,7 +200,10 @@ impl Scripts {
 
 /// Commands that run while a script is busy (Redis 7.0's `allow_busy`).
 pub fn allowed_while_busy(idx: usize, args: &[Bytes]) -> bool {
-    let sub = |s: &str| args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
+    let sub = |s: &str| {
+        args.get(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()))
+    };
     match TABLE[idx].name {
         "auth" | "hello" | "quit" | "reset" | "discard" | "watch" | "unwatch" | "multi"
         | "replconf" | "shutdown" => true,
@@ -188,6 +234,11 @@ fn with_vm<T>(shared: &Shared, f: impl FnOnce(&mut Vm) -> Result<T, Frame>) -> R
         return Err(Frame::error("ERR the Lua interpreter is not available"));
     };
     let out = f(vm);
+    // Lua 5.1 has no emergency collection: a script that hit the memory limit leaves its
+    // garbage behind; collect it before the next one needs the room.
+    if vm.used_memory() > 32 << 20 {
+        let _ = vm.lua.gc_collect();
+    }
     scripts.note_stats(vm);
     out
 }
@@ -366,28 +417,30 @@ fn call_lua(
         };
         vm.real.raw_set("KEYS", strings(keys)?)?;
         vm.real.raw_set("ARGV", strings(argv)?)?;
-        let call = scope.create_function(move |lua, args: mlua::Variadic<Value>| {
-            match bridge(lua, args)? {
-                Reply::Value(v) => Ok(v),
-                Reply::Error(msg) => Err(vm::raise(&msg)),
-            }
-        })?;
-        let pcall = scope.create_function(move |lua, args: mlua::Variadic<Value>| {
-            match bridge(lua, args)? {
-                Reply::Value(v) => Ok(v),
-                Reply::Error(msg) => {
-                    let t = lua.create_table()?;
-                    t.raw_set("err", msg)?;
-                    Ok(Value::Table(t))
+        let call =
+            scope.create_function(move |lua, args: mlua::Variadic<Value>| {
+                match bridge(lua, args)? {
+                    Reply::Value(v) => Ok(v),
+                    Reply::Error(msg) => Err(vm::raise(&msg)),
                 }
-            }
-        })?;
+            })?;
+        let pcall =
+            scope.create_function(move |lua, args: mlua::Variadic<Value>| {
+                match bridge(lua, args)? {
+                    Reply::Value(v) => Ok(v),
+                    Reply::Error(msg) => {
+                        let t = lua.create_table()?;
+                        t.raw_set("err", msg)?;
+                        Ok(Value::Table(t))
+                    }
+                }
+            })?;
         let setresp = scope.create_function(|_, v: Value| {
             match v {
                 Value::Integer(2) => resp3.set(false),
                 Value::Integer(3) => resp3.set(true),
-                Value::Number(n) if n == 2.0 => resp3.set(false),
-                Value::Number(n) if n == 3.0 => resp3.set(true),
+                Value::Number(2.0) => resp3.set(false),
+                Value::Number(3.0) => resp3.set(true),
                 _ => {
                     return Err(mlua::Error::RuntimeError(
                         "RESP version must be 2 or 3.".into(),
@@ -469,10 +522,8 @@ fn bridge(
     }
     // The rest of the central checks (subcommands, namespaces, read-only replica, storage
     // full) as for a client's command.
-    if let Err(f) = crate::commands::check(shared, session, &argv) {
-        if let Frame::Error(m) = &f {
-            return err(m);
-        }
+    if let Err(Frame::Error(m)) = crate::commands::check(shared, session, &argv) {
+        return err(&m);
     }
     session.proto = if resp3 {
         resp::Protocol::Resp3

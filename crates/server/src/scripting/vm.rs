@@ -332,7 +332,11 @@ fn redis_lib(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|lua, msg: mlua::LuaString| {
             let s = msg.to_string_lossy();
             let t = lua.create_table()?;
-            let dashed = if s.starts_with('-') { s } else { format!("-{s}") };
+            let dashed = if s.starts_with('-') {
+                s
+            } else {
+                format!("-{s}")
+            };
             t.raw_set("err", error_text(&dashed))?;
             Ok(t)
         })?,
@@ -382,13 +386,16 @@ fn redis_lib(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     // Effects are always what is replicated: these are accepted and change nothing.
-    r.raw_set("set_repl", lua.create_function(|_, _: mlua::Variadic<Value>| Ok(()))?)?;
     r.raw_set(
-        "replicate_commands",
-        lua.create_function(|_, ()| Ok(true))?,
+        "set_repl",
+        lua.create_function(|_, _: mlua::Variadic<Value>| Ok(()))?,
     )?;
+    r.raw_set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
     r.raw_set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
-    r.raw_set("debug", lua.create_function(|_, _: mlua::Variadic<Value>| Ok(()))?)?;
+    r.raw_set(
+        "debug",
+        lua.create_function(|_, _: mlua::Variadic<Value>| Ok(()))?,
+    )?;
     r.raw_set(
         "acl_check_cmd",
         lua.create_function(|_, args: mlua::Variadic<Value>| {
@@ -744,7 +751,10 @@ mod tests {
                 Ok(v) => format!("no error: {v:?}"),
             }
         };
-        assert_eq!(err("x = 1"), "user_script:1: Attempt to modify a readonly table");
+        assert_eq!(
+            err("x = 1"),
+            "user_script:1: Attempt to modify a readonly table"
+        );
         assert_eq!(
             err("return nosuch"),
             "user_script:1: Script attempted to access nonexistent global variable 'nosuch'"
@@ -761,7 +771,10 @@ mod tests {
             err("setmetatable(_G, nil)"),
             "Attempt to modify a readonly table"
         );
-        assert_eq!(err("rawset(redis, 'x', 1)"), "Attempt to modify a readonly table");
+        assert_eq!(
+            err("rawset(redis, 'x', 1)"),
+            "Attempt to modify a readonly table"
+        );
         assert!(err("return os").contains("nonexistent global variable 'os'"));
         assert_eq!(
             err("local f, e = loadstring(string.dump(function() end)) error(e, 0)"),

@@ -16,6 +16,7 @@ mod pubsub;
 mod reclaim;
 mod replication;
 mod robustness;
+mod scripting;
 mod sentinel;
 mod server_cmds;
 mod storage_full;

@@ -20,7 +20,7 @@ fn text_field(info: &str, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn replica_of(master: &Server, extra: &[&str]) -> Server {
+pub(crate) fn replica_of(master: &Server, extra: &[&str]) -> Server {
     let target = format!("127.0.0.1 {}", master.port);
     let mut args = vec!["--replicaof", target.as_str()];
     args.extend_from_slice(extra);
@@ -28,7 +28,7 @@ fn replica_of(master: &Server, extra: &[&str]) -> Server {
 }
 
 /// Waits until the replica's link is up and it holds every record of the master.
-fn wait_caught_up(master: &Server, replica: &Server, limit: Duration) {
+pub(crate) fn wait_caught_up(master: &Server, replica: &Server, limit: Duration) {
     let t = Instant::now();
     loop {
         let m = info_field(&info(master), "master_repl_offset");
@@ -48,7 +48,7 @@ fn wait_caught_up(master: &Server, replica: &Server, limit: Duration) {
 }
 
 /// Every key of `replica` equals `master`'s.
-fn assert_same_data(master: &Server, replica: &Server, what: &str) {
+pub(crate) fn assert_same_data(master: &Server, replica: &Server, what: &str) {
     let cut = cutoff();
     assert_same(
         &dump(&mut master.client(), cut),

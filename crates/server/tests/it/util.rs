@@ -223,6 +223,20 @@ impl Server {
         None
     }
 
+    /// Waits up to `limit` for the server to exit by itself: its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let c = self.child.as_mut()?;
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub fn rss_kb(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();

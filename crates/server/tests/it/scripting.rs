@@ -1,0 +1,230 @@
+//! Lua scripts as black boxes: one atomic unit (one engine batch, one binlog record of its
+//! effects) that replicas and a restart after `kill -9` reproduce without running Lua; BUSY,
+//! SCRIPT KILL, UNKILLABLE and SHUTDOWN NOSAVE; redis-py's Lock. Reply shapes and error texts
+//! are compared with redis-server in `tests/diff/20-scripting.redis`.
+
+use std::time::{Duration, Instant};
+
+use crate::replication::{assert_same_data, replica_of, wait_caught_up};
+use crate::util::{Client, Reply, Server};
+
+/// INCR a counter and push its new value to a list, in one script: after any crash both agree.
+const COUNT_AND_LOG: &str =
+    "local n = redis.call('incr', KEYS[1]) redis.call('rpush', KEYS[2], n) return n";
+
+fn sha1(body: &str, c: &mut Client) -> String {
+    c.cmd(&["SCRIPT", "LOAD", body]).text()
+}
+
+#[test]
+fn scripts_are_atomic_units_that_replicas_and_a_restart_after_kill_9_reproduce() {
+    let mut master = Server::start(&["--appendfsync", "always"]);
+    let replica = replica_of(&master, &[]);
+    let mut c = master.client();
+    let sha = sha1(COUNT_AND_LOG, &mut c);
+    for _ in 0..50 {
+        c.cmd(&["EVALSHA", &sha, "2", "n", "log"]);
+    }
+    // A script that fails after a write keeps the write (Redis's semantics), and logs it.
+    let failed = c.cmd(&[
+        "EVAL",
+        "redis.call('set', 'kept', 'yes') error('after the write')",
+        "0",
+    ]);
+    assert!(failed.is_error(), "{failed:?}");
+    assert_eq!(c.cmd(&["GET", "kept"]), Reply::bulk("yes"));
+    // A read-only script writes nothing and is refused a write.
+    assert!(c
+        .cmd(&["EVAL_RO", "return redis.call('set', 'ro', '1')", "0"])
+        .is_error());
+    wait_caught_up(&master, &replica, Duration::from_secs(20));
+    assert_same_data(&master, &replica, "after scripts");
+    // The replica applied the scripts' effects: it never ran Lua.
+    let stats = replica.client().cmd(&["INFO", "commandstats"]).text();
+    assert!(!stats.contains("cmdstat_eval"), "{stats}");
+    assert_eq!(replica.client().cmd(&["GET", "kept"]), Reply::bulk("yes"));
+
+    // kill -9 under a load of scripts: every acknowledged run is there, and no run is half
+    // there (the counter and the list agree).
+    let port = master.port;
+    let sha2 = sha.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = Client::connect(port);
+        let mut acked = 0i64;
+        for _ in 0..1_000_000 {
+            match c.try_cmd(&["EVALSHA", &sha2, "2", "n", "log"]) {
+                Ok(Reply::Int(n)) => acked = n,
+                _ => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    master.kill9().expect("kill -9");
+    let acked = writer.join().expect("writer");
+    master.spawn();
+    let mut c = master.client();
+    let n: i64 = c.cmd(&["GET", "n"]).text().parse().expect("counter");
+    assert!(n >= acked, "acknowledged {acked}, found {n}");
+    assert_eq!(
+        c.cmd(&["LLEN", "log"]),
+        Reply::Int(n),
+        "a script half applied"
+    );
+    assert_eq!(c.cmd(&["LINDEX", "log", "-1"]), Reply::bulk(&n.to_string()));
+    println!("kill -9 under EVALSHA load: {acked} acknowledged, {n} after restart");
+}
+
+fn wait_busy(c: &mut Client) {
+    let t = Instant::now();
+    loop {
+        match c.cmd(&["GET", "x"]) {
+            Reply::Error(e) if e.starts_with("BUSY") => {
+                assert_eq!(
+                    e,
+                    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                );
+                return;
+            }
+            _ => {}
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "never BUSY");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_busy_script_gets_busy_replies_script_kill_ends_it_and_unkillable_needs_shutdown_nosave() {
+    // One worker thread: the script's thread is handed over, the others are still served.
+    let mut s = Server::start(&["--busy-reply-threshold", "200", "--worker-threads", "1"]);
+    let mut a = s.client();
+    let mut b = s.client();
+    assert_eq!(
+        b.cmd(&["SCRIPT", "KILL"]),
+        Reply::Error("NOTBUSY No scripts in execution right now.".into())
+    );
+
+    // Below the threshold other clients wait for the script, then run.
+    b.cmd(&["SET", "x", "before"]);
+    b.cmd(&["CONFIG", "SET", "busy-reply-threshold", "60000"]);
+    a.send_raw(&Client::encode(&[
+        b"EVAL",
+        b"local i = 0 while i < 3e7 do i = i + 1 end redis.call('set', 'x', 'script') return i",
+        b"0",
+    ]))
+    .expect("send");
+    std::thread::sleep(Duration::from_millis(100));
+    // The script runs for longer than that: this GET waits for it to end.
+    assert_eq!(b.cmd(&["GET", "x"]), Reply::bulk("script"));
+    assert_eq!(a.read_reply().expect("reply"), Reply::Int(30_000_000));
+    b.cmd(&["CONFIG", "SET", "lua-time-limit", "200"]);
+    assert_eq!(
+        b.cmd(&["CONFIG", "GET", "busy-reply-threshold"]),
+        Reply::Array(vec![
+            Reply::bulk("busy-reply-threshold"),
+            Reply::bulk("200")
+        ])
+    );
+
+    // An endless script: BUSY past the threshold, SCRIPT KILL stops it.
+    a.send_raw(&Client::encode(&[b"EVAL", b"while true do end", b"0"]))
+        .expect("send");
+    wait_busy(&mut b);
+    assert_eq!(b.cmd(&["SCRIPT", "KILL"]), Reply::ok());
+    match a.read_reply().expect("reply") {
+        Reply::Error(e) => assert!(
+            e.starts_with("ERR Script killed by user with SCRIPT KILL... script: ")
+                && e.ends_with(", on @user_script:1."),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.cmd(&["PING"]), Reply::Status("PONG".into()));
+    assert_eq!(a.cmd(&["GET", "x"]), Reply::bulk("script"));
+
+    // After a write it cannot be killed; SHUTDOWN NOSAVE ends it and its write is not kept.
+    a.send_raw(&Client::encode(&[
+        b"EVAL",
+        b"redis.call('set', 'x', 'endless') while true do end",
+        b"0",
+    ]))
+    .expect("send");
+    wait_busy(&mut b);
+    match b.cmd(&["SCRIPT", "KILL"]) {
+        Reply::Error(e) => assert!(
+            e.starts_with("UNKILLABLE Sorry the script already executed write commands"),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.cmd(&["SHUTDOWN"]), Reply::Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.".into()));
+    let _ = b.send_raw(&Client::encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    let t = Instant::now();
+    let code = s.wait_exit(Duration::from_secs(20));
+    assert!(code.is_some(), "still running after SHUTDOWN NOSAVE");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    s.spawn();
+    assert_eq!(s.client().cmd(&["GET", "x"]), Reply::bulk("script"));
+}
+
+#[test]
+fn scripts_inside_multi_see_the_transaction_and_info_counts_the_cache() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    assert!(c.cmd(&["MULTI"]).is_ok());
+    c.cmd(&["SET", "k", "1"]);
+    c.cmd(&["EVAL", "return redis.call('incr', 'k')", "0"]);
+    c.cmd(&["EVAL", "return redis.call('get', 'k')", "0"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Reply::Array(vec![Reply::ok(), Reply::Int(2), Reply::bulk("2")])
+    );
+    c.cmd(&["SCRIPT", "LOAD", "return 1"]);
+    let info = c.cmd(&["INFO", "memory"]).text();
+    let field = |n: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{n}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(field("number_of_cached_scripts"), 3, "{info}");
+    assert!(field("used_memory_lua") > 10_000, "{info}");
+    assert!(c.cmd(&["SCRIPT", "FLUSH"]).is_ok());
+    let info = c.cmd(&["INFO", "memory"]).text();
+    assert!(info.contains("number_of_cached_scripts:0"), "{info}");
+    // A script that allocates without bound gets an error; the server lives.
+    c.cmd(&["CONFIG", "SET", "lua-memory-limit", "64mb"]);
+    c.cmd(&["SCRIPT", "FLUSH"]);
+    let r = c.cmd(&[
+        "EVAL",
+        "local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 1000) .. i end",
+        "0",
+    ]);
+    match r {
+        Reply::Error(e) => assert!(e.contains("not enough memory"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.cmd(&["EVAL", "return 'alive'", "0"]),
+        Reply::bulk("alive")
+    );
+}
+
+/// redis-py's distributed Lock (EVALSHA of its scripts, NOSCRIPT then SCRIPT LOAD) works as
+/// on Redis.
+#[test]
+fn redis_py_lock_works() {
+    let s = Server::start(&[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/redis_py_lock.py");
+    let out = std::process::Command::new("python3")
+        .args([script, &s.port.to_string()])
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("redis-py lock ok"), "{text}");
+}
