@@ -348,10 +348,10 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("sunsubscribe", -1, PUBSUB | NOSCRIPT | LOADING | STALE, KEYS_ALL, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", "O(N) where N is the number of shard channels to unsubscribe.", pubsub::sunsubscribe),
     // transactions
     // scripting
-    cmd("eval", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | RUNS_SCRIPT, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval),
-    cmd("evalsha", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | RUNS_SCRIPT, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha),
-    cmd("eval_ro", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval_ro),
-    cmd("evalsha_ro", -3, NOSCRIPT | STALE | SKIP_SLOWLOG | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha_ro),
+    cmd("eval", -3, NOSCRIPT | STALE | RUNS_SCRIPT, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval),
+    cmd("evalsha", -3, NOSCRIPT | STALE | RUNS_SCRIPT, NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha),
+    cmd("eval_ro", -3, NOSCRIPT | STALE | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval_ro),
+    cmd("evalsha_ro", -3, NOSCRIPT | STALE | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha_ro),
     cmd("script", -2, NOSCRIPT, NOKEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", "Depends on subcommand.", crate::scripting::script),
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
     cmd("exec", 1, LOADING | STALE | NOSCRIPT | SKIP_SLOWLOG, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
