@@ -8,8 +8,8 @@
 # Each workload runs `rounds` times on each server, alternating which goes first, and the
 # median is reported: the two servers share the machine's cores, so single runs are noisy.
 #
-# Workloads: SET, GET, INCR, MSET, LPUSH, LPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100
-# (override with TESTS="set get"); 50 clients; -P 1 and -P 16; random keys over 1M (-r);
+# Workloads: SET, GET, INCR, MSET, LPUSH, LPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100,
+# EVALSHA_SET and EVALSHA_3 (Lua: one SET; INCR+EXPIRE+GET) (override with TESTS="set get"); 50 clients; -P 1 and -P 16; random keys over 1M (-r);
 # 100-byte values (-d 100). Results go to stdout as a Markdown table (paste into
 # docs/benchmarks.md). Every run is bounded by the request count. Extra Strata arguments can be
 # given in STRATA_ARGS (e.g. STRATA_ARGS="--worker-threads 1").
@@ -38,8 +38,23 @@ for p in "$SP" "$RP"; do
   for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
+# Two Lua workloads (issue 18): EVALSHA of a script that runs one SET, and of one that runs
+# three commands (INCR, EXPIRE, GET) on a random key.
+SCRIPT_SET="return redis.call('set', KEYS[1], ARGV[1])"
+SCRIPT_3="redis.call('incr', KEYS[1]) redis.call('expire', KEYS[1], 1000) return redis.call('get', KEYS[1])"
+for p in "$SP" "$RP"; do
+  SHA_SET=$(redis-cli -p "$p" script load "$SCRIPT_SET")
+  SHA_3=$(redis-cli -p "$p" script load "$SCRIPT_3")
+done
+VALUE=$(head -c 100 /dev/zero | tr '\0' x)
+
 run() { # port test pipeline -> ops/s
-  redis-benchmark -h 127.0.0.1 -p "$1" -t "$2" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv 2>/dev/null \
+  local what=(-t "$2")
+  case "$2" in
+    evalsha_set) what=(evalsha "$SHA_SET" 1 "key:__rand_int__" "$VALUE") ;;
+    evalsha_3) what=(evalsha "$SHA_3" 1 "counter:__rand_int__") ;;
+  esac
+  redis-benchmark -h 127.0.0.1 -p "$1" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv "${what[@]}" 2>/dev/null \
     | awk -F'","' 'NR>1 {gsub(/"/,"",$2); v=$2} END {print v}'
 }
 
@@ -48,7 +63,7 @@ median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] 
 echo "| test | pipeline | Strata ops/s | Redis AOF everysec ops/s | Strata/Redis |"
 echo "|---|---|---:|---:|---:|"
 for P in 1 16; do
-  for T in ${TESTS:-set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100}; do
+  for T in ${TESTS:-set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100 evalsha_set evalsha_3}; do
     ss=(); rs=()
     for i in $(seq 1 "$ROUNDS"); do
       if [ $((i % 2)) -eq 1 ]; then

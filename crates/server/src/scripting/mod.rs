@@ -15,6 +15,7 @@
 //! SHUTDOWN NOSAVE, ...).
 
 mod cjson;
+mod cmsgpack;
 pub mod vm;
 
 use std::cell::{Cell, RefCell};
