@@ -16,6 +16,7 @@
 
 mod cjson;
 mod cmsgpack;
+mod structlib;
 pub mod vm;
 
 use std::cell::{Cell, RefCell};

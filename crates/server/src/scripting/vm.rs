@@ -60,6 +60,7 @@ impl Vm {
         g.raw_set("bit", bit_lib(&lua)?)?;
         g.raw_set("cjson", super::cjson::lib(&lua)?)?;
         g.raw_set("cmsgpack", super::cmsgpack::lib(&lua)?)?;
+        g.raw_set("struct", super::structlib::lib(&lua)?)?;
         let xpcall: Function = g.raw_get("xpcall")?;
         let (private, globals): (Table, Table) = lua
             .load(PRELUDE)
