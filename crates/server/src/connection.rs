@@ -125,8 +125,43 @@ async fn serve_session(
         // Consecutive single-key writes (to any keys) are run as one key batch.
         let mut gets: Vec<Bytes> = Vec::new();
         let mut writes: Vec<(usize, Vec<Bytes>)> = Vec::new();
+        let mut scripts: Vec<(usize, Vec<Bytes>)> = Vec::new();
         loop {
             let mut parsed = parser.parse(&mut rbuf, session.authed);
+            // Consecutive pipelined scripts go to the script thread together (each still its
+            // own atomic unit, in order): one hand-over for the run instead of one per script.
+            let script = match &parsed {
+                Ok(Some(args))
+                    if session.authed
+                        && session.replies_on()
+                        && !session.tracking
+                        && shared.monitors.count() == 0
+                        && !shared.client_pause.active()
+                        && session.multi.is_none()
+                        && session.sub.is_none()
+                        && !session.ns_dropped()
+                        && scripts.len() < MAX_SCRIPT_BATCH =>
+                {
+                    commands::lookup(&args[0]).filter(|&i| TABLE[i].flags & flags::RUNS_SCRIPT != 0)
+                }
+                _ => None,
+            };
+            if !scripts.is_empty() && script.is_none() {
+                execute_scripts(shared, session, &mut scripts, &mut wbuf).await;
+            }
+            if let Some(idx) = script {
+                // What was batched before the script runs before it.
+                if !gets.is_empty() {
+                    execute_gets(shared, session, &mut gets, &mut wbuf);
+                }
+                if !writes.is_empty() {
+                    execute_writes(shared, session, &mut writes, &mut wbuf);
+                }
+                if let Ok(Some(args)) = std::mem::replace(&mut parsed, Ok(None)) {
+                    scripts.push((idx, args));
+                }
+                continue;
+            }
             if let Ok(Some(args)) = &parsed {
                 let plain = session.authed
                     && session.replies_on()
@@ -562,6 +597,55 @@ async fn flush(
 }
 
 const MAX_GET_BATCH: usize = 128;
+const MAX_SCRIPT_BATCH: usize = 64;
+
+/// Runs a run of pipelined scripts on the script thread in one hand-over: each goes through
+/// the central checks and runs as its own unit, in order; the replies are those of running
+/// them one by one (a run that meets a script busy past the threshold gets -BUSY for each).
+async fn execute_scripts(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    run: &mut Vec<(usize, Vec<Bytes>)>,
+    wbuf: &mut BytesMut,
+) {
+    let batch = std::mem::take(run);
+    let threshold =
+        Duration::from_millis(shared.with_config(|c| c.get_u64("busy-reply-threshold")));
+    let replies: Vec<Frame> = if shared.scripts.busy(threshold) {
+        vec![Frame::error(crate::scripting::BUSY); batch.len()]
+    } else {
+        let placeholder = Session::new(session.client.clone(), session.authed);
+        let mut moved = std::mem::replace(session, placeholder);
+        let sh = shared.clone();
+        let done = shared.scripts.offload(move || {
+            let replies: Vec<Frame> = batch
+                .iter()
+                .map(|(idx, args)| match commands::check(&sh, &moved, args) {
+                    Ok(_) => {
+                        moved.client.touch(*idx);
+                        commands::call(&sh, &mut moved, *idx, args)
+                    }
+                    Err(f) => f,
+                })
+                .collect();
+            (moved, replies)
+        });
+        match done.await {
+            Ok((moved, replies)) => {
+                *session = moved;
+                replies
+            }
+            Err(_) => {
+                session.close_after_reply = true;
+                vec![Frame::error("ERR the script thread stopped")]
+            }
+        }
+    };
+    for r in &replies {
+        shared.error_reply(r);
+        r.encode(session.proto, wbuf);
+    }
+}
 const MAX_WRITE_BATCH: usize = 256;
 
 /// Whether a pipelined request can join the current run of single-key writes: a write
@@ -717,14 +801,17 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
     if shared.scripts.running() {
         // As in Redis, nothing else runs while a script does: wait for it, or get -BUSY once
         // it has run longer than `busy-reply-threshold` (SCRIPT KILL and a few others go on).
+        // Another script does not wait here: it queues on the script thread (which runs
+        // scripts one after the other), unless the running one is already past the threshold.
         if let Ok(i) = checked {
-            if !crate::scripting::allowed_while_busy(i, &args) {
-                let threshold = shared.with_config(|c| c.get_u64("busy-reply-threshold"));
-                if let Err(f) = shared
-                    .scripts
-                    .wait_or_busy(Duration::from_millis(threshold))
-                    .await
-                {
+            let threshold =
+                Duration::from_millis(shared.with_config(|c| c.get_u64("busy-reply-threshold")));
+            if TABLE[i].flags & flags::RUNS_SCRIPT != 0 {
+                if shared.scripts.busy(threshold) {
+                    return Frame::error(crate::scripting::BUSY);
+                }
+            } else if !crate::scripting::allowed_while_busy(i, &args) {
+                if let Err(f) = shared.scripts.wait_or_busy(threshold).await {
                     return f;
                 }
             }

@@ -167,6 +167,11 @@ impl Scripts {
         }
     }
 
+    /// A script is running and has run for `threshold` already.
+    pub fn busy(&self, threshold: Duration) -> bool {
+        self.running() && self.started().is_some_and(|s| s.elapsed() >= threshold)
+    }
+
     /// Waits (without holding a thread) until no script runs, or answers `-BUSY` once the
     /// running one has passed `threshold`.
     pub async fn wait_or_busy(&self, threshold: Duration) -> Result<(), Frame> {
@@ -193,10 +198,7 @@ impl Scripts {
             .store(vm.used_memory() as u64, Ordering::Relaxed);
         self.cached
             .store(vm.scripts.len() as u64, Ordering::Relaxed);
-        self.cached_bytes.store(
-            vm.scripts.values().map(|s| s.body.len() as u64).sum(),
-            Ordering::Relaxed,
-        );
+        self.cached_bytes.store(vm.cached_bytes, Ordering::Relaxed);
     }
 }
 
@@ -378,6 +380,83 @@ enum Outcome {
     Abandon(Frame),
 }
 
+/// What the `redis.call`/`redis.pcall`/`redis.setresp` of the running script work with
+/// (registered once, they find it through the interpreter's app data: see [`current`]).
+struct RunCtx<'a> {
+    shared: &'a Shared,
+    session: RefCell<&'a mut Session>,
+    db: storage::Db<'a>,
+    read_only: bool,
+    resp3: Cell<bool>,
+    written: &'a RefCell<Vec<(u32, Vec<Bytes>)>>,
+}
+
+/// The interpreter's app data: the address of the running script's [`RunCtx`] (0 between
+/// scripts).
+#[derive(Default)]
+pub struct RunPtr(usize);
+
+/// Runs `f` with the running script's context.
+fn current<R>(lua: &mlua::Lua, f: impl FnOnce(&RunCtx<'_>) -> R) -> mlua::Result<R> {
+    let p = lua.app_data_ref::<RunPtr>().map_or(0, |r| r.0);
+    if p == 0 {
+        return Err(mlua::Error::RuntimeError(
+            "redis.call is only available while a script runs".into(),
+        ));
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `p` is the address of the `RunCtx` on the stack of `call_lua`, which stores it
+    // right before running the script and resets it to 0 (by a guard, also when unwinding)
+    // before that frame ends. The callbacks that read it run only inside that run, on the
+    // thread that holds the interpreter's lock, and only share the context immutably (its
+    // mutable parts are behind `RefCell`/`Cell`).
+    let ctx = unsafe { &*(p as *const RunCtx<'_>) };
+    Ok(f(ctx))
+}
+
+/// `redis.call`: a failed command raises its error.
+pub(crate) fn redis_call(lua: &mlua::Lua, args: mlua::Variadic<Value>) -> mlua::Result<Value> {
+    match current(lua, |ctx| bridge(lua, ctx, &args))?? {
+        Reply::Value(v) => Ok(v),
+        Reply::Error(msg) => Err(vm::raise(&msg)),
+    }
+}
+
+/// `redis.pcall`: a failed command's error is returned as `{err = ...}`.
+pub(crate) fn redis_pcall(lua: &mlua::Lua, args: mlua::Variadic<Value>) -> mlua::Result<Value> {
+    match current(lua, |ctx| bridge(lua, ctx, &args))?? {
+        Reply::Value(v) => Ok(v),
+        Reply::Error(msg) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", msg)?;
+            Ok(Value::Table(t))
+        }
+    }
+}
+
+/// `redis.setresp(2|3)`: the protocol of the replies the script gets.
+pub(crate) fn redis_setresp(lua: &mlua::Lua, v: Value) -> mlua::Result<()> {
+    let resp3 = match v {
+        Value::Integer(2) | Value::Number(2.0) => false,
+        Value::Integer(3) | Value::Number(3.0) => true,
+        _ => {
+            return Err(mlua::Error::RuntimeError(
+                "RESP version must be 2 or 3.".into(),
+            ))
+        }
+    };
+    current(lua, |ctx| ctx.resp3.set(resp3))
+}
+
+/// Clears the running script's context when `call_lua` ends, also by a panic.
+struct ClearRun<'a>(&'a mlua::Lua);
+
+impl Drop for ClearRun<'_> {
+    fn drop(&mut self) {
+        self.0.set_app_data(RunPtr(0));
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn call_lua(
     shared: &Shared,
@@ -393,23 +472,15 @@ fn call_lua(
 ) -> Frame {
     let lua = &vm.lua;
     let client_resp3 = session.proto == resp::Protocol::Resp3;
-    let resp3 = Cell::new(false);
-    let session = RefCell::new(session);
-    let bridge = |lua: &mlua::Lua, args: mlua::Variadic<Value>| {
-        let mut session = session.borrow_mut();
-        bridge(
-            lua,
-            shared,
-            &mut session,
-            db,
-            &args,
-            read_only,
-            resp3.get(),
-            written,
-        )
+    let ctx = RunCtx {
+        shared,
+        session: RefCell::new(session),
+        db,
+        read_only,
+        resp3: Cell::new(false),
+        written,
     };
-    let bridge = &bridge;
-    let result = lua.scope(|scope| {
+    let run = || -> mlua::Result<Frame> {
         let strings = |items: &[Bytes]| -> mlua::Result<mlua::Table> {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, it) in items.iter().enumerate() {
@@ -419,49 +490,16 @@ fn call_lua(
         };
         vm.real.raw_set("KEYS", strings(keys)?)?;
         vm.real.raw_set("ARGV", strings(argv)?)?;
-        let call =
-            scope.create_function(move |lua, args: mlua::Variadic<Value>| {
-                match bridge(lua, args)? {
-                    Reply::Value(v) => Ok(v),
-                    Reply::Error(msg) => Err(vm::raise(&msg)),
-                }
-            })?;
-        let pcall =
-            scope.create_function(move |lua, args: mlua::Variadic<Value>| {
-                match bridge(lua, args)? {
-                    Reply::Value(v) => Ok(v),
-                    Reply::Error(msg) => {
-                        let t = lua.create_table()?;
-                        t.raw_set("err", msg)?;
-                        Ok(Value::Table(t))
-                    }
-                }
-            })?;
-        let setresp = scope.create_function(|_, v: Value| {
-            match v {
-                Value::Integer(2) => resp3.set(false),
-                Value::Integer(3) => resp3.set(true),
-                Value::Number(2.0) => resp3.set(false),
-                Value::Number(3.0) => resp3.set(true),
-                _ => {
-                    return Err(mlua::Error::RuntimeError(
-                        "RESP version must be 2 or 3.".into(),
-                    ))
-                }
-            }
-            Ok(())
-        })?;
-        vm.redis.raw_set("call", call)?;
-        vm.redis.raw_set("pcall", pcall)?;
-        vm.redis.raw_set("setresp", setresp)?;
-        let (ok, value): (bool, Value) = vm.xpcall.call((func.clone(), vm.handler.clone()))?;
+        lua.set_app_data(RunPtr(&ctx as *const RunCtx<'_> as usize));
+        let _clear = ClearRun(lua);
+        let (ok, value): (bool, Value) = vm.xpcall.call((func, &vm.handler))?;
         Ok(if ok {
-            vm::lua_to_frame(&value, resp3.get(), client_resp3, 0)
+            vm::lua_to_frame(&value, ctx.resp3.get(), client_resp3, 0)
         } else {
             vm::error_reply(&value, sha)
         })
-    });
-    match result {
+    };
+    match run() {
         Ok(f) => f,
         Err(e) => Frame::Error(vm::one_line(&format!(
             "ERR {} script: {sha}",
@@ -478,17 +516,11 @@ enum Reply {
 }
 
 /// `redis.call`/`redis.pcall`: runs one command for the script, inside its unit.
-#[allow(clippy::too_many_arguments)]
-fn bridge(
-    lua: &mlua::Lua,
-    shared: &Shared,
-    session: &mut Session,
-    db: storage::Db<'_>,
-    args: &[Value],
-    read_only: bool,
-    resp3: bool,
-    written: &RefCell<Vec<(u32, Vec<Bytes>)>>,
-) -> mlua::Result<Reply> {
+fn bridge(lua: &mlua::Lua, ctx: &RunCtx<'_>, args: &[Value]) -> mlua::Result<Reply> {
+    let shared = ctx.shared;
+    let mut session = ctx.session.borrow_mut();
+    let session: &mut Session = &mut session;
+    let (db, read_only, resp3, written) = (ctx.db, ctx.read_only, ctx.resp3.get(), ctx.written);
     let err = |msg: &str| -> mlua::Result<Reply> { Ok(Reply::Error(msg.to_string())) };
     if args.is_empty() {
         return err("ERR Please specify at least one argument for this redis lib call");

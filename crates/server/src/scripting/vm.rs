@@ -38,7 +38,7 @@ pub struct Vm {
     pub lua: Lua,
     /// The real globals table (scripts see it through a read-only proxy).
     pub real: Table,
-    /// The real `redis` table (`call`, `pcall`, `setresp` are set in it for each run).
+    /// The real `redis` table.
     pub redis: Table,
     /// The read-only globals proxy scripts run in.
     pub globals: Table,
@@ -46,6 +46,8 @@ pub struct Vm {
     pub handler: Function,
     pub xpcall: Function,
     pub scripts: HashMap<String, Script>,
+    /// Bytes of the cached scripts' bodies.
+    pub cached_bytes: u64,
 }
 
 impl Vm {
@@ -78,6 +80,10 @@ impl Vm {
                 None => Ok(e),
             })?,
         )?;
+        redis.raw_set("call", lua.create_function(super::redis_call)?)?;
+        redis.raw_set("pcall", lua.create_function(super::redis_pcall)?)?;
+        redis.raw_set("setresp", lua.create_function(super::redis_setresp)?)?;
+        lua.set_app_data(super::RunPtr::default());
         lua.set_globals(globals.clone())?;
         let handler = lua.create_function(error_handler)?;
         lua.set_hook(
@@ -100,6 +106,7 @@ impl Vm {
             handler,
             xpcall,
             scripts: HashMap::new(),
+            cached_bytes: 0,
         })
     }
 
@@ -126,6 +133,7 @@ impl Vm {
                         one_line(&lua_message(&e))
                     ))
                 })?;
+            self.cached_bytes += body.len() as u64;
             self.scripts.insert(
                 sha.to_string(),
                 Script {
