@@ -8,6 +8,7 @@ mod cx;
 mod dbmap;
 pub mod encoding;
 mod engine;
+pub mod functions;
 pub mod glob;
 mod hashes;
 pub mod hll;

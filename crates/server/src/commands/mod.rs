@@ -353,6 +353,10 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("eval_ro", -3, NOSCRIPT | STALE | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", "Depends on the script that is executed.", crate::scripting::eval_ro),
     cmd("evalsha_ro", -3, NOSCRIPT | STALE | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", "Depends on the script that is executed.", crate::scripting::evalsha_ro),
     cmd("script", -2, NOSCRIPT, NOKEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", "Depends on subcommand.", crate::scripting::script),
+    cmd("fcall", -3, NOSCRIPT | STALE | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Invokes a function.", "Depends on the function that is executed.", crate::scripting::fcall),
+    cmd("fcall_ro", -3, NOSCRIPT | STALE | READONLY | RUNS_SCRIPT, NOKEYS, "scripting", "7.0.0", "Invokes a read-only function.", "Depends on the function that is executed.", crate::scripting::fcall_ro),
+    // LOAD, DELETE, FLUSH write (logged, replicated): see `scripting::functions::function_writes`.
+    cmd("function", -2, WRITE | NOSCRIPT, NOKEYS, "scripting", "7.0.0", "A container for function commands.", "Depends on subcommand.", crate::scripting::functions::function),
     cmd("multi", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "1.2.0", "Starts a transaction.", O1, multi::multi),
     cmd("exec", 1, LOADING | STALE | NOSCRIPT | SKIP_SLOWLOG, NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", "Depends on commands in the transaction", multi::exec),
     cmd("discard", 1, FAST | LOADING | STALE | NOSCRIPT, NOKEYS, "transactions", "2.0.0", "Discards a transaction.", "O(N), when N is the number of queued commands", multi::discard),
@@ -631,7 +635,8 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         )));
     }
     let writes = spec.flags & WRITE != 0
-        && (spec.name != "namespace" || crate::namespace::namespace_writes(args));
+        && (spec.name != "namespace" || crate::namespace::namespace_writes(args))
+        && (spec.name != "function" || crate::scripting::functions::function_writes(args));
     if writes {
         if crate::replication::is_replica(shared)
             && shared.with_config(|c| c.get_bool("replica-read-only"))
@@ -787,7 +792,12 @@ pub fn call_in(
     };
     // Writes run with their binlog record (a blocking command logs the non-blocking twin it
     // runs, see `blocking::attempt`).
-    let reply = if spec.flags & WRITE != 0 && spec.flags & flags::BLOCKING == 0 {
+    // FUNCTION LIST/STATS/KILL write nothing: not a unit of their own (KILL must not wait for
+    // the gate a running script holds).
+    let writes = spec.flags & WRITE != 0
+        && spec.flags & flags::BLOCKING == 0
+        && (spec.name != "function" || crate::scripting::functions::function_writes(args));
+    let reply = if writes {
         let reply = crate::commitlog::run_write(shared, session, db, idx, args, run);
         if spec.name == "namespace" && !reply.is_error() {
             crate::namespace::after_commit(shared, &args[0]);
@@ -979,7 +989,7 @@ pub(crate) fn numkeys_position(name: &str) -> Option<usize> {
     match name {
         "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => Some(1),
         "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" | "eval" | "evalsha"
-        | "eval_ro" | "evalsha_ro" => Some(2),
+        | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => Some(2),
         _ => None,
     }
 }

@@ -16,6 +16,7 @@
 
 mod cjson;
 mod cmsgpack;
+pub mod functions;
 mod structlib;
 pub mod vm;
 
@@ -63,6 +64,8 @@ pub struct Scripts {
     pub cached_bytes: AtomicU64,
     /// Scripts run (INFO: total, killed).
     pub killed: AtomicU64,
+    /// Bumped by every FUNCTION write (the compiled registry is rebuilt when it moved).
+    pub functions_version: AtomicU64,
 }
 
 impl Default for Scripts {
@@ -76,6 +79,7 @@ impl Default for Scripts {
             cached: AtomicU64::new(0),
             cached_bytes: AtomicU64::new(0),
             killed: AtomicU64::new(0),
+            functions_version: AtomicU64::new(0),
         }
     }
 }
@@ -248,22 +252,41 @@ fn with_vm<T>(shared: &Shared, f: impl FnOnce(&mut Vm) -> Result<T, Frame>) -> R
 }
 
 pub fn eval(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    run(ctx, args, false, false)
+    run(ctx, args, Target::Body, false)
 }
 
 pub fn evalsha(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    run(ctx, args, true, false)
+    run(ctx, args, Target::Sha, false)
 }
 
 pub fn eval_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    run(ctx, args, false, true)
+    run(ctx, args, Target::Body, true)
 }
 
 pub fn evalsha_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    run(ctx, args, true, true)
+    run(ctx, args, Target::Sha, true)
 }
 
-fn run(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Frame {
+pub fn fcall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    run(ctx, args, Target::Function, false)
+}
+
+pub fn fcall_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    run(ctx, args, Target::Function, true)
+}
+
+/// What EVAL & co. run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The script in the request (EVAL), cached.
+    Body,
+    /// A cached script (EVALSHA).
+    Sha,
+    /// A registered function (FCALL).
+    Function,
+}
+
+fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Frame {
     let numkeys = match parse_int(&args[2]) {
         Ok(n) => n,
         Err(f) => return f,
@@ -276,11 +299,12 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Fram
     }
     let split = 3 + numkeys as usize;
     let (keys, argv) = (&args[3..split], &args[split..]);
-    let sha = if by_sha {
-        String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
-    } else {
-        sha1_hex(&args[1])
+    let sha = match target {
+        Target::Sha => String::from_utf8_lossy(&args[1]).to_ascii_lowercase(),
+        Target::Body => sha1_hex(&args[1]),
+        Target::Function => String::from_utf8_lossy(&args[1]).into_owned(),
     };
+    let ns = ctx.session.base();
     let shared = ctx.shared;
     let (saved_ldb, saved_proto, saved_exec) =
         (ctx.session.ldb, ctx.session.proto, ctx.session.in_exec);
@@ -289,14 +313,27 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Fram
     // called by EXEC (which holds the gate already).
     let body = |session: &mut Session, db: storage::Db<'_>| -> Outcome {
         let out = with_vm(shared, |vm| {
-            let script = if by_sha {
-                vm.scripts
-                    .get(&sha)
-                    .ok_or_else(|| Frame::error("NOSCRIPT No matching script. Please use EVAL."))?
-            } else {
-                vm.load(&sha, &args[1])?
+            let (func, sflags) = match target {
+                Target::Sha => {
+                    let s = vm.scripts.get(&sha).ok_or_else(|| {
+                        Frame::error("NOSCRIPT No matching script. Please use EVAL.")
+                    })?;
+                    (s.func.clone(), s.flags)
+                }
+                Target::Body => {
+                    let s = vm.load(&sha, &args[1])?;
+                    (s.func.clone(), s.flags)
+                }
+                Target::Function => {
+                    let (f, flags) = functions::lookup(shared, vm, &db, ns, &sha)?;
+                    if read_only && !flags.no_writes {
+                        return Err(Frame::error(
+                            "ERR Can not execute a script with write flag using *_ro command.",
+                        ));
+                    }
+                    (f, flags)
+                }
             };
-            let (func, sflags) = (script.func.clone(), script.flags);
             let read_only = read_only || sflags.no_writes;
             if sflags.shebang && !read_only {
                 // A script that declares it may write is refused before it starts when the
@@ -315,7 +352,17 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) -> Fram
             shared.scripts.begin();
             session.in_exec = true;
             let out = call_lua(
-                shared, session, db, vm, &func, &sha, keys, argv, read_only, &written,
+                shared,
+                session,
+                db,
+                vm,
+                &func,
+                &sha,
+                keys,
+                argv,
+                read_only,
+                target == Target::Function,
+                &written,
             );
             session.in_exec = saved_exec;
             shared.scripts.end();
@@ -468,6 +515,7 @@ fn call_lua(
     keys: &[Bytes],
     argv: &[Bytes],
     read_only: bool,
+    as_function: bool,
     written: &RefCell<Vec<(u32, Vec<Bytes>)>>,
 ) -> Frame {
     let lua = &vm.lua;
@@ -488,11 +536,20 @@ fn call_lua(
             }
             Ok(t)
         };
-        vm.real.raw_set("KEYS", strings(keys)?)?;
-        vm.real.raw_set("ARGV", strings(argv)?)?;
+        let entry = if as_function {
+            // FCALL: the function gets the keys and arguments as its two arguments.
+            vm.private.raw_set("fn", func)?;
+            vm.private.raw_set("keys", strings(keys)?)?;
+            vm.private.raw_set("args", strings(argv)?)?;
+            vm.private.raw_get::<mlua::Function>("fcall")?
+        } else {
+            vm.real.raw_set("KEYS", strings(keys)?)?;
+            vm.real.raw_set("ARGV", strings(argv)?)?;
+            func.clone()
+        };
         lua.set_app_data(RunPtr(&ctx as *const RunCtx<'_> as usize));
         let _clear = ClearRun(lua);
-        let (ok, value): (bool, Value) = vm.xpcall.call((func, &vm.handler))?;
+        let (ok, value): (bool, Value) = vm.xpcall.call((&entry, &vm.handler))?;
         Ok(if ok {
             vm::lua_to_frame(&value, ctx.resp3.get(), client_resp3, 0)
         } else {

@@ -40,6 +40,10 @@ pub struct Vm {
     pub real: Table,
     /// The real `redis` table.
     pub redis: Table,
+    /// The sandbox's private table (FCALL's trampoline, library environments).
+    pub private: Table,
+    /// FUNCTION libraries compiled in this interpreter.
+    pub functions: super::functions::Registry,
     /// The read-only globals proxy scripts run in.
     pub globals: Table,
     /// The error handler of a script's run (adds where the error happened).
@@ -102,6 +106,8 @@ impl Vm {
             lua,
             real: g,
             redis,
+            private,
+            functions: Default::default(),
             globals,
             handler,
             xpcall,

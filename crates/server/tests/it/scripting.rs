@@ -228,3 +228,77 @@ fn redis_py_lock_works() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("redis-py lock ok"), "{text}");
 }
+
+fn library_names(c: &mut Client) -> Vec<String> {
+    match c.cmd(&["FUNCTION", "LIST"]) {
+        Reply::Array(libs) => libs
+            .iter()
+            .map(|l| match l {
+                Reply::Array(f) => f[1].text(),
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Function libraries are data: logged, replicated (full and incremental sync), back after
+/// `kill -9`, and scoped to the namespace that loaded them.
+#[test]
+fn function_libraries_replicate_survive_kill_9_and_stay_in_their_namespace() {
+    let mut master = Server::start(&[]);
+    let mut c = master.client();
+    let counter = "#!lua name=counter\nredis.register_function('bump', function(keys) return redis.call('incr', keys[1]) end)";
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", counter]),
+        Reply::bulk("counter")
+    );
+    assert_eq!(c.cmd(&["FCALL", "bump", "1", "n"]), Reply::Int(1));
+    // A replica that syncs after the load gets it with the snapshot...
+    let replica = replica_of(&master, &[]);
+    wait_caught_up(&master, &replica, Duration::from_secs(20));
+    let mut r = replica.client();
+    assert_eq!(library_names(&mut r), vec!["counter".to_string()]);
+    match r.cmd(&["FCALL", "bump", "1", "n"]) {
+        Reply::Error(e) => assert!(e.starts_with("READONLY"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // ... and the later ones from the binlog.
+    let reader = "#!lua name=reader\nredis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", reader]), Reply::bulk("reader"));
+    assert_eq!(c.cmd(&["FCALL", "bump", "1", "n"]), Reply::Int(2));
+    assert!(c.cmd(&["FUNCTION", "DELETE", "counter"]).is_ok());
+    wait_caught_up(&master, &replica, Duration::from_secs(20));
+    assert_eq!(library_names(&mut r), vec!["reader".to_string()]);
+    assert_eq!(r.cmd(&["FCALL_RO", "peek", "1", "n"]), Reply::bulk("2"));
+
+    // Back after kill -9 (replayed from the binlog or read from the engine).
+    master.kill9().expect("kill -9");
+    master.spawn();
+    let mut c = master.client();
+    assert_eq!(library_names(&mut c), vec!["reader".to_string()]);
+    assert_eq!(c.cmd(&["FCALL", "peek", "1", "n"]), Reply::bulk("2"));
+    assert_eq!(
+        c.cmd(&["FCALL", "bump", "1", "n"]),
+        Reply::Error("ERR Function not found".into())
+    );
+
+    // A namespace sees only its own libraries.
+    assert!(c.cmd(&["CONFIG", "SET", "requirepass", "pw"]).is_ok());
+    let added = c.cmd(&["NAMESPACE", "ADD", "team", "team-token"]);
+    assert_eq!(added, Reply::ok());
+    let mut t = master.client();
+    assert!(t.cmd(&["AUTH", "team-token"]).is_ok());
+    assert!(library_names(&mut t).is_empty());
+    assert_eq!(
+        t.cmd(&["FCALL", "peek", "1", "n"]),
+        Reply::Error("ERR Function not found".into())
+    );
+    let mine =
+        "#!lua name=reader\nredis.register_function('peek', function(keys) return 'team' end)";
+    assert_eq!(t.cmd(&["FUNCTION", "LOAD", mine]), Reply::bulk("reader"));
+    assert_eq!(t.cmd(&["FCALL", "peek", "1", "n"]), Reply::bulk("team"));
+    assert_eq!(c.cmd(&["FCALL", "peek", "1", "n"]), Reply::bulk("2"));
+    assert!(t.cmd(&["FUNCTION", "FLUSH"]).is_ok());
+    assert_eq!(library_names(&mut c), vec!["reader".to_string()]);
+}
