@@ -335,8 +335,16 @@ fn memory(shared: &Shared, out: &mut String) {
         "number_of_cached_scripts",
         sc.cached.load(Ordering::Relaxed),
     );
-    line(out, "number_of_functions", 0);
-    line(out, "number_of_libraries", 0);
+    line(
+        out,
+        "number_of_functions",
+        sc.functions.load(Ordering::Relaxed),
+    );
+    line(
+        out,
+        "number_of_libraries",
+        sc.libraries.load(Ordering::Relaxed),
+    );
     line(out, "used_memory_vm_functions", 0);
     line(out, "used_memory_vm_total", lua);
     line(out, "used_memory_vm_total_human", human(lua));

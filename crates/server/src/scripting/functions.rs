@@ -245,6 +245,10 @@ fn ensure(shared: &Shared, vm: &mut Vm, db: &storage::Db<'_>) -> Result<(), Fram
         }
     }
     reg.built = Some(key);
+    let sc = &shared.scripts;
+    sc.libraries.store(reg.libs.len() as u64, Ordering::Relaxed);
+    sc.functions
+        .store(reg.by_name.len() as u64, Ordering::Relaxed);
     vm.functions = reg;
     Ok(())
 }
@@ -360,7 +364,11 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         "stats" => {
             let counts = super::with_vm(shared, |vm| {
                 ensure(shared, vm, &db)?;
-                let libs = vm.functions.libs.range((ns, String::new())..).take_while(|((n, _), _)| *n == ns);
+                let libs = vm
+                    .functions
+                    .libs
+                    .range((ns, String::new())..)
+                    .take_while(|((n, _), _)| *n == ns);
                 let (mut l, mut f) = (0i64, 0i64);
                 for (_, lib) in libs {
                     l += 1;
@@ -387,10 +395,23 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             ])
         }
         "kill" => shared.scripts.kill(),
-        "dump" | "restore" => Frame::Error(format!(
-            "ERR FUNCTION {} is not available in Strata yet: copy libraries with FUNCTION LIST WITHCODE and FUNCTION LOAD",
-            sub.to_ascii_uppercase()
-        )),
+        "dump" => {
+            let codes = super::with_vm(shared, |vm| {
+                ensure(shared, vm, &db)?;
+                Ok(vm
+                    .functions
+                    .libs
+                    .iter()
+                    .filter(|((n, _), _)| *n == ns)
+                    .map(|(_, l)| l.code.clone())
+                    .collect::<Vec<Bytes>>())
+            });
+            match codes {
+                Ok(c) => Frame::Bulk(Bytes::from(rdb::dump_functions(&c))),
+                Err(f) => f,
+            }
+        }
+        "restore" => restore(ctx, args, ns),
         "help" => Frame::Array(
             [
                 "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -411,6 +432,87 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             String::from_utf8_lossy(&args[1])
         )),
     }
+}
+
+/// FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: every library is checked (metadata,
+/// compilation, name clashes) before any is written.
+fn restore(ctx: &mut Ctx<'_>, args: &[Bytes], ns: u32) -> Frame {
+    #[derive(PartialEq)]
+    enum Policy {
+        Flush,
+        Append,
+        Replace,
+    }
+    let policy =
+        match args.get(3) {
+            None => Policy::Append,
+            Some(p) if args.len() == 4 && eq_ic(p, "flush") => Policy::Flush,
+            Some(p) if args.len() == 4 && eq_ic(p, "append") => Policy::Append,
+            Some(p) if args.len() == 4 && eq_ic(p, "replace") => Policy::Replace,
+            Some(_) => return Frame::error(
+                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            ),
+        };
+    let Ok(codes) = rdb::load_functions(&args[2]) else {
+        return Frame::error("ERR DUMP payload version or checksum are wrong");
+    };
+    let shared = ctx.shared;
+    let db = ctx.db;
+    let checked = super::with_vm(shared, |vm| {
+        ensure(shared, vm, &db)?;
+        let mut named = Vec::new();
+        // Function name -> library, as it will be after the restore.
+        let mut owners: HashMap<String, String> = if policy == Policy::Flush {
+            HashMap::new()
+        } else {
+            vm.functions
+                .by_name
+                .iter()
+                .filter(|((n, _), _)| *n == ns)
+                .map(|((_, f), l)| (f.clone(), l.clone()))
+                .collect()
+        };
+        for code in &codes {
+            let name = metadata(code)?;
+            let exists = vm.functions.libs.contains_key(&(ns, name.clone()));
+            if exists && policy == Policy::Append {
+                return Err(Frame::Error(format!("ERR Library {name} already exists")));
+            }
+            if exists && policy == Policy::Replace {
+                owners.retain(|_, l| *l != name);
+            }
+            for f in compile(vm, code)? {
+                if let Some(other) = owners.insert(f.name.clone(), name.clone()) {
+                    if other != name {
+                        return Err(Frame::Error(format!(
+                            "ERR Function {} already exists",
+                            f.name
+                        )));
+                    }
+                }
+            }
+            named.push((name, code.clone()));
+        }
+        Ok(named)
+    });
+    let named = match checked {
+        Ok(n) => n,
+        Err(f) => return f,
+    };
+    let written = (|| {
+        if policy == Policy::Flush {
+            db.function_flush(ns)?;
+        }
+        for (name, code) in &named {
+            db.function_put(ns, name, code)?;
+        }
+        Ok::<(), storage::Error>(())
+    })();
+    if let Err(e) = written {
+        return crate::commands::storage_error(e);
+    }
+    bump(shared);
+    Frame::ok()
 }
 
 fn list(ctx: &mut Ctx<'_>, args: &[Bytes], ns: u32) -> Frame {

@@ -66,6 +66,9 @@ pub struct Scripts {
     pub killed: AtomicU64,
     /// Bumped by every FUNCTION write (the compiled registry is rebuilt when it moved).
     pub functions_version: AtomicU64,
+    /// Libraries and functions loaded (all namespaces), as of the last registry build (INFO).
+    pub libraries: AtomicU64,
+    pub functions: AtomicU64,
 }
 
 impl Default for Scripts {
@@ -80,6 +83,8 @@ impl Default for Scripts {
             cached_bytes: AtomicU64::new(0),
             killed: AtomicU64::new(0),
             functions_version: AtomicU64::new(0),
+            libraries: AtomicU64::new(0),
+            functions: AtomicU64::new(0),
         }
     }
 }
