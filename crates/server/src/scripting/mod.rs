@@ -541,6 +541,7 @@ fn call_lua(
             }
             Ok(t)
         };
+        let unlimited = vm::Unlimited::new(lua);
         let entry = if as_function {
             // FCALL: the function gets the keys and arguments as its two arguments.
             vm.private.raw_set("fn", func)?;
@@ -554,6 +555,7 @@ fn call_lua(
         };
         lua.set_app_data(RunPtr(&ctx as *const RunCtx<'_> as usize));
         let _clear = ClearRun(lua);
+        drop(unlimited);
         let (ok, value): (bool, Value) = vm.xpcall.call((&entry, &vm.handler))?;
         Ok(if ok {
             vm::lua_to_frame(&value, ctx.resp3.get(), client_resp3, 0)
@@ -635,6 +637,7 @@ fn bridge(lua: &mlua::Lua, ctx: &RunCtx<'_>, args: &[Value]) -> mlua::Result<Rep
     if let Frame::Error(m) = &reply {
         return err(&vm::error_text(&format!("-{m}")));
     }
+    let _unlimited = vm::Unlimited::new(lua);
     Ok(Reply::Value(vm::frame_to_lua(lua, &reply, resp3)?))
 }
 

@@ -157,6 +157,30 @@ impl Vm {
 
 pub const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 
+/// While alive, the interpreter's memory limit is off. With a limit, mlua creates every string
+/// and table the server hands to Lua inside a protected call of its own (it may fail); that
+/// was a fifth of a one-command script's cost (docs/benchmarks.md, session 9). The server's
+/// own values (KEYS, ARGV, command replies) are made unlimited; the script runs limited.
+pub struct Unlimited<'a> {
+    lua: &'a Lua,
+    limit: usize,
+}
+
+impl<'a> Unlimited<'a> {
+    pub fn new(lua: &'a Lua) -> Unlimited<'a> {
+        let limit = lua.set_memory_limit(0).unwrap_or(0);
+        Unlimited { lua, limit }
+    }
+}
+
+impl Drop for Unlimited<'_> {
+    fn drop(&mut self) {
+        if self.limit > 0 {
+            let _ = self.lua.set_memory_limit(self.limit);
+        }
+    }
+}
+
 /// An error raised by a library function as Lua's `luaL_error` raises it: prefixed with where
 /// the script called it (`user_script:3: ...`).
 pub fn lib_error(lua: &Lua, msg: &str) -> mlua::Error {
