@@ -487,3 +487,56 @@ fn a_flush_that_hits_enospc_is_a_full_disk_and_deleting_files_recovers() {
     assert_eq!(c.cmd(&["SET", "x", "1"]), Reply::ok());
     assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Reply::ok());
 }
+
+/// Scripts while storage is full: one that may write (a shebang without `no-writes`) is
+/// refused before it starts unless it has `allow-oom`; read-only scripts and functions run;
+/// a legacy script (no shebang) is refused at its first write that does not free space, and
+/// its deletes go through.
+#[test]
+fn scripts_while_storage_is_full() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["SET", "gone", "v"]);
+    c.cmd(&["DEBUG", "RELOAD"]);
+    let lib = "#!lua name=l\nredis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}\nredis.register_function('put', function(keys) return redis.call('set', keys[1], 'x') end)";
+    assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), Reply::bulk("l"));
+    c.cmd(&["CONFIG", "SET", "max-db-size", "1"]);
+    wait_state(&mut c, "full");
+    assert_eq!(
+        c.cmd(&["EVAL", "#!lua\nreturn redis.call('get', 'k')", "0"]),
+        Reply::Error(FULL.into())
+    );
+    assert_eq!(
+        c.cmd(&[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('get', 'k')",
+            "0"
+        ]),
+        Reply::bulk("v")
+    );
+    assert_eq!(
+        c.cmd(&[
+            "EVAL",
+            "#!lua flags=allow-oom\nreturn redis.call('del', 'gone')",
+            "0"
+        ]),
+        Reply::Int(1)
+    );
+    assert_eq!(c.cmd(&["FCALL", "peek", "1", "k"]), Reply::bulk("v"));
+    assert_eq!(
+        c.cmd(&["FCALL", "put", "1", "k"]),
+        Reply::Error(FULL.into())
+    );
+    match c.cmd(&["EVAL", "return redis.call('set', 'new', '1')", "0"]) {
+        Reply::Error(e) => assert!(e.starts_with(FULL), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.cmd(&["EVAL", "return redis.call('del', 'k')", "0"]),
+        Reply::Int(1)
+    );
+    c.cmd(&["CONFIG", "SET", "max-db-size", "0"]);
+    wait_state(&mut c, "ok");
+    assert_eq!(c.cmd(&["FCALL", "put", "1", "k"]), Reply::ok());
+}
