@@ -232,6 +232,14 @@ impl Sink {
             .collect()
     }
 
+    /// With `one_record`: what is described from now on goes into a new record (a pipelined
+    /// run of scripts committed as one unit keeps one record per script).
+    pub fn seal(&mut self) {
+        if self.one_record && self.records.last().is_some_and(|r| !r.is_empty()) {
+            self.records.push(Vec::new());
+        }
+    }
+
     fn push(&mut self, cmds: Vec<LoggedCommand>) {
         if cmds.is_empty() {
             return;

@@ -618,16 +618,55 @@ async fn execute_scripts(
         let mut moved = std::mem::replace(session, placeholder);
         let sh = shared.clone();
         let done = shared.scripts.offload(move || {
-            let replies: Vec<Frame> = batch
-                .iter()
-                .map(|(idx, args)| match commands::check(&sh, &moved, args) {
-                    Ok(_) => {
-                        moved.client.touch(*idx);
-                        commands::call(&sh, &mut moved, *idx, args)
+            // One unit for the run: the scripts run one after the other (each sees the writes
+            // of those before it), one engine batch and one binlog append for all, one record
+            // per script.
+            let engine = sh.storage();
+            let mut replies: Vec<Frame> = Vec::with_capacity(batch.len());
+            let unit = crate::commitlog::run_unit(
+                &sh,
+                &engine,
+                &mut moved,
+                crate::commitlog::Unit::Alone,
+                crate::commitlog::Commit::Logged { one_record: true },
+                "script-batch-before-commit",
+                |session, txn| {
+                    for (idx, args) in &batch {
+                        let reply = match commands::check(&sh, session, args) {
+                            Ok(_) => {
+                                session.client.touch(*idx);
+                                commands::call_in(&sh, session, txn.db(), *idx, args)
+                            }
+                            Err(f) => f,
+                        };
+                        if let Some(sink) = session.sink.as_mut() {
+                            sink.seal();
+                        }
+                        replies.push(reply);
+                        if sh.scripts.run.abort.load(Ordering::Acquire) {
+                            // SHUTDOWN NOSAVE: nothing of the run is kept.
+                            return None;
+                        }
                     }
-                    Err(f) => f,
-                })
-                .collect();
+                    Some(())
+                },
+            );
+            let replies = match unit {
+                Ok(Some(())) => replies,
+                Ok(None) => vec![
+                    Frame::error("ERR Script killed by a shutdown (SHUTDOWN NOSAVE)");
+                    batch.len()
+                ],
+                Err(e) => vec![commands::storage_error(e); batch.len()],
+            };
+            if sh.blocked.count() > 0 {
+                let ldb = moved.ldb;
+                let keys: Vec<(u32, Bytes)> = batch
+                    .iter()
+                    .flat_map(|(_, args)| crate::blocking::woken_by(&sh, ldb, args))
+                    .collect();
+                crate::blocking::signal(&sh, keys);
+            }
             (moved, replies)
         });
         match done.await {

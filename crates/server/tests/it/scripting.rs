@@ -25,6 +25,21 @@ fn scripts_are_atomic_units_that_replicas_and_a_restart_after_kill_9_reproduce()
     for _ in 0..50 {
         c.cmd(&["EVALSHA", &sha, "2", "n", "log"]);
     }
+    // Pipelined scripts: one unit for the run, one record per script.
+    let mut buf = Vec::new();
+    for _ in 0..20 {
+        buf.extend(Client::encode(&[
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"2",
+            b"n",
+            b"log",
+        ]));
+    }
+    c.send_raw(&buf).expect("send");
+    for i in 0..20 {
+        assert_eq!(c.read_reply().expect("reply"), Reply::Int(51 + i));
+    }
     // A script that fails after a write keeps the write (Redis's semantics), and logs it.
     let failed = c.cmd(&[
         "EVAL",
@@ -51,10 +66,27 @@ fn scripts_are_atomic_units_that_replicas_and_a_restart_after_kill_9_reproduce()
     let writer = std::thread::spawn(move || {
         let mut c = Client::connect(port);
         let mut acked = 0i64;
-        for _ in 0..1_000_000 {
-            match c.try_cmd(&["EVALSHA", &sha2, "2", "n", "log"]) {
-                Ok(Reply::Int(n)) => acked = n,
-                _ => break,
+        // Pipelines of 8 (a run of scripts committed as one unit) and single ones.
+        'outer: for round in 0..1_000_000 {
+            let n = if round % 2 == 0 { 8 } else { 1 };
+            let mut buf = Vec::new();
+            for _ in 0..n {
+                buf.extend(Client::encode(&[
+                    b"EVALSHA",
+                    sha2.as_bytes(),
+                    b"2",
+                    b"n",
+                    b"log",
+                ]));
+            }
+            if c.send_raw(&buf).is_err() {
+                break;
+            }
+            for _ in 0..n {
+                match c.read_reply() {
+                    Ok(Reply::Int(v)) => acked = acked.max(v),
+                    _ => break 'outer,
+                }
             }
         }
         acked
