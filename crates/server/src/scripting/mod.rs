@@ -137,6 +137,8 @@ impl Scripts {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("strata-script".into())
+            // Deeply nested script replies are converted recursively (see `lua_to_frame`).
+            .stack_size(64 << 20)
             .spawn(move || {
                 while let Ok(job) = queue.recv() {
                     // A panic in a script's command is contained to that request.

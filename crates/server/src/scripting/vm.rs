@@ -619,7 +619,10 @@ pub fn frame_to_lua(lua: &Lua, f: &Frame, resp3: bool) -> mlua::Result<Value> {
 /// A script's return value as the reply to its caller: `script_resp3` is the script's
 /// protocol (`redis.setresp`), `client_resp3` the caller's (for the RESP3-only types).
 pub fn lua_to_frame(v: &Value, script_resp3: bool, client_resp3: bool, depth: usize) -> Frame {
-    if depth > 100 {
+    // Where Redis's conversion runs out of Lua stack (LUAI_MAXCSTACK): a self-referencing
+    // table gives the same 7995 nested arrays and then this error (the script thread's stack
+    // is sized for it).
+    if depth > 7994 {
         return Frame::error("ERR reached lua stack limit");
     }
     match v {
@@ -634,7 +637,15 @@ pub fn lua_to_frame(v: &Value, script_resp3: bool, client_resp3: bool, depth: us
             }
         }
         Value::Integer(i) => Frame::Integer(*i),
-        Value::Number(n) => Frame::Integer(*n as i64),
+        // C's conversion on x86-64 (Redis's `(long long)`): out of range and NaN give the
+        // smallest integer, where Rust's `as` would saturate.
+        Value::Number(n) => Frame::Integer(
+            if n.is_nan() || *n >= 9.223372036854775807e18 || *n < -9.223372036854775807e18 {
+                i64::MIN
+            } else {
+                *n as i64
+            },
+        ),
         Value::String(s) => Frame::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
         Value::Table(t) => table_to_frame(t, script_resp3, client_resp3, depth),
         _ => Frame::Null,
@@ -708,8 +719,13 @@ fn table_to_frame(t: &Table, script_resp3: bool, client_resp3: bool, depth: usiz
     let mut items = Vec::new();
     for i in 1.. {
         match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
+            Ok(Value::Nil) => break,
             Ok(v) => items.push(lua_to_frame(&v, script_resp3, client_resp3, depth + 1)),
+            // The interpreter is out of stack (references) for this nesting.
+            Err(_) => {
+                items.push(Frame::error("ERR reached lua stack limit"));
+                break;
+            }
         }
     }
     Frame::Array(items)

@@ -334,3 +334,56 @@ fn function_libraries_replicate_survive_kill_9_and_stay_in_their_namespace() {
     assert!(t.cmd(&["FUNCTION", "FLUSH"]).is_ok());
     assert_eq!(library_names(&mut c), vec!["reader".to_string()]);
 }
+
+/// Hostile scripts get errors, the server goes on: a self-referencing reply (nested until
+/// the interpreter's stack runs out, then Redis's error), a 10 GB string, endless recursion
+/// through a metamethod, bytecode.
+#[test]
+fn hostile_scripts_get_errors_and_the_server_goes_on() {
+    // The 8000-deep reply is parsed (and dropped) recursively by the test's client.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(hostile_scripts)
+        .expect("thread")
+        .join()
+        .expect("hostile scripts");
+}
+
+fn hostile_scripts() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let mut depth = 0;
+    let mut r = c.cmd(&["EVAL", "local t = {} t[1] = t return t", "0"]);
+    loop {
+        match r {
+            Reply::Array(mut items) if items.len() == 1 => {
+                depth += 1;
+                r = items.remove(0);
+            }
+            Reply::Error(e) => {
+                assert_eq!(e, "ERR reached lua stack limit");
+                break;
+            }
+            other => panic!("at depth {depth}: {other:?}"),
+        }
+    }
+    assert!(depth > 7000, "{depth}");
+    for (script, expect) in [
+        ("return string.rep('x', 1e10)", "not enough memory"),
+        (
+            "local t = {} setmetatable(t, {__index = function(t, k) return t[k] end}) return t.x",
+            "stack overflow",
+        ),
+        (
+            "local f, e = loadstring(string.dump(function() return 1 end)) return e",
+            "binary chunk",
+        ),
+    ] {
+        match c.cmd(&["EVAL", script, "0"]) {
+            Reply::Error(e) => assert!(e.contains(expect), "{script}: {e}"),
+            Reply::Bulk(b) => assert!(String::from_utf8_lossy(&b).contains(expect), "{script}"),
+            other => panic!("{script}: {other:?}"),
+        }
+    }
+    assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
+}
