@@ -640,7 +640,7 @@ pub fn lua_to_frame(v: &Value, script_resp3: bool, client_resp3: bool, depth: us
         // C's conversion on x86-64 (Redis's `(long long)`): out of range and NaN give the
         // smallest integer, where Rust's `as` would saturate.
         Value::Number(n) => Frame::Integer(
-            if n.is_nan() || *n >= 9.223372036854775807e18 || *n < -9.223372036854775807e18 {
+            if n.is_nan() || *n >= i64::MAX as f64 || *n < i64::MIN as f64 {
                 i64::MIN
             } else {
                 *n as i64
