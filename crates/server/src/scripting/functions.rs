@@ -362,26 +362,48 @@ pub fn function(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         "list" => list(ctx, args, ns),
         "stats" => {
-            let counts = super::with_vm(shared, |vm| {
-                ensure(shared, vm, &db)?;
-                let libs = vm
-                    .functions
-                    .libs
-                    .range((ns, String::new())..)
-                    .take_while(|((n, _), _)| *n == ns);
-                let (mut l, mut f) = (0i64, 0i64);
-                for (_, lib) in libs {
-                    l += 1;
-                    f += lib.functions.len() as i64;
-                }
-                Ok((l, f))
-            });
+            // While a script runs it holds the interpreter: counts as of the last build then.
+            let counts = if shared.scripts.running() {
+                Ok((
+                    shared.scripts.libraries.load(Ordering::Relaxed) as i64,
+                    shared.scripts.functions.load(Ordering::Relaxed) as i64,
+                ))
+            } else {
+                super::with_vm(shared, |vm| {
+                    ensure(shared, vm, &db)?;
+                    let libs = vm
+                        .functions
+                        .libs
+                        .range((ns, String::new())..)
+                        .take_while(|((n, _), _)| *n == ns);
+                    let (mut l, mut f) = (0i64, 0i64);
+                    for (_, lib) in libs {
+                        l += 1;
+                        f += lib.functions.len() as i64;
+                    }
+                    Ok((l, f))
+                })
+            };
             let (l, f) = match counts {
                 Ok(c) => c,
                 Err(e) => return e,
             };
+            let running = match shared.scripts.running_function() {
+                Some((name, command, elapsed)) => Frame::Map(vec![
+                    (Frame::bulk_str("name"), Frame::bulk_str(&name)),
+                    (
+                        Frame::bulk_str("command"),
+                        Frame::Array(command.into_iter().map(Frame::Bulk).collect()),
+                    ),
+                    (
+                        Frame::bulk_str("duration_ms"),
+                        Frame::Integer(elapsed.as_millis() as i64),
+                    ),
+                ]),
+                None => Frame::Null,
+            };
             Frame::Map(vec![
-                (Frame::bulk_str("running_script"), Frame::Null),
+                (Frame::bulk_str("running_script"), running),
                 (
                     Frame::bulk_str("engines"),
                     Frame::Map(vec![(

@@ -45,6 +45,8 @@ pub struct RunState {
     pub wrote: AtomicBool,
     running: AtomicBool,
     started: Mutex<Option<Instant>>,
+    /// The running function's name and command (FUNCTION STATS); `None` for EVAL scripts.
+    function: Mutex<Option<(String, Vec<Bytes>)>>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -102,7 +104,23 @@ impl Scripts {
         *self.run.started.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn begin(&self) {
+    /// The running function (name, command) and how long it has run (FUNCTION STATS).
+    pub fn running_function(&self) -> Option<(String, Vec<Bytes>, Duration)> {
+        if !self.running() {
+            return None;
+        }
+        let f = self
+            .run
+            .function
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        let elapsed = self.started().map(|s| s.elapsed()).unwrap_or_default();
+        Some((f.0, f.1, elapsed))
+    }
+
+    fn begin(&self, function: Option<(String, Vec<Bytes>)>) {
+        *self.run.function.lock().unwrap_or_else(|p| p.into_inner()) = function;
         self.run.kill.store(false, Ordering::Release);
         self.run.abort.store(false, Ordering::Release);
         self.run.wrote.store(false, Ordering::Release);
@@ -356,7 +374,9 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Fr
                     return Err(Frame::error(crate::diskguard::FULL_ERROR));
                 }
             }
-            shared.scripts.begin();
+            shared
+                .scripts
+                .begin((target == Target::Function).then(|| (sha.clone(), args.to_vec())));
             session.in_exec = true;
             let out = call_lua(
                 shared,

@@ -174,6 +174,35 @@ fn a_busy_script_gets_busy_replies_script_kill_ends_it_and_unkillable_needs_shut
     assert_eq!(b.cmd(&["PING"]), Reply::Status("PONG".into()));
     assert_eq!(a.cmd(&["GET", "x"]), Reply::bulk("script"));
 
+    // A busy function: FUNCTION STATS names it, FUNCTION KILL stops it.
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(b.cmd(&["FUNCTION", "LOAD", lib]), Reply::bulk("spin"));
+    a.send_raw(&Client::encode(&[b"FCALL", b"spin", b"0"]))
+        .expect("send");
+    wait_busy(&mut b);
+    match b.cmd(&["FUNCTION", "STATS"]) {
+        Reply::Array(stats) => match &stats[1] {
+            Reply::Array(running) => {
+                assert_eq!(running[1], Reply::bulk("spin"), "{running:?}");
+                assert_eq!(
+                    running[3],
+                    Reply::Array(vec![
+                        Reply::bulk("FCALL"),
+                        Reply::bulk("spin"),
+                        Reply::bulk("0")
+                    ])
+                );
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.cmd(&["FUNCTION", "KILL"]), Reply::ok());
+    match a.read_reply().expect("reply") {
+        Reply::Error(e) => assert!(e.contains("Script killed by user"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+
     // After a write it cannot be killed; SHUTDOWN NOSAVE ends it and its write is not kept.
     a.send_raw(&Client::encode(&[
         b"EVAL",
