@@ -139,16 +139,21 @@ fn a_busy_script_gets_busy_replies_script_kill_ends_it_and_unkillable_needs_shut
     // Below the threshold other clients wait for the script, then run.
     b.cmd(&["SET", "x", "before"]);
     b.cmd(&["CONFIG", "SET", "busy-reply-threshold", "60000"]);
-    a.send_raw(&Client::encode(&[
-        b"EVAL",
-        b"local i = 0 while i < 3e7 do i = i + 1 end redis.call('set', 'x', 'script') return i",
-        b"0",
-    ]))
-    .expect("send");
-    std::thread::sleep(Duration::from_millis(100));
-    // The script runs for longer than that: this GET waits for it to end.
+    let slow = "#!lua name=slow\nredis.register_function('slow', function() local i = 0 while i < 1e8 do i = i + 1 end redis.call('set', 'x', 'script') return i end)";
+    assert_eq!(b.cmd(&["FUNCTION", "LOAD", slow]), Reply::bulk("slow"));
+    a.send_raw(&Client::encode(&[b"FCALL", b"slow", b"0"]))
+        .expect("send");
+    // Once it runs (FUNCTION STATS names it), this GET waits for it to end.
+    let t = Instant::now();
+    while let Reply::Array(stats) = b.cmd(&["FUNCTION", "STATS"]) {
+        if stats[1] != Reply::Nil {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "never ran");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(b.cmd(&["GET", "x"]), Reply::bulk("script"));
-    assert_eq!(a.read_reply().expect("reply"), Reply::Int(30_000_000));
+    assert_eq!(a.read_reply().expect("reply"), Reply::Int(100_000_000));
     b.cmd(&["CONFIG", "SET", "lua-time-limit", "200"]);
     assert_eq!(
         b.cmd(&["CONFIG", "GET", "busy-reply-threshold"]),
