@@ -622,6 +622,7 @@ async fn execute_scripts(
             // of those before it), one engine batch and one binlog append for all, one record
             // per script.
             let engine = sh.storage();
+            let running = sh.scripts.hold();
             let mut replies: Vec<Frame> = Vec::with_capacity(batch.len());
             let unit = crate::commitlog::run_unit(
                 &sh,
@@ -659,6 +660,7 @@ async fn execute_scripts(
                 ],
                 Err(e) => vec![commands::storage_error(e); batch.len()],
             };
+            drop(running);
             if sh.blocked.count() > 0 {
                 let ldb = moved.ldb;
                 let keys: Vec<(u32, Bytes)> = batch
@@ -949,7 +951,9 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
         let sh = shared.clone();
         let a = args.clone();
         let done = shared.scripts.offload(move || {
+            let running = sh.scripts.hold();
             let reply = commands::call(&sh, &mut moved, idx, &a);
+            drop(running);
             (moved, reply)
         });
         return match done.await {

@@ -51,6 +51,18 @@ pub struct RunState {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// See [`Scripts::hold`].
+pub struct RunningGuard<'a>(&'a Scripts);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        let s = self.0;
+        s.run.running.store(false, Ordering::Release);
+        *s.run.started.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        s.ended.notify_waiters();
+    }
+}
+
 /// The server's scripting state (in `Shared`).
 pub struct Scripts {
     vm: Mutex<Option<Vm>>,
@@ -122,16 +134,23 @@ impl Scripts {
     fn begin(&self, function: Option<(String, Vec<Bytes>)>) {
         *self.run.function.lock().unwrap_or_else(|p| p.into_inner()) = function;
         self.run.kill.store(false, Ordering::Release);
-        self.run.abort.store(false, Ordering::Release);
         self.run.wrote.store(false, Ordering::Release);
         *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        self.run.running.store(true, Ordering::Release);
     }
 
+    /// One script of the running unit has ended (the unit may go on with others).
     fn end(&self) {
-        self.run.running.store(false, Ordering::Release);
         *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.ended.notify_waiters();
+    }
+
+    /// Marks scripts as running until the guard is dropped: taken on the script thread around
+    /// a whole unit (a script, a pipelined run of them, an EXEC calling them) and dropped only
+    /// after its commit, so a client that waited for the scripts reads what they wrote.
+    pub fn hold(&self) -> RunningGuard<'_> {
+        // SHUTDOWN NOSAVE applies to the unit: every script after it stops at once.
+        self.run.abort.store(false, Ordering::Release);
+        self.run.running.store(true, Ordering::Release);
+        RunningGuard(self)
     }
 
     /// Runs `f` on the script thread; the receiver gets its result (an error if the thread
@@ -208,10 +227,11 @@ impl Scripts {
             let ended = self.ended.notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
-            let Some(started) = self.started().filter(|_| self.running()) else {
+            if !self.running() {
                 return Ok(());
-            };
-            let elapsed = started.elapsed();
+            }
+            // Between two scripts of a unit: running, not busy.
+            let elapsed = self.started().map(|s| s.elapsed()).unwrap_or_default();
             if elapsed >= threshold {
                 return Err(Frame::error(BUSY));
             }
