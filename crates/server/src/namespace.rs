@@ -225,6 +225,11 @@ pub fn namespace_writes(args: &[Bytes]) -> bool {
 /// applied by a replica): rebuild it.
 pub fn after_commit(shared: &crate::shared::Shared, name: &[u8]) {
     if name.eq_ignore_ascii_case(b"namespace") {
+        // A dropped namespace's function libraries were deleted with it.
+        shared
+            .scripts
+            .functions_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Err(e) = shared.namespaces.reload(&shared.storage()) {
             tracing::error!(error = %e, "cannot read the namespace registry");
         }

@@ -111,6 +111,8 @@ impl Db<'_> {
         b.delete_cf(self.cf(CF_DEFAULT)?, entry_key(name));
         self.write(b)?;
         self.flush_keyspaces(base, base + NS_DATABASES)?;
+        // Its function libraries go with it.
+        self.function_flush(base)?;
         Ok(Some(base))
     }
 

@@ -367,6 +367,12 @@ fn function_libraries_replicate_survive_kill_9_and_stay_in_their_namespace() {
     assert_eq!(c.cmd(&["FCALL", "peek", "1", "n"]), Reply::bulk("2"));
     assert!(t.cmd(&["FUNCTION", "FLUSH"]).is_ok());
     assert_eq!(library_names(&mut c), vec!["reader".to_string()]);
+    // Dropping a namespace drops its libraries too.
+    assert_eq!(t.cmd(&["FUNCTION", "LOAD", mine]), Reply::bulk("reader"));
+    assert_eq!(c.cmd(&["NAMESPACE", "DEL", "team"]), Reply::ok());
+    assert_eq!(library_names(&mut c), vec!["reader".to_string()]);
+    let info = c.cmd(&["INFO", "memory"]).text();
+    assert!(info.contains("number_of_libraries:1\r\n"), "{info}");
 }
 
 /// Hostile scripts get errors, the server goes on: a self-referencing reply (nested until
