@@ -132,17 +132,17 @@ async fn serve_session(
             // own atomic unit, in order): one hand-over for the run instead of one per script.
             let script = match &parsed {
                 Ok(Some(args))
-                    if session.authed
-                        && session.replies_on()
-                        && !session.tracking
-                        && shared.monitors.count() == 0
-                        && !shared.client_pause.active()
-                        && session.multi.is_none()
-                        && session.sub.is_none()
-                        && !session.ns_dropped()
-                        && scripts.len() < MAX_SCRIPT_BATCH =>
+                    if batchable(shared, session) && scripts.len() < MAX_SCRIPT_BATCH =>
                 {
-                    commands::lookup(&args[0]).filter(|&i| TABLE[i].flags & flags::RUNS_SCRIPT != 0)
+                    // EVAL*, FCALL*: a byte test first keeps the table lookup off the path of
+                    // every other pipelined command.
+                    matches!(
+                        args[0].first().map(u8::to_ascii_lowercase),
+                        Some(b'e' | b'f')
+                    )
+                    .then(|| commands::lookup(&args[0]))
+                    .flatten()
+                    .filter(|&i| TABLE[i].flags & flags::RUNS_SCRIPT != 0)
                 }
                 _ => None,
             };
@@ -163,15 +163,7 @@ async fn serve_session(
                 continue;
             }
             if let Ok(Some(args)) = &parsed {
-                let plain = session.authed
-                    && session.replies_on()
-                    && !session.tracking
-                    && shared.monitors.count() == 0
-                    && !shared.client_pause.active()
-                    && session.multi.is_none()
-                    && session.sub.is_none()
-                    && !session.ns_dropped()
-                    && !shared.scripts.running();
+                let plain = batchable(shared, session) && !shared.scripts.running();
                 if plain
                     && writes.is_empty()
                     && args.len() == 2
@@ -596,6 +588,52 @@ async fn flush(
     ok
 }
 
+/// Whether this session's pipelined requests may be run in batches (GETs, key batches,
+/// scripts): replies all on, nothing per request to observe or wait for (tracking, MONITOR,
+/// CLIENT PAUSE, MULTI queueing, Pub/Sub mode, a dropped namespace).
+fn batchable(shared: &Shared, session: &Session) -> bool {
+    session.authed
+        && session.replies_on()
+        && !session.tracking
+        && shared.monitors.count() == 0
+        && !shared.client_pause.active()
+        && session.multi.is_none()
+        && session.sub.is_none()
+        && !session.ns_dropped()
+}
+
+const SCRIPT_THREAD_GONE: &str = "ERR the script thread stopped";
+
+/// Runs `f` on the script thread with this connection's session (moved there and back, the
+/// worker serving its other connections meanwhile), scripts counted as running throughout
+/// (`Scripts::hold`). `None` if the script thread is gone: the connection is then closed
+/// after the reply (its session stayed there).
+async fn on_script_thread<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    f: impl FnOnce(&Arc<Shared>, &mut Session) -> T + Send + 'static,
+) -> Option<T> {
+    let placeholder = Session::new(session.client.clone(), session.authed);
+    let mut moved = std::mem::replace(session, placeholder);
+    let sh = shared.clone();
+    let done = shared.scripts.offload(move || {
+        let running = sh.scripts.hold();
+        let out = f(&sh, &mut moved);
+        drop(running);
+        (moved, out)
+    });
+    match done.await {
+        Ok((moved, out)) => {
+            *session = moved;
+            Some(out)
+        }
+        Err(_) => {
+            session.close_after_reply = true;
+            None
+        }
+    }
+}
+
 const MAX_GET_BATCH: usize = 128;
 const MAX_SCRIPT_BATCH: usize = 64;
 
@@ -614,29 +652,26 @@ async fn execute_scripts(
     let replies: Vec<Frame> = if shared.scripts.busy(threshold) {
         vec![Frame::error(crate::scripting::BUSY); batch.len()]
     } else {
-        let placeholder = Session::new(session.client.clone(), session.authed);
-        let mut moved = std::mem::replace(session, placeholder);
-        let sh = shared.clone();
-        let done = shared.scripts.offload(move || {
+        let n = batch.len();
+        let done = on_script_thread(shared, session, move |sh, moved| {
             // One unit for the run: the scripts run one after the other (each sees the writes
             // of those before it), one engine batch and one binlog append for all, one record
             // per script.
             let engine = sh.storage();
-            let running = sh.scripts.hold();
             let mut replies: Vec<Frame> = Vec::with_capacity(batch.len());
             let unit = crate::commitlog::run_unit(
-                &sh,
+                sh,
                 &engine,
-                &mut moved,
+                moved,
                 crate::commitlog::Unit::Alone,
                 crate::commitlog::Commit::Logged { one_record: true },
                 "script-batch-before-commit",
                 |session, txn| {
                     for (idx, args) in &batch {
-                        let reply = match commands::check(&sh, session, args) {
+                        let reply = match commands::check(sh, session, args) {
                             Ok(_) => {
                                 session.client.touch(*idx);
-                                commands::call_in(&sh, session, txn.db(), *idx, args)
+                                commands::call_in(sh, session, txn.db(), *idx, args)
                             }
                             Err(f) => f,
                         };
@@ -654,33 +689,21 @@ async fn execute_scripts(
             );
             let replies = match unit {
                 Ok(Some(())) => replies,
-                Ok(None) => vec![
-                    Frame::error("ERR Script killed by a shutdown (SHUTDOWN NOSAVE)");
-                    batch.len()
-                ],
+                Ok(None) => vec![Frame::error(crate::scripting::SHUTDOWN_KILLED); batch.len()],
                 Err(e) => vec![commands::storage_error(e); batch.len()],
             };
-            drop(running);
             if sh.blocked.count() > 0 {
                 let ldb = moved.ldb;
                 let keys: Vec<(u32, Bytes)> = batch
                     .iter()
-                    .flat_map(|(_, args)| crate::blocking::woken_by(&sh, ldb, args))
+                    .flat_map(|(_, args)| crate::blocking::woken_by(sh, ldb, args))
                     .collect();
-                crate::blocking::signal(&sh, keys);
+                crate::blocking::signal(sh, keys);
             }
-            (moved, replies)
+            replies
         });
-        match done.await {
-            Ok((moved, replies)) => {
-                *session = moved;
-                replies
-            }
-            Err(_) => {
-                session.close_after_reply = true;
-                vec![Frame::error("ERR the script thread stopped")]
-            }
-        }
+        done.await
+            .unwrap_or_else(|| vec![Frame::error(SCRIPT_THREAD_GONE); n])
     };
     for r in &replies {
         shared.error_reply(r);
@@ -946,26 +969,12 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
                     .any(|(i, _)| TABLE[*i].flags & flags::RUNS_SCRIPT != 0)
             }));
     if runs_script {
-        let placeholder = Session::new(session.client.clone(), session.authed);
-        let mut moved = std::mem::replace(session, placeholder);
-        let sh = shared.clone();
         let a = args.clone();
-        let done = shared.scripts.offload(move || {
-            let running = sh.scripts.hold();
-            let reply = commands::call(&sh, &mut moved, idx, &a);
-            drop(running);
-            (moved, reply)
-        });
-        return match done.await {
-            Ok((moved, reply)) => {
-                *session = moved;
-                reply
-            }
-            Err(_) => {
-                session.close_after_reply = true;
-                Frame::error("ERR the script thread stopped")
-            }
-        };
+        return on_script_thread(shared, session, move |sh, moved| {
+            commands::call(sh, moved, idx, &a)
+        })
+        .await
+        .unwrap_or_else(|| Frame::error(SCRIPT_THREAD_GONE));
     }
     let run = |session: &mut Session| commands::call(shared, session, idx, &args);
     // With `appendfsync always` a write waits for an fsync: let the runtime move other

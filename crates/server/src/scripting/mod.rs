@@ -76,8 +76,6 @@ pub struct Scripts {
     pub lua_memory: AtomicU64,
     pub cached: AtomicU64,
     pub cached_bytes: AtomicU64,
-    /// Scripts run (INFO: total, killed).
-    pub killed: AtomicU64,
     /// Bumped by every FUNCTION write (the compiled registry is rebuilt when it moved).
     pub functions_version: AtomicU64,
     /// Libraries and functions loaded (all namespaces), as of the last registry build (INFO).
@@ -95,13 +93,15 @@ impl Default for Scripts {
             lua_memory: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             cached_bytes: AtomicU64::new(0),
-            killed: AtomicU64::new(0),
             functions_version: AtomicU64::new(0),
             libraries: AtomicU64::new(0),
             functions: AtomicU64::new(0),
         }
     }
 }
+
+/// The reply of a script (or a pipelined run of them) ended by SHUTDOWN NOSAVE.
+pub const SHUTDOWN_KILLED: &str = "ERR Script killed by a shutdown (SHUTDOWN NOSAVE)";
 
 pub const BUSY: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
@@ -203,7 +203,6 @@ impl Scripts {
             );
         }
         self.run.kill.store(true, Ordering::Release);
-        self.killed.fetch_add(1, Ordering::Relaxed);
         Frame::ok()
     }
 
@@ -417,9 +416,9 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Fr
         });
         match out {
             Err(f) => Outcome::Abandon(f),
-            Ok(_) if shared.scripts.run.abort.load(Ordering::Acquire) => Outcome::Abandon(
-                Frame::error("ERR Script killed by a shutdown (SHUTDOWN NOSAVE)"),
-            ),
+            Ok(_) if shared.scripts.run.abort.load(Ordering::Acquire) => {
+                Outcome::Abandon(Frame::error(SHUTDOWN_KILLED))
+            }
             Ok(f) => Outcome::Commit(f),
         }
     };

@@ -131,34 +131,28 @@ for _, name in ipairs({ 'redis', 'string', 'math', 'table', 'coroutine', 'bit', 
   end
 end
 
+-- Makes `t` read-only, reading through to `source`, where a missing name is an error (the
+-- globals scripts see, a library's environment).
+local function strict(t, source)
+  setmetatable(t, {
+    __index = function(_, k)
+      local v = rawget(source, k)
+      if v == nil then
+        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = ro_error,
+    __metatable = false,
+  })
+  return t
+end
+
 -- A function library's environment (FUNCTION LOAD): `env` (whose `redis` is the load-time
 -- API, replaced by the full one once loaded) over the read-only globals.
 private.protect_env = function(env, load_redis)
-  local lr = {}
-  setmetatable(lr, {
-    __index = function(_, k)
-      local v = rawget(load_redis, k)
-      if v == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-      end
-      return v
-    end,
-    __newindex = ro_error,
-    __metatable = false,
-  })
-  rawset(env, 'redis', lr)
-  setmetatable(env, {
-    __index = function(_, k)
-      local v = rawget(G, k)
-      if v == nil then
-        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-      end
-      return v
-    end,
-    __newindex = ro_error,
-    __metatable = false,
-  })
-  return env
+  rawset(env, 'redis', strict({}, load_redis))
+  return strict(env, G)
 end
 
 -- FCALL: the function and its arguments are put here by the server.
@@ -166,18 +160,7 @@ private.fcall = function()
   return private.fn(private.keys, private.args)
 end
 
-local globals = {}
+local globals = strict({}, G)
 readonly[globals] = G
-setmetatable(globals, {
-  __index = function(_, k)
-    local v = rawget(G, k)
-    if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = ro_error,
-  __metatable = false,
-})
 rawset(G, '_G', globals)
 return private, globals
