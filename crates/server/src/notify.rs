@@ -274,6 +274,18 @@ fn before_command(view: &storage::Db<'_>, db: u32, name: &str, args: &[Bytes]) -
                 ..Default::default()
             })
         }
+        "georadius" | "georadiusbymember" | "geosearchstore" => {
+            let dst = crate::commands::geo::store_key(args)?;
+            let existed = view.exists(db, std::slice::from_ref(dst)).unwrap_or(0) > 0;
+            Some(Before {
+                existing: if existed {
+                    vec![dst.clone()]
+                } else {
+                    Vec::new()
+                },
+                ..Default::default()
+            })
+        }
         _ => None,
     }
 }
@@ -525,6 +537,21 @@ fn events_of(
             }
         }
         "zincrby" => ev(ZSET, "zincr", &key()),
+        "geoadd" => ev(ZSET, "zadd", &key()),
+        "georadius" | "georadiusbymember" | "geosearchstore" => {
+            if let Some(dst) = crate::commands::geo::store_key(args) {
+                let event = if name == "geosearchstore" {
+                    "geosearchstore"
+                } else {
+                    "georadiusstore"
+                };
+                if ok {
+                    ev(ZSET, event, dst);
+                } else if before.is_some_and(|b| !b.existing.is_empty()) {
+                    ev(GENERIC, "del", dst);
+                }
+            }
+        }
         "zrem" if ok => {
             ev(ZSET, "zrem", &key());
             del_if_gone(w, db, &key());

@@ -565,6 +565,28 @@ impl Db<'_> {
         Ok(out)
     }
 
+    /// Hands `f` the members with `min <= score < max`, in score order, until it returns
+    /// false (GEO searches scan cells this way: one seek, nothing outside the range read).
+    /// A missing key has no members; a key of another type is an error.
+    pub fn zscan_scores(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        min: f64,
+        max: f64,
+        mut f: impl FnMut(&[u8], f64) -> bool,
+    ) -> Result<()> {
+        let Some(meta) = self.zset_meta(ks, key, self.now_ms())? else {
+            return Ok(());
+        };
+        self.walk_scores(ks, key, &meta, false, Some(min), |m, s| {
+            if s < min {
+                return true;
+            }
+            s < max && f(m, s)
+        })
+    }
+
     /// Members between lex bounds (assumes equal scores, as Redis does), in member order.
     #[allow(clippy::too_many_arguments)]
     pub fn zrange_by_lex(

@@ -6,6 +6,8 @@
 
 mod bits;
 mod connection;
+pub mod geo;
+mod geohash;
 mod hashes;
 pub mod introspect;
 mod keys;
@@ -246,21 +248,23 @@ pub struct CommandSpec {
     pub handler: Handler,
     /// Runs alone (as [`flags::ALONE`]) when this word appears among its arguments from the
     /// given position on (COPY ... DB, SORT ... STORE).
-    pub alone_if: Option<(&'static str, usize)>,
+    pub alone_if: Option<(&'static [&'static str], usize)>,
 }
 
 impl CommandSpec {
-    const fn alone_if(mut self, word: &'static str, from: usize) -> CommandSpec {
-        self.alone_if = Some((word, from));
+    const fn alone_if(mut self, words: &'static [&'static str], from: usize) -> CommandSpec {
+        self.alone_if = Some((words, from));
         self
     }
 
     /// Whether this call must run alone under the engine's exclusive gate.
     pub fn runs_alone(&self, args: &[Bytes]) -> bool {
         self.flags & ALONE != 0
-            || self
-                .alone_if
-                .is_some_and(|(w, from)| args.iter().skip(from).any(|a| eq_ic(a, w)))
+            || self.alone_if.is_some_and(|(words, from)| {
+                args.iter()
+                    .skip(from)
+                    .any(|a| words.iter().any(|w| eq_ic(a, w)))
+            })
     }
 }
 
@@ -298,6 +302,8 @@ const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
 const KEY12: (i32, i32, i32) = (1, 2, 1);
 const O1: &str = "O(1)";
 const ON: &str = "O(N)";
+const GEO_SEARCH_COST: &str = "O(N+log(M)) where N is the number of elements inside the bounding box of the circular area delimited by center and radius and M is the number of items inside the index.";
+const GEO_AREA_COST: &str = "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape";
 
 /// Every command. Handlers live in the family modules.
 pub static TABLE: &[CommandSpec] = &[
@@ -325,7 +331,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("pfselftest", 1, ADMIN, NOKEYS, "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values.", "N/A", bits::pfselftest),
     cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, (2, 2, 1), "hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values.", "N/A", bits::pfdebug),
     // sorting
-    cmd("sort", -2, WRITE | DENYOOM | NO_KEY_BATCH, KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort).alone_if("store", 2),
+    cmd("sort", -2, WRITE | DENYOOM | NO_KEY_BATCH, KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort).alone_if(&["store"], 2),
     cmd("sort_ro", -2, READONLY, KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", sort::sort_ro),
     // blocking pops
     cmd("blpop", -3, WRITE | BLOCKING | NOSCRIPT | FREES_SPACE, (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "O(N) where N is the number of provided keys.", crate::blocking::handler),
@@ -471,6 +477,18 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("zrandmember", -2, READONLY, KEY1, "sorted_set", "6.2.0", "Returns one or more random members from a sorted set.", "O(N) where N is the size of the sorted set here", zsets::zrandmember),
     cmd("zmpop", -4, WRITE | FREES_SPACE, NOKEYS, "sorted_set", "7.0.0", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "O(K) + O(M*log(N))", zsets::zmpop),
     cmd("zscan", -3, READONLY, KEY1, "sorted_set", "2.8.0", "Iterates over members and scores of a sorted set.", "O(1) for every call. O(N) for a complete iteration.", zsets::zscan),
+    // geo (sorted sets under geohash scores; the destination of STORE/STOREDIST is found by
+    // `key_positions`)
+    cmd("geoadd", -5, WRITE | DENYOOM, KEY1, "geo", "3.2.0", "Add one or more geospatial items in the geospatial index represented using a sorted set", "O(log(N)) for each item added, where N is the number of elements in the sorted set.", geo::geoadd),
+    cmd("geodist", -4, READONLY, KEY1, "geo", "3.2.0", "Returns the distance between two members of a geospatial index", "O(log(N))", geo::geodist),
+    cmd("geohash", -2, READONLY, KEY1, "geo", "3.2.0", "Returns members of a geospatial index as standard geohash strings", "O(log(N)) for each member requested, where N is the number of elements in the sorted set.", geo::geohash),
+    cmd("geopos", -2, READONLY, KEY1, "geo", "3.2.0", "Returns longitude and latitude of members of a geospatial index", "O(N) where N is the number of members requested.", geo::geopos),
+    cmd("georadius", -6, WRITE | DENYOOM, KEY1, "geo", "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a point", GEO_SEARCH_COST, geo::georadius),
+    cmd("georadius_ro", -6, READONLY, KEY1, "geo", "3.2.10", "A read-only variant for GEORADIUS", GEO_SEARCH_COST, geo::georadius_ro),
+    cmd("georadiusbymember", -5, WRITE | DENYOOM, KEY1, "geo", "3.2.0", "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance from a member", GEO_SEARCH_COST, geo::georadiusbymember),
+    cmd("georadiusbymember_ro", -5, READONLY, KEY1, "geo", "3.2.10", "A read-only variant for GEORADIUSBYMEMBER", GEO_SEARCH_COST, geo::georadiusbymember_ro),
+    cmd("geosearch", -7, READONLY, KEY1, "geo", "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.", GEO_AREA_COST, geo::geosearch),
+    cmd("geosearchstore", -8, WRITE | DENYOOM, KEY12, "geo", "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.", GEO_AREA_COST, geo::geosearchstore),
     // keys
     cmd("del", -2, WRITE | FREES_SPACE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
     cmd("unlink", -2, WRITE | FAST | FREES_SPACE, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),
@@ -488,7 +506,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("persist", 2, WRITE | FAST, KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", O1, keys::persist),
     cmd("rename", 3, WRITE, KEY12, "generic", "1.0.0", "Renames a key and overwrites the destination.", O1, keys::rename),
     cmd("renamenx", 3, WRITE | FAST, KEY12, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", O1, keys::renamenx),
-    cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy).alone_if("db", 3),
+    cmd("copy", -3, WRITE | DENYOOM, KEY12, "generic", "6.2.0", "Copies the value of a key to a new key.", "O(N) worst case for collections, where N is the number of nested items.", keys::copy).alone_if(&["db"], 3),
     cmd("move", 3, WRITE | FAST | ALONE | NO_KEY_BATCH, KEY1, "generic", "1.0.0", "Moves a key to another database.", O1, keys::move_),
     cmd("swapdb", 3, WRITE | FAST | ALONE, NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", "O(N) where N is the count of clients watching or blocking on keys from both databases.", keys::swapdb),
     cmd("dump", 2, READONLY, KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.", keys::dump),
@@ -1024,6 +1042,10 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
                 out.push(i + 1);
             }
         }
+    }
+    if spec.name == "georadius" || spec.name == "georadiusbymember" {
+        // GEORADIUS ... STORE|STOREDIST dst: the destination is a key too.
+        out.extend(geo::store_position(args));
     }
     if let Some(p) = numkeys_position(spec.name) {
         if let Some(n) = args.get(p).and_then(|a| parse_int(a).ok()) {

@@ -391,3 +391,180 @@ fn pipelined_replies_match_redis_server() {
             .join("\n")
     );
 }
+
+/// GEO searches over thousands of generated points (clusters at the poles' limits, along the
+/// antimeridian, around the equator, and spread over the globe), with radii from meters to
+/// half the planet, boxes, counts, sort orders and every WITH option, in RESP2 and RESP3:
+/// the members found, their order, distances, hashes and coordinates must be Redis's to the
+/// last printed digit.
+#[test]
+fn geo_searches_match_redis_server() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    // A small deterministic generator (xorshift): the same points and queries every run.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut unit = move || (next() >> 11) as f64 / (1u64 << 53) as f64;
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let clusters = [
+        (0.0, 0.0, 5.0),
+        (179.5, 10.0, 1.0),
+        (-179.5, -10.0, 1.0),
+        (13.4, 52.5, 0.5),
+        (0.0, 84.9, 0.2),
+        (120.0, -84.9, 0.2),
+    ];
+    for &(lon, lat, spread) in &clusters {
+        for _ in 0..300 {
+            let x: f64 = (lon + (unit() - 0.5) * 2.0 * spread).clamp(-180.0, 180.0);
+            let y: f64 = (lat + (unit() - 0.5) * 2.0 * spread).clamp(-85.05, 85.05);
+            points.push((x, y));
+        }
+    }
+    for _ in 0..1200 {
+        points.push((unit() * 360.0 - 180.0, unit() * 170.1 - 85.05));
+    }
+    let mut add: Vec<Vec<u8>> = vec![b"GEOADD".to_vec(), b"pts".to_vec()];
+    for (i, (x, y)) in points.iter().enumerate() {
+        add.push(format!("{x:.6}").into_bytes());
+        add.push(format!("{y:.6}").into_bytes());
+        add.push(format!("p{i}").into_bytes());
+    }
+    let units = ["m", "km", "mi", "ft"];
+    let mut queries: Vec<Vec<String>> = Vec::new();
+    for q in 0..400 {
+        let (cx, cy) = if q % 3 == 0 {
+            let i = (unit() * points.len() as f64) as usize % points.len();
+            points[i]
+        } else {
+            (unit() * 360.0 - 180.0, unit() * 170.1 - 85.05)
+        };
+        let (cx, cy) = (format!("{cx:.5}"), format!("{cy:.5}"));
+        // Radii from 10 m to 10,000 km, spread on a log scale.
+        let meters = 10f64.powf(1.0 + unit() * 6.0);
+        let u = units[q % units.len()];
+        let per = match u {
+            "km" => 1000.0,
+            "mi" => 1609.34,
+            "ft" => 0.3048,
+            _ => 1.0,
+        };
+        let r = format!("{:.3}", meters / per);
+        let mut opts: Vec<String> = Vec::new();
+        for (w, p) in [("WITHDIST", 0.5), ("WITHCOORD", 0.4), ("WITHHASH", 0.3)] {
+            if unit() < p {
+                opts.push(w.into());
+            }
+        }
+        match q % 4 {
+            0 => opts.push("ASC".into()),
+            1 => opts.push("DESC".into()),
+            _ => {}
+        }
+        if unit() < 0.3 {
+            opts.push("COUNT".into());
+            opts.push(format!("{}", 1 + (unit() * 20.0) as u32));
+        }
+        let mut cmd: Vec<String> = match q % 5 {
+            0 | 1 => vec!["GEORADIUS".into(), "pts".into(), cx, cy, r, u.into()],
+            2 => vec![
+                "GEOSEARCH".into(),
+                "pts".into(),
+                "FROMLONLAT".into(),
+                cx,
+                cy,
+                "BYBOX".into(),
+                r.clone(),
+                format!("{:.3}", meters / per / 2.0),
+                u.into(),
+            ],
+            3 => vec![
+                "GEORADIUSBYMEMBER".into(),
+                "pts".into(),
+                format!(
+                    "p{}",
+                    (unit() * points.len() as f64) as usize % points.len()
+                ),
+                r,
+                u.into(),
+            ],
+            _ => vec![
+                "GEOSEARCH".into(),
+                "pts".into(),
+                "FROMLONLAT".into(),
+                cx,
+                cy,
+                "BYRADIUS".into(),
+                r,
+                u.into(),
+            ],
+        };
+        cmd.extend(opts);
+        queries.push(cmd);
+    }
+    for _ in 0..100 {
+        let a = (unit() * points.len() as f64) as usize % points.len();
+        let b = (unit() * points.len() as f64) as usize % points.len();
+        queries.push(vec![
+            "GEODIST".into(),
+            "pts".into(),
+            format!("p{a}"),
+            format!("p{b}"),
+            units[a % 4].into(),
+        ]);
+        queries.push(vec![
+            "GEOPOS".into(),
+            "pts".into(),
+            format!("p{a}"),
+            format!("p{b}"),
+        ]);
+        queries.push(vec!["GEOHASH".into(), "pts".into(), format!("p{a}")]);
+    }
+    let mut failures = Vec::new();
+    let mut found = 0usize;
+    for proto in [2, 3] {
+        let mut r = Client::connect(redis.port);
+        let mut s = strata.client();
+        for c in [&mut r, &mut s] {
+            send(c, &[b"FLUSHALL".to_vec()]);
+            if proto == 3 {
+                send(c, &[b"HELLO".to_vec(), b"3".to_vec()]);
+            }
+            assert_eq!(send(c, &add), Reply::Int(points.len() as i64));
+        }
+        let scores = vec![
+            b"ZRANGE".to_vec(),
+            b"pts".to_vec(),
+            b"0".to_vec(),
+            b"-1".to_vec(),
+            b"WITHSCORES".to_vec(),
+        ];
+        assert_eq!(send(&mut r, &scores), send(&mut s, &scores));
+        for q in &queries {
+            let args: Vec<Vec<u8>> = q.iter().map(|a| a.clone().into_bytes()).collect();
+            let expected = send(&mut r, &args);
+            let got = send(&mut s, &args);
+            if let Reply::Array(items) = &expected {
+                found += items.len();
+            }
+            if expected != got && failures.len() < 10 {
+                failures.push(format!(
+                    "RESP{proto}: {}\n    redis:  {expected:?}\n    strata: {got:?}",
+                    q.join(" ")
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "geo: {} points, {} queries, {found} results compared",
+        points.len(),
+        queries.len()
+    );
+    assert!(found > 1000, "the queries found too little to compare");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -8,6 +8,7 @@ mod blocking;
 mod compat;
 mod crash;
 mod differential;
+mod geo;
 mod hashes;
 mod keys;
 mod namespaces;
