@@ -324,6 +324,13 @@ pub fn handler(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(r) => r,
         Err(f) => return f,
     };
+    block_on(ctx, req)
+}
+
+/// Serves `req` now (its twin finds something), or registers the client under its keys and
+/// lets the connection wait. The twin is tried again under the registry lock, so a write
+/// between an earlier try and the registration cannot be missed.
+pub fn block_on(ctx: &mut Ctx<'_>, req: Request) -> Frame {
     if ctx.session.in_exec {
         // Inside a transaction nothing can arrive meanwhile: answer now, like Redis.
         return match attempt(ctx.shared, ctx.session, ctx.db, &req) {

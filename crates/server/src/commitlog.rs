@@ -301,6 +301,18 @@ fn rewrite(
                 Some(_) => vec![cmd(&[b"SET", &key(), value])],
             }
         }
+        // The ID it got and the length its trimming left (see `streams::logged_xadd`).
+        "xadd" => match reply {
+            Frame::Bulk(id) => {
+                let len = db.xlen(ks, &key()).unwrap_or(0);
+                vec![crate::commands::streams::logged_xadd(args, id, len)]
+            }
+            _ => vec![args.to_vec()],
+        },
+        "xtrim" => {
+            let len = db.xlen(ks, &key()).unwrap_or(0).to_string();
+            vec![cmd(&[b"XTRIM", &key(), b"MAXLEN", b"=", len.as_bytes()])]
+        }
         "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" => match meta() {
             None => vec![cmd(&[b"DEL", &key()])],
             Some(m) if m.expire_ms != 0 => vec![cmd(&[

@@ -215,6 +215,9 @@ pub struct Before {
     existing: Vec<Bytes>,
     /// With `n`: the command's keys that did not exist (a `new` event if they do after).
     absent: Vec<Bytes>,
+    /// XADD with a trimming option: the stream's length before (it trimmed if the length
+    /// after is not one more).
+    len: Option<u64>,
 }
 
 pub fn before(
@@ -274,6 +277,10 @@ fn before_command(view: &storage::Db<'_>, db: u32, name: &str, args: &[Bytes]) -
                 ..Default::default()
             })
         }
+        "xadd" if crate::commands::streams::add_trims(args) => Some(Before {
+            len: view.xlen(db, &args[1]).ok(),
+            ..Default::default()
+        }),
         "georadius" | "georadiusbymember" | "geosearchstore" => {
             let dst = crate::commands::geo::store_key(args)?;
             let existed = view.exists(db, std::slice::from_ref(dst)).unwrap_or(0) > 0;
@@ -538,6 +545,18 @@ fn events_of(
         }
         "zincrby" => ev(ZSET, "zincr", &key()),
         "geoadd" => ev(ZSET, "zadd", &key()),
+        "xadd" if matches!(reply, Frame::Bulk(_)) => {
+            ev(STREAM, "xadd", &key());
+            let before = before.and_then(|b| b.len);
+            if let Some(len) = before {
+                if view.xlen(db, &key()).unwrap_or(len + 1) < len + 1 {
+                    ev(STREAM, "xtrim", &key());
+                }
+            }
+        }
+        "xtrim" if ok => ev(STREAM, "xtrim", &key()),
+        "xdel" if ok => ev(STREAM, "xdel", &key()),
+        "xsetid" if !reply.is_error() => ev(STREAM, "xsetid", &key()),
         "georadius" | "georadiusbymember" | "geosearchstore" => {
             if let Some(dst) = crate::commands::geo::store_key(args) {
                 let event = if name == "geosearchstore" {

@@ -32,6 +32,7 @@ pub enum KeyType {
     List = 3,
     Set = 4,
     ZSet = 5,
+    Stream = 6,
 }
 
 impl KeyType {
@@ -42,6 +43,7 @@ impl KeyType {
             3 => KeyType::List,
             4 => KeyType::Set,
             5 => KeyType::ZSet,
+            6 => KeyType::Stream,
             _ => return None,
         })
     }
@@ -54,6 +56,7 @@ impl KeyType {
             KeyType::List => "list",
             KeyType::Set => "set",
             KeyType::ZSet => "zset",
+            KeyType::Stream => "stream",
         }
     }
 
@@ -64,6 +67,7 @@ impl KeyType {
             b"list" => KeyType::List,
             b"set" => KeyType::Set,
             b"zset" => KeyType::ZSet,
+            b"stream" => KeyType::Stream,
             _ => return None,
         })
     }

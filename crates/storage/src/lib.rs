@@ -18,6 +18,7 @@ pub mod namespaces;
 pub mod num;
 pub mod rank;
 mod sets;
+mod streams;
 mod strings;
 mod txn;
 mod whole;
@@ -33,6 +34,10 @@ pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::{random_sample, SetOp};
+pub use streams::{
+    AddId, StreamEntry, StreamError, StreamId, StreamInfo, Trim, TrimBy,
+    NODE_MAX_ENTRIES as STREAM_NODE_MAX_ENTRIES,
+};
 pub use strings::{SetCond, SetExpiry, SetOutcome};
 pub use txn::{Txn, WatchToken};
 pub use zsets::{Aggregate, LexBound, ScoreBound, Scored, ZOp, ZaddFlags, ZaddOutcome};
@@ -79,6 +84,11 @@ pub enum Error {
     FormatVersion { found: u32, expected: u32 },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("stream: {0:?}")]
+    Stream(StreamError),
+    /// What this build cannot do yet (named in the message).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl Error {

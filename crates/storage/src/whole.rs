@@ -22,6 +22,11 @@ impl Db<'_> {
             KeyType::List => Value::List(self.lrange(ks, key, 0, -1)?),
             KeyType::Set => Value::Set(self.smembers(ks, key)?),
             KeyType::ZSet => Value::ZSet(self.zall(ks, key)?),
+            KeyType::Stream => {
+                return Err(Error::Unsupported(
+                    "ERR DUMP of a stream is not supported yet",
+                ))
+            }
         };
         Ok(Some((v, meta.expire_ms)))
     }

@@ -411,6 +411,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 KeyType::Set => "hashtable",
                 KeyType::ZSet if meta.size <= 128 => "listpack",
                 KeyType::ZSet => "skiplist",
+                KeyType::Stream => "stream",
             };
             Frame::bulk_str(enc)
         }

@@ -18,6 +18,7 @@ pub mod pubsub;
 mod server;
 mod sets;
 mod sort;
+pub mod streams;
 mod strings;
 mod zsets;
 
@@ -489,6 +490,16 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("georadiusbymember_ro", -5, READONLY, KEY1, "geo", "3.2.10", "A read-only variant for GEORADIUSBYMEMBER", GEO_SEARCH_COST, geo::georadiusbymember_ro),
     cmd("geosearch", -7, READONLY, KEY1, "geo", "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle.", GEO_AREA_COST, geo::geosearch),
     cmd("geosearchstore", -8, WRITE | DENYOOM, KEY12, "geo", "6.2.0", "Query a sorted set representing a geospatial index to fetch members inside an area of a box or a circle, and store the result in another key.", GEO_AREA_COST, geo::geosearchstore),
+    // streams
+    cmd("xadd", -5, WRITE | DENYOOM | FAST, KEY1, "stream", "5.0.0", "Appends a new entry to a stream", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", streams::xadd),
+    cmd("xrange", -4, READONLY, KEY1, "stream", "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval", "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", streams::xrange),
+    cmd("xrevrange", -4, READONLY, KEY1, "stream", "5.0.0", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE", "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", streams::xrevrange),
+    cmd("xlen", 2, READONLY | FAST, KEY1, "stream", "5.0.0", "Return the number of entries in a stream", O1, streams::xlen),
+    cmd("xdel", -3, WRITE | FAST | FREES_SPACE, KEY1, "stream", "5.0.0", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", "O(1) for each single item to delete in the stream, regardless of the stream size.", streams::xdel),
+    cmd("xtrim", -4, WRITE | FREES_SPACE, KEY1, "stream", "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size", "O(N), with N being the number of evicted entries; a whole node (up to 100 entries) is one range deletion.", streams::xtrim),
+    cmd("xread", -4, READONLY, NOKEYS, "stream", "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", streams::xread),
+    cmd("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, "stream", "5.0.0", "An internal command for replicating stream values", O1, streams::xsetid),
+    cmd("xinfo", -2, READONLY, NOKEYS, "stream", "5.0.0", "A container for stream introspection commands", "Depends on subcommand.", streams::xinfo),
     // keys
     cmd("del", -2, WRITE | FREES_SPACE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
     cmd("unlink", -2, WRITE | FAST | FREES_SPACE, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),
@@ -926,6 +937,8 @@ pub fn storage_error(e: storage::Error) -> Frame {
         E::NoSuchKey => "ERR no such key",
         E::ScoreNaN => "ERR resulting score is not a number (NaN)",
         E::IndexOutOfRange => "ERR index out of range",
+        E::Stream(s) => return streams::stream_error(s),
+        E::Unsupported(what) => what,
         E::NoSpace(_) => crate::diskguard::FULL_ERROR,
         _ if e.is_io() => crate::diskguard::IO_ERROR,
         E::Io(_) | E::Engine(_) | E::Corrupt(_) | E::FormatVersion { .. } => {
@@ -1042,6 +1055,17 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
                 out.push(i + 1);
             }
         }
+    }
+    if spec.name == "xread" || spec.name == "xreadgroup" {
+        // ... STREAMS key [key ...] id [id ...]: the first half after STREAMS.
+        if let Some(i) = args.iter().skip(1).position(|a| eq_ic(a, "streams")) {
+            let at = i + 2;
+            let n = argc.saturating_sub(at) / 2;
+            out.extend(at..at + n);
+        }
+    }
+    if spec.name == "xinfo" && argc >= 3 {
+        out.push(2);
     }
     if spec.name == "georadius" || spec.name == "georadiusbymember" {
         // GEORADIUS ... STORE|STOREDIST dst: the destination is a key too.

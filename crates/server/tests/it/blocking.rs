@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{Client, Reply, Server};
 
-fn blocked_clients(c: &mut Client) -> i64 {
+pub(crate) fn blocked_clients(c: &mut Client) -> i64 {
     let info = c.cmd(&["INFO", "clients"]).text();
     info.lines()
         .find_map(|l| l.strip_prefix("blocked_clients:"))
@@ -14,7 +14,7 @@ fn blocked_clients(c: &mut Client) -> i64 {
 }
 
 /// Waits until `n` clients are blocked (so arrival order is known).
-fn wait_blocked(c: &mut Client, n: i64) {
+pub(crate) fn wait_blocked(c: &mut Client, n: i64) {
     let start = Instant::now();
     while blocked_clients(c) != n {
         assert!(
@@ -25,7 +25,7 @@ fn wait_blocked(c: &mut Client, n: i64) {
     }
 }
 
-fn send(c: &mut Client, args: &[&str]) {
+pub(crate) fn send(c: &mut Client, args: &[&str]) {
     let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
     c.send_raw(&Client::encode(&a)).expect("send");
 }

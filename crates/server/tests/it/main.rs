@@ -21,6 +21,7 @@ mod scripting;
 mod sentinel;
 mod server_cmds;
 mod storage_full;
+mod streams;
 mod strings;
 mod swapdb;
 mod tools;

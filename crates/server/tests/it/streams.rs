@@ -1,0 +1,128 @@
+//! Streams beyond the differential files: XREAD BLOCK served by the writer, auto IDs, what a
+//! replica and a restart after kill -9 hold (IDs, counters, trimmed nodes), the key commands.
+
+use std::time::{Duration, Instant};
+
+use crate::blocking::{send, wait_blocked};
+use crate::replication::{replica_of, wait_caught_up};
+use crate::util::{Client, Reply, Server};
+
+fn entry_ids(r: &Reply) -> Vec<String> {
+    r.array()
+        .iter()
+        .map(|e| match &e.array()[0] {
+            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn xread_block_is_served_by_the_writer_and_times_out() {
+    let s = Server::start(&[]);
+    let mut w = s.client();
+    let mut a = s.client();
+    let mut b = s.client();
+    assert!(matches!(w.cmd(&["XADD", "s", "1-1", "f", "old"]), Reply::Bulk(_)));
+    // `$`: only what arrives after the call; two readers on two streams each.
+    send(&mut a, &["XREAD", "BLOCK", "0", "STREAMS", "s", "other", "$", "$"]);
+    send(&mut b, &["XREAD", "COUNT", "1", "BLOCK", "10000", "STREAMS", "s", "$"]);
+    wait_blocked(&mut w, 2);
+    assert_eq!(
+        w.cmd(&["XADD", "s", "2-1", "f", "new"]),
+        Reply::bulk("2-1")
+    );
+    for c in [&mut a, &mut b] {
+        let got = c.read_reply().expect("served");
+        let streams = got.array();
+        assert_eq!(streams.len(), 1, "{got:?}");
+        assert_eq!(streams[0].array()[0], Reply::bulk("s"));
+        assert_eq!(entry_ids(&streams[0].array()[1]), vec!["2-1".to_string()]);
+    }
+    // A timeout answers a null array after about the time asked.
+    let t = Instant::now();
+    assert_eq!(
+        a.cmd(&["XREAD", "BLOCK", "200", "STREAMS", "s", "$"]),
+        Reply::NilArray
+    );
+    assert!(t.elapsed() >= Duration::from_millis(190));
+    // Inside MULTI it does not block.
+    assert!(a.cmd(&["MULTI"]).is_ok());
+    a.cmd(&["XREAD", "BLOCK", "0", "STREAMS", "s", "$"]);
+    assert_eq!(a.cmd(&["EXEC"]), Reply::Array(vec![Reply::NilArray]));
+    // A blocked reader of a key that becomes another type keeps waiting (as Redis 7.0).
+    send(&mut a, &["XREAD", "BLOCK", "300", "STREAMS", "later", "0"]);
+    wait_blocked(&mut w, 1);
+    assert!(w.cmd(&["SET", "later", "x"]).is_ok());
+    assert_eq!(a.read_reply().expect("timeout"), Reply::NilArray);
+}
+
+#[test]
+fn streams_replicate_and_survive_kill_9_with_their_ids_and_counters() {
+    let mut master = Server::start(&[]);
+    let replica = replica_of(&master, &[]);
+    let mut c = master.client();
+    // Auto IDs, approximate trimming (whole nodes), deletions, exact trimming, XSETID.
+    for i in 0..450 {
+        let v = format!("v{i}");
+        let r = c.cmd(&["XADD", "auto", "MAXLEN", "~", "200", "*", "n", &v]);
+        assert!(matches!(r, Reply::Bulk(_)), "{r:?}");
+    }
+    for i in 1..=30 {
+        let id = format!("5-{i}");
+        c.cmd(&["XADD", "fixed", &id, "f", "v"]);
+    }
+    assert_eq!(c.cmd(&["XDEL", "fixed", "5-3", "5-4", "5-30"]), Reply::Int(3));
+    assert_eq!(c.cmd(&["XTRIM", "fixed", "MINID", "5-10"]), Reply::Int(7));
+    assert!(c.cmd(&["XSETID", "fixed", "9-9", "ENTRIESADDED", "99"]).is_ok());
+    let view = |c: &mut Client| -> Vec<Reply> {
+        let mut out = Vec::new();
+        for k in ["auto", "fixed"] {
+            out.push(c.cmd(&["XRANGE", k, "-", "+"]));
+            out.push(c.cmd(&["XINFO", "STREAM", k]));
+        }
+        out
+    };
+    let expected = view(&mut c);
+    let len = c.cmd(&["XLEN", "auto"]).int();
+    assert!((200..300).contains(&len), "approximate trimming left {len}");
+    wait_caught_up(&master, &replica, Duration::from_secs(20));
+    assert_eq!(view(&mut replica.client()), expected, "replica");
+    master.kill9().expect("kill -9");
+    master.spawn();
+    assert_eq!(view(&mut master.client()), expected, "after kill -9");
+}
+
+#[test]
+fn key_commands_know_streams() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    c.cmd(&["XADD", "st", "1-1", "a", "1"]);
+    c.cmd(&["XADD", "st", "2-1", "b", "2"]);
+    assert_eq!(c.cmd(&["TYPE", "st"]), Reply::Status("stream".into()));
+    let scan = c.cmd(&["SCAN", "0", "TYPE", "stream"]);
+    assert_eq!(scan.array()[1], Reply::Array(vec![Reply::bulk("st")]));
+    assert_eq!(c.cmd(&["COPY", "st", "st2"]), Reply::Int(1));
+    assert!(c.cmd(&["RENAME", "st2", "st3"]).is_ok());
+    assert_eq!(
+        c.cmd(&["XRANGE", "st3", "-", "+"]),
+        c.cmd(&["XRANGE", "st", "-", "+"])
+    );
+    assert_eq!(
+        c.cmd(&["XINFO", "STREAM", "st3"]),
+        c.cmd(&["XINFO", "STREAM", "st"])
+    );
+    assert!(c.cmd(&["MEMORY", "USAGE", "st"]).int() > 0);
+    // An emptied stream stays a key (as in Redis).
+    assert_eq!(c.cmd(&["XDEL", "st", "1-1", "2-1"]), Reply::Int(2));
+    assert_eq!(c.cmd(&["EXISTS", "st"]), Reply::Int(1));
+    assert_eq!(c.cmd(&["XLEN", "st"]), Reply::Int(0));
+    assert_eq!(c.cmd(&["DEL", "st", "st3"]), Reply::Int(2));
+    assert_eq!(c.cmd(&["EXISTS", "st", "st3"]), Reply::Int(0));
+    // Until DUMP/RESTORE speak the stream format, DUMP says so.
+    c.cmd(&["XADD", "st", "1-1", "a", "1"]);
+    match c.cmd(&["DUMP", "st"]) {
+        Reply::Error(e) => assert!(e.contains("stream"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
