@@ -36,6 +36,9 @@ pub enum Shape {
     Array,
     /// The twin's reply as it is; nothing there is a null bulk (BLMOVE, BRPOPLPUSH).
     Bulk,
+    /// XREADGROUP: as `Array`, and a waiter whose stream or group goes is woken with
+    /// Redis's error.
+    StreamGroup,
 }
 
 impl Shape {
@@ -62,6 +65,8 @@ pub struct Request {
     pub twin: Vec<Bytes>,
     pub keys: Vec<Bytes>,
     pub shape: Shape,
+    /// What runs the twin (default: the twin command's handler).
+    pub serve: Option<commands::Handler>,
 }
 
 /// What a connection awaits while blocked.
@@ -201,6 +206,7 @@ pub fn parse(args: &[Bytes]) -> Result<Request, Frame> {
                 twin,
                 keys,
                 shape,
+                serve: None,
             }
         }
         "blmove" | "brpoplpush" => {
@@ -221,6 +227,7 @@ pub fn parse(args: &[Bytes]) -> Result<Request, Frame> {
                 twin,
                 keys: vec![args[1].clone()],
                 shape: Shape::Bulk,
+                serve: None,
             }
         }
         _ => {
@@ -240,6 +247,7 @@ pub fn parse(args: &[Bytes]) -> Result<Request, Frame> {
                 twin,
                 keys: args[3..3 + numkeys].to_vec(),
                 shape: Shape::Array,
+                serve: None,
             }
         }
     })
@@ -263,7 +271,7 @@ fn attempt(
             session,
             db,
         };
-        (TABLE[idx].handler)(&mut ctx, &req.twin)
+        (req.serve.unwrap_or(TABLE[idx].handler))(&mut ctx, &req.twin)
     });
     match reply {
         Frame::Null | Frame::NullArray => Ok(None),
@@ -325,6 +333,14 @@ pub fn handler(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     block_on(ctx, req)
+}
+
+/// Runs `req`'s twin once, without waiting: its reply, or its empty reply.
+pub fn run_now(ctx: &mut Ctx<'_>, req: &Request) -> Frame {
+    match attempt(ctx.shared, ctx.session, ctx.db, req) {
+        Ok(Some(f)) | Err(f) => f,
+        Ok(None) => req.shape.empty_reply(),
+    }
 }
 
 /// Serves `req` now (its twin finds something), or registers the client under its keys and
@@ -415,6 +431,10 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
                 // BLMOVE / BRPOPLPUSH whose source holds a list but whose destination holds
                 // another type: woken with the error, the element stays (Redis 7.0).
                 Err(e) if req.shape == Shape::Bulk && source_is_list(shared, session.db, &req) => e,
+                // XREADGROUP whose stream or group went: woken with Redis's error.
+                Err(_) if req.shape == Shape::StreamGroup => {
+                    stream_gone(shared, session.db, &slot.1)
+                }
                 // Nothing for this one (or the key now holds another type: keep waiting,
                 // as Redis 7.0 does).
                 Ok(None) | Err(_) => continue,
@@ -435,6 +455,19 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
                 }
             }
         }
+    }
+}
+
+/// What a blocked XREADGROUP gets when its twin fails: its stream is gone (deleted, or now
+/// another type), or its group is.
+fn stream_gone(shared: &Shared, db: u32, key: &Bytes) -> Frame {
+    let engine = shared.storage();
+    let cx = storage::WriteCx::new();
+    match engine.db(&cx).key_type(db, key) {
+        Ok(Some(storage::KeyType::Stream)) => {
+            Frame::error("NOGROUP the consumer group this client was blocked on no longer exists")
+        }
+        _ => Frame::error("UNBLOCKED the stream key no longer exists"),
     }
 }
 

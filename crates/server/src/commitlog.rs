@@ -309,6 +309,9 @@ fn rewrite(
             }
             _ => vec![args.to_vec()],
         },
+        "xreadgroup" | "xclaim" | "xautoclaim" => {
+            crate::commands::streams::logged_group_change(db, ks, name, args, reply)
+        }
         "xtrim" => {
             let len = db.xlen(ks, &key()).unwrap_or(0).to_string();
             vec![cmd(&[b"XTRIM", &key(), b"MAXLEN", b"=", len.as_bytes()])]

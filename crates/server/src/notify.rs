@@ -557,6 +557,20 @@ fn events_of(
         "xtrim" if ok => ev(STREAM, "xtrim", &key()),
         "xdel" if ok => ev(STREAM, "xdel", &key()),
         "xsetid" if !reply.is_error() => ev(STREAM, "xsetid", &key()),
+        "xgroup" if args.len() >= 3 => {
+            let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+            let stream_key = &args[2];
+            match (sub.as_str(), reply) {
+                ("create", Frame::Simple(_)) => ev(STREAM, "xgroup-create", stream_key),
+                ("setid", Frame::Simple(_)) => ev(STREAM, "xgroup-setid", stream_key),
+                ("destroy", Frame::Integer(1)) => ev(STREAM, "xgroup-destroy", stream_key),
+                ("createconsumer", Frame::Integer(1)) => {
+                    ev(STREAM, "xgroup-createconsumer", stream_key)
+                }
+                ("delconsumer", Frame::Integer(_)) => ev(STREAM, "xgroup-delconsumer", stream_key),
+                _ => {}
+            }
+        }
         "georadius" | "georadiusbymember" | "geosearchstore" => {
             if let Some(dst) = crate::commands::geo::store_key(args) {
                 let event = if name == "geosearchstore" {

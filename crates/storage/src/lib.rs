@@ -18,6 +18,7 @@ pub mod namespaces;
 pub mod num;
 pub mod rank;
 mod sets;
+mod stream_groups;
 mod streams;
 mod strings;
 mod txn;
@@ -34,6 +35,10 @@ pub use hashes::FieldPage;
 pub use keys::{ExpireCond, ScanPage};
 pub use lists::End;
 pub use sets::{random_sample, SetOp};
+pub use stream_groups::{
+    AutoClaimed, ClaimOpts, ConsumerInfo, Created, Delivered, GroupInfo, Nack, PendingSummary,
+    ReadFrom, ReadGroup, INVALID_ENTRIES_READ,
+};
 pub use streams::{
     AddId, StreamEntry, StreamError, StreamId, StreamInfo, Trim, TrimBy,
     NODE_MAX_ENTRIES as STREAM_NODE_MAX_ENTRIES,

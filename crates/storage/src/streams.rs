@@ -101,8 +101,6 @@ pub enum StreamError {
     SetIdSmaller,
     /// XSETID ENTRIESADDED below the length.
     SetIdEntriesAdded,
-    /// XSETID with MAXDELETEDID above the ID.
-    SetIdMaxDeleted,
 }
 
 /// The ID XADD asks for.
@@ -370,8 +368,10 @@ impl Db<'_> {
         if st.last_id == StreamId::MAX {
             return Err(Error::Stream(StreamError::Exhausted));
         }
+        // IDs follow the wall clock (not the expiry clock, which replay stops).
+        let wall = crate::engine::now_ms();
         let new = match id {
-            AddId::Auto if now > st.last_id.ms => StreamId::new(now, 0),
+            AddId::Auto if wall > st.last_id.ms => StreamId::new(wall, 0),
             AddId::Auto => st.last_id.next().unwrap_or(StreamId::MIN),
             AddId::Ms(ms) if ms == st.last_id.ms => match st.last_id.seq.checked_add(1) {
                 Some(seq) => StreamId::new(ms, seq),
@@ -640,17 +640,8 @@ impl Db<'_> {
         let Some((meta, mut st)) = self.stream_meta(ks, key, self.now_ms())? else {
             return Err(Error::NoSuchKey);
         };
-        if let Some(md) = max_deleted {
-            if last < md {
-                return Err(Error::Stream(StreamError::SetIdMaxDeleted));
-            }
-        }
-        if let Some(n) = entries_added {
-            if meta.size > n {
-                return Err(Error::Stream(StreamError::SetIdEntriesAdded));
-            }
-        }
-        // The last ID cannot go below the last entry's.
+        // The last ID cannot go below the last entry's; then ENTRIESADDED cannot be below
+        // the length (both only checked when there are entries, as Redis).
         if meta.size > 0 {
             let mut top = None;
             self.walk_entries(
@@ -667,12 +658,15 @@ impl Db<'_> {
             if top.is_some_and(|t| last < t) {
                 return Err(Error::Stream(StreamError::SetIdSmaller));
             }
+            if entries_added.is_some_and(|n| meta.size > n) {
+                return Err(Error::Stream(StreamError::SetIdEntriesAdded));
+            }
         }
         st.last_id = last;
         if let Some(n) = entries_added {
             st.entries_added = n;
         }
-        if let Some(md) = max_deleted {
+        if let Some(md) = max_deleted.filter(|m| *m != StreamId::MIN) {
             st.max_deleted = md;
         }
         let mut b = WriteBatch::default();
@@ -719,6 +713,84 @@ impl Db<'_> {
     /// Every entry (DUMP-like reads, strata-sync).
     pub fn xall(&self, ks: KeyspaceId, key: &[u8]) -> Result<Vec<StreamEntry>> {
         self.xrange(ks, key, StreamId::MIN, StreamId::MAX, 0, false)
+    }
+}
+
+/// A stream's state for consumer-group work: the metadata and counters, and its first and
+/// last live entries.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamSnapshot {
+    pub ks: KeyspaceId,
+    pub meta: Meta,
+    pub last_id: StreamId,
+    pub entries_added: u64,
+    pub max_deleted: StreamId,
+    pub first_id: Option<StreamId>,
+    pub last_live: Option<StreamId>,
+}
+
+impl Db<'_> {
+    pub(crate) fn stream_snapshot(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+    ) -> Result<Option<StreamSnapshot>> {
+        let Some((meta, st)) = self.stream_meta(ks, key, self.now_ms())? else {
+            return Ok(None);
+        };
+        let edge = |reverse: bool| -> Result<Option<StreamId>> {
+            let mut e = None;
+            self.walk_entries(
+                ks,
+                key,
+                meta.version,
+                (StreamId::MIN, StreamId::MAX),
+                reverse,
+                |id, _, _| {
+                    e = Some(id);
+                    false
+                },
+            )?;
+            Ok(e)
+        };
+        let (first_id, last_live) = if meta.size > 0 {
+            (edge(false)?, edge(true)?)
+        } else {
+            (None, None)
+        };
+        Ok(Some(StreamSnapshot {
+            ks,
+            last_id: st.last_id,
+            entries_added: st.entries_added,
+            max_deleted: st.max_deleted,
+            first_id,
+            last_live,
+            meta,
+        }))
+    }
+
+    /// One entry's fields, `None` if it is not in the stream.
+    pub(crate) fn stream_entry(
+        &self,
+        snap: &StreamSnapshot,
+        key: &[u8],
+        id: StreamId,
+    ) -> Result<Option<Vec<Bytes>>> {
+        match self.get_raw(
+            CF_SUB,
+            &tagged(snap.ks, key, snap.meta.version, TAG_ENTRY, id),
+        )? {
+            Some(v) => Ok(Some(decode_entry(&v).ok_or_else(|| corrupt("entry"))?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// An empty stream (XGROUP CREATE ... MKSTREAM).
+    pub(crate) fn create_empty_stream(&self, ks: KeyspaceId, key: &[u8]) -> Result<()> {
+        let meta = self.new_collection(KeyType::Stream);
+        let mut b = WriteBatch::default();
+        self.put_stream_meta(&mut b, ks, key, &meta, &State::default())?;
+        self.write(b)
     }
 }
 

@@ -112,6 +112,8 @@ pub struct Session {
     pub watches: Vec<storage::WatchToken>,
     /// Running the commands of an EXEC: blocking commands do not block.
     pub in_exec: bool,
+    /// Running the commands of a script (XREAD BLOCK is refused there, as Redis).
+    pub in_script: bool,
     /// Set by a blocking command that found nothing: the connection waits on it.
     pub wait: Option<crate::blocking::Wait>,
     /// Pub/Sub mailbox and subscriptions, from the first (P)SUBSCRIBE on.
@@ -204,6 +206,7 @@ impl Session {
             multi: None,
             watches: Vec::new(),
             in_exec: false,
+            in_script: false,
             wait: None,
             sub: None,
             takeover: None,
@@ -500,6 +503,12 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("xread", -4, READONLY, NOKEYS, "stream", "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", streams::xread),
     cmd("xsetid", -3, WRITE | DENYOOM | FAST, KEY1, "stream", "5.0.0", "An internal command for replicating stream values", O1, streams::xsetid),
     cmd("xinfo", -2, READONLY, NOKEYS, "stream", "5.0.0", "A container for stream introspection commands", "Depends on subcommand.", streams::xinfo),
+    cmd("xgroup", -2, WRITE, NOKEYS, "stream", "5.0.0", "A container for consumer groups commands", "Depends on subcommand.", streams::xgroup),
+    cmd("xreadgroup", -7, WRITE | BLOCKING, NOKEYS, "stream", "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", streams::xreadgroup),
+    cmd("xack", -4, WRITE | FAST, KEY1, "stream", "5.0.0", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.", "O(1) for each message ID processed.", streams::xack),
+    cmd("xpending", -3, READONLY, KEY1, "stream", "5.0.0", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.", "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.", streams::xpending),
+    cmd("xclaim", -6, WRITE | FAST, KEY1, "stream", "5.0.0", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.", "O(log N) with N being the number of messages in the PEL of the consumer group.", streams::xclaim),
+    cmd("xautoclaim", -6, WRITE | FAST, KEY1, "stream", "6.2.0", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.", "O(1) if COUNT is small.", streams::xautoclaim),
     // keys
     cmd("del", -2, WRITE | FREES_SPACE, KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", "O(N) where N is the number of keys that will be removed; O(1) per key whatever its size.", keys::del),
     cmd("unlink", -2, WRITE | FAST | FREES_SPACE, KEYS_ALL, "generic", "4.0.0", "Asynchronously deletes one or more keys.", "O(1) for each key removed regardless of its size.", keys::del),
@@ -804,7 +813,10 @@ pub fn call_in(
     let spec = &TABLE[idx];
     let start = std::time::Instant::now();
     session.resolve_db(&db);
-    let notify = spec.flags & WRITE != 0 && crate::notify::enabled(shared);
+    // Blocking commands' events come from the twin that ran (`blocking::attempt`).
+    let notify = spec.flags & WRITE != 0
+        && spec.flags & flags::BLOCKING == 0
+        && crate::notify::enabled(shared);
     let before = if notify {
         crate::notify::before(shared, &db, session.db, spec, args)
     } else {
@@ -1064,7 +1076,7 @@ pub fn key_positions(spec: &CommandSpec, args: &[Bytes]) -> Vec<usize> {
             out.extend(at..at + n);
         }
     }
-    if spec.name == "xinfo" && argc >= 3 {
+    if (spec.name == "xinfo" || spec.name == "xgroup") && argc >= 3 {
         out.push(2);
     }
     if spec.name == "georadius" || spec.name == "georadiusbymember" {

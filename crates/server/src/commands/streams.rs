@@ -28,9 +28,6 @@ pub fn stream_error(e: StreamError) -> Frame {
         StreamError::SetIdEntriesAdded => {
             "ERR The entries_added specified in XSETID is smaller than the target stream length"
         }
-        StreamError::SetIdMaxDeleted => {
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"
-        }
     })
 }
 
@@ -222,6 +219,170 @@ pub fn logged_xadd(args: &[Bytes], id: &Bytes, len_after: u64) -> Vec<Bytes> {
     out
 }
 
+/// The IDs in a reply of entries (`[[id, fields] ...]`) or of IDs (JUSTID).
+fn reply_ids(f: &Frame) -> Vec<Bytes> {
+    let Frame::Array(items) = f else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|it| match it {
+            Frame::Bulk(id) => Some(id.clone()),
+            Frame::Array(pair) => match pair.first() {
+                Some(Frame::Bulk(id)) => Some(id.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The binlog form of a pending entry as it is now: `XCLAIM ... 0 id TIME t RETRYCOUNT n
+/// FORCE JUSTID` recreates it exactly; without a pending entry, `XCLAIM ... 0 id JUSTID`
+/// drops one whose stream entry is gone (what the claim did) and changes nothing else.
+fn logged_pending(
+    db: &storage::Db<'_>,
+    ks: u32,
+    key: &Bytes,
+    group: &Bytes,
+    id: &Bytes,
+) -> Vec<Bytes> {
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    let nack = parse_id(id, 0, IdForm::Strict)
+        .ok()
+        .and_then(|sid| db.xpending_entry(ks, key, group, sid).ok().flatten());
+    match nack {
+        Some(n) => vec![
+            b("XCLAIM"),
+            key.clone(),
+            group.clone(),
+            n.consumer,
+            b("0"),
+            id.clone(),
+            b("TIME"),
+            b(&n.delivery_time.to_string()),
+            b("RETRYCOUNT"),
+            b(&n.delivery_count.to_string()),
+            b("FORCE"),
+            b("JUSTID"),
+        ],
+        None => vec![
+            b("XCLAIM"),
+            key.clone(),
+            group.clone(),
+            b("-"),
+            b("0"),
+            id.clone(),
+            b("JUSTID"),
+        ],
+    }
+}
+
+/// `XGROUP SETID key group last-id ENTRIESREAD n` as the group is now.
+fn logged_position(
+    db: &storage::Db<'_>,
+    ks: u32,
+    key: &Bytes,
+    group: &Bytes,
+) -> Option<Vec<Bytes>> {
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    let (last, read) = db.xgroup_position(ks, key, group).ok().flatten()?;
+    Some(vec![
+        b("XGROUP"),
+        b("SETID"),
+        key.clone(),
+        group.clone(),
+        b(&last.to_string()),
+        b("ENTRIESREAD"),
+        b(&read.to_string()),
+    ])
+}
+
+/// The binlog form of XREADGROUP, XCLAIM and XAUTOCLAIM (after they ran, from their reply
+/// and the state they left): the consumer, every pending entry they created or changed as
+/// an idempotent XCLAIM with its exact delivery time and count, and the group's position,
+/// so replay and replicas hold exactly the master's pending lists.
+pub fn logged_group_change(
+    db: &storage::Db<'_>,
+    ks: u32,
+    name: &str,
+    args: &[Bytes],
+    reply: &Frame,
+) -> Vec<Vec<Bytes>> {
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    let mut out = Vec::new();
+    match name {
+        "xreadgroup" => {
+            let Some(g) = args.iter().position(|a| eq_ic(a, "group")) else {
+                return vec![args.to_vec()];
+            };
+            let (group, consumer) = (args[g + 1].clone(), args[g + 2].clone());
+            let served: Vec<(Bytes, Vec<Bytes>)> = match reply {
+                Frame::Array(items) => items
+                    .iter()
+                    .filter_map(|kv| match kv {
+                        Frame::Array(p) if p.len() == 2 => match &p[0] {
+                            Frame::Bulk(k) => Some((k.clone(), reply_ids(&p[1]))),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect(),
+                Frame::Map(pairs) => pairs
+                    .iter()
+                    .filter_map(|(k, v)| match k {
+                        Frame::Bulk(k) => Some((k.clone(), reply_ids(v))),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (key, ids) in served {
+                out.push(vec![
+                    b("XGROUP"),
+                    b("CREATECONSUMER"),
+                    key.clone(),
+                    group.clone(),
+                    consumer.clone(),
+                ]);
+                for id in &ids {
+                    out.push(logged_pending(db, ks, &key, &group, id));
+                }
+                out.extend(logged_position(db, ks, &key, &group));
+            }
+        }
+        "xclaim" | "xautoclaim" => {
+            let (key, group) = (args[1].clone(), args[2].clone());
+            let mut ids: Vec<Bytes> = Vec::new();
+            if name == "xclaim" {
+                // Every ID named: claimed ones are recreated, gone ones dropped.
+                for a in &args[5..] {
+                    if parse_id(a, 0, IdForm::Strict).is_err() {
+                        break;
+                    }
+                    ids.push(a.clone());
+                }
+            } else if let Frame::Array(parts) = reply {
+                if let Some(claimed) = parts.get(1) {
+                    ids.extend(reply_ids(claimed));
+                }
+                if let Some(Frame::Array(deleted)) = parts.get(2) {
+                    ids.extend(deleted.iter().filter_map(|d| match d {
+                        Frame::Bulk(id) => Some(id.clone()),
+                        _ => None,
+                    }));
+                }
+            }
+            for id in &ids {
+                out.push(logged_pending(db, ks, &key, &group, id));
+            }
+            out.extend(logged_position(db, ks, &key, &group));
+        }
+        _ => out.push(args.to_vec()),
+    }
+    out
+}
+
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
 pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let parsed = match parse_add_trim(args, true) {
@@ -255,16 +416,16 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
 pub fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    // The key's type is checked first; a missing key trims nothing.
+    let parsed = match parse_add_trim(args, false) {
+        Ok(p) => p,
+        Err(f) => return f,
+    };
+    // Then the key's type; a missing key trims nothing.
     match ctx.db.stream_exists(ctx.session.db, &args[1]) {
         Ok(true) => {}
         Ok(false) => return Frame::Integer(0),
         Err(e) => return error(e),
     }
-    let parsed = match parse_add_trim(args, false) {
-        Ok(p) => p,
-        Err(f) => return f,
-    };
     let Some(trim) = parsed.trim else {
         return syntax_error();
     };
@@ -346,7 +507,12 @@ fn range(ctx: &mut Ctx<'_>, args: &[Bytes], reverse: bool) -> Frame {
         }
     }
     if count == 0 {
-        return Frame::NullArray;
+        // A null array for a stream, an empty one without (as Redis).
+        return match ctx.db.stream_exists(ctx.session.db, &args[1]) {
+            Ok(true) => Frame::NullArray,
+            Ok(false) => Frame::Array(Vec::new()),
+            Err(e) => error(e),
+        };
     }
     match ctx.db.xrange(
         ctx.session.db,
@@ -371,25 +537,37 @@ pub fn xrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     range(ctx, args, true)
 }
 
-/// A parsed XREAD.
+/// A parsed XREAD / XREADGROUP.
 pub struct ReadArgs {
     /// Milliseconds (0: forever); `None` without BLOCK.
     pub block: Option<u64>,
     pub count: u64,
-    /// Keys and the ID after which each is read (`$` resolved).
-    pub streams: Vec<(Bytes, StreamId)>,
+    pub noack: bool,
+    /// XREADGROUP's group and consumer.
+    pub group: Option<(Bytes, Bytes)>,
+    /// Keys and the ID after which each is read (`$` resolved; `None`: XREADGROUP's `>`).
+    pub streams: Vec<(Bytes, Option<StreamId>)>,
 }
 
-/// Parses XREAD, resolving `$` to each stream's last ID now.
-pub fn parse_xread(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<ReadArgs, Frame> {
+/// Parses XREAD or XREADGROUP (`grouped`) with Redis's checks in Redis's order: the options,
+/// then for each stream its type, its group, its ID (`$` resolved now).
+fn parse_read(ctx: &Ctx<'_>, args: &[Bytes], grouped: bool) -> Result<ReadArgs, Frame> {
     let mut block = None;
     let mut count = 0u64;
+    let mut noack = false;
+    let mut group = None;
     let mut streams_at = None;
     let mut i = 1;
     while i < args.len() {
         let more = args.len() - 1 - i;
         let a = &args[i];
         if eq_ic(a, "block") && more > 0 {
+            if ctx.session.in_script {
+                return Err(Frame::Error(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&args[0])
+                )));
+            }
             i += 1;
             let ms = storage::num::parse_i64(&args[i])
                 .ok_or_else(|| Frame::error("ERR timeout is not an integer or out of range"))?;
@@ -406,6 +584,21 @@ pub fn parse_xread(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<ReadArgs, Frame> {
                 return Err(Frame::error("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             break;
+        } else if eq_ic(a, "group") && more >= 2 {
+            if !grouped {
+                return Err(Frame::error(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            group = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 2;
+        } else if eq_ic(a, "noack") {
+            if !grouped {
+                return Err(Frame::error(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            noack = true;
         } else {
             return Err(syntax_error());
         }
@@ -414,33 +607,72 @@ pub fn parse_xread(ctx: &Ctx<'_>, args: &[Bytes]) -> Result<ReadArgs, Frame> {
     let Some(at) = streams_at else {
         return Err(syntax_error());
     };
+    if grouped && group.is_none() {
+        return Err(Frame::error("ERR Missing GROUP option for XREADGROUP"));
+    }
     let n = (args.len() - at) / 2;
     let mut streams = Vec::with_capacity(n);
     for k in 0..n {
         let key = &args[at + k];
         let raw = &args[at + n + k];
         let last = ctx.db.xlast_id(ctx.session.db, key).map_err(error)?;
+        if let Some((g, _)) = &group {
+            let found = last.is_some()
+                && ctx
+                    .db
+                    .xgroup_position(ctx.session.db, key, g)
+                    .map_err(error)?
+                    .is_some();
+            if !found {
+                return Err(Frame::Error(format!(
+                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(g)
+                )));
+            }
+        }
         let id = if raw.as_ref() == b"$" {
-            last.unwrap_or_default()
+            if grouped {
+                return Err(Frame::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
+            }
+            Some(last.unwrap_or_default())
         } else if raw.as_ref() == b">" {
-            return Err(Frame::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
+            if !grouped {
+                return Err(Frame::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
+            }
+            None
         } else {
-            parse_id(raw, 0, IdForm::Strict)?
+            Some(parse_id(raw, 0, IdForm::Strict)?)
         };
         streams.push((key.clone(), id));
     }
     Ok(ReadArgs {
         block,
         count,
+        noack,
+        group,
         streams,
     })
 }
 
+/// The reply of a read that served some streams: `[[key, entries] ...]`, a map in RESP3.
+fn read_reply(proto: Protocol, served: Vec<(Frame, Frame)>) -> Frame {
+    match proto {
+        Protocol::Resp3 => Frame::Map(served),
+        Protocol::Resp2 => Frame::Array(
+            served
+                .into_iter()
+                .map(|(k, v)| Frame::Array(vec![k, v]))
+                .collect(),
+        ),
+    }
+}
+
 /// What XREAD finds now: `None` when no stream has an entry after its ID.
-pub fn read_now(ctx: &Ctx<'_>, read: &ReadArgs) -> Result<Option<Frame>, Frame> {
+fn read_now(ctx: &Ctx<'_>, read: &ReadArgs) -> Result<Option<Frame>, Frame> {
     let mut out: Vec<(Frame, Frame)> = Vec::new();
     for (key, after) in &read.streams {
-        let Some(start) = after.next() else {
+        let Some(start) = after.and_then(|a| a.next()) else {
             continue;
         };
         let entries = ctx
@@ -454,19 +686,41 @@ pub fn read_now(ctx: &Ctx<'_>, read: &ReadArgs) -> Result<Option<Frame>, Frame> 
     if out.is_empty() {
         return Ok(None);
     }
-    Ok(Some(match ctx.session.proto {
-        Protocol::Resp3 => Frame::Map(out),
-        Protocol::Resp2 => Frame::Array(
-            out.into_iter()
-                .map(|(k, v)| Frame::Array(vec![k, v]))
-                .collect(),
-        ),
-    }))
+    Ok(Some(read_reply(ctx.session.proto, out)))
+}
+
+/// The twin of a read: the same read without BLOCK (a blocked read waits for at most 1000
+/// entries when no COUNT was given, as Redis).
+fn read_twin(args: &[Bytes], read: &ReadArgs, blocking: bool) -> Vec<Bytes> {
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    let mut twin = vec![args[0].clone()];
+    if let Some((g, c)) = &read.group {
+        twin.extend([b("GROUP"), g.clone(), c.clone()]);
+    }
+    let count = if read.count == 0 && blocking {
+        1000
+    } else {
+        read.count
+    };
+    if count > 0 {
+        twin.push(b("COUNT"));
+        twin.push(b(&count.to_string()));
+    }
+    if read.noack {
+        twin.push(b("NOACK"));
+    }
+    twin.push(b("STREAMS"));
+    twin.extend(read.streams.iter().map(|(k, _)| k.clone()));
+    twin.extend(read.streams.iter().map(|(_, id)| match id {
+        Some(id) => b(&id.to_string()),
+        None => b(">"),
+    }));
+    twin
 }
 
 /// XREAD [COUNT count] [BLOCK ms] STREAMS key [key ...] id [id ...]
 pub fn xread(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let read = match parse_xread(ctx, args) {
+    let read = match parse_read(ctx, args, false) {
         Ok(r) => r,
         Err(f) => return f,
     };
@@ -479,22 +733,587 @@ pub fn xread(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     // Blocking: its twin is the same read without BLOCK, with `$` resolved now, run again
     // by the writer that adds to one of the streams.
-    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-    let mut twin = vec![b("XREAD")];
-    if read.count > 0 {
-        twin.push(b("COUNT"));
-        twin.push(b(&read.count.to_string()));
-    }
-    twin.push(b("STREAMS"));
-    twin.extend(read.streams.iter().map(|(k, _)| k.clone()));
-    twin.extend(read.streams.iter().map(|(_, id)| b(&id.to_string())));
     let req = crate::blocking::Request {
         timeout: (block > 0).then(|| std::time::Duration::from_millis(block)),
-        twin,
+        twin: read_twin(args, &read, true),
         keys: read.streams.iter().map(|(k, _)| k.clone()).collect(),
         shape: crate::blocking::Shape::Array,
+        serve: None,
     };
     crate::blocking::block_on(ctx, req)
+}
+
+/// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key [key ...]
+/// id|> [...]: checked here; what it does runs as its twin (`xreadgroup_serve`), now or when a
+/// writer makes one of its streams ready.
+pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let read = match parse_read(ctx, args, true) {
+        Ok(r) => r,
+        Err(f) => return f,
+    };
+    let block = read.block.filter(|_| !ctx.session.in_exec);
+    let req = crate::blocking::Request {
+        timeout: block
+            .filter(|b| *b > 0)
+            .map(std::time::Duration::from_millis),
+        twin: read_twin(args, &read, block.is_some()),
+        keys: read.streams.iter().map(|(k, _)| k.clone()).collect(),
+        shape: crate::blocking::Shape::StreamGroup,
+        serve: Some(xreadgroup_serve),
+    };
+    if block.is_some() && read.streams.iter().all(|(_, id)| id.is_none()) {
+        return crate::blocking::block_on(ctx, req);
+    }
+    // History reads are always served at once.
+    crate::blocking::run_now(ctx, &req)
+}
+
+/// Runs an XREADGROUP (without BLOCK) inside its unit: a null array when no stream had
+/// anything new for `>` and no history was asked.
+fn xreadgroup_serve(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let read = match parse_read(ctx, args, true) {
+        Ok(r) => r,
+        Err(f) => return f,
+    };
+    let Some((group, consumer)) = read.group.clone() else {
+        return syntax_error();
+    };
+    let mut served: Vec<(Frame, Frame)> = Vec::new();
+    for (key, id) in &read.streams {
+        let created = !ctx
+            .db
+            .xconsumer_exists(ctx.session.db, key, &group, &consumer)
+            .unwrap_or(true);
+        let from = match id {
+            Some(after) => storage::ReadFrom::History(*after),
+            None => storage::ReadFrom::New,
+        };
+        let out = match ctx.db.xreadgroup(
+            ctx.session.db,
+            key,
+            &group,
+            &consumer,
+            from,
+            read.count,
+            read.noack,
+        ) {
+            Ok(o) => o,
+            Err(e) => return error(e),
+        };
+        let delivered = match out {
+            storage::ReadGroup::NoGroup => {
+                return Frame::Error(format!(
+                "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(&group)
+            ))
+            }
+            storage::ReadGroup::Nothing => continue,
+            storage::ReadGroup::Served(d) => d,
+        };
+        if created {
+            consumer_created(ctx, key);
+        }
+        served.push((Frame::Bulk(key.clone()), delivered_frame(delivered, false)));
+    }
+    if served.is_empty() {
+        return Frame::NullArray;
+    }
+    read_reply(ctx.session.proto, served)
+}
+
+/// The `xgroup-createconsumer` event of a consumer a read or a claim created.
+fn consumer_created(ctx: &Ctx<'_>, key: &Bytes) {
+    if crate::notify::enabled(ctx.shared) {
+        let w = crate::notify::Emitter {
+            shared: ctx.shared,
+            view: &ctx.db,
+            held: &ctx.session.held,
+        };
+        crate::notify::emit(
+            &w,
+            crate::notify::STREAM,
+            "xgroup-createconsumer",
+            ctx.session.db,
+            key,
+        );
+    }
+}
+
+/// Entries handed out by a group: `[id, fields]`, `[id, nil]` for one deleted since, or just
+/// the IDs (`justid`).
+fn delivered_frame(items: Vec<storage::Delivered>, justid: bool) -> Frame {
+    Frame::Array(
+        items
+            .into_iter()
+            .map(|d| {
+                if justid {
+                    return id_frame(d.id);
+                }
+                Frame::Array(vec![
+                    id_frame(d.id),
+                    match d.fields {
+                        Some(f) => Frame::Array(f.into_iter().map(Frame::Bulk).collect()),
+                        None => Frame::NullArray,
+                    },
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn nogroup_for(key: &[u8], group: &[u8]) -> Frame {
+    Frame::Error(format!(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        String::from_utf8_lossy(key),
+        String::from_utf8_lossy(group)
+    ))
+}
+
+fn nogroup_named(key: &[u8], group: &[u8]) -> Frame {
+    Frame::Error(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        String::from_utf8_lossy(group),
+        String::from_utf8_lossy(key)
+    ))
+}
+
+fn subcommand_error(sub: &[u8], container: &str) -> Frame {
+    Frame::Error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+/// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP
+pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let sub = &args[1];
+    let argc = args.len();
+    if argc == 2 && eq_ic(sub, "help") {
+        return Frame::Array(
+            [
+                "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CREATE <key> <groupname> <id|$> [option]",
+                "    Create a new consumer group. Options are:",
+                "    * MKSTREAM",
+                "      Create the empty stream if it does not exist.",
+                "    * ENTRIESREAD entries_read",
+                "      Set the group's entries_read counter (internal use).",
+                "CREATECONSUMER <key> <groupname> <consumer>",
+                "    Create a new consumer in the specified group.",
+                "DELCONSUMER <key> <groupname> <consumer>",
+                "    Remove the specified consumer.",
+                "DESTROY <key> <groupname>",
+                "    Remove the specified group.",
+                "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+                "    Set the current group ID and entries_read counter.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Frame::Simple(l.to_string()))
+            .collect(),
+        );
+    }
+    let create = eq_ic(sub, "create");
+    let setid = eq_ic(sub, "setid");
+    let mut mkstream = false;
+    let mut entries_read = storage::INVALID_ENTRIES_READ;
+    let db = ctx.session.db;
+    if argc < 4 {
+        return subcommand_error(sub, "XGROUP");
+    }
+    let mut i = 5;
+    while i < argc {
+        if create && eq_ic(&args[i], "mkstream") {
+            mkstream = true;
+            i += 1;
+        } else if (create || setid) && eq_ic(&args[i], "entriesread") && i + 1 < argc {
+            match parse_int(&args[i + 1]) {
+                Ok(n) if n < 0 && n != storage::INVALID_ENTRIES_READ => {
+                    return Frame::error("ERR value for ENTRIESREAD must be positive or -1")
+                }
+                Ok(n) => entries_read = n,
+                Err(f) => return f,
+            }
+            i += 2;
+        } else {
+            return subcommand_error(sub, "XGROUP");
+        }
+    }
+    let (key, group) = (&args[2], &args[3]);
+    let exists = match ctx.db.stream_exists(db, key) {
+        Ok(e) => e,
+        Err(e) => return error(e),
+    };
+    if !mkstream {
+        if !exists {
+            return Frame::error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
+        }
+        let has_group = match ctx.db.xgroup_position(db, key, group) {
+            Ok(p) => p.is_some(),
+            Err(e) => return error(e),
+        };
+        if !has_group && (setid || eq_ic(sub, "createconsumer") || eq_ic(sub, "delconsumer")) {
+            return nogroup_named(key, group);
+        }
+    }
+    let parse_start = |raw: &Bytes, strict: bool| -> Result<Option<StreamId>, Frame> {
+        if raw.as_ref() == b"$" {
+            return Ok(None);
+        }
+        let form = if strict {
+            IdForm::Strict
+        } else {
+            IdForm::Loose
+        };
+        parse_id(raw, 0, form).map(Some)
+    };
+    if create && (5..=8).contains(&argc) {
+        let id = match parse_start(&args[4], true) {
+            Ok(id) => id,
+            Err(f) => return f,
+        };
+        match ctx
+            .db
+            .xgroup_create(db, key, group, id, mkstream, entries_read)
+        {
+            Ok(storage::Created::Created) => Frame::ok(),
+            Ok(storage::Created::Exists) => {
+                Frame::error("BUSYGROUP Consumer Group name already exists")
+            }
+            Ok(storage::Created::NoStream) => Frame::error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."),
+            Err(e) => error(e),
+        }
+    } else if setid && (argc == 5 || argc == 7) {
+        let id = match parse_start(&args[4], false) {
+            Ok(id) => id,
+            Err(f) => return f,
+        };
+        match ctx.db.xgroup_setid(db, key, group, id, entries_read) {
+            Ok(true) => Frame::ok(),
+            Ok(false) => nogroup_named(key, group),
+            Err(e) => error(e),
+        }
+    } else if eq_ic(sub, "destroy") && argc == 4 {
+        match ctx.db.xgroup_destroy(db, key, group) {
+            Ok(d) => Frame::Integer(d as i64),
+            Err(e) => error(e),
+        }
+    } else if eq_ic(sub, "createconsumer") && argc == 5 {
+        match ctx.db.xgroup_createconsumer(db, key, group, &args[4]) {
+            Ok(Some(c)) => Frame::Integer(c as i64),
+            Ok(None) => nogroup_named(key, group),
+            Err(e) => error(e),
+        }
+    } else if eq_ic(sub, "delconsumer") && argc == 5 {
+        match ctx.db.xgroup_delconsumer(db, key, group, &args[4]) {
+            Ok(Some(n)) => Frame::Integer(n as i64),
+            Ok(None) => nogroup_named(key, group),
+            Err(e) => error(e),
+        }
+    } else {
+        subcommand_error(sub, "XGROUP")
+    }
+}
+
+/// Parses stream IDs that must all be valid before anything happens.
+fn parse_ids(raw: &[Bytes]) -> Result<Vec<StreamId>, Frame> {
+    raw.iter().map(|r| parse_id(r, 0, IdForm::Strict)).collect()
+}
+
+/// XACK key group id [id ...]
+pub fn xack(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let db = ctx.session.db;
+    match ctx.db.stream_exists(db, &args[1]) {
+        Ok(true) => {}
+        Ok(false) => return Frame::Integer(0),
+        Err(e) => return error(e),
+    }
+    match ctx.db.xgroup_position(db, &args[1], &args[2]) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Frame::Integer(0),
+        Err(e) => return error(e),
+    }
+    let ids = match parse_ids(&args[3..]) {
+        Ok(i) => i,
+        Err(f) => return f,
+    };
+    match ctx.db.xack(db, &args[1], &args[2], &ids) {
+        Ok(n) => Frame::Integer(n as i64),
+        Err(e) => error(e),
+    }
+}
+
+/// XPENDING key group [[IDLE min-idle] start end count [consumer]]
+pub fn xpending(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let argc = args.len();
+    if argc != 3 && !(6..=9).contains(&argc) {
+        return syntax_error();
+    }
+    let mut range = None;
+    if argc >= 6 {
+        let mut at = 3;
+        let mut min_idle = 0i64;
+        if eq_ic(&args[3], "idle") {
+            min_idle = match parse_int(&args[4]) {
+                Ok(n) => n,
+                Err(f) => return f,
+            };
+            if argc < 8 {
+                return syntax_error();
+            }
+            at += 2;
+        }
+        let count = match parse_int(&args[at + 2]) {
+            Ok(n) => n.max(0) as u64,
+            Err(f) => return f,
+        };
+        let start = match parse_bound(&args[at], 0) {
+            Ok((id, false)) => id,
+            Ok((id, true)) => match id.next() {
+                Some(n) => n,
+                None => return Frame::error("ERR invalid start ID for the interval"),
+            },
+            Err(f) => return f,
+        };
+        let end = match parse_bound(&args[at + 1], u64::MAX) {
+            Ok((id, false)) => id,
+            Ok((id, true)) => match id.prev() {
+                Some(p) => p,
+                None => return Frame::error("ERR invalid end ID for the interval"),
+            },
+            Err(f) => return f,
+        };
+        let consumer = args.get(at + 3).cloned();
+        range = Some((start, end, count, min_idle.max(0) as u64, consumer));
+    }
+    let (key, group) = (&args[1], &args[2]);
+    let db = ctx.session.db;
+    if let Err(e) = ctx.db.stream_exists(db, key) {
+        return error(e);
+    }
+    let Some((start, end, count, min_idle, consumer)) = range else {
+        return match ctx.db.xpending_summary(db, key, group) {
+            Ok(Some(sum)) => match sum.bounds {
+                None => Frame::Array(vec![
+                    Frame::Integer(0),
+                    Frame::Null,
+                    Frame::Null,
+                    Frame::NullArray,
+                ]),
+                Some((lo, hi)) => Frame::Array(vec![
+                    Frame::Integer(sum.count as i64),
+                    id_frame(lo),
+                    id_frame(hi),
+                    Frame::Array(
+                        sum.consumers
+                            .into_iter()
+                            .map(|(c, n)| {
+                                Frame::Array(vec![Frame::Bulk(c), Frame::bulk(n.to_string())])
+                            })
+                            .collect(),
+                    ),
+                ]),
+            },
+            Ok(None) => nogroup_for(key, group),
+            Err(e) => error(e),
+        };
+    };
+    let now = storage::now_ms();
+    match ctx.db.xpending_range(
+        db,
+        key,
+        group,
+        (start, end),
+        count,
+        min_idle,
+        consumer.as_deref(),
+    ) {
+        Ok(Some(list)) => Frame::Array(
+            list.into_iter()
+                .map(|n| {
+                    Frame::Array(vec![
+                        id_frame(n.id),
+                        Frame::Bulk(n.consumer),
+                        Frame::Integer(now.saturating_sub(n.delivery_time) as i64),
+                        Frame::Integer(n.delivery_count as i64),
+                    ])
+                })
+                .collect(),
+        ),
+        Ok(None) => nogroup_for(key, group),
+        Err(e) => error(e),
+    }
+}
+
+/// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
+/// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]
+pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
+    let db = ctx.session.db;
+    let found = match ctx.db.stream_exists(db, key) {
+        Ok(true) => ctx.db.xgroup_position(db, key, group).map(|p| p.is_some()),
+        Ok(false) => Ok(false),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(true) => {}
+        Ok(false) => return nogroup_for(key, group),
+        Err(e) => return error(e),
+    }
+    let min_idle = match storage::num::parse_i64(&args[4]) {
+        Some(n) => n.max(0) as u64,
+        None => return Frame::error("ERR Invalid min-idle-time argument for XCLAIM"),
+    };
+    let mut j = 5;
+    let mut ids = Vec::new();
+    while j < args.len() {
+        match parse_id(&args[j], 0, IdForm::Strict) {
+            Ok(id) => ids.push(id),
+            Err(_) => break,
+        }
+        j += 1;
+    }
+    let now = storage::now_ms();
+    let mut opts = storage::ClaimOpts {
+        min_idle,
+        ..Default::default()
+    };
+    let mut delivery: Option<i64> = None;
+    let int_opt = |raw: &Bytes, what: &str| -> Result<i64, Frame> {
+        storage::num::parse_i64(raw)
+            .ok_or_else(|| Frame::Error(format!("ERR Invalid {what} option argument for XCLAIM")))
+    };
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let a = &args[j];
+        if eq_ic(a, "force") {
+            opts.force = true;
+        } else if eq_ic(a, "justid") {
+            opts.justid = true;
+        } else if eq_ic(a, "idle") && more > 0 {
+            j += 1;
+            match int_opt(&args[j], "IDLE") {
+                Ok(v) => delivery = Some(now as i64 - v),
+                Err(f) => return f,
+            }
+        } else if eq_ic(a, "time") && more > 0 {
+            j += 1;
+            match int_opt(&args[j], "TIME") {
+                Ok(v) => delivery = Some(v),
+                Err(f) => return f,
+            }
+        } else if eq_ic(a, "retrycount") && more > 0 {
+            j += 1;
+            match int_opt(&args[j], "RETRYCOUNT") {
+                Ok(v) => opts.retry_count = (v >= 0).then_some(v as u64),
+                Err(f) => return f,
+            }
+        } else if eq_ic(a, "lastid") && more > 0 {
+            j += 1;
+            match parse_id(&args[j], 0, IdForm::Strict) {
+                Ok(id) => opts.last_id = Some(id),
+                Err(f) => return f,
+            }
+        } else {
+            return Frame::Error(format!(
+                "ERR Unrecognized XCLAIM option '{}'",
+                String::from_utf8_lossy(a)
+            ));
+        }
+        j += 1;
+    }
+    // A delivery time in the future or before the epoch is taken as now (as Redis).
+    opts.delivery_time = match delivery {
+        Some(t) if t >= 0 && t as u64 <= now => t as u64,
+        _ => now,
+    };
+    let created = !ctx
+        .db
+        .xconsumer_exists(db, key, group, consumer)
+        .unwrap_or(true);
+    match ctx.db.xclaim(db, key, group, consumer, &ids, &opts) {
+        Ok(Some(list)) => {
+            if created && !list.is_empty() {
+                consumer_created(ctx, key);
+            }
+            delivered_frame(list, opts.justid)
+        }
+        Ok(None) => nogroup_for(key, group),
+        Err(e) => error(e),
+    }
+}
+
+/// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
+pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let (key, group, consumer) = (&args[1], &args[2], &args[3]);
+    let min_idle = match storage::num::parse_i64(&args[4]) {
+        Some(n) => n.max(0) as u64,
+        None => return Frame::error("ERR Invalid min-idle-time argument for XAUTOCLAIM"),
+    };
+    let start = match parse_bound(&args[5], 0) {
+        Ok((id, false)) => id,
+        Ok((id, true)) => match id.next() {
+            Some(n) => n,
+            None => return Frame::error("ERR invalid start ID for the interval"),
+        },
+        Err(f) => return f,
+    };
+    let mut count = 100u64;
+    let mut justid = false;
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        if eq_ic(&args[j], "count") && more > 0 {
+            match storage::num::parse_i64(&args[j + 1]) {
+                Some(n) if n >= 1 => count = n as u64,
+                _ => return Frame::error("ERR COUNT must be > 0"),
+            }
+            j += 1;
+        } else if eq_ic(&args[j], "justid") {
+            justid = true;
+        } else {
+            return syntax_error();
+        }
+        j += 1;
+    }
+    let db = ctx.session.db;
+    let found = match ctx.db.stream_exists(db, key) {
+        Ok(true) => ctx.db.xgroup_position(db, key, group).map(|p| p.is_some()),
+        Ok(false) => Ok(false),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(true) => {}
+        Ok(false) => return nogroup_for(key, group),
+        Err(e) => return error(e),
+    }
+    let created = !ctx
+        .db
+        .xconsumer_exists(db, key, group, consumer)
+        .unwrap_or(true);
+    match ctx
+        .db
+        .xautoclaim(db, key, group, consumer, min_idle, start, count, justid)
+    {
+        Ok(Some(storage::AutoClaimed {
+            cursor,
+            claimed,
+            deleted,
+        })) => {
+            if created && !claimed.is_empty() {
+                consumer_created(ctx, key);
+            }
+            Frame::Array(vec![
+                id_frame(cursor),
+                delivered_frame(claimed, justid),
+                Frame::Array(deleted.into_iter().map(id_frame).collect()),
+            ])
+        }
+        Ok(None) => nogroup_for(key, group),
+        Err(e) => error(e),
+    }
 }
 
 /// XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]
@@ -541,9 +1360,12 @@ pub fn xsetid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// XINFO STREAM key [FULL [COUNT n]] | GROUPS key | CONSUMERS key group | HELP
 pub fn xinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-    match (sub.as_str(), args.len()) {
-        ("help", 2) => Frame::Array(
+    let sub = &args[1];
+    if eq_ic(sub, "help") {
+        if args.len() != 2 {
+            return subcommand_error(sub, "XINFO");
+        }
+        return Frame::Array(
             [
                 "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "CONSUMERS <key> <groupname>",
@@ -558,50 +1380,102 @@ pub fn xinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .iter()
             .map(|l| Frame::Simple(l.to_string()))
             .collect(),
-        ),
-        ("stream", n) if n >= 3 => xinfo_stream(ctx, args),
-        ("groups", 3) => match ctx.db.stream_exists(ctx.session.db, &args[2]) {
-            Ok(true) => Frame::Array(Vec::new()),
-            Ok(false) => Frame::error("ERR no such key"),
+        );
+    }
+    if args.len() < 3 {
+        return subcommand_error(sub, "XINFO");
+    }
+    let (db, key) = (ctx.session.db, &args[2]);
+    match ctx.db.stream_exists(db, key) {
+        Ok(true) => {}
+        Ok(false) => return Frame::error("ERR no such key"),
+        Err(e) => return error(e),
+    }
+    let proto = ctx.session.proto;
+    if eq_ic(sub, "consumers") && args.len() == 4 {
+        let now = storage::now_ms();
+        match ctx.db.xinfo_consumers(db, key, &args[3]) {
+            Ok(Some(list)) => Frame::Array(
+                list.into_iter()
+                    .map(|c| {
+                        map_frame(
+                            proto,
+                            vec![
+                                ("name", Frame::Bulk(c.name)),
+                                ("pending", Frame::Integer(c.pending as i64)),
+                                (
+                                    "idle",
+                                    Frame::Integer(now.saturating_sub(c.seen_time) as i64),
+                                ),
+                            ],
+                        )
+                    })
+                    .collect(),
+            ),
+            Ok(None) => nogroup_named(key, &args[3]),
             Err(e) => error(e),
-        },
-        ("consumers", 4) => match ctx.db.stream_exists(ctx.session.db, &args[2]) {
-            Ok(true) => Frame::Error(format!(
-                "NOGROUP No such consumer group '{}' for key name '{}'",
-                String::from_utf8_lossy(&args[3]),
-                String::from_utf8_lossy(&args[2])
-            )),
-            Ok(false) => Frame::error("ERR no such key"),
+        }
+    } else if eq_ic(sub, "groups") && args.len() == 3 {
+        match ctx.db.xinfo_groups(db, key) {
+            Ok(Some(list)) => Frame::Array(
+                list.into_iter()
+                    .map(|g| {
+                        map_frame(
+                            proto,
+                            vec![
+                                ("name", Frame::Bulk(g.name)),
+                                ("consumers", Frame::Integer(g.consumers as i64)),
+                                ("pending", Frame::Integer(g.pending as i64)),
+                                ("last-delivered-id", id_frame(g.last_id)),
+                                ("entries-read", entries_read_frame(g.entries_read)),
+                                ("lag", g.lag.map_or(Frame::Null, Frame::Integer)),
+                            ],
+                        )
+                    })
+                    .collect(),
+            ),
+            Ok(None) => Frame::error("ERR no such key"),
             Err(e) => error(e),
-        },
-        ("stream" | "groups" | "consumers" | "help", _) => Frame::Error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
-        _ => Frame::Error(format!(
-            "ERR unknown subcommand '{}'. Try XINFO HELP.",
-            String::from_utf8_lossy(&args[1])
-        )),
+        }
+    } else if eq_ic(sub, "stream") {
+        xinfo_stream(ctx, args)
+    } else {
+        subcommand_error(sub, "XINFO")
+    }
+}
+
+fn entries_read_frame(n: i64) -> Frame {
+    if n == storage::INVALID_ENTRIES_READ {
+        Frame::Null
+    } else {
+        Frame::Integer(n)
+    }
+}
+
+/// Named fields: a map in RESP3, a flat array in RESP2.
+fn map_frame(proto: Protocol, pairs: Vec<(&str, Frame)>) -> Frame {
+    let pairs: Vec<(Frame, Frame)> = pairs
+        .into_iter()
+        .map(|(k, v)| (Frame::bulk(k.to_string()), v))
+        .collect();
+    match proto {
+        Protocol::Resp3 => Frame::Map(pairs),
+        Protocol::Resp2 => Frame::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
     }
 }
 
 fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     // [FULL [COUNT n]] exactly; a negative count is the default 10, 0 is every entry.
     let opts = &args[3..];
-    let bad = || {
-        Frame::error(
-            "ERR unknown subcommand or wrong number of arguments for 'stream'. Try XINFO HELP.",
-        )
-    };
     let full = !opts.is_empty();
     let mut count: u64 = 10;
     if full {
         if !(opts.len() == 1 || opts.len() == 3) || !eq_ic(&opts[0], "full") {
-            return bad();
+            return subcommand_error(&args[1], "XINFO");
         }
         if opts.len() == 3 {
             if !eq_ic(&opts[1], "count") {
-                return bad();
+                return subcommand_error(&args[1], "XINFO");
             }
             match parse_int(&opts[2]) {
                 Ok(n) if n < 0 => count = 10,
@@ -610,48 +1484,115 @@ fn xinfo_stream(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             }
         }
     }
-    let info = match ctx.db.xinfo_stream(ctx.session.db, &args[2]) {
+    let (db, key) = (ctx.session.db, &args[2]);
+    let proto = ctx.session.proto;
+    let info = match ctx.db.xinfo_stream(db, key) {
         Ok(Some(i)) => i,
         Ok(None) => return Frame::error("ERR no such key"),
         Err(e) => return error(e),
     };
-    let kv = |k: &str, v: Frame| (Frame::bulk(k.to_string()), v);
+    let groups = match ctx.db.xinfo_groups(db, key) {
+        Ok(g) => g.unwrap_or_default(),
+        Err(e) => return error(e),
+    };
     let mut pairs = vec![
-        kv("length", Frame::Integer(info.length as i64)),
-        kv("radix-tree-keys", Frame::Integer(info.nodes as i64)),
-        kv("radix-tree-nodes", Frame::Integer((info.nodes + 1) as i64)),
-        kv("last-generated-id", id_frame(info.last_id)),
-        kv("max-deleted-entry-id", id_frame(info.max_deleted)),
-        kv("entries-added", Frame::Integer(info.entries_added as i64)),
-        kv(
+        ("length", Frame::Integer(info.length as i64)),
+        ("radix-tree-keys", Frame::Integer(info.nodes as i64)),
+        ("radix-tree-nodes", Frame::Integer((info.nodes + 1) as i64)),
+        ("last-generated-id", id_frame(info.last_id)),
+        ("max-deleted-entry-id", id_frame(info.max_deleted)),
+        ("entries-added", Frame::Integer(info.entries_added as i64)),
+        (
             "recorded-first-entry-id",
             id_frame(info.first.as_ref().map_or(StreamId::MIN, |e| e.id)),
         ),
     ];
-    if full {
-        let entries = match ctx.db.xrange(
-            ctx.session.db,
-            &args[2],
-            StreamId::MIN,
-            StreamId::MAX,
-            count,
-            false,
-        ) {
-            Ok(e) => e,
+    if !full {
+        pairs.push(("groups", Frame::Integer(groups.len() as i64)));
+        let edge = |e: Option<StreamEntry>| e.map_or(Frame::Null, entry_frame);
+        pairs.push(("first-entry", edge(info.first)));
+        pairs.push(("last-entry", edge(info.last)));
+        return map_frame(proto, pairs);
+    }
+    let entries = match ctx
+        .db
+        .xrange(db, key, StreamId::MIN, StreamId::MAX, count, false)
+    {
+        Ok(e) => e,
+        Err(e) => return error(e),
+    };
+    pairs.push(("entries", entries_frame(entries)));
+    let mut group_frames = Vec::with_capacity(groups.len());
+    for g in groups {
+        let pel = match ctx.db.xpending_first(db, key, &g.name, None, count) {
+            Ok(p) => p,
             Err(e) => return error(e),
         };
-        pairs.push(kv("entries", entries_frame(entries)));
-        pairs.push(kv("groups", Frame::Array(Vec::new())));
-    } else {
-        pairs.push(kv("groups", Frame::Integer(0)));
-        let edge = |e: Option<StreamEntry>| e.map_or(Frame::Null, entry_frame);
-        pairs.push(kv("first-entry", edge(info.first)));
-        pairs.push(kv("last-entry", edge(info.last)));
+        let consumers = match ctx.db.xinfo_consumers(db, key, &g.name) {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return error(e),
+        };
+        let mut consumer_frames = Vec::with_capacity(consumers.len());
+        for c in consumers {
+            let own = match ctx
+                .db
+                .xpending_first(db, key, &g.name, Some(&c.name), count)
+            {
+                Ok(p) => p,
+                Err(e) => return error(e),
+            };
+            consumer_frames.push(map_frame(
+                proto,
+                vec![
+                    ("name", Frame::Bulk(c.name)),
+                    ("seen-time", Frame::Integer(c.seen_time as i64)),
+                    ("pel-count", Frame::Integer(c.pending as i64)),
+                    (
+                        "pending",
+                        Frame::Array(
+                            own.into_iter()
+                                .map(|n| {
+                                    Frame::Array(vec![
+                                        id_frame(n.id),
+                                        Frame::Integer(n.delivery_time as i64),
+                                        Frame::Integer(n.delivery_count as i64),
+                                    ])
+                                })
+                                .collect(),
+                        ),
+                    ),
+                ],
+            ));
+        }
+        group_frames.push(map_frame(
+            proto,
+            vec![
+                ("name", Frame::Bulk(g.name)),
+                ("last-delivered-id", id_frame(g.last_id)),
+                ("entries-read", entries_read_frame(g.entries_read)),
+                ("lag", g.lag.map_or(Frame::Null, Frame::Integer)),
+                ("pel-count", Frame::Integer(g.pending as i64)),
+                (
+                    "pending",
+                    Frame::Array(
+                        pel.into_iter()
+                            .map(|n| {
+                                Frame::Array(vec![
+                                    id_frame(n.id),
+                                    Frame::Bulk(n.consumer),
+                                    Frame::Integer(n.delivery_time as i64),
+                                    Frame::Integer(n.delivery_count as i64),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                ),
+                ("consumers", Frame::Array(consumer_frames)),
+            ],
+        ));
     }
-    match ctx.session.proto {
-        Protocol::Resp3 => Frame::Map(pairs),
-        Protocol::Resp2 => Frame::Array(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()),
-    }
+    pairs.push(("groups", Frame::Array(group_frames)));
+    map_frame(proto, pairs)
 }
 
 #[cfg(test)]

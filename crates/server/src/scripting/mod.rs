@@ -397,6 +397,7 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Fr
                 .scripts
                 .begin((target == Target::Function).then(|| (sha.clone(), args.to_vec())));
             session.in_exec = true;
+            let saved_script = std::mem::replace(&mut session.in_script, true);
             let out = call_lua(
                 shared,
                 session,
@@ -411,6 +412,7 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Fr
                 &written,
             );
             session.in_exec = saved_exec;
+            session.in_script = saved_script;
             shared.scripts.end();
             Ok(out)
         });
