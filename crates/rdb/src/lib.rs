@@ -31,6 +31,42 @@ pub enum Value {
     Hash(Vec<(Bytes, Bytes)>),
     /// Member, score pairs, in score order (then member).
     ZSet(Vec<(Bytes, f64)>),
+    Stream(Box<StreamValue>),
+}
+
+/// A stream ID: (milliseconds, sequence).
+pub type Id = (u64, u64);
+
+/// A whole stream: its entries, counters and consumer groups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamValue {
+    /// Entries in ID order, with their fields and values alternating.
+    pub entries: Vec<(Id, Vec<Bytes>)>,
+    pub last_id: Id,
+    pub first_id: Id,
+    pub max_deleted: Id,
+    pub entries_added: u64,
+    pub groups: Vec<StreamGroupValue>,
+}
+
+/// A consumer group: its position, pending entries (ID, delivery time, delivery count),
+/// consumers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamGroupValue {
+    pub name: Bytes,
+    pub last_id: Id,
+    /// -1: unknown.
+    pub entries_read: i64,
+    pub pending: Vec<(Id, u64, u64)>,
+    pub consumers: Vec<StreamConsumerValue>,
+}
+
+/// A consumer: its last activity and the IDs of its pending entries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamConsumerValue {
+    pub name: Bytes,
+    pub seen_time: u64,
+    pub pending: Vec<Id>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +121,90 @@ const T_LIST_QUICKLIST: u8 = 14;
 const T_HASH_LISTPACK: u8 = 16;
 const T_ZSET_LISTPACK: u8 = 17;
 const T_LIST_QUICKLIST_2: u8 = 18;
+const T_STREAM_LISTPACKS: u8 = 15;
+const T_STREAM_LISTPACKS_2: u8 = 19;
+
+/// Entries per listpack node of a stream (Redis's `stream-node-max-entries` default).
+const STREAM_NODE_ENTRIES: usize = 100;
+
+fn id_bytes(id: Id) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&id.0.to_be_bytes());
+    out[8..].copy_from_slice(&id.1.to_be_bytes());
+    out
+}
+
+/// A stream as Redis 7.0 saves one (`RDB_TYPE_STREAM_LISTPACKS_2`): listpack nodes of up to
+/// 100 entries keyed by their first ID (each a master entry of the first entry's fields, then
+/// the entries as deltas from it), the counters, then every group with its pending list and
+/// consumers.
+fn encode_stream(out: &mut Vec<u8>, v: &StreamValue) {
+    let nodes: Vec<&[(Id, Vec<Bytes>)]> = v.entries.chunks(STREAM_NODE_ENTRIES).collect();
+    put_len(out, nodes.len() as u64);
+    for node in nodes {
+        let master = node[0].0;
+        let master_fields: Vec<&Bytes> = node[0].1.iter().step_by(2).collect();
+        let mut items: Vec<Vec<u8>> = Vec::new();
+        let int = |v: i64| v.to_string().into_bytes();
+        items.push(int(node.len() as i64));
+        items.push(int(0));
+        items.push(int(master_fields.len() as i64));
+        items.extend(master_fields.iter().map(|f| f.to_vec()));
+        items.push(int(0));
+        for (id, fields) in node {
+            let names: Vec<&Bytes> = fields.iter().step_by(2).collect();
+            let same = names == master_fields;
+            let n = fields.len() / 2;
+            items.push(int(if same { 2 } else { 0 }));
+            items.push(int(id.0.wrapping_sub(master.0) as i64));
+            items.push(int(id.1.wrapping_sub(master.1) as i64));
+            if same {
+                items.extend(fields.iter().skip(1).step_by(2).map(|x| x.to_vec()));
+                items.push(int(n as i64 + 3));
+            } else {
+                items.push(int(n as i64));
+                items.extend(fields.iter().map(|x| x.to_vec()));
+                items.push(int(2 * n as i64 + 4));
+            }
+        }
+        put_string(out, &id_bytes(master));
+        put_string(out, &packed::listpack(items.iter().map(|x| x.as_slice())));
+    }
+    put_len(out, v.entries.len() as u64);
+    for n in [
+        v.last_id.0,
+        v.last_id.1,
+        v.first_id.0,
+        v.first_id.1,
+        v.max_deleted.0,
+        v.max_deleted.1,
+        v.entries_added,
+    ] {
+        put_len(out, n);
+    }
+    put_len(out, v.groups.len() as u64);
+    for g in &v.groups {
+        put_string(out, &g.name);
+        put_len(out, g.last_id.0);
+        put_len(out, g.last_id.1);
+        put_len(out, g.entries_read as u64);
+        put_len(out, g.pending.len() as u64);
+        for (id, time, count) in &g.pending {
+            out.extend_from_slice(&id_bytes(*id));
+            out.extend_from_slice(&time.to_le_bytes());
+            put_len(out, *count);
+        }
+        put_len(out, g.consumers.len() as u64);
+        for c in &g.consumers {
+            put_string(out, &c.name);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+            put_len(out, c.pending.len() as u64);
+            for id in &c.pending {
+                out.extend_from_slice(&id_bytes(*id));
+            }
+        }
+    }
+}
 
 // ---- writing ----
 
@@ -285,6 +405,10 @@ fn encode_object(value: &Value, limits: &Limits) -> (u8, Vec<u8>) {
                 }
                 (T_ZSET_2, out)
             }
+        }
+        Value::Stream(v) => {
+            encode_stream(&mut out, v);
+            (T_STREAM_LISTPACKS_2, out)
         }
     }
 }
@@ -597,7 +721,13 @@ fn load_object(ty: u8, r: &mut Reader<'_>) -> Result<Value, Error> {
             }
             Value::List(items)
         }
-        // Modules, streams, and anything newer: not a type of this server.
+        T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 => {
+            return Ok(Value::Stream(Box::new(load_stream(
+                r,
+                ty == T_STREAM_LISTPACKS_2,
+            )?)))
+        }
+        // Modules and anything newer: not a type of this server.
         _ => return Err(Error::Format),
     };
     // Redis refuses empty collections in a payload.
@@ -606,8 +736,162 @@ fn load_object(ty: u8, r: &mut Reader<'_>) -> Result<Value, Error> {
         Value::List(x) | Value::Set(x) => x.is_empty(),
         Value::Hash(x) => x.is_empty(),
         Value::ZSet(x) => x.is_empty(),
+        Value::Stream(_) => false,
     };
     if empty {
+        return Err(Error::Format);
+    }
+    Ok(v)
+}
+
+fn int_item(b: &Bytes) -> Result<i64, Error> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or(Error::Format)
+}
+
+fn raw_id(r: &mut Reader<'_>) -> Result<Id, Error> {
+    let b = r.bytes(16)?;
+    let mut ms = [0u8; 8];
+    let mut seq = [0u8; 8];
+    ms.copy_from_slice(&b[..8]);
+    seq.copy_from_slice(&b[8..]);
+    Ok((u64::from_be_bytes(ms), u64::from_be_bytes(seq)))
+}
+
+fn ms_time(r: &mut Reader<'_>) -> Result<u64, Error> {
+    let b = r.bytes(8)?;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(b);
+    Ok(u64::from_le_bytes(a))
+}
+
+/// One listpack node of a stream: its live entries (deleted ones skipped).
+fn read_stream_node(master: Id, lp: &[u8], out: &mut Vec<(Id, Vec<Bytes>)>) -> Result<(), Error> {
+    let items = packed::read_listpack(lp)?;
+    let mut it = items.iter();
+    let mut next = || it.next().ok_or(Error::Format);
+    let count = int_item(next()?)?;
+    let deleted = int_item(next()?)?;
+    let nfields = int_item(next()?)?;
+    if count < 0 || deleted < 0 || !(0..=1 << 20).contains(&nfields) {
+        return Err(Error::Format);
+    }
+    let mut master_fields = Vec::with_capacity(nfields as usize);
+    for _ in 0..nfields {
+        master_fields.push(next()?.clone());
+    }
+    if int_item(next()?)? != 0 {
+        return Err(Error::Format);
+    }
+    let mut live = 0;
+    for _ in 0..count + deleted {
+        let flags = int_item(next()?)?;
+        let ms = master.0.wrapping_add(int_item(next()?)? as u64);
+        let seq = master.1.wrapping_add(int_item(next()?)? as u64);
+        let mut fields = Vec::new();
+        if flags & 2 != 0 {
+            for f in &master_fields {
+                fields.push(f.clone());
+                fields.push(next()?.clone());
+            }
+        } else {
+            let n = int_item(next()?)?;
+            if !(0..=1 << 20).contains(&n) {
+                return Err(Error::Format);
+            }
+            for _ in 0..n * 2 {
+                fields.push(next()?.clone());
+            }
+        }
+        let _lp_count = int_item(next()?)?;
+        if flags & 1 == 0 {
+            if out.last().is_some_and(|(last, _)| *last >= (ms, seq)) {
+                return Err(Error::Format);
+            }
+            out.push(((ms, seq), fields));
+            live += 1;
+        }
+    }
+    if live != count || next().is_ok() {
+        return Err(Error::Format);
+    }
+    Ok(())
+}
+
+fn load_stream(r: &mut Reader<'_>, v2: bool) -> Result<StreamValue, Error> {
+    let mut v = StreamValue::default();
+    let nodes = r.count(2)?;
+    for _ in 0..nodes {
+        let key = r.string()?;
+        if key.len() != 16 {
+            return Err(Error::Format);
+        }
+        let mut k = Reader { b: &key, pos: 0 };
+        let master = raw_id(&mut k)?;
+        let lp = r.string()?;
+        read_stream_node(master, &lp, &mut v.entries)?;
+    }
+    let length = r.len()?;
+    if length != v.entries.len() as u64 {
+        return Err(Error::Format);
+    }
+    v.last_id = (r.len()?, r.len()?);
+    if v2 {
+        v.first_id = (r.len()?, r.len()?);
+        v.max_deleted = (r.len()?, r.len()?);
+        v.entries_added = r.len()?;
+    } else {
+        v.first_id = v.entries.first().map(|e| e.0).unwrap_or_default();
+        v.entries_added = length;
+    }
+    if v.entries.last().is_some_and(|(id, _)| *id > v.last_id) {
+        return Err(Error::Format);
+    }
+    let groups = r.count(1)?;
+    for _ in 0..groups {
+        let mut held = std::collections::HashSet::new();
+        let mut g = StreamGroupValue {
+            name: r.string()?,
+            last_id: (r.len()?, r.len()?),
+            entries_read: -1,
+            ..Default::default()
+        };
+        if v2 {
+            g.entries_read = r.len()? as i64;
+        }
+        let pel = r.count(17)?;
+        for _ in 0..pel {
+            let id = raw_id(r)?;
+            let time = ms_time(r)?;
+            let count = r.len()?;
+            if !held.insert(id) {
+                return Err(Error::Format);
+            }
+            g.pending.push((id, time, count));
+        }
+        let consumers = r.count(9)?;
+        for _ in 0..consumers {
+            let mut c = StreamConsumerValue {
+                name: r.string()?,
+                seen_time: ms_time(r)?,
+                pending: Vec::new(),
+            };
+            let n = r.count(16)?;
+            for _ in 0..n {
+                let id = raw_id(r)?;
+                // Every entry a consumer holds is in its group's pending list.
+                if !held.remove(&id) {
+                    return Err(Error::Format);
+                }
+                c.pending.push(id);
+            }
+            g.consumers.push(c);
+        }
+        v.groups.push(g);
+    }
+    if r.pos != r.b.len() {
         return Err(Error::Format);
     }
     Ok(v)

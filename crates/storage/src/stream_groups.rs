@@ -1094,4 +1094,117 @@ impl Db<'_> {
             )?
             .unwrap_or_default())
     }
+
+    /// The whole stream as DUMP serializes it (entries, counters, groups with their pending
+    /// lists and consumers).
+    pub(crate) fn stream_value(&self, ks: KeyspaceId, key: &[u8]) -> Result<rdb::StreamValue> {
+        let pair = |id: StreamId| (id.ms, id.seq);
+        let Some(snap) = self.stream_snapshot(ks, key)? else {
+            return Ok(rdb::StreamValue::default());
+        };
+        let entries = self
+            .xall(ks, key)?
+            .into_iter()
+            .map(|e| (pair(e.id), e.fields))
+            .collect();
+        let mut groups = Vec::new();
+        for g in self.xinfo_groups(ks, key)?.unwrap_or_default() {
+            let pending = self
+                .xpending_first(ks, key, &g.name, None, 0)?
+                .into_iter()
+                .map(|n| (pair(n.id), n.delivery_time, n.delivery_count))
+                .collect();
+            let mut consumers = Vec::new();
+            for c in self.xinfo_consumers(ks, key, &g.name)?.unwrap_or_default() {
+                let own = self
+                    .xpending_first(ks, key, &g.name, Some(&c.name), 0)?
+                    .into_iter()
+                    .map(|n| pair(n.id))
+                    .collect();
+                consumers.push(rdb::StreamConsumerValue {
+                    name: c.name,
+                    seen_time: c.seen_time,
+                    pending: own,
+                });
+            }
+            groups.push(rdb::StreamGroupValue {
+                name: g.name,
+                last_id: pair(g.last_id),
+                entries_read: g.entries_read,
+                pending,
+                consumers,
+            });
+        }
+        Ok(rdb::StreamValue {
+            entries,
+            last_id: pair(snap.last_id),
+            first_id: snap.first_id.map(pair).unwrap_or_default(),
+            max_deleted: pair(snap.max_deleted),
+            entries_added: snap.entries_added,
+            groups,
+        })
+    }
+
+    /// Writes a whole stream (RESTORE) under `meta`'s new version.
+    pub(crate) fn put_stream_value(
+        &self,
+        b: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+        mut meta: crate::encoding::Meta,
+        v: &rdb::StreamValue,
+    ) -> Result<()> {
+        let id = |p: (u64, u64)| StreamId::new(p.0, p.1);
+        let entries: Vec<(StreamId, Vec<Bytes>)> =
+            v.entries.iter().map(|(i, f)| (id(*i), f.clone())).collect();
+        self.put_stream_entries(b, ks, key, &meta, &entries)?;
+        meta.size = entries.len() as u64;
+        let k = Keys {
+            ks,
+            key,
+            version: meta.version,
+        };
+        let cf = self.cf(CF_SUB)?;
+        for g in &v.groups {
+            let mut owners: std::collections::HashMap<StreamId, Bytes> = Default::default();
+            for c in &g.consumers {
+                for p in &c.pending {
+                    owners.insert(id(*p), c.name.clone());
+                }
+                let con = Consumer {
+                    seen_time: c.seen_time,
+                    pending: c.pending.len() as u64,
+                };
+                b.put_cf(cf, k.consumer(&g.name, &c.name), con.encode());
+                for p in &c.pending {
+                    b.put_cf(cf, k.cpel(&g.name, &c.name, id(*p)), []);
+                }
+            }
+            for (pid, time, count) in &g.pending {
+                let nack = Nack {
+                    id: id(*pid),
+                    consumer: owners.get(&id(*pid)).cloned().unwrap_or_default(),
+                    delivery_time: *time,
+                    delivery_count: *count,
+                };
+                b.put_cf(cf, k.pel(&g.name, nack.id), encode_nack(&nack));
+            }
+            let group = Group {
+                last_id: id(g.last_id),
+                entries_read: g.entries_read,
+                pending: g.pending.len() as u64,
+                consumers: g.consumers.len() as u64,
+            };
+            b.put_cf(cf, k.group(&g.name), group.encode());
+        }
+        self.put_stream_state(
+            b,
+            ks,
+            key,
+            &meta,
+            id(v.last_id),
+            v.entries_added,
+            id(v.max_deleted),
+        )
+    }
 }

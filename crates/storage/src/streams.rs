@@ -785,6 +785,59 @@ impl Db<'_> {
         }
     }
 
+    /// Entries of a new stream (RESTORE), in nodes of 100 as XADD would have made them.
+    pub(crate) fn put_stream_entries(
+        &self,
+        b: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+        meta: &Meta,
+        entries: &[(StreamId, Vec<Bytes>)],
+    ) -> Result<()> {
+        let cf = self.cf(CF_SUB)?;
+        for chunk in entries.chunks(NODE_MAX_ENTRIES as usize) {
+            let node = Node {
+                first: chunk[0].0,
+                live: chunk.len() as u64,
+                slots: chunk.len() as u64,
+                last: chunk[chunk.len() - 1].0,
+            };
+            b.put_cf(
+                cf,
+                tagged(ks, key, meta.version, TAG_NODE, node.first),
+                node.encode(),
+            );
+            for (id, fields) in chunk {
+                b.put_cf(
+                    cf,
+                    tagged(ks, key, meta.version, TAG_ENTRY, *id),
+                    encode_entry(node.first, fields),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The metadata of a stream with these counters.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put_stream_state(
+        &self,
+        b: &mut WriteBatch,
+        ks: KeyspaceId,
+        key: &[u8],
+        meta: &Meta,
+        last_id: StreamId,
+        entries_added: u64,
+        max_deleted: StreamId,
+    ) -> Result<()> {
+        let st = State {
+            last_id,
+            entries_added,
+            max_deleted,
+        };
+        self.put_stream_meta(b, ks, key, meta, &st)
+    }
+
     /// An empty stream (XGROUP CREATE ... MKSTREAM).
     pub(crate) fn create_empty_stream(&self, ks: KeyspaceId, key: &[u8]) -> Result<()> {
         let meta = self.new_collection(KeyType::Stream);

@@ -22,11 +22,7 @@ impl Db<'_> {
             KeyType::List => Value::List(self.lrange(ks, key, 0, -1)?),
             KeyType::Set => Value::Set(self.smembers(ks, key)?),
             KeyType::ZSet => Value::ZSet(self.zall(ks, key)?),
-            KeyType::Stream => {
-                return Err(Error::Unsupported(
-                    "ERR DUMP of a stream is not supported yet",
-                ))
-            }
+            KeyType::Stream => Value::Stream(Box::new(self.stream_value(ks, key)?)),
         };
         Ok(Some((v, meta.expire_ms)))
     }
@@ -102,6 +98,11 @@ impl Db<'_> {
                 }
                 meta.size = seen.len() as u64;
                 self.store_or_drop(&mut b, ks, key, &meta)?;
+            }
+            Value::Stream(v) => {
+                let mut meta = self.new_collection(KeyType::Stream);
+                meta.expire_ms = expire_ms;
+                self.put_stream_value(&mut b, ks, key, meta, v)?;
             }
         }
         self.write(b)?;

@@ -672,35 +672,11 @@ fn key_commands(
                     }
                 }
                 storage::KeyType::Stream => {
-                    // The entries, then the stream's IDs and counters as they were (an empty
-                    // stream gets one entry deleted again so that XSETID finds it).
-                    let entries = st.xall(ks, key)?;
-                    let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
-                    for (e, id) in entries.iter().zip(&ids) {
-                        let mut a: Vec<&[u8]> = vec![b"XADD", key, id.as_bytes()];
-                        a.extend(e.fields.iter().map(|f| f.as_ref()));
-                        push(a, out);
-                    }
-                    if let Some(info) = st.xinfo_stream(ks, key)? {
-                        if entries.is_empty() {
-                            push(vec![b"XADD", key, b"0-1", b"x", b"x"], out);
-                            push(vec![b"XDEL", key, b"0-1"], out);
-                        }
-                        let last = info.last_id.to_string();
-                        let added = info.entries_added.to_string();
-                        let md = info.max_deleted.to_string();
-                        push(
-                            vec![
-                                b"XSETID",
-                                key,
-                                last.as_bytes(),
-                                b"ENTRIESADDED",
-                                added.as_bytes(),
-                                b"MAXDELETEDID",
-                                md.as_bytes(),
-                            ],
-                            out,
-                        );
+                    // As a DUMP payload: the only form that carries consumer groups (their
+                    // pending lists, delivery counts, consumers) to Redis or Strata alike.
+                    if let Some((value, _)) = st.read_value(ks, key)? {
+                        let payload = rdb::dump(&value, &rdb::Limits::default());
+                        push(vec![b"RESTORE", key, b"0", &payload], out);
                     }
                 }
                 storage::KeyType::String => {}

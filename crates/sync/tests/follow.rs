@@ -198,6 +198,27 @@ fn dump(c: &mut redis::Connection) -> BTreeMap<String, String> {
                         .query::<Vec<Vec<u8>>>(c)
                         .ok()
                 ),
+                "stream" => {
+                    // Entries, then each group's position, pending list and consumers (with
+                    // delivery times and counts, not the clock-dependent idle times).
+                    let range: redis::Value = redis::cmd("XRANGE")
+                        .arg(&k)
+                        .arg("-")
+                        .arg("+")
+                        .query(c)
+                        .unwrap_or(redis::Value::Nil);
+                    let groups: redis::Value = redis::cmd("XINFO")
+                        .arg("GROUPS")
+                        .arg(&k)
+                        .query(c)
+                        .unwrap_or(redis::Value::Nil);
+                    let pending: redis::Value = redis::cmd("XPENDING")
+                        .arg(&k)
+                        .arg("g")
+                        .query(c)
+                        .unwrap_or(redis::Value::Nil);
+                    format!("{range:?} {groups:?} {pending:?}")
+                }
                 "none" => continue,
                 other => other.to_string(),
             };
@@ -340,6 +361,33 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .arg("inf")
         .arg("b")
         .ignore();
+    // A stream with a consumer group (copied with its pending list).
+    p.cmd("SELECT").arg(0).ignore();
+    for i in 1..=5 {
+        p.cmd("XADD")
+            .arg("ps")
+            .arg(format!("{i}-1"))
+            .arg("f")
+            .arg(i)
+            .ignore();
+    }
+    p.cmd("XGROUP")
+        .arg("CREATE")
+        .arg("ps")
+        .arg("g")
+        .arg("0")
+        .ignore();
+    p.cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c1")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg("ps")
+        .arg(">")
+        .ignore();
+    p.cmd("SELECT").arg(3).ignore();
     // The snapshot holds swapped databases: copied as clients see them.
     p.cmd("SWAPDB").arg(3).arg(4).ignore();
     let _: () = p.query(&mut app).expect("preload");
@@ -358,6 +406,33 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .arg(5)
         .query(&mut app)
         .expect("swapdb");
+    // Group changes in the stream of changes: a read, an acknowledgement, a claim.
+    let _: () = redis::cmd("SELECT").arg(0).query(&mut app).expect("select");
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("g")
+        .arg("c2")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg("ps")
+        .arg(">")
+        .query(&mut app)
+        .expect("xreadgroup");
+    let _: i64 = redis::cmd("XACK")
+        .arg("ps")
+        .arg("g")
+        .arg("1-1")
+        .query(&mut app)
+        .expect("xack");
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg("ps")
+        .arg("g")
+        .arg("c3")
+        .arg(0)
+        .arg("3-1")
+        .query(&mut app)
+        .expect("xclaim");
     std::thread::sleep(Duration::from_millis(500));
     // kill -9 in the middle of the stream; it resumes from its state file.
     let _ = sync.0.kill();

@@ -130,12 +130,18 @@ fn key_commands_know_streams() {
     assert_eq!(c.cmd(&["XLEN", "st"]), Reply::Int(0));
     assert_eq!(c.cmd(&["DEL", "st", "st3"]), Reply::Int(2));
     assert_eq!(c.cmd(&["EXISTS", "st", "st3"]), Reply::Int(0));
-    // Until DUMP/RESTORE speak the stream format, DUMP says so.
+    // DUMP and RESTORE carry a stream with its groups.
     c.cmd(&["XADD", "st", "1-1", "a", "1"]);
-    match c.cmd(&["DUMP", "st"]) {
-        Reply::Error(e) => assert!(e.contains("stream"), "{e}"),
-        other => panic!("{other:?}"),
-    }
+    assert!(c.cmd(&["XGROUP", "CREATE", "st", "g", "0"]).is_ok());
+    c.cmd(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "st", ">"]);
+    let Reply::Bulk(payload) = c.cmd(&["DUMP", "st"]) else {
+        panic!("DUMP of a stream")
+    };
+    assert!(c.cmd_bytes(&[b"RESTORE", b"st4", b"0", &payload]).is_ok());
+    assert_eq!(
+        c.cmd(&["XINFO", "STREAM", "st4", "FULL"]),
+        c.cmd(&["XINFO", "STREAM", "st", "FULL"])
+    );
 }
 
 /// XINFO STREAM FULL with each consumer's seen-time zeroed: the consumer's last activity is
