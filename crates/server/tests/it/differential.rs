@@ -568,3 +568,102 @@ fn geo_searches_match_redis_server() {
     assert!(found > 1000, "the queries found too little to compare");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// XPENDING's extended form and XINFO CONSUMERS against redis-server: the same consumer-group
+/// work on both, then every listing compared with its clock-dependent numbers (idle
+/// milliseconds, which only have to be small and not negative) set aside.
+#[test]
+fn stream_pending_and_consumer_listings_match_redis_server() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let script: &[&[&str]] = &[
+        &["XGROUP", "CREATE", "s", "g", "0", "MKSTREAM"],
+        &["XADD", "s", "1-1", "a", "1"],
+        &["XADD", "s", "2-1", "a", "2"],
+        &["XADD", "s", "3-1", "a", "3"],
+        &["XADD", "s", "4-1", "a", "4"],
+        &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">"],
+        &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">"],
+        &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"],
+        &["XCLAIM", "s", "g", "carol", "0", "3-1", "RETRYCOUNT", "7"],
+        &["XGROUP", "CREATECONSUMER", "s", "g", "dave"],
+        &["XDEL", "s", "4-1"],
+    ];
+    let listings: &[&[&str]] = &[
+        &["XPENDING", "s", "g", "-", "+", "10"],
+        &["XPENDING", "s", "g", "-", "+", "1"],
+        &["XPENDING", "s", "g", "(1-1", "+", "10"],
+        &["XPENDING", "s", "g", "-", "(3-1", "10"],
+        &["XPENDING", "s", "g", "-", "+", "10", "alice"],
+        &["XPENDING", "s", "g", "-", "+", "10", "carol"],
+        &["XPENDING", "s", "g", "-", "+", "10", "nobody"],
+        &["XPENDING", "s", "g", "IDLE", "0", "-", "+", "10"],
+        &["XPENDING", "s", "g", "IDLE", "100000", "-", "+", "10"],
+        &["XPENDING", "s", "g", "2-1", "2-1", "5"],
+        &["XINFO", "CONSUMERS", "s", "g"],
+        &["XINFO", "CONSUMERS", "s", "nogroup"],
+        &["XINFO", "CONSUMERS", "nokey", "g"],
+    ];
+    // Idle times (4-element XPENDING rows' third item, XINFO CONSUMERS' "idle") become 0.
+    fn settle(r: Reply) -> Reply {
+        match r {
+            Reply::Array(items) if items.len() == 4 && matches!(items[2], Reply::Int(_)) => {
+                let mut it = items;
+                if let Reply::Int(idle) = it[2] {
+                    assert!((0..60_000).contains(&idle), "idle {idle}");
+                }
+                it[2] = Reply::Int(0);
+                Reply::Array(it)
+            }
+            Reply::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut zero = false;
+                for it in items {
+                    if zero {
+                        out.push(Reply::Int(0));
+                        zero = false;
+                        continue;
+                    }
+                    zero = it == Reply::bulk("idle");
+                    out.push(settle(it));
+                }
+                Reply::Array(out)
+            }
+            Reply::Map(pairs) => Reply::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| {
+                        if k == Reply::bulk("idle") {
+                            (k, Reply::Int(0))
+                        } else {
+                            (k, settle(v))
+                        }
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    for proto in [2, 3] {
+        let mut r = Client::connect(redis.port);
+        let mut s = strata.client();
+        for c in [&mut r, &mut s] {
+            send(c, &[b"FLUSHALL".to_vec()]);
+            if proto == 3 {
+                send(c, &[b"HELLO".to_vec(), b"3".to_vec()]);
+            }
+        }
+        for cmd in script {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            assert_eq!(send(&mut s, &args), send(&mut r, &args), "RESP{proto}: {cmd:?}");
+        }
+        for cmd in listings {
+            let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
+            assert_eq!(
+                settle(send(&mut s, &args)),
+                settle(send(&mut r, &args)),
+                "RESP{proto}: {cmd:?}"
+            );
+        }
+    }
+}
