@@ -9,7 +9,9 @@
 # median is reported: the two servers share the machine's cores, so single runs are noisy.
 #
 # Workloads: SET, GET, INCR, MSET, LPUSH, LPOP, SADD, HSET, SPOP, ZADD, ZPOPMIN, LRANGE_100,
-# EVALSHA_SET and EVALSHA_3 (Lua: one SET; INCR+EXPIRE+GET) (override with TESTS="set get"); 50 clients; -P 1 and -P 16; random keys over 1M (-r);
+# EVALSHA_SET and EVALSHA_3 (Lua: one SET; INCR+EXPIRE+GET), XADD (auto IDs into random streams
+# trimmed with MAXLEN ~ 1000), XADD_ONE (every client into one stream), XRANGE_10 (first ten
+# entries of that stream) (override with TESTS="set get"); 50 clients; -P 1 and -P 16; random keys over 1M (-r);
 # 100-byte values (-d 100). Results go to stdout as a Markdown table (paste into
 # docs/benchmarks.md). Every run is bounded by the request count. Extra Strata arguments can be
 # given in STRATA_ARGS (e.g. STRATA_ARGS="--worker-threads 1").
@@ -53,6 +55,9 @@ run() { # port test pipeline -> ops/s
   case "$2" in
     evalsha_set) what=(evalsha "$SHA_SET" 1 "key:__rand_int__" "$VALUE") ;;
     evalsha_3) what=(evalsha "$SHA_3" 1 "counter:__rand_int__") ;;
+    xadd) what=(xadd "stream:__rand_int__" MAXLEN "~" 1000 "*" field "$VALUE") ;;
+    xadd_one) what=(xadd "bench-stream" "*" field "$VALUE") ;;
+    xrange_10) what=(xrange "bench-stream" - + COUNT 10) ;;
   esac
   redis-benchmark -h 127.0.0.1 -p "$1" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv "${what[@]}" 2>/dev/null \
     | awk -F'","' 'NR>1 {gsub(/"/,"",$2); v=$2} END {print v}'
@@ -63,7 +68,7 @@ median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] 
 echo "| test | pipeline | Strata ops/s | Redis AOF everysec ops/s | Strata/Redis |"
 echo "|---|---|---:|---:|---:|"
 for P in 1 16; do
-  for T in ${TESTS:-set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100 evalsha_set evalsha_3}; do
+  for T in ${TESTS:-set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100 evalsha_set evalsha_3 xadd xadd_one xrange_10}; do
     ss=(); rs=()
     for i in $(seq 1 "$ROUNDS"); do
       if [ $((i % 2)) -eq 1 ]; then

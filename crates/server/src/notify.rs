@@ -218,6 +218,8 @@ pub struct Before {
     /// XADD with a trimming option: the stream's length before (it trimmed if the length
     /// after is not one more).
     len: Option<u64>,
+    /// XGROUP DELCONSUMER: whether the consumer existed (the event is only for a deletion).
+    existed: bool,
 }
 
 pub fn before(
@@ -274,6 +276,14 @@ fn before_command(view: &storage::Db<'_>, db: u32, name: &str, args: &[Bytes]) -
                 } else {
                     Vec::new()
                 },
+                ..Default::default()
+            })
+        }
+        "xgroup" if args.len() == 5 && args[1].eq_ignore_ascii_case(b"delconsumer") => {
+            Some(Before {
+                existed: view
+                    .xconsumer_exists(db, &args[2], &args[3], &args[4])
+                    .unwrap_or(false),
                 ..Default::default()
             })
         }
@@ -567,7 +577,11 @@ fn events_of(
                 ("createconsumer", Frame::Integer(1)) => {
                     ev(STREAM, "xgroup-createconsumer", stream_key)
                 }
-                ("delconsumer", Frame::Integer(_)) => ev(STREAM, "xgroup-delconsumer", stream_key),
+                ("delconsumer", Frame::Integer(_))
+                    if before.as_ref().is_some_and(|b| b.existed) =>
+                {
+                    ev(STREAM, "xgroup-delconsumer", stream_key)
+                }
                 _ => {}
             }
         }

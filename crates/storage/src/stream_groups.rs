@@ -317,13 +317,15 @@ impl Db<'_> {
     }
 
     /// The stream (and its group `g`) ready to change; `None` without a stream or group.
+    /// `edges`: also find the first and last entries (lag, read counters, `>` reads).
     fn open_group<'k>(
         &self,
         ks: KeyspaceId,
         key: &'k [u8],
         g: &[u8],
+        edges: bool,
     ) -> Result<Option<(StreamSnapshot, Work<'k>)>> {
-        let Some(snap) = self.stream_snapshot(ks, key)? else {
+        let Some(snap) = self.stream_snapshot(ks, key, edges)? else {
             return Ok(None);
         };
         let k = Keys {
@@ -481,11 +483,11 @@ impl Db<'_> {
         entries_read: i64,
     ) -> Result<Created> {
         let _l = self.lock(&[(ks, key)]);
-        let snap = match self.stream_snapshot(ks, key)? {
+        let snap = match self.stream_snapshot(ks, key, false)? {
             Some(s) => s,
             None if mkstream => {
                 self.create_empty_stream(ks, key)?;
-                self.stream_snapshot(ks, key)?
+                self.stream_snapshot(ks, key, false)?
                     .ok_or_else(|| corrupt("new stream"))?
             }
             None => return Ok(Created::NoStream),
@@ -520,7 +522,7 @@ impl Db<'_> {
         entries_read: i64,
     ) -> Result<bool> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((snap, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((snap, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(false);
         };
         w.group.last_id = id.unwrap_or(snap.last_id);
@@ -532,7 +534,7 @@ impl Db<'_> {
     /// XGROUP DESTROY: whether the group existed.
     pub fn xgroup_destroy(&self, ks: KeyspaceId, key: &[u8], group: &[u8]) -> Result<bool> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((_, w)) = self.open_group(ks, key, group)? else {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
             return Ok(false);
         };
         let mut b = WriteBatch::default();
@@ -557,7 +559,7 @@ impl Db<'_> {
         consumer: &[u8],
     ) -> Result<Option<bool>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((_, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((_, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         if self.read_consumer(&w.k, group, consumer)?.is_some() {
@@ -579,7 +581,7 @@ impl Db<'_> {
         consumer: &[u8],
     ) -> Result<Option<u64>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((_, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((_, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         let Some(con) = self.read_consumer(&w.k, group, consumer)? else {
@@ -617,7 +619,7 @@ impl Db<'_> {
         noack: bool,
     ) -> Result<ReadGroup> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((snap, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((snap, mut w)) = self.open_group(ks, key, group, true)? else {
             return Ok(ReadGroup::NoGroup);
         };
         let now = crate::engine::now_ms();
@@ -664,6 +666,23 @@ impl Db<'_> {
                     return Ok(ReadGroup::Nothing);
                 };
                 let entries = self.xrange(ks, key, start, StreamId::MAX, count, false)?;
+                // Entries past the group's position are normally not pending yet (unless an
+                // XGROUP SETID moved it back): one seek of the pending list tells.
+                let first_pending = match entries.first() {
+                    Some(e) => {
+                        let prefix = w.k.pel_prefix(group);
+                        let mut from = prefix.clone();
+                        from.extend_from_slice(&e.id.encode());
+                        let mut found = None;
+                        self.walk_prefix(&prefix, Some(from), |rest, _| {
+                            found = StreamId::decode(rest);
+                            Ok(false)
+                        })?;
+                        found
+                    }
+                    None => None,
+                };
+                let may_be_pending = |id: StreamId| first_pending.is_some_and(|p| p <= id);
                 for StreamEntry { id, fields } in entries {
                     if id > w.group.last_id {
                         if w.group.entries_read != INVALID_ENTRIES_READ
@@ -676,7 +695,11 @@ impl Db<'_> {
                         w.group.last_id = id;
                     }
                     if !noack {
-                        let previous = self.read_nack(&w.k, group, id)?.map(|n| n.consumer);
+                        let previous = if may_be_pending(id) {
+                            self.read_nack(&w.k, group, id)?.map(|n| n.consumer)
+                        } else {
+                            None
+                        };
                         let nack = Nack {
                             id,
                             consumer: Bytes::copy_from_slice(consumer),
@@ -699,7 +722,7 @@ impl Db<'_> {
     /// XACK: how many of the IDs were pending (0 without the stream or group).
     pub fn xack(&self, ks: KeyspaceId, key: &[u8], group: &[u8], ids: &[StreamId]) -> Result<u64> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((_, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((_, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(0);
         };
         let mut acked = 0;
@@ -727,7 +750,7 @@ impl Db<'_> {
         key: &[u8],
         group: &[u8],
     ) -> Result<Option<PendingSummary>> {
-        let Some((_, w)) = self.open_group(ks, key, group)? else {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         let prefix = w.k.pel_prefix(group);
@@ -775,7 +798,7 @@ impl Db<'_> {
         min_idle: u64,
         consumer: Option<&[u8]>,
     ) -> Result<Option<Vec<Nack>>> {
-        let Some((_, w)) = self.open_group(ks, key, group)? else {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         let now = crate::engine::now_ms();
@@ -851,7 +874,7 @@ impl Db<'_> {
         opts: &ClaimOpts,
     ) -> Result<Option<Vec<Delivered>>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((snap, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((snap, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         let now = crate::engine::now_ms();
@@ -927,7 +950,7 @@ impl Db<'_> {
         justid: bool,
     ) -> Result<Option<AutoClaimed>> {
         let _l = self.lock(&[(ks, key)]);
-        let Some((snap, mut w)) = self.open_group(ks, key, group)? else {
+        let Some((snap, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         let now = crate::engine::now_ms();
@@ -992,10 +1015,27 @@ impl Db<'_> {
         group: &[u8],
         id: StreamId,
     ) -> Result<Option<Nack>> {
-        let Some((_, w)) = self.open_group(ks, key, group)? else {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         self.read_nack(&w.k, group, id)
+    }
+
+    /// Pending entries by ID (`None` for an ID that is not pending; all `None` without the
+    /// group): the binlog's form of deliveries and claims.
+    pub fn xpending_entries(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        group: &[u8],
+        ids: &[StreamId],
+    ) -> Result<Vec<Option<Nack>>> {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
+            return Ok(vec![None; ids.len()]);
+        };
+        ids.iter()
+            .map(|id| self.read_nack(&w.k, group, *id))
+            .collect()
     }
 
     /// A group's last delivered ID and entries-read counter.
@@ -1006,7 +1046,7 @@ impl Db<'_> {
         group: &[u8],
     ) -> Result<Option<(StreamId, i64)>> {
         Ok(self
-            .open_group(ks, key, group)?
+            .open_group(ks, key, group, false)?
             .map(|(_, w)| (w.group.last_id, w.group.entries_read)))
     }
 
@@ -1018,7 +1058,7 @@ impl Db<'_> {
         group: &[u8],
         consumer: &[u8],
     ) -> Result<bool> {
-        let Some((_, w)) = self.open_group(ks, key, group)? else {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
             return Ok(false);
         };
         Ok(self.read_consumer(&w.k, group, consumer)?.is_some())
@@ -1026,7 +1066,7 @@ impl Db<'_> {
 
     /// XINFO GROUPS (empty without groups; `None` without the stream).
     pub fn xinfo_groups(&self, ks: KeyspaceId, key: &[u8]) -> Result<Option<Vec<GroupInfo>>> {
-        let Some(snap) = self.stream_snapshot(ks, key)? else {
+        let Some(snap) = self.stream_snapshot(ks, key, true)? else {
             return Ok(None);
         };
         let k = Keys {
@@ -1057,7 +1097,7 @@ impl Db<'_> {
         key: &[u8],
         group: &[u8],
     ) -> Result<Option<Vec<ConsumerInfo>>> {
-        let Some((_, w)) = self.open_group(ks, key, group)? else {
+        let Some((_, w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
         };
         let mut out = Vec::new();
@@ -1099,7 +1139,7 @@ impl Db<'_> {
     /// lists and consumers).
     pub(crate) fn stream_value(&self, ks: KeyspaceId, key: &[u8]) -> Result<rdb::StreamValue> {
         let pair = |id: StreamId| (id.ms, id.seq);
-        let Some(snap) = self.stream_snapshot(ks, key)? else {
+        let Some(snap) = self.stream_snapshot(ks, key, true)? else {
             return Ok(rdb::StreamValue::default());
         };
         let entries = self
@@ -1157,7 +1197,7 @@ impl Db<'_> {
         let id = |p: (u64, u64)| StreamId::new(p.0, p.1);
         let entries: Vec<(StreamId, Vec<Bytes>)> =
             v.entries.iter().map(|(i, f)| (id(*i), f.clone())).collect();
-        self.put_stream_entries(b, ks, key, &meta, &entries)?;
+        let tail = self.put_stream_entries(b, ks, key, &meta, &entries)?;
         meta.size = entries.len() as u64;
         let k = Keys {
             ks,
@@ -1205,6 +1245,7 @@ impl Db<'_> {
             id(v.last_id),
             v.entries_added,
             id(v.max_deleted),
+            tail,
         )
     }
 }

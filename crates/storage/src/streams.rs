@@ -147,12 +147,29 @@ pub struct StreamInfo {
     pub last: Option<StreamEntry>,
 }
 
-/// The stream-wide state kept in the metadata's type-specific bytes.
-#[derive(Clone, Copy, Debug, Default)]
+/// The stream-wide state kept in the metadata's type-specific bytes: counters, and the last
+/// node (so XADD appends without reading the node index).
+#[derive(Clone, Copy, Debug)]
 struct State {
     last_id: StreamId,
     entries_added: u64,
     max_deleted: StreamId,
+    /// The last node, `None` when there is none (a new stream, or its last node went).
+    tail: Option<Node>,
+    /// Whether `tail` is known (a state written before it was kept is read without it).
+    tail_known: bool,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            last_id: StreamId::MIN,
+            entries_added: 0,
+            max_deleted: StreamId::MIN,
+            tail: None,
+            tail_known: true,
+        }
+    }
 }
 
 impl State {
@@ -160,21 +177,50 @@ impl State {
         if v.len() < 40 {
             return State::default();
         }
+        let (tail, tail_known) = match v.len() {
+            41 if v[40] == 0 => (None, true),
+            89 if v[40] == 1 => {
+                let node = StreamId::decode(&v[41..57]).and_then(|f| Node::decode(f, &v[57..89]));
+                (node, node.is_some())
+            }
+            _ => (None, false),
+        };
         State {
             last_id: StreamId::decode(&v[..16]).unwrap_or_default(),
             entries_added: u64::from_be_bytes(v[16..24].try_into().unwrap_or_default()),
             max_deleted: StreamId::decode(&v[24..40]).unwrap_or_default(),
+            tail,
+            tail_known,
         }
     }
 
     fn encode(&self) -> Bytes {
-        let mut out = Vec::with_capacity(40);
+        let mut out = Vec::with_capacity(89);
         out.extend_from_slice(&self.last_id.encode());
         out.extend_from_slice(&self.entries_added.to_be_bytes());
         out.extend_from_slice(&self.max_deleted.encode());
+        match self.tail {
+            Some(n) => {
+                out.push(1);
+                out.extend_from_slice(&n.first.encode());
+                out.extend_from_slice(&n.encode());
+            }
+            None => out.push(0),
+        }
         Bytes::from(out)
     }
+
+    /// Keeps the tail in step with a node that changed (`None`: it was removed).
+    fn node_changed(&mut self, first: StreamId, now: Option<Node>) {
+        if self.tail.is_some_and(|t| t.first == first) {
+            self.tail = now;
+        }
+    }
 }
+
+/// A node, as the crate's other modules hand it around.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamNode(Node);
 
 /// A node: its first ID (the key), live entries, slots used (live and deleted), last ID.
 #[derive(Clone, Copy, Debug)]
@@ -383,11 +429,13 @@ impl Db<'_> {
         if new <= st.last_id {
             return Err(Error::Stream(StreamError::IdNotGreater));
         }
-        let mut tail = None;
-        self.walk_nodes(ks, key, meta.version, true, |n| {
-            tail = Some(n);
-            false
-        })?;
+        let mut tail = st.tail;
+        if !st.tail_known {
+            self.walk_nodes(ks, key, meta.version, true, |n| {
+                tail = Some(n);
+                false
+            })?;
+        }
         let node = match tail {
             Some(n) if n.slots < NODE_MAX_ENTRIES => Node {
                 live: n.live + 1,
@@ -417,6 +465,8 @@ impl Db<'_> {
         meta.size += 1;
         st.last_id = new;
         st.entries_added += 1;
+        st.tail = Some(node);
+        st.tail_known = true;
         self.put_stream_meta(&mut b, ks, key, &meta, &st)?;
         self.write(b)?;
         if let Some(t) = trim {
@@ -432,7 +482,7 @@ impl Db<'_> {
     }
 
     fn trim_locked(&self, ks: KeyspaceId, key: &[u8], t: &Trim) -> Result<u64> {
-        let Some((mut meta, st)) = self.stream_meta(ks, key, self.now_ms())? else {
+        let Some((mut meta, mut st)) = self.stream_meta(ks, key, self.now_ms())? else {
             return Ok(0);
         };
         let cf = self.cf(CF_SUB)?;
@@ -477,6 +527,7 @@ impl Db<'_> {
             };
             self.delete_range(&mut b, CF_SUB, &from, &to)?;
             b.delete_cf(cf, tagged(ks, key, meta.version, TAG_NODE, n.first));
+            st.node_changed(n.first, None);
         }
         if let Some(mut n) = partial {
             // Entries within the node, from its first, until the bound is met.
@@ -510,6 +561,7 @@ impl Db<'_> {
                 tagged(ks, key, meta.version, TAG_NODE, n.first),
                 n.encode(),
             );
+            st.node_changed(n.first, Some(n));
         }
         if deleted == 0 {
             return Ok(0);
@@ -570,8 +622,10 @@ impl Db<'_> {
             if n.live == 0 {
                 // As in Redis, a node whose last live entry goes is removed.
                 b.delete_cf(cf, nk);
+                st.node_changed(n.first, None);
             } else {
                 b.put_cf(cf, nk, n.encode());
+                st.node_changed(n.first, Some(*n));
             }
         }
         meta.size -= deleted;
@@ -730,10 +784,13 @@ pub(crate) struct StreamSnapshot {
 }
 
 impl Db<'_> {
+    /// `edges`: also find the first and last live entries (two seeks); without, both are
+    /// `None` and must not be read.
     pub(crate) fn stream_snapshot(
         &self,
         ks: KeyspaceId,
         key: &[u8],
+        edges: bool,
     ) -> Result<Option<StreamSnapshot>> {
         let Some((meta, st)) = self.stream_meta(ks, key, self.now_ms())? else {
             return Ok(None);
@@ -753,7 +810,7 @@ impl Db<'_> {
             )?;
             Ok(e)
         };
-        let (first_id, last_live) = if meta.size > 0 {
+        let (first_id, last_live) = if edges && meta.size > 0 {
             (edge(false)?, edge(true)?)
         } else {
             (None, None)
@@ -793,8 +850,9 @@ impl Db<'_> {
         key: &[u8],
         meta: &Meta,
         entries: &[(StreamId, Vec<Bytes>)],
-    ) -> Result<()> {
+    ) -> Result<Option<StreamNode>> {
         let cf = self.cf(CF_SUB)?;
+        let mut last = None;
         for chunk in entries.chunks(NODE_MAX_ENTRIES as usize) {
             let node = Node {
                 first: chunk[0].0,
@@ -814,8 +872,9 @@ impl Db<'_> {
                     encode_entry(node.first, fields),
                 );
             }
+            last = Some(StreamNode(node));
         }
-        Ok(())
+        Ok(last)
     }
 
     /// The metadata of a stream with these counters.
@@ -829,11 +888,14 @@ impl Db<'_> {
         last_id: StreamId,
         entries_added: u64,
         max_deleted: StreamId,
+        tail: Option<StreamNode>,
     ) -> Result<()> {
         let st = State {
             last_id,
             entries_added,
             max_deleted,
+            tail: tail.map(|t| t.0),
+            tail_known: true,
         };
         self.put_stream_meta(b, ks, key, meta, &st)
     }

@@ -237,45 +237,52 @@ fn reply_ids(f: &Frame) -> Vec<Bytes> {
         .collect()
 }
 
-/// The binlog form of a pending entry as it is now: `XCLAIM ... 0 id TIME t RETRYCOUNT n
-/// FORCE JUSTID` recreates it exactly; without a pending entry, `XCLAIM ... 0 id JUSTID`
+/// The binlog form of pending entries as they are now: `XCLAIM ... 0 id TIME t RETRYCOUNT n
+/// FORCE JUSTID` recreates one exactly; without a pending entry, `XCLAIM ... 0 id JUSTID`
 /// drops one whose stream entry is gone (what the claim did) and changes nothing else.
 fn logged_pending(
     db: &storage::Db<'_>,
     ks: u32,
     key: &Bytes,
     group: &Bytes,
-    id: &Bytes,
-) -> Vec<Bytes> {
+    ids: &[Bytes],
+) -> Vec<Vec<Bytes>> {
     let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-    let nack = parse_id(id, 0, IdForm::Strict)
-        .ok()
-        .and_then(|sid| db.xpending_entry(ks, key, group, sid).ok().flatten());
-    match nack {
-        Some(n) => vec![
-            b("XCLAIM"),
-            key.clone(),
-            group.clone(),
-            n.consumer,
-            b("0"),
-            id.clone(),
-            b("TIME"),
-            b(&n.delivery_time.to_string()),
-            b("RETRYCOUNT"),
-            b(&n.delivery_count.to_string()),
-            b("FORCE"),
-            b("JUSTID"),
-        ],
-        None => vec![
-            b("XCLAIM"),
-            key.clone(),
-            group.clone(),
-            b("-"),
-            b("0"),
-            id.clone(),
-            b("JUSTID"),
-        ],
-    }
+    let parsed: Vec<StreamId> = ids
+        .iter()
+        .map(|id| parse_id(id, 0, IdForm::Strict).unwrap_or_default())
+        .collect();
+    let nacks = db
+        .xpending_entries(ks, key, group, &parsed)
+        .unwrap_or_else(|_| vec![None; ids.len()]);
+    ids.iter()
+        .zip(nacks)
+        .map(|(id, nack)| match nack {
+            Some(n) => vec![
+                b("XCLAIM"),
+                key.clone(),
+                group.clone(),
+                n.consumer,
+                b("0"),
+                id.clone(),
+                b("TIME"),
+                b(&n.delivery_time.to_string()),
+                b("RETRYCOUNT"),
+                b(&n.delivery_count.to_string()),
+                b("FORCE"),
+                b("JUSTID"),
+            ],
+            None => vec![
+                b("XCLAIM"),
+                key.clone(),
+                group.clone(),
+                b("-"),
+                b("0"),
+                id.clone(),
+                b("JUSTID"),
+            ],
+        })
+        .collect()
 }
 
 /// `XGROUP SETID key group last-id ENTRIESREAD n` as the group is now.
@@ -345,9 +352,7 @@ pub fn logged_group_change(
                     group.clone(),
                     consumer.clone(),
                 ]);
-                for id in &ids {
-                    out.push(logged_pending(db, ks, &key, &group, id));
-                }
+                out.extend(logged_pending(db, ks, &key, &group, &ids));
                 out.extend(logged_position(db, ks, &key, &group));
             }
         }
@@ -373,9 +378,7 @@ pub fn logged_group_change(
                     }));
                 }
             }
-            for id in &ids {
-                out.push(logged_pending(db, ks, &key, &group, id));
-            }
+            out.extend(logged_pending(db, ks, &key, &group, &ids));
             out.extend(logged_position(db, ks, &key, &group));
         }
         _ => out.push(args.to_vec()),

@@ -582,7 +582,17 @@ fn stream_pending_and_consumer_listings_match_redis_server() {
         &["XADD", "s", "2-1", "a", "2"],
         &["XADD", "s", "3-1", "a", "3"],
         &["XADD", "s", "4-1", "a", "4"],
-        &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "s",
+            ">",
+        ],
         &["XREADGROUP", "GROUP", "g", "bob", "STREAMS", "s", ">"],
         &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0"],
         &["XCLAIM", "s", "g", "carol", "0", "3-1", "RETRYCOUNT", "7"],
@@ -655,7 +665,11 @@ fn stream_pending_and_consumer_listings_match_redis_server() {
         }
         for cmd in script {
             let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
-            assert_eq!(send(&mut s, &args), send(&mut r, &args), "RESP{proto}: {cmd:?}");
+            assert_eq!(
+                send(&mut s, &args),
+                send(&mut r, &args),
+                "RESP{proto}: {cmd:?}"
+            );
         }
         for cmd in listings {
             let args: Vec<Vec<u8>> = cmd.iter().map(|a| a.as_bytes().to_vec()).collect();
