@@ -463,9 +463,25 @@ impl Sync {
                 }
             }
         }
+        // The namespace's function libraries (FUNCTION LOAD ... REPLACE); later loads,
+        // deletions and flushes arrive as records.
+        let libraries = st
+            .function_libraries(Some(base))
+            .map_err(|e| Stop::Fatal(e.to_string()))?;
+        if !libraries.is_empty() {
+            let mut out = bytes::BytesMut::new();
+            for lib in &libraries {
+                let args: [&[u8]; 4] = [b"FUNCTION", b"LOAD", b"REPLACE", &lib.code];
+                encode_request(&args, &mut out);
+            }
+            send_and_check(dst, &out, libraries.len()).await?;
+        }
         drop(engine);
         let _ = Staging::discard(&root);
-        eprintln!("strata-sync: snapshot copied: {copied} keys");
+        eprintln!(
+            "strata-sync: snapshot copied: {copied} keys, {} function libraries",
+            libraries.len()
+        );
         self.progress.phase = "streaming";
         Ok(base)
     }

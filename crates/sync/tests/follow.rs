@@ -361,6 +361,11 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .arg("inf")
         .arg("b")
         .ignore();
+    // A function library (copied with the snapshot; a later one arrives as a record).
+    p.cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("#!lua name=before\nredis.register_function('f1', function() return 1 end)")
+        .ignore();
     // A stream with a consumer group (copied with its pending list).
     p.cmd("SELECT").arg(0).ignore();
     for i in 1..=5 {
@@ -406,6 +411,11 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         .arg(5)
         .query(&mut app)
         .expect("swapdb");
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("#!lua name=after\nredis.register_function('f2', function() return 2 end)")
+        .query(&mut app)
+        .expect("function load");
     // Group changes in the stream of changes: a read, an acknowledgement, a claim.
     let _: () = redis::cmd("SELECT").arg(0).query(&mut app).expect("select");
     let _: redis::Value = redis::cmd("XREADGROUP")
@@ -455,6 +465,21 @@ fn follows_a_namespace_into_redis_survives_kill_9_and_stops_when_it_is_dropped()
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut target = conn(dst, "");
+    for lib in ["before", "after"] {
+        let library = |c: &mut redis::Connection| -> String {
+            let v: redis::Value = redis::cmd("FUNCTION")
+                .arg("LIST")
+                .arg("LIBRARYNAME")
+                .arg(lib)
+                .arg("WITHCODE")
+                .query(c)
+                .unwrap_or(redis::Value::Nil);
+            format!("{v:?}")
+        };
+        let (src_lib, dst_lib) = (library(&mut app), library(&mut target));
+        assert!(src_lib.contains("lua"), "{src_lib}");
+        assert_eq!(dst_lib, src_lib, "function library {lib}");
+    }
     let want = dump(&mut app);
     assert!(want.len() > 3000, "{} keys", want.len());
     let got = dump(&mut target);
