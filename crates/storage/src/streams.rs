@@ -268,12 +268,17 @@ fn encode_entry(node: StreamId, fields: &[Bytes]) -> Vec<u8> {
 fn decode_entry(v: &[u8]) -> Option<(StreamId, Vec<Bytes>)> {
     let node = StreamId::decode(v)?;
     let pairs = u32::from_be_bytes(v.get(16..20)?.try_into().ok()?) as usize;
+    // One copy of the record; the fields are slices of it.
+    let all = Bytes::copy_from_slice(v.get(20..)?);
     let mut fields = Vec::with_capacity(pairs.min(1 << 16) * 2);
-    let mut at = 20;
+    let mut at = 0;
     for _ in 0..pairs * 2 {
-        let len = u32::from_be_bytes(v.get(at..at + 4)?.try_into().ok()?) as usize;
+        let len = u32::from_be_bytes(all.get(at..at + 4)?.try_into().ok()?) as usize;
         at += 4;
-        fields.push(Bytes::copy_from_slice(v.get(at..at + len)?));
+        if at + len > all.len() {
+            return None;
+        }
+        fields.push(all.slice(at..at + len));
         at += len;
     }
     Some((node, fields))
