@@ -451,7 +451,7 @@ pub fn run_write(
     // still runs as a unit: under its keys' locks, re-checking where its database is.
     let described = storage.logged();
     if crate::replication::is_replica(shared) {
-        if shared.with_config(|c| c.get_bool("replica-read-only")) {
+        if shared.hot.replica_read_only.load(Ordering::Relaxed) {
             // Checked as a master, but the server became a replica since (REPLICAOF,
             // FAILOVER): refused, never applied as a write no master will have.
             return Frame::error("READONLY You can't write against a read only replica.");

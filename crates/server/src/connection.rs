@@ -648,7 +648,7 @@ async fn execute_scripts(
 ) {
     let batch = std::mem::take(run);
     let threshold =
-        Duration::from_millis(shared.with_config(|c| c.get_u64("busy-reply-threshold")));
+        Duration::from_millis(shared.hot.busy_reply_threshold_ms.load(Ordering::Relaxed));
     let replies: Vec<Frame> = if shared.scripts.busy(threshold) {
         vec![Frame::error(crate::scripting::BUSY); batch.len()]
     } else {
@@ -869,7 +869,7 @@ pub async fn execute(shared: &Arc<Shared>, session: &mut Session, args: Vec<Byte
         // scripts one after the other), unless the running one is already past the threshold.
         if let Ok(i) = checked {
             let threshold =
-                Duration::from_millis(shared.with_config(|c| c.get_u64("busy-reply-threshold")));
+                Duration::from_millis(shared.hot.busy_reply_threshold_ms.load(Ordering::Relaxed));
             if TABLE[i].flags & flags::RUNS_SCRIPT != 0 {
                 if shared.scripts.busy(threshold) {
                     return Frame::error(crate::scripting::BUSY);

@@ -71,6 +71,11 @@ pub fn apply_config(shared: &Shared) {
         shared.slowlog.trim(c.get_u64("slowlog-max-len") as usize);
         h.latency_threshold_ms
             .store(c.get_u64("latency-monitor-threshold"), r);
+        h.busy_reply_threshold_ms
+            .store(c.get_u64("busy-reply-threshold"), r);
+        h.replica_read_only
+            .store(c.get_bool("replica-read-only"), r);
+        h.databases.store(c.get_u64("databases"), r);
         let (hard, soft, secs) =
             crate::pubsub::parse_output_limits(c.get("client-output-buffer-limit"))
                 .ok()

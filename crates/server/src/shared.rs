@@ -116,6 +116,12 @@ pub struct HotConfig {
     pub latency_threshold_ms: AtomicU64,
     /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`: RESTORE does not check payload CRCs (tests).
     pub skip_restore_checksum: std::sync::atomic::AtomicBool,
+    /// `busy-reply-threshold` (alias `lua-time-limit`), milliseconds.
+    pub busy_reply_threshold_ms: AtomicU64,
+    /// `replica-read-only`.
+    pub replica_read_only: std::sync::atomic::AtomicBool,
+    /// `databases`.
+    pub databases: AtomicU64,
 }
 
 pub struct Shared {
@@ -320,7 +326,9 @@ impl Shared {
     }
 
     pub fn databases(&self) -> u32 {
-        self.with_config(|c| c.get_i64("databases") as u32)
+        self.hot
+            .databases
+            .load(std::sync::atomic::Ordering::Relaxed) as u32
     }
 
     pub fn bump(&self, counter: &AtomicU64, n: u64) {

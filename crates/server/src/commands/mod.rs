@@ -677,7 +677,10 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
         && (spec.name != "function" || crate::scripting::functions::function_writes(args));
     if writes {
         if crate::replication::is_replica(shared)
-            && shared.with_config(|c| c.get_bool("replica-read-only"))
+            && shared
+                .hot
+                .replica_read_only
+                .load(std::sync::atomic::Ordering::Relaxed)
         {
             shared
                 .stat(idx, args)

@@ -352,7 +352,11 @@ pub fn lcs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let (a, b) = (&values[0], &values[1]);
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u128 + 1) * (blen as u128 + 1);
-    let max = ctx.shared.with_config(|c| c.get_u64("proto-max-bulk-len")) as u128;
+    let max = ctx
+        .shared
+        .hot
+        .max_bulk_len
+        .load(std::sync::atomic::Ordering::Relaxed) as u128;
     if cells * 4 > max {
         return Frame::error(
             "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",

@@ -383,7 +383,7 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Fr
                 // A script that declares it may write is refused before it starts when the
                 // server cannot take writes (legacy scripts: at their first write, as Redis).
                 if crate::replication::is_replica(shared)
-                    && shared.with_config(|c| c.get_bool("replica-read-only"))
+                    && shared.hot.replica_read_only.load(Ordering::Relaxed)
                 {
                     return Err(Frame::error(
                         "READONLY You can't write against a read only replica.",
