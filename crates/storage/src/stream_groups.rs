@@ -959,46 +959,41 @@ impl Db<'_> {
         let prefix = w.k.pel_prefix(group);
         let mut from = prefix.clone();
         from.extend_from_slice(&start.encode());
-        // The pending entries from `start`, in order, as many as the loop may examine plus one
-        // (the cursor).
-        let mut nacks: Vec<Nack> = Vec::new();
-        let want = attempts.saturating_add(1);
-        self.walk_prefix(&prefix, Some(from), |rest, v| {
-            let id = StreamId::decode(rest).ok_or_else(|| corrupt("pending key"))?;
-            nacks.push(decode_nack(id, v).ok_or_else(|| corrupt("pending entry"))?);
-            Ok((nacks.len() as u64) < want)
-        })?;
+        // The pending entries from `start`, in order, examined as they are read (never
+        // gathered: COUNT may be large); the first one not examined is the cursor.
         let mut claimed = Vec::new();
         let mut deleted = Vec::new();
         let mut consumer_ready = false;
-        let mut i = 0usize;
-        while attempts > 0 && left > 0 && i < nacks.len() {
+        let mut cursor = StreamId::MIN;
+        self.walk_prefix(&prefix, Some(from), |rest, v| {
+            let id = StreamId::decode(rest).ok_or_else(|| corrupt("pending key"))?;
+            if attempts == 0 || left == 0 {
+                cursor = id;
+                return Ok(false);
+            }
             attempts -= 1;
-            let nack = nacks[i].clone();
-            i += 1;
-            let entry = self.stream_entry(&snap, key, nack.id)?;
-            let Some(fields) = entry else {
+            let nack = decode_nack(id, v).ok_or_else(|| corrupt("pending entry"))?;
+            let Some(fields) = self.stream_entry(&snap, key, id)? else {
                 self.drop_nack(&mut w, &nack)?;
-                deleted.push(nack.id);
+                deleted.push(id);
                 left -= 1;
-                continue;
+                return Ok(true);
             };
             if min_idle > 0 && now.saturating_sub(nack.delivery_time) < min_idle {
-                continue;
+                return Ok(true);
             }
             if !consumer_ready {
                 self.work_consumer(&mut w, consumer, now, true)?;
                 consumer_ready = true;
             }
-            let id = nack.id;
             self.claim_one(&mut w, consumer, nack, true, now, None, justid)?;
             claimed.push(Delivered {
                 id,
                 fields: (!justid).then_some(fields),
             });
             left -= 1;
-        }
-        let cursor = nacks.get(i).map_or(StreamId::MIN, |n| n.id);
+            Ok(true)
+        })?;
         self.finish(w)?;
         Ok(Some(AutoClaimed {
             cursor,
