@@ -163,7 +163,7 @@ pub fn random_commands(rnd: &mut impl FnMut(usize) -> usize, tag: &str) -> Vec<V
     let k = |p: &str, rnd: &mut dyn FnMut(usize) -> usize| format!("{p}{}", rnd(12));
     let m = |rnd: &mut dyn FnMut(usize) -> usize| format!("m{}", rnd(20));
     let v = |rnd: &mut dyn FnMut(usize) -> usize| format!("{tag}-{}", rnd(1000));
-    let one: Vec<String> = match rnd(30) {
+    let one: Vec<String> = match rnd(38) {
         0 => vec!["SET".into(), k("s", rnd), v(rnd)],
         1 => vec![
             "SET".into(),
@@ -217,6 +217,65 @@ pub fn random_commands(rnd: &mut impl FnMut(usize) -> usize, tag: &str) -> Vec<V
         26 => vec!["LPUSH".into(), format!("q{}", rnd(3)), v(rnd)],
         27 => vec!["PERSIST".into(), k("s", rnd)],
         28 => vec!["INCR".into(), k("n", rnd)],
+        // Streams: auto IDs, approximate trimming, consumer groups (deliveries, claims).
+        29 => vec!["XADD".into(), k("x", rnd), "*".into(), "f".into(), v(rnd)],
+        30 => vec![
+            "XADD".into(),
+            k("x", rnd),
+            "MAXLEN".into(),
+            "~".into(),
+            "20".into(),
+            "*".into(),
+            "f".into(),
+            v(rnd),
+        ],
+        31 => vec![
+            "XGROUP".into(),
+            "CREATE".into(),
+            k("x", rnd),
+            "g".into(),
+            "0".into(),
+            "MKSTREAM".into(),
+        ],
+        32 => vec![
+            "XREADGROUP".into(),
+            "GROUP".into(),
+            "g".into(),
+            format!("c{}", rnd(3)),
+            "COUNT".into(),
+            "2".into(),
+            "STREAMS".into(),
+            k("x", rnd),
+            ">".into(),
+        ],
+        33 => vec![
+            "XAUTOCLAIM".into(),
+            k("x", rnd),
+            "g".into(),
+            format!("c{}", rnd(3)),
+            "0".into(),
+            "0".into(),
+            "COUNT".into(),
+            "2".into(),
+        ],
+        34 => vec!["XTRIM".into(), k("x", rnd), "MAXLEN".into(), "30".into()],
+        35 => vec![
+            "GEOADD".into(),
+            k("g", rnd),
+            format!("{}.5", rnd(170)),
+            format!("{}.25", rnd(80)),
+            m(rnd),
+        ],
+        36 => vec![
+            "GEORADIUS".into(),
+            k("g", rnd),
+            "10".into(),
+            "10".into(),
+            "5000".into(),
+            "km".into(),
+            "STORE".into(),
+            k("g", rnd),
+        ],
         _ => {
             return vec![
                 vec!["MULTI".into()],
