@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Strata needs on Debian, if missing:
 #   libclang-dev + clang (bindgen for the RocksDB bindings), redis-tools (redis-cli,
-#   redis-benchmark) and redis-server (the reference peer in tests and benchmarks).
+#   redis-benchmark), redis-server (the reference peer in tests and benchmarks), redis-sentinel
+#   and prometheus-redis-exporter (the stock exporter, pointed at Strata in a test).
 # Usage: scripts/deps.sh [build|test]   (build = only what compiling needs)
 set -euo pipefail
 want=(libclang-dev clang)
 if [ "${1:-test}" != build ]; then
-  want+=(redis-tools redis-server redis-sentinel)
+  want+=(redis-tools redis-server redis-sentinel prometheus-redis-exporter)
 fi
 missing=()
 for p in "${want[@]}"; do

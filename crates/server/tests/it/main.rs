@@ -12,6 +12,7 @@ mod geo;
 mod hashes;
 mod keys;
 mod namespaces;
+mod observability;
 mod protocol;
 mod pubsub;
 mod reclaim;

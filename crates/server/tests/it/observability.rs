@@ -1,0 +1,224 @@
+//! Observability with the tools operators already run: Debian's
+//! `prometheus-redis-exporter`, unmodified, pointed at Strata.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::replication::{replica_of, wait_caught_up};
+use crate::util::{free_port, Reply, Server};
+
+/// One sample of the Prometheus text exposition format.
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses the Prometheus text format (version 0.0.4): `# HELP` / `# TYPE` comments, then
+/// `name{label="value",...} value [timestamp]` lines, label values with `\\`, `\"` and `\n`
+/// escapes. A malformed line is an error naming it.
+fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| format!("line {}: {why}: {line}", n + 1);
+        let name_end = line
+            .find(|c: char| c == '{' || c == ' ')
+            .ok_or_else(|| bad("no value"))?;
+        let name = &line[..name_end];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
+            return Err(bad("bad metric name"));
+        }
+        let mut labels = BTreeMap::new();
+        let mut rest = &line[name_end..];
+        if let Some(body) = rest.strip_prefix('{') {
+            let mut chars = body.char_indices().peekable();
+            let mut end = None;
+            loop {
+                // Skip separators, find `}` or a label name.
+                while let Some(&(_, c)) = chars.peek() {
+                    if c == ',' || c == ' ' {
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                match chars.peek() {
+                    Some(&(i, '}')) => {
+                        end = Some(i);
+                        break;
+                    }
+                    None => return Err(bad("unterminated labels")),
+                    _ => {}
+                }
+                let mut key = String::new();
+                for (_, c) in chars.by_ref() {
+                    if c == '=' {
+                        break;
+                    }
+                    key.push(c);
+                }
+                if chars.next().map(|(_, c)| c) != Some('"') {
+                    return Err(bad("label value not quoted"));
+                }
+                let mut value = String::new();
+                let mut closed = false;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => match chars.next().map(|(_, c)| c) {
+                            Some('n') => value.push('\n'),
+                            Some(e @ ('\\' | '"')) => value.push(e),
+                            _ => return Err(bad("bad escape")),
+                        },
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        c => value.push(c),
+                    }
+                }
+                if !closed {
+                    return Err(bad("unterminated label value"));
+                }
+                labels.insert(key, value);
+            }
+            let end = end.ok_or_else(|| bad("unterminated labels"))?;
+            rest = &body[end + 1..];
+        }
+        let mut fields = rest.split_whitespace();
+        let raw = fields.next().ok_or_else(|| bad("no value"))?;
+        let value = match raw {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            v => v.parse().map_err(|_| bad("value is not a number"))?,
+        };
+        out.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let at = body.find("\r\n\r\n")?;
+    body[..at]
+        .starts_with("HTTP/1.")
+        .then(|| body[at + 4..].to_string())
+}
+
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+/// The stock exporter against a Strata master with a replica: every number it reports is
+/// Strata's, nothing fails to scrape.
+#[test]
+fn the_stock_prometheus_exporter_scrapes_strata_without_errors() {
+    let master = Server::start(&[]);
+    let replica = replica_of(&master, &[]);
+    let mut c = master.client();
+    for i in 0..25 {
+        assert!(c.cmd(&["SET", &format!("k{i}"), "v"]).is_ok());
+    }
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "in-db3", "x", "EX", "1000"]);
+    c.cmd(&["SELECT", "0"]);
+    // An error, for the error counters.
+    assert!(c.cmd(&["INCR", "k1"]).is_error());
+    wait_caught_up(&master, &replica, Duration::from_secs(20));
+
+    let port = free_port();
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let mut exporter = Command::new("prometheus-redis-exporter")
+        .args([
+            "-redis.addr",
+            &format!("redis://127.0.0.1:{}", master.port),
+            "-web.listen-address",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log.reopen().expect("log")))
+        .spawn()
+        .expect("prometheus-redis-exporter (Debian's package; scripts/deps.sh installs it)");
+    let t = Instant::now();
+    let text = loop {
+        if let Some(body) = http_get(port, "/metrics") {
+            if body.contains("redis_up") {
+                break body;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the exporter never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    let samples = parse_exposition(&text).expect("the exposition parses");
+    let v = |name: &str, labels: &[(&str, &str)]| {
+        value(&samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}"))
+    };
+    assert_eq!(v("redis_up", &[]), 1.0);
+    assert!(v("redis_connected_clients", &[]) >= 1.0);
+    let dbsize = c.cmd(&["DBSIZE"]).int() as f64;
+    assert_eq!(v("redis_db_keys", &[("db", "db0")]), dbsize);
+    assert_eq!(v("redis_db_keys", &[("db", "db3")]), 1.0);
+    assert_eq!(v("redis_db_keys_expiring", &[("db", "db3")]), 1.0);
+    assert!(v("redis_commands_total", &[("cmd", "set")]) >= 26.0);
+    assert_eq!(v("redis_slowlog_length", &[]), 0.0);
+    assert_eq!(v("redis_errors_total", &[("err", "ERR")]), 1.0);
+    // Replication: the replica is seen with its offset and lag.
+    assert_eq!(v("redis_connected_slaves", &[]), 1.0);
+    let offset =
+        value(&samples, "redis_connected_slave_offset_bytes", &[]).expect("the replica's offset");
+    assert!(offset > 0.0, "replica offset {offset}");
+    assert!(value(&samples, "redis_connected_slave_lag_seconds", &[]).is_some());
+    assert_eq!(v("redis_exporter_last_scrape_error", &[]), 0.0);
+    assert!(v("redis_uptime_in_seconds", &[]) >= 0.0);
+    let logged = std::fs::read_to_string(log.path()).unwrap_or_default();
+    assert!(
+        !logged.contains("level=error") && !logged.contains("level=warn"),
+        "exporter log:\n{logged}"
+    );
+    assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
+}
+
+#[test]
+fn the_exposition_parser_reads_the_format_and_refuses_garbage() {
+    let text = "# HELP a doc\n# TYPE a gauge\na 1\nb{x=\"q\\\"uote\",y=\"n\\nl\"} 2.5 1700000000\nc{} +Inf\n";
+    let s = parse_exposition(text).expect("parses");
+    assert_eq!(s.len(), 3);
+    assert_eq!(s[1].labels.get("x").map(String::as_str), Some("q\"uote"));
+    assert_eq!(s[1].labels.get("y").map(String::as_str), Some("n\nl"));
+    assert_eq!(s[2].value, f64::INFINITY);
+    for bad in ["a", "a{x=1} 2", "a{x=\"1\" 2", "a x", "{x=\"1\"} 2"] {
+        assert!(parse_exposition(bad).is_err(), "{bad}");
+    }
+}
