@@ -28,9 +28,7 @@ fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
             continue;
         }
         let bad = |why: &str| format!("line {}: {why}: {line}", n + 1);
-        let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
-            .ok_or_else(|| bad("no value"))?;
+        let name_end = line.find(['{', ' ']).ok_or_else(|| bad("no value"))?;
         let name = &line[..name_end];
         if name.is_empty()
             || !name
@@ -43,8 +41,7 @@ fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
         let mut rest = &line[name_end..];
         if let Some(body) = rest.strip_prefix('{') {
             let mut chars = body.char_indices().peekable();
-            let mut end = None;
-            loop {
+            let end = loop {
                 // Skip separators, find `}` or a label name.
                 while let Some(&(_, c)) = chars.peek() {
                     if c == ',' || c == ' ' {
@@ -54,10 +51,7 @@ fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
                     }
                 }
                 match chars.peek() {
-                    Some(&(i, '}')) => {
-                        end = Some(i);
-                        break;
-                    }
+                    Some(&(i, '}')) => break i,
                     None => return Err(bad("unterminated labels")),
                     _ => {}
                 }
@@ -91,8 +85,7 @@ fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
                     return Err(bad("unterminated label value"));
                 }
                 labels.insert(key, value);
-            }
-            let end = end.ok_or_else(|| bad("unterminated labels"))?;
+            };
             rest = &body[end + 1..];
         }
         let mut fields = rest.split_whitespace();
