@@ -97,6 +97,9 @@ pub static PARAMS: &[Param] = &[
     p("databases", int(1, 16), "16", false),
     p("hz", int(1, 500), "10", true),
     p("worker-threads", int(0, 256), "0", false),
+    // The built-in Prometheus endpoint (docs/monitoring.md): off unless a port is given.
+    p("metrics-port", int(0, 65535), "0", false),
+    p("metrics-bind", STR, "127.0.0.1", false),
     // Security.
     p("requirepass", STR, "", true),
     // Protocol limits.

@@ -12,6 +12,7 @@ pub mod connection;
 pub mod diskguard;
 pub mod info;
 pub mod latency;
+pub mod metrics;
 pub mod namespace;
 pub mod notify;
 pub mod pubsub;

@@ -111,6 +111,11 @@ impl Namespaces {
             .map(|(ns, _)| ns.clone())
     }
 
+    /// How many namespaces there are.
+    pub fn count(&self) -> usize {
+        self.by_name.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn token_used(&self, token: &str) -> bool {
         let map = self.by_name.read().unwrap_or_else(|p| p.into_inner());
         map.values().any(|(_, t)| t == token)

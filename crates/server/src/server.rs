@@ -268,6 +268,19 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
         shared.shutdown.cancel();
     }
     let maintenance = tokio::spawn(maintenance(shared.clone()));
+    let metrics_port = shared.with_config(|c| c.get_u64("metrics-port"));
+    if metrics_port > 0 {
+        let bind = shared.with_config(|c| c.get("metrics-bind").to_string());
+        match TcpListener::bind((bind.as_str(), metrics_port as u16)).await {
+            Ok(l) => {
+                tracing::info!(address = %format!("{bind}:{metrics_port}"), "metrics endpoint up");
+                tokio::spawn(crate::metrics::serve(l, shared.clone()));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for metrics on {bind}:{metrics_port}")
+            }
+        }
+    }
     let mut next = 0usize;
     loop {
         tokio::select! {

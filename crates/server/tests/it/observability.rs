@@ -215,3 +215,68 @@ fn the_exposition_parser_reads_the_format_and_refuses_garbage() {
         assert!(parse_exposition(bad).is_err(), "{bad}");
     }
 }
+
+/// Waits until `/metrics` shows `name` (with `labels`) at `want`.
+fn wait_metric(port: u16, name: &str, labels: &[(&str, &str)], want: f64) -> Vec<Sample> {
+    let t = Instant::now();
+    loop {
+        if let Some(body) = http_get(port, "/metrics") {
+            let samples = parse_exposition(&body).expect("the exposition parses");
+            if value(&samples, name, labels) == Some(want) {
+                return samples;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{name}{labels:?} never became {want}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The built-in endpoint: off by default; on `metrics-port`, Redis's numbers under the
+/// exporter's names and Strata's own, parsed as the text format; the storage-full gauge
+/// follows the state in and out; other paths are 404.
+#[test]
+fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
+    let port = free_port();
+    let s = Server::start(&["--metrics-port", &port.to_string()]);
+    let mut c = s.client();
+    for i in 0..40 {
+        assert!(c.cmd(&["SET", &format!("k{i}"), "some value"]).is_ok());
+    }
+    let samples = wait_metric(port, "redis_db_keys", &[("db", "db0")], 40.0);
+    let v = |name: &str, labels: &[(&str, &str)]| {
+        value(&samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}"))
+    };
+    assert_eq!(v("redis_up", &[]), 1.0);
+    assert!(v("redis_connected_clients", &[]) >= 1.0);
+    assert!(v("redis_commands_total", &[("cmd", "set")]) >= 40.0);
+    assert!(v("strata_binlog_last_offset", &[]) >= 40.0);
+    assert!(v("strata_binlog_segments", &[]) >= 1.0);
+    assert!(v("strata_storage_free_bytes", &[]) > 0.0);
+    assert!(value(&samples, "strata_rocksdb_memtable_bytes", &[("cf", "meta")]).is_some());
+    assert_eq!(v("strata_storage_full", &[("reason", "none")]), 0.0);
+    // Into the storage-full state and out again.
+    assert!(c.cmd(&["CONFIG", "SET", "max-db-size", "1"]).is_ok());
+    wait_metric(
+        port,
+        "strata_storage_full",
+        &[("reason", "max-db-size reached")],
+        1.0,
+    );
+    assert!(c.cmd(&["CONFIG", "SET", "max-db-size", "0"]).is_ok());
+    wait_metric(port, "strata_storage_full", &[("reason", "none")], 0.0);
+    // Only /metrics is served.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    raw.write_all(b"GET /other HTTP/1.0\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    let _ = raw.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    // Off by default: no endpoint without metrics-port.
+    let plain = Server::start(&[]);
+    assert_eq!(
+        plain.client().cmd(&["CONFIG", "GET", "metrics-port"]),
+        Reply::Array(vec![Reply::bulk("metrics-port"), Reply::bulk("0")])
+    );
+}
