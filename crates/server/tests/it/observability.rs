@@ -280,3 +280,43 @@ fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
         Reply::Array(vec![Reply::bulk("metrics-port"), Reply::bulk("0")])
     );
 }
+
+/// On a replica in a full sync (the master throttled to 8 MB/s), the transfer's progress
+/// moves on `/metrics` while it runs, then the link is up.
+#[test]
+fn transfer_progress_moves_on_metrics_during_a_full_sync() {
+    let master = Server::start(&["--max-replication-mb", "8"]);
+    crate::replication::fill(&master, 24);
+    let port = free_port();
+    let replica = replica_of(&master, &["--metrics-port", &port.to_string()]);
+    let mut seen: Vec<(f64, f64)> = Vec::new();
+    let t = Instant::now();
+    loop {
+        if let Some(body) = http_get(port, "/metrics") {
+            let samples = parse_exposition(&body).expect("the exposition parses");
+            if let (Some(done), Some(total)) = (
+                value(&samples, "strata_transfer_done_bytes", &[]),
+                value(&samples, "strata_transfer_total_bytes", &[]),
+            ) {
+                if total > 0.0 && seen.last().is_none_or(|l| l.0 != done) {
+                    seen.push((done, total));
+                }
+            }
+            if value(&samples, "strata_replica_link_up", &[]) == Some(1.0) {
+                break;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the replica never synced; progress seen {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let moving: Vec<&(f64, f64)> = seen.iter().filter(|(d, t)| *d < *t).collect();
+    assert!(
+        moving.len() >= 2 && moving.windows(2).all(|w| w[0].0 < w[1].0),
+        "progress should move while the transfer runs: {seen:?}"
+    );
+    assert!(seen.iter().all(|(d, t)| d <= t), "{seen:?}");
+    wait_caught_up(&master, &replica, Duration::from_secs(30));
+}

@@ -122,7 +122,7 @@ fn two_replicas_hold_exactly_the_masters_data_after_a_write_load() {
 }
 
 /// Fills the master with `mb` MB of incompressible values in large SST files.
-fn fill(master: &Server, mb: usize) {
+pub(crate) fn fill(master: &Server, mb: usize) {
     let mut c = master.client();
     let mut seed = 0x9e3779b97f4a7c15u64;
     let mut buf = Vec::new();
