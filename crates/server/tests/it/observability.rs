@@ -320,3 +320,43 @@ fn transfer_progress_moves_on_metrics_during_a_full_sync() {
     assert!(seen.iter().all(|(d, t)| d <= t), "{seen:?}");
     wait_caught_up(&master, &replica, Duration::from_secs(30));
 }
+
+/// The Grafana dashboard in docs/ is valid JSON and asks only for metrics the endpoint
+/// serves (the replica-only ones aside).
+#[test]
+fn the_grafana_dashboard_queries_metrics_that_exist() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana/strata.json");
+    let text = std::fs::read_to_string(&path).expect("docs/grafana/strata.json");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut wanted = std::collections::BTreeSet::new();
+    for panel in dash["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("redis_") || word.starts_with("strata_") {
+                    wanted.insert(word.to_string());
+                }
+            }
+        }
+    }
+    assert!(wanted.len() > 10, "{wanted:?}");
+    let port = free_port();
+    let s = Server::start(&["--metrics-port", &port.to_string()]);
+    s.client().cmd(&["SET", "k", "v"]);
+    let body = http_get(port, "/metrics").expect("/metrics");
+    let served: std::collections::BTreeSet<String> = parse_exposition(&body)
+        .expect("parses")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let replica_only = [
+        "strata_replica_link_up",
+        "strata_transfer_done_bytes",
+        "strata_transfer_total_bytes",
+    ];
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|w| !served.contains(*w) && !replica_only.contains(&w.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "the dashboard asks for {missing:?}");
+}
