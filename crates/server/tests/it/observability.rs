@@ -325,7 +325,8 @@ fn transfer_progress_moves_on_metrics_during_a_full_sync() {
 /// serves (the replica-only ones aside).
 #[test]
 fn the_grafana_dashboard_queries_metrics_that_exist() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana/strata.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/grafana/strata.json");
     let text = std::fs::read_to_string(&path).expect("docs/grafana/strata.json");
     let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
     let mut wanted = std::collections::BTreeSet::new();
@@ -342,7 +343,10 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
     assert!(wanted.len() > 10, "{wanted:?}");
     let port = free_port();
     let s = Server::start(&["--metrics-port", &port.to_string()]);
-    s.client().cmd(&["SET", "k", "v"]);
+    let mut c = s.client();
+    c.cmd(&["SET", "k", "v"]);
+    // An error reply, so that the error counters have a sample.
+    assert!(c.cmd(&["INCR", "k"]).is_error());
     let body = http_get(port, "/metrics").expect("/metrics");
     let served: std::collections::BTreeSet<String> = parse_exposition(&body)
         .expect("parses")
