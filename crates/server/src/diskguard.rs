@@ -302,3 +302,142 @@ pub fn refuse(shared: &Shared, db: u32, spec: &CommandSpec, args: &[Bytes]) -> O
     shared.guard.refused.fetch_add(1, Ordering::Relaxed);
     Some(resp::Frame::error(FULL_ERROR))
 }
+
+/// RocksDB's write stalls as the maintenance cycle sees them: whether writes are slowed
+/// (`rocksdb.actual-delayed-write-rate` > 0) or stopped (`rocksdb.is-write-stopped`), how
+/// many stalls there were and how long they lasted. Each start and end is logged once.
+#[derive(Default)]
+pub struct Stalls {
+    /// 0 none, 1 delayed, 2 stopped.
+    state: AtomicU8,
+    since_ms: AtomicU64,
+    pub count: AtomicU64,
+    pub total_ms: AtomicU64,
+}
+
+/// A stall's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stall {
+    None,
+    Delayed,
+    Stopped,
+}
+
+impl Stall {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stall::None => "none",
+            Stall::Delayed => "delayed",
+            Stall::Stopped => "stopped",
+        }
+    }
+
+    fn from_u8(v: u8) -> Stall {
+        match v {
+            1 => Stall::Delayed,
+            2 => Stall::Stopped,
+            _ => Stall::None,
+        }
+    }
+}
+
+/// What changed between two observations.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StallChange {
+    Started(Stall),
+    /// It ended (or changed kind) after this long.
+    Ended {
+        was: Stall,
+        after_ms: u64,
+    },
+}
+
+impl Stalls {
+    pub fn current(&self) -> Stall {
+        Stall::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Records an observation at `now_ms`: the changes it makes (none, a start, an end, or an
+    /// end and a start when the kind changes).
+    pub fn observe(&self, now: Stall, now_ms: u64) -> Vec<StallChange> {
+        let was = self.current();
+        if was == now {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if was != Stall::None {
+            let after_ms = now_ms.saturating_sub(self.since_ms.load(Ordering::Relaxed));
+            self.total_ms.fetch_add(after_ms, Ordering::Relaxed);
+            out.push(StallChange::Ended { was, after_ms });
+        }
+        if now != Stall::None {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            self.since_ms.store(now_ms, Ordering::Relaxed);
+            out.push(StallChange::Started(now));
+        }
+        self.state.store(now as u8, Ordering::Relaxed);
+        out
+    }
+}
+
+/// One maintenance cycle's look at the engine's stall conditions; logs each change once.
+pub fn watch_stalls(shared: &Shared) {
+    let storage = shared.storage();
+    let cf = storage::ALL_CF_NAMES[0];
+    let now = if storage.property_int(cf, "rocksdb.is-write-stopped") > 0 {
+        Stall::Stopped
+    } else if storage.property_int(cf, "rocksdb.actual-delayed-write-rate") > 0 {
+        Stall::Delayed
+    } else {
+        Stall::None
+    };
+    for change in shared.stalls.observe(now, storage::now_ms()) {
+        match change {
+            StallChange::Started(kind) => tracing::warn!(
+                stall = kind.name(),
+                "RocksDB write stall started (L0 files, pending compaction or memtables over their limits)"
+            ),
+            StallChange::Ended { was, after_ms } => tracing::info!(
+                stall = was.name(),
+                after_ms,
+                "RocksDB write stall ended"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod stall_tests {
+    use super::*;
+
+    #[test]
+    fn stalls_are_counted_and_timed_once_per_change() {
+        let s = Stalls::default();
+        assert!(s.observe(Stall::None, 0).is_empty());
+        assert_eq!(
+            s.observe(Stall::Delayed, 100),
+            vec![StallChange::Started(Stall::Delayed)]
+        );
+        assert!(s.observe(Stall::Delayed, 150).is_empty());
+        assert_eq!(
+            s.observe(Stall::Stopped, 300),
+            vec![
+                StallChange::Ended {
+                    was: Stall::Delayed,
+                    after_ms: 200
+                },
+                StallChange::Started(Stall::Stopped)
+            ]
+        );
+        assert_eq!(
+            s.observe(Stall::None, 350),
+            vec![StallChange::Ended {
+                was: Stall::Stopped,
+                after_ms: 50
+            }]
+        );
+        assert_eq!(s.count.load(Ordering::Relaxed), 2);
+        assert_eq!(s.total_ms.load(Ordering::Relaxed), 250);
+        assert_eq!(s.current(), Stall::None);
+    }
+}

@@ -481,6 +481,18 @@ fn storage_section(shared: &Shared, out: &mut String) {
         "storage_writes_refused",
         g.refused.load(Ordering::Relaxed),
     );
+    let st = &shared.stalls;
+    line(out, "rocksdb_write_stall", st.current().name());
+    line(
+        out,
+        "rocksdb_write_stalls",
+        st.count.load(Ordering::Relaxed),
+    );
+    line(
+        out,
+        "rocksdb_write_stall_ms",
+        st.total_ms.load(Ordering::Relaxed),
+    );
     line(
         out,
         "storage_ballast",

@@ -334,6 +334,19 @@ pub fn render(shared: &Shared) -> String {
             "rocksdb.actual-delayed-write-rate",
         ) as f64,
     );
+    let stall = shared.stalls.current();
+    b.gauges(
+        "strata_rocksdb_write_stall",
+        "1 for the stall in progress (delayed or stopped), 0 with kind=\"none\"",
+        vec![(
+            vec![("kind".to_string(), stall.name().to_string())],
+            if stall == crate::diskguard::Stall::None {
+                0.0
+            } else {
+                1.0
+            },
+        )],
+    );
     b.gauge(
         "strata_rocksdb_block_cache_bytes",
         "Bytes in the block cache",

@@ -656,6 +656,7 @@ async fn maintenance(shared: Arc<Shared>) {
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
         // Storage full? Measured every cycle, not only after compactions.
         crate::diskguard::check(&shared);
+        crate::diskguard::watch_stalls(&shared);
         let per_cycle = shared.with_config(|c| c.get_u64("active-expire-keys-per-cycle")) as usize;
         // A replica deletes nothing by itself: its master's DELs come through the stream.
         let per_cycle = if shared.hot.active_expire_paused.load(Ordering::Relaxed)

@@ -169,6 +169,8 @@ pub struct Shared {
     pub failpoints: crate::commitlog::FailPoints,
     pub syncer: crate::commitlog::Syncer,
     pub guard: crate::diskguard::Guard,
+    /// RocksDB write stalls seen by the maintenance cycle.
+    pub stalls: crate::diskguard::Stalls,
     pub repl: crate::replication::Repl,
     pub namespaces: crate::namespace::Namespaces,
     /// Lua scripts: the interpreter, its cache, the running script (`scripting`).
@@ -278,6 +280,7 @@ impl Shared {
             failpoints: Default::default(),
             syncer: Default::default(),
             guard: Default::default(),
+            stalls: Default::default(),
             repl,
             namespaces: Default::default(),
             scripts: Default::default(),

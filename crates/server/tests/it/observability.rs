@@ -257,6 +257,11 @@ fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
     assert!(v("strata_storage_free_bytes", &[]) > 0.0);
     assert!(value(&samples, "strata_rocksdb_memtable_bytes", &[("cf", "meta")]).is_some());
     assert_eq!(v("strata_storage_full", &[("reason", "none")]), 0.0);
+    // Write stalls: none now, counted in INFO and here.
+    assert_eq!(v("strata_rocksdb_write_stall", &[("kind", "none")]), 0.0);
+    assert_eq!(v("strata_storage_rocksdb_write_stalls", &[]), 0.0);
+    let info = c.cmd(&["INFO", "storage"]).text();
+    assert!(info.contains("rocksdb_write_stall:none\r\n"), "{info}");
     // Into the storage-full state and out again.
     assert!(c.cmd(&["CONFIG", "SET", "max-db-size", "1"]).is_ok());
     wait_metric(
