@@ -803,6 +803,16 @@ pub struct Syncer {
     /// Group commits done, and the microseconds they took (INFO).
     pub syncs: AtomicU64,
     pub sync_us: AtomicU64,
+    /// Every fsync of the write-ahead log (group commits and `everysec`'s), in seconds
+    /// (`strata_fsync_duration_seconds` on /metrics).
+    pub latency: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// The fsync histogram's buckets: 50 us to about 3.3 s, doubling.
+fn fsync_buckets() -> prometheus_client::metrics::histogram::Histogram {
+    prometheus_client::metrics::histogram::Histogram::new(
+        prometheus_client::metrics::histogram::exponential_buckets(0.000_05, 2.0, 17),
+    )
 }
 
 impl Default for Syncer {
@@ -813,6 +823,7 @@ impl Default for Syncer {
             done: tokio::sync::watch::channel((0, 0)).0,
             syncs: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
+            latency: fsync_buckets(),
         }
     }
 }
@@ -844,6 +855,7 @@ impl Syncer {
                     me.syncs.fetch_add(1, Ordering::Relaxed);
                     me.sync_us
                         .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    me.latency.observe(t.elapsed().as_secs_f64());
                     if let Err(e) = synced {
                         failures += 1;
                         tracing::error!(error = %e, "fsync failed");

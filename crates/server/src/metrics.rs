@@ -377,6 +377,11 @@ pub fn render(shared: &Shared) -> String {
             b.gauge(metric, help, v);
         }
     }
+    b.reg.register(
+        "strata_fsync_duration_seconds",
+        "Write-ahead log fsyncs (group commits, everysec's)",
+        shared.syncer.latency.clone(),
+    );
     if let Some(v) = num(get("stats", "sync_full")) {
         b.counter("strata_full_syncs", "Full syncs served", v);
     }

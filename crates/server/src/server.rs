@@ -737,8 +737,13 @@ async fn maintenance(shared: Arc<Shared>) {
             }
             if shared.storage().durability() == Durability::EverySec {
                 let sh = shared.clone();
-                if let Ok(Err(e)) =
-                    tokio::task::spawn_blocking(move || sh.storage().sync_wal()).await
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || {
+                    let t = Instant::now();
+                    let r = sh.storage().sync_wal();
+                    sh.syncer.latency.observe(t.elapsed().as_secs_f64());
+                    r
+                })
+                .await
                 {
                     tracing::error!(error = %e, "everysec WAL fsync failed");
                 }

@@ -240,7 +240,12 @@ fn wait_metric(port: u16, name: &str, labels: &[(&str, &str)], want: f64) -> Vec
 #[test]
 fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
     let port = free_port();
-    let s = Server::start(&["--metrics-port", &port.to_string()]);
+    let s = Server::start(&[
+        "--metrics-port",
+        &port.to_string(),
+        "--appendfsync",
+        "always",
+    ]);
     let mut c = s.client();
     for i in 0..40 {
         assert!(c.cmd(&["SET", &format!("k{i}"), "some value"]).is_ok());
@@ -257,6 +262,14 @@ fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
     assert!(v("strata_storage_free_bytes", &[]) > 0.0);
     assert!(value(&samples, "strata_rocksdb_memtable_bytes", &[("cf", "meta")]).is_some());
     assert_eq!(v("strata_storage_full", &[("reason", "none")]), 0.0);
+    // With appendfsync always, every acknowledged write waited for an fsync: measured.
+    assert!(v("strata_fsync_duration_seconds_count", &[]) >= 1.0);
+    assert!(value(
+        &samples,
+        "strata_fsync_duration_seconds_bucket",
+        &[("le", "+Inf")]
+    )
+    .is_some());
     // Write stalls: none now, counted in INFO and here.
     assert_eq!(v("strata_rocksdb_write_stall", &[("kind", "none")]), 0.0);
     assert_eq!(v("strata_storage_rocksdb_write_stalls", &[]), 0.0);
