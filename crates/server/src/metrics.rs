@@ -386,6 +386,11 @@ pub fn render(shared: &Shared) -> String {
         b.counter("strata_full_syncs", "Full syncs served", v);
     }
     b.gauge(
+        "strata_shutdown_stage",
+        "0 while serving; 1-5: the shutdown stage in progress; 6: shut down",
+        crate::server::shutdown_stage() as f64,
+    );
+    b.gauge(
         "strata_namespaces",
         "Namespaces (besides the default one)",
         shared.namespaces.count() as f64,
@@ -397,13 +402,11 @@ pub fn render(shared: &Shared) -> String {
     out
 }
 
-/// Serves `/metrics` until shutdown. Requests are bounded (8 KB, 5 s); anything else is 404.
+/// Serves `/metrics` until the process ends (through the shutdown's stages, which it
+/// reports). Requests are bounded (8 KB, 5 s); anything else is 404.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shared.shutdown.cancelled() => return,
-        };
+        let accepted = listener.accept().await;
         let Ok((mut stream, _)) = accepted else {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;

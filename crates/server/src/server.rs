@@ -2,7 +2,7 @@
 //! statistics) and shutdown.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -441,8 +441,17 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
 /// How long stage 5 may take to sync the binlog and flush the memtables.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(15);
 
+/// The shutdown stage in progress: 0 while serving, 1-5 during the staged shutdown, 6 once it
+/// is done (`strata_shutdown_stage` on /metrics, which answers until the process ends).
+static SHUTDOWN_STAGE: AtomicU64 = AtomicU64::new(0);
+
+pub fn shutdown_stage() -> u64 {
+    SHUTDOWN_STAGE.load(Ordering::Relaxed)
+}
+
 /// Logs the end of a shutdown stage with its duration.
 fn stage_done(n: u32, name: &str, t: Instant, cut: &str) {
+    SHUTDOWN_STAGE.store(n as u64 + 1, Ordering::Relaxed);
     let took_ms = t.elapsed().as_millis() as u64;
     if cut.is_empty() {
         tracing::info!(took_ms, "shutdown stage {n}/5 ({name}): done");
@@ -484,6 +493,7 @@ async fn shutdown_stages(
 ) -> bool {
     let all = Instant::now();
     let mut clean = true;
+    SHUTDOWN_STAGE.store(1, Ordering::Relaxed);
 
     let t = Instant::now();
     drop(listener);
