@@ -167,6 +167,29 @@ const REDIS_FIELDS: &[(&str, &str, &str, bool)] = &[
     ),
 ];
 
+/// Each lease of INFO's binlog section (`leaseN:owner=..,offset=..,expires_in_ms=..`) with
+/// how far its holder is behind `last`.
+fn lease_lags(fields: &HashMap<String, String>, last: f64) -> Vec<(Labels, f64)> {
+    let mut out: Vec<(Labels, f64)> = fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("lease") && k[5..].chars().all(|c| c.is_ascii_digit()))
+        .filter_map(|(k, v)| {
+            let p = pairs(v);
+            let offset: f64 = p.get("offset")?.parse().ok()?;
+            let owner = p.get("owner").copied().unwrap_or("").to_string();
+            Some((
+                vec![
+                    ("lease".to_string(), k[5..].to_string()),
+                    ("owner".to_string(), owner),
+                ],
+                (last - offset).max(0.0),
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// One scrape's text.
 pub fn render(shared: &Shared) -> String {
     let info = info_fields(shared);
@@ -275,6 +298,14 @@ pub fn render(shared: &Shared) -> String {
                 }
             }
         }
+    }
+    if let Some(fields) = info.get("binlog") {
+        let last = num(fields.get("binlog_last_offset")).unwrap_or(0.0);
+        b.gauges(
+            "strata_binlog_lease_lag_records",
+            "Records between a lease's position and the binlog's end (what its holder still has to read)",
+            lease_lags(fields, last),
+        );
     }
     let full = get("storage", "storage_state").is_some_and(|s| s != "ok");
     let reason = get("storage", "storage_full_reason")
@@ -447,5 +478,29 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             let _ = stream.write_all(response.as_bytes()).await;
             let _ = stream.shutdown().await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_lags_come_from_the_binlog_section() {
+        let mut f = HashMap::new();
+        f.insert("binlog_leases".to_string(), "2".to_string());
+        f.insert(
+            "lease3".to_string(),
+            "owner=replica 127.0.0.1:7001,offset=90,expires_in_ms=5000".to_string(),
+        );
+        f.insert(
+            "lease7".to_string(),
+            "owner=strata-sync,offset=120,expires_in_ms=100".to_string(),
+        );
+        let lags = lease_lags(&f, 100.0);
+        assert_eq!(lags.len(), 2);
+        assert_eq!(lags[0].1, 10.0);
+        assert_eq!(lags[0].0[1].1, "replica 127.0.0.1:7001");
+        assert_eq!(lags[1].1, 0.0);
     }
 }
