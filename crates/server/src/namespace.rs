@@ -111,6 +111,17 @@ impl Namespaces {
             .map(|(ns, _)| ns.clone())
     }
 
+    /// Every namespace's name and keyspace base, by name.
+    pub fn bases(&self) -> Vec<(String, u32)> {
+        let map = self.by_name.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<(String, u32)> = map
+            .iter()
+            .map(|(n, (ns, _))| (n.clone(), ns.base))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// How many namespaces there are.
     pub fn count(&self) -> usize {
         self.by_name.read().unwrap_or_else(|p| p.into_inner()).len()

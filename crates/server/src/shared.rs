@@ -171,6 +171,8 @@ pub struct Shared {
     pub guard: crate::diskguard::Guard,
     /// RocksDB write stalls seen by the maintenance cycle.
     pub stalls: crate::diskguard::Stalls,
+    /// Keys per namespace for /metrics (cached).
+    pub namespace_keys: crate::metrics::NamespaceKeys,
     pub repl: crate::replication::Repl,
     pub namespaces: crate::namespace::Namespaces,
     /// Lua scripts: the interpreter, its cache, the running script (`scripting`).
@@ -281,6 +283,7 @@ impl Shared {
             syncer: Default::default(),
             guard: Default::default(),
             stalls: Default::default(),
+            namespace_keys: Default::default(),
             repl,
             namespaces: Default::default(),
             scripts: Default::default(),

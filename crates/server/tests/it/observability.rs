@@ -271,6 +271,7 @@ fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
     )
     .is_some());
     assert_eq!(v("strata_shutdown_stage", &[]), 0.0);
+    assert_eq!(v("strata_namespaces", &[]), 0.0);
     // Write stalls: none now, counted in INFO and here.
     assert_eq!(v("strata_rocksdb_write_stall", &[("kind", "none")]), 0.0);
     assert_eq!(v("strata_storage_rocksdb_write_stalls", &[]), 0.0);
@@ -286,6 +287,22 @@ fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
     );
     assert!(c.cmd(&["CONFIG", "SET", "max-db-size", "0"]).is_ok());
     wait_metric(port, "strata_storage_full", &[("reason", "none")], 0.0);
+    // Namespaces and their keys.
+    assert!(c.cmd(&["CONFIG", "SET", "requirepass", "pw"]).is_ok());
+    assert!(c.cmd(&["AUTH", "pw"]).is_ok());
+    assert_eq!(
+        c.cmd(&["NAMESPACE", "ADD", "team", "team-token"]),
+        Reply::ok()
+    );
+    let mut t = s.client();
+    assert!(t.cmd(&["AUTH", "team-token"]).is_ok());
+    for i in 0..7 {
+        t.cmd(&["SET", &format!("t{i}"), "v"]);
+    }
+    t.cmd(&["SELECT", "2"]);
+    t.cmd(&["SET", "in-db2", "v"]);
+    wait_metric(port, "strata_namespaces", &[], 1.0);
+    wait_metric(port, "strata_namespace_keys", &[("namespace", "team")], 8.0);
     // Only /metrics is served.
     let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     raw.write_all(b"GET /other HTTP/1.0\r\n\r\n").expect("send");
