@@ -352,6 +352,15 @@ pub fn render(shared: &Shared) -> String {
             lease_lags(fields, last),
         );
     }
+    b.gauge(
+        "strata_storage_ballast_present",
+        "1 while the ballast file (released to make room when the disk fills) is in place",
+        if get("storage", "storage_ballast").is_some_and(|s| s == "present") {
+            1.0
+        } else {
+            0.0
+        },
+    );
     let full = get("storage", "storage_state").is_some_and(|s| s != "ok");
     let reason = get("storage", "storage_full_reason")
         .cloned()
