@@ -432,6 +432,17 @@ pub fn render(shared: &Shared) -> String {
             },
         )],
     );
+    let (hits, misses) = engine.block_cache_hits();
+    b.counter(
+        "strata_rocksdb_block_cache_hits",
+        "Block cache hits",
+        hits as f64,
+    );
+    b.counter(
+        "strata_rocksdb_block_cache_misses",
+        "Block cache misses (hit ratio: hits / (hits + misses))",
+        misses as f64,
+    );
     b.gauge(
         "strata_rocksdb_block_cache_bytes",
         "Bytes in the block cache",

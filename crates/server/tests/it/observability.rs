@@ -272,6 +272,8 @@ fn the_builtin_metrics_endpoint_reports_strata_and_follows_storage_full() {
     .is_some());
     assert_eq!(v("strata_shutdown_stage", &[]), 0.0);
     assert_eq!(v("strata_storage_ballast_present", &[]), 1.0);
+    assert!(value(&samples, "strata_rocksdb_block_cache_hits_total", &[]).is_some());
+    assert!(value(&samples, "strata_rocksdb_block_cache_misses_total", &[]).is_some());
     assert_eq!(v("strata_namespaces", &[]), 0.0);
     // Write stalls: none now, counted in INFO and here.
     assert_eq!(v("strata_rocksdb_write_stall", &[("kind", "none")]), 0.0);
