@@ -138,7 +138,8 @@ pub enum ReadGroup {
     NoGroup,
     /// `>` with nothing new: nothing changed (the client may block).
     Nothing,
-    Served(Vec<Delivered>),
+    /// What was handed out, and whether the consumer was created for it.
+    Served(Vec<Delivered>, bool),
 }
 
 /// XAUTOCLAIM's outcome: where to go on from (0-0: the end), the entries claimed, and the
@@ -148,6 +149,8 @@ pub struct AutoClaimed {
     pub cursor: StreamId,
     pub claimed: Vec<Delivered>,
     pub deleted: Vec<StreamId>,
+    /// The consumer was created for the claims.
+    pub consumer_created: bool,
 }
 
 /// XGROUP CREATE's outcome.
@@ -266,6 +269,8 @@ struct Work<'k> {
     group: Group,
     consumers: std::collections::HashMap<Vec<u8>, Consumer>,
     b: WriteBatch,
+    /// A consumer was created (its `xgroup-createconsumer` event).
+    consumer_created: bool,
 }
 
 impl Db<'_> {
@@ -344,6 +349,7 @@ impl Db<'_> {
                 group,
                 consumers: Default::default(),
                 b: WriteBatch::default(),
+                consumer_created: false,
             },
         )))
     }
@@ -367,6 +373,7 @@ impl Db<'_> {
                     },
                 );
                 w.group.consumers += 1;
+                w.consumer_created = true;
                 Ok(true)
             }
             None => Ok(false),
@@ -628,8 +635,9 @@ impl Db<'_> {
             ReadFrom::History(after) => {
                 self.work_consumer(&mut w, consumer, now, true)?;
                 let Some(start) = after.next() else {
+                    let created = w.consumer_created;
                     self.finish(w)?;
-                    return Ok(ReadGroup::Served(out));
+                    return Ok(ReadGroup::Served(out, created));
                 };
                 let prefix = w.k.cpel_prefix(group, consumer);
                 let mut from_key = prefix.clone();
@@ -715,8 +723,9 @@ impl Db<'_> {
                 }
             }
         }
+        let created = w.consumer_created;
         self.finish(w)?;
-        Ok(ReadGroup::Served(out))
+        Ok(ReadGroup::Served(out, created))
     }
 
     /// XACK: how many of the IDs were pending (0 without the stream or group).
@@ -863,7 +872,8 @@ impl Db<'_> {
         self.put_nack(w, &nack, previous.as_deref())
     }
 
-    /// XCLAIM: `None` without the stream or group.
+    /// XCLAIM: `None` without the stream or group; else what was claimed, and whether the
+    /// consumer was created for it.
     pub fn xclaim(
         &self,
         ks: KeyspaceId,
@@ -872,7 +882,7 @@ impl Db<'_> {
         consumer: &[u8],
         ids: &[StreamId],
         opts: &ClaimOpts,
-    ) -> Result<Option<Vec<Delivered>>> {
+    ) -> Result<Option<(Vec<Delivered>, bool)>> {
         let _l = self.lock(&[(ks, key)]);
         let Some((snap, mut w)) = self.open_group(ks, key, group, false)? else {
             return Ok(None);
@@ -931,8 +941,9 @@ impl Db<'_> {
                 fields: (!opts.justid).then_some(fields),
             });
         }
+        let created = w.consumer_created;
         self.finish(w)?;
-        Ok(Some(out))
+        Ok(Some((out, created)))
     }
 
     /// XAUTOCLAIM: `None` without the stream or group; else the cursor, the entries claimed
@@ -994,11 +1005,13 @@ impl Db<'_> {
             left -= 1;
             Ok(true)
         })?;
+        let consumer_created = w.consumer_created;
         self.finish(w)?;
         Ok(Some(AutoClaimed {
             cursor,
             claimed,
             deleted,
+            consumer_created,
         }))
     }
 

@@ -800,10 +800,6 @@ fn xreadgroup_serve(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     let mut served: Vec<(Frame, Frame)> = Vec::new();
     for (key, id) in &read.streams {
-        let created = !ctx
-            .db
-            .xconsumer_exists(ctx.session.db, key, &group, &consumer)
-            .unwrap_or(true);
         let from = match id {
             Some(after) => storage::ReadFrom::History(*after),
             None => storage::ReadFrom::New,
@@ -829,8 +825,9 @@ fn xreadgroup_serve(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             ))
             }
             storage::ReadGroup::Nothing => continue,
-            storage::ReadGroup::Served(d) => d,
+            storage::ReadGroup::Served(d, created) => (d, created),
         };
+        let (delivered, created) = delivered;
         if created {
             consumer_created(ctx, key);
         }
@@ -1249,13 +1246,9 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Some(t) if t >= 0 && t as u64 <= now => t as u64,
         _ => now,
     };
-    let created = !ctx
-        .db
-        .xconsumer_exists(db, key, group, consumer)
-        .unwrap_or(true);
     match ctx.db.xclaim(db, key, group, consumer, &ids, &opts) {
-        Ok(Some(list)) => {
-            if created && !list.is_empty() {
+        Ok(Some((list, created))) => {
+            if created {
                 consumer_created(ctx, key);
             }
             delivered_frame(list, opts.justid)
@@ -1309,10 +1302,6 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(false) => return nogroup_for(key, group),
         Err(e) => return error(e),
     }
-    let created = !ctx
-        .db
-        .xconsumer_exists(db, key, group, consumer)
-        .unwrap_or(true);
     match ctx
         .db
         .xautoclaim(db, key, group, consumer, min_idle, start, count, justid)
@@ -1321,8 +1310,9 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             cursor,
             claimed,
             deleted,
+            consumer_created: created,
         })) => {
-            if created && !claimed.is_empty() {
+            if created {
                 consumer_created(ctx, key);
             }
             Frame::Array(vec![
