@@ -421,7 +421,7 @@ pub fn signal(shared: &Shared, keys: impl IntoIterator<Item = (u32, Bytes)>) {
                 shared.blocked.count.fetch_sub(1, Ordering::Relaxed);
                 continue;
             }
-            let mut session = Session::new(client, true);
+            let mut session = Session::new(client, true, crate::access::internal());
             let engine = shared.storage();
             let cx = storage::WriteCx::new();
             session.select_db(&engine.db(&cx), db);

@@ -51,6 +51,8 @@ pub struct ClientEntry {
     pub blocked: std::sync::atomic::AtomicBool,
     pub tracking: AtomicU8,
     pub redir: std::sync::atomic::AtomicI64,
+    /// The ACL user it is authenticated as (CLIENT LIST `user=`, CLIENT KILL USER).
+    pub user: Mutex<String>,
 }
 
 impl ClientEntry {
@@ -140,7 +142,7 @@ impl ClientEntry {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -157,6 +159,7 @@ impl ClientEntry {
             self.query_buf.load(Ordering::Relaxed),
             self.pending_push.load(Ordering::Relaxed),
             cmd,
+            self.user.lock().map(|u| u.clone()).unwrap_or_default(),
             self.redir.load(Ordering::Relaxed),
             self.resp.load(Ordering::Relaxed),
             lib(&self.lib_name),
@@ -201,6 +204,7 @@ impl Clients {
             blocked: Default::default(),
             tracking: AtomicU8::new(0),
             redir: std::sync::atomic::AtomicI64::new(-1),
+            user: Mutex::new("default".to_string()),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(id, entry.clone());

@@ -724,7 +724,7 @@ pub fn with_replay_session<T>(
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
         std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
     );
-    let mut session = Session::new(client.clone(), true);
+    let mut session = Session::new(client.clone(), true, crate::access::internal());
     // Nothing is logged again, and units run with their expiry clock stopped.
     session.replaying = true;
     let result = f(&mut session);

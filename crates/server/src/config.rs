@@ -327,8 +327,15 @@ pub static PARAMS: &[Param] = &[
     noop("io-threads-do-reads", BOOL, "no"),
     noop("lfu-log-factor", int(0, I64MAX), "10"),
     noop("lfu-decay-time", int(0, I64MAX), "1"),
-    noop("acllog-max-len", int(0, I64MAX), "128"),
-    noop("aclfile", STR, ""),
+    // ACL (docs/acl.md).
+    p("acllog-max-len", int(0, I64MAX), "128", true),
+    p("aclfile", STR, "", false),
+    p(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+        true,
+    ),
     noop("tracking-table-max-keys", int(0, I64MAX), "1000000"),
     noop("syslog-enabled", BOOL, "no"),
     noop("syslog-ident", STR, "redis"),
@@ -469,6 +476,9 @@ pub struct Config {
     values: BTreeMap<&'static str, String>,
     /// The file the configuration was read from (`CONFIG REWRITE` writes it back).
     pub file: Option<PathBuf>,
+    /// `user <name> <rules...>` lines of the config file: where (for errors) and the words
+    /// after `user`. Applied at start by `access::load_at_start`.
+    pub users: Vec<(String, Vec<String>)>,
 }
 
 impl Default for Config {
@@ -479,6 +489,7 @@ impl Default for Config {
                 .map(|p| (p.name, p.default.to_string()))
                 .collect(),
             file: None,
+            users: Vec::new(),
         }
     }
 }
@@ -537,6 +548,22 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.len() > 5 && t[..5].eq_ignore_ascii_case("user ") {
+                // ACL users: kept as words (a rule may be quoted), checked at start.
+                let words = resp_split(t).ok_or_else(|| {
+                    format!(
+                        "config file {} line {}: unbalanced quotes",
+                        path.display(),
+                        i + 1
+                    )
+                })?;
+                self.users.push((
+                    format!("config file {} line {}", path.display(), i + 1),
+                    words[1..].to_vec(),
+                ));
+                continue;
+            }
             let Some((name, value)) = parse_line(line)
                 .map_err(|e| format!("config file {} line {}: {e}", path.display(), i + 1))?
             else {

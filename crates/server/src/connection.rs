@@ -41,6 +41,7 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEnt
     let mut session = Session::new(
         client.clone(),
         !shared.hot.password_set.load(Ordering::Relaxed),
+        shared.access.default_user(),
     );
     // A bug that panics in a command ends this connection only: its cleanup below still
     // runs, and every guard of the write path (locks, transaction, records, held events) was
@@ -593,6 +594,8 @@ async fn flush(
 /// CLIENT PAUSE, MULTI queueing, Pub/Sub mode, a dropped namespace).
 fn batchable(shared: &Shared, session: &Session) -> bool {
     session.authed
+        // A user with ACL restrictions takes the path of the central checks.
+        && session.user.is_open()
         && session.replies_on()
         && !session.tracking
         && shared.monitors.count() == 0
@@ -613,7 +616,7 @@ async fn on_script_thread<T: Send + 'static>(
     session: &mut Session,
     f: impl FnOnce(&Arc<Shared>, &mut Session) -> T + Send + 'static,
 ) -> Option<T> {
-    let placeholder = Session::new(session.client.clone(), session.authed);
+    let placeholder = Session::new(session.client.clone(), session.authed, session.user.clone());
     let mut moved = std::mem::replace(session, placeholder);
     let sh = shared.clone();
     let done = shared.scripts.offload(move || {

@@ -3,6 +3,7 @@
 //!
 //! `run` is a plain async function that tests can start on port 0 and stop on demand.
 
+pub mod access;
 pub mod blocking;
 pub mod clients;
 pub mod commands;

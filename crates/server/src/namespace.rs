@@ -104,6 +104,11 @@ impl Namespaces {
         Ok(())
     }
 
+    pub fn by_name(&self, name: &str) -> Option<Arc<Ns>> {
+        let map = self.by_name.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name).map(|(ns, _)| ns.clone())
+    }
+
     pub fn by_token(&self, token: &[u8]) -> Option<Arc<Ns>> {
         let map = self.by_name.read().unwrap_or_else(|p| p.into_inner());
         map.values()

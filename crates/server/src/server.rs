@@ -63,7 +63,14 @@ pub fn apply_config(shared: &Shared) {
             .store(c.get_u64("client-query-buffer-limit"), r);
         h.idle_timeout_secs.store(c.get_u64("timeout"), r);
         h.maxclients.store(c.get_u64("maxclients"), r);
-        h.password_set.store(!c.get("requirepass").is_empty(), r);
+        shared
+            .access
+            .log_max
+            .store(c.get_u64("acllog-max-len") as usize, r);
+        shared
+            .access
+            .allchannels_default
+            .store(c.get("acl-pubsub-default") == "allchannels", r);
         h.latency_tracking.store(c.get_bool("latency-tracking"), r);
         h.slowlog_slower_than
             .store(c.get_i64("slowlog-log-slower-than"), r);
@@ -154,6 +161,12 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
     shared.set_me();
     shared.port.store(addr.port() as u64, Ordering::Relaxed);
     apply_config(&shared);
+    // ACL: `requirepass` is the default user's password; then the config file's `user`
+    // lines or the ACL file (a bad one stops start-up, naming the line).
+    shared
+        .access
+        .set_requirepass(&shared, &shared.requirepass());
+    crate::access::load_at_start(&shared)?;
     if let Some(log) = log {
         let _ = shared.binlog.set(log.clone());
         // Recovery: the records the engine does not hold yet (appended, then a crash before or

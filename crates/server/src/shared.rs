@@ -130,6 +130,8 @@ pub struct Shared {
     storage: arc_swap::ArcSwap<Storage>,
     pub config: RwLock<Config>,
     pub clients: Clients,
+    /// ACL users, the ACL log and settings.
+    pub access: crate::access::Access,
     pub stats: Stats,
     pub cmdstats: Vec<CommandStat>,
     /// Per subcommand of a container (`cmdstat_config|get`), in the order of
@@ -246,6 +248,7 @@ impl Shared {
             storage: arc_swap::ArcSwap::from_pointee(storage),
             config: RwLock::new(config),
             clients: Clients::default(),
+            access: crate::access::Access::default(),
             stats: Stats::default(),
             cmdstats: crate::commands::TABLE
                 .iter()

@@ -9,7 +9,10 @@ mod dbmap;
 pub mod encoding;
 mod engine;
 pub mod functions;
-pub mod glob;
+/// Redis glob matching (the `pattern` crate; kept here under its old path).
+pub mod glob {
+    pub use pattern::glob_match;
+}
 mod hashes;
 pub mod hll;
 mod keys;

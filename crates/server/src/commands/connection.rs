@@ -44,51 +44,21 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     Frame::ok()
 }
 
-/// Checks a password for a user; only the `default` user exists.
-fn check_password(ctx: &mut Ctx<'_>, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Frame> {
-    let required = ctx.shared.requirepass();
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && (required.is_empty() || required.as_bytes() == pass) {
-        // The admin, in the default namespace.
-        if ctx.session.ns.take().is_some() {
-            ctx.session.select_db(&ctx.db, 0);
-            ctx.session.client.db.store(0, Ordering::Relaxed);
-        }
-        ctx.session.authed = true;
-        Ok(())
-    } else if let Some(ns) = user_ok
-        .then(|| ctx.shared.namespaces.by_token(pass))
-        .flatten()
-    {
-        // A namespace's token: this client works inside that namespace only.
-        ctx.session.select_db(&ctx.db, ns.base);
-        ctx.session.client.db.store(0, Ordering::Relaxed);
-        ctx.session.ns = Some(ns);
-        ctx.session.authed = true;
-        Ok(())
-    } else {
-        Err(Frame::error(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
-    }
-}
-
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    match args.len() {
+    let result = match args.len() {
         2 => {
-            if ctx.shared.requirepass().is_empty() {
+            let d = ctx.shared.access.default_user().get();
+            if d.nopass && d.enabled {
                 return Frame::error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
             }
-            match check_password(ctx, None, &args[1]) {
-                Ok(()) => Frame::ok(),
-                Err(f) => f,
-            }
+            crate::access::authenticate(ctx, None, &args[1], &args[0])
         }
-        3 => match check_password(ctx, Some(&args[1]), &args[2]) {
-            Ok(()) => Frame::ok(),
-            Err(f) => f,
-        },
-        _ => syntax_error(),
+        3 => crate::access::authenticate(ctx, Some(&args[1]), &args[2], &args[0]),
+        _ => return syntax_error(),
+    };
+    match result {
+        Ok(()) => Frame::ok(),
+        Err(f) => f,
     }
 }
 
@@ -129,7 +99,9 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let mut setname = None;
     while i < args.len() {
         if eq_ic(&args[i], "auth") && i + 2 < args.len() {
-            if let Err(f) = check_password(ctx, Some(&args[i + 1]), &args[i + 2]) {
+            if let Err(f) =
+                crate::access::authenticate(ctx, Some(&args[i + 1]), &args[i + 2], &args[0])
+            {
                 return f;
             }
             i += 3;
@@ -143,7 +115,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             ));
         }
     }
-    if !ctx.session.authed && !ctx.shared.requirepass().is_empty() {
+    if !ctx.session.authed && ctx.shared.access.auth_required() {
         return Frame::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
@@ -188,7 +160,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
     ctx.session.client.db.store(0, Ordering::Relaxed);
     ctx.session.proto = Protocol::Resp2;
     ctx.session.client.resp.store(2, Ordering::Relaxed);
-    ctx.session.authed = ctx.shared.requirepass().is_empty();
+    ctx.session.authed = !ctx.shared.access.auth_required();
+    crate::access::set_user(ctx.session, ctx.shared.access.default_user());
     if let Ok(mut n) = ctx.session.client.name.lock() {
         *n = None;
     }
@@ -655,6 +628,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let mut ty: Option<String> = None;
     let mut skipme = true;
     let mut maxage: Option<u64> = None;
+    let mut user: Option<String> = None;
     for pair in args[2..].chunks(2) {
         let (k, v) = (&pair[0], &pair[1]);
         let vs = String::from_utf8_lossy(v).to_string();
@@ -687,9 +661,10 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 _ => return syntax_error(),
             }
         } else if eq_ic(k, "user") {
-            if vs != "default" {
+            if ctx.shared.access.user(v).is_none() {
                 return Frame::Error(format!("ERR No such user '{vs}'"));
             }
+            user = Some(vs);
         } else {
             return syntax_error();
         }
@@ -701,6 +676,9 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             || laddr.as_ref().is_some_and(|a| c.laddr.to_string() != *a)
             || ty.as_ref().is_some_and(|t| c.kind() != client_kind(t))
             || maxage.is_some_and(|m| c.created.elapsed().as_secs() < m)
+            || user
+                .as_ref()
+                .is_some_and(|u| c.user.lock().map(|cu| *cu != *u).unwrap_or(true))
         {
             continue;
         }

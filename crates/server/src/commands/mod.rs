@@ -16,6 +16,7 @@ pub mod meta;
 pub mod multi;
 pub mod pubsub;
 mod server;
+pub(crate) use server::own_acl_categories;
 mod sets;
 mod sort;
 pub mod streams;
@@ -101,6 +102,8 @@ pub struct Session {
     pub ldb: u32,
     pub proto: Protocol,
     pub authed: bool,
+    /// The ACL user this connection runs as (`default` until AUTH names another).
+    pub user: Arc<crate::access::UserHandle>,
     /// Close the connection after this reply (QUIT, CLIENT KILL of oneself).
     pub close_after_reply: bool,
     /// Highest storage write sequence of this connection not yet known to be in the OS;
@@ -194,8 +197,13 @@ impl Session {
 }
 
 impl Session {
-    pub fn new(client: Arc<ClientEntry>, authed: bool) -> Session {
+    pub fn new(
+        client: Arc<ClientEntry>,
+        authed: bool,
+        user: Arc<crate::access::UserHandle>,
+    ) -> Session {
         Session {
+            user,
             client,
             db: 0,
             ldb: 0,
@@ -319,6 +327,7 @@ pub static TABLE: &[CommandSpec] = &[
     cmd("hello", -1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", O1, connection::hello),
     cmd("auth", -2, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "1.0.0", "Authenticates the connection.", "O(N) where N is the number of passwords defined for the user", connection::auth),
     cmd("client", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "connection", "2.4.0", "A container for client connection commands.", "Depends on subcommand.", connection::client),
+    cmd("acl", -2, ADMIN | NOSCRIPT | LOADING | STALE, NOKEYS, "server", "6.0.0", "A container for Access List Control commands.", "Depends on subcommand.", crate::access::acl_command),
     cmd("reset", 1, FAST | NO_AUTH | LOADING | STALE | NOSCRIPT, NOKEYS, "connection", "6.2.0", "Resets the connection.", O1, connection::reset),
     // bitmaps
     cmd("setbit", 4, WRITE | DENYOOM, KEY1, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", O1, bits::setbit),
@@ -662,6 +671,13 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(Frame::error("NOAUTH Authentication required."));
     }
+    if let Err(f) = crate::access::check(shared, session, idx, args) {
+        shared
+            .stat(idx, args)
+            .rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(f);
+    }
     if session.ns.is_some() && spec.flags & ADMIN != 0 && !ns_allowed(spec.name, args) {
         shared
             .stat(idx, args)
@@ -763,6 +779,14 @@ fn ns_allowed(name: &str, args: &[Bytes]) -> bool {
         return args
             .get(1)
             .is_some_and(|s| eq_ic(s, "usage") || eq_ic(s, "help"));
+    }
+    if name == "acl" {
+        // Who it is and what the categories are; users are managed by the admin.
+        return args.get(1).is_some_and(|s| {
+            ["whoami", "cat", "genpass", "help"]
+                .iter()
+                .any(|w| eq_ic(s, w))
+        });
     }
     name == "client"
         && args.get(1).is_some_and(|s| {

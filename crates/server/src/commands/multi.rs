@@ -102,7 +102,11 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Frame {
                     if TABLE[*idx].flags & super::flags::WRITE != 0 {
                         written.push((session.ldb, *idx));
                     }
-                    let reply = super::call_in(shared, session, txn.db(), *idx, args);
+                    // The user's rules may have changed since the command was queued.
+                    let reply = match crate::access::check_at_exec(shared, session, *idx, args) {
+                        Some(refused) => refused,
+                        None => super::call_in(shared, session, txn.db(), *idx, args),
+                    };
                     // Errors inside the transaction count like any other (INFO errorstats).
                     shared.error_reply(&reply);
                     reply

@@ -450,6 +450,11 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
     }
     drop(cfg);
     crate::server::apply_config(ctx.shared);
+    if staged.iter().any(|(p, _)| p.name == "requirepass") {
+        // Redis: the default user's passwords become this one (or `nopass`).
+        let pass = ctx.shared.requirepass();
+        ctx.shared.access.set_requirepass(ctx.shared, &pass);
+    }
     Frame::ok()
 }
 
@@ -462,7 +467,7 @@ fn flag_frames(spec: &CommandSpec) -> Vec<Frame> {
 }
 
 /// ACL categories of a command Redis does not have (Strata's own).
-fn own_acl_categories(spec: &CommandSpec) -> Vec<String> {
+pub(crate) fn own_acl_categories(spec: &CommandSpec) -> Vec<String> {
     let mut cats = Vec::new();
     if spec.flags & flags::WRITE != 0 {
         cats.push("@write".to_string());

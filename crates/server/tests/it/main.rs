@@ -3,6 +3,7 @@
 
 mod util;
 
+mod acl;
 mod binlog;
 mod blocking;
 mod compat;

@@ -1,4 +1,4 @@
-//! Redis glob matching (`KEYS`, `SCAN MATCH`, `CONFIG GET`): `*`, `?`, `[abc]`, `[^a]`,
+//! Redis glob matching (as `stringmatchlen`) (`KEYS`, `SCAN MATCH`, `CONFIG GET`): `*`, `?`, `[abc]`, `[^a]`,
 //! `[a-z]` and `\` escapes, on bytes.
 
 /// True when `s` matches `pattern`. Iterative with single-star backtracking, so a hostile
