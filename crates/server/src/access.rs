@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use resp::Frame;
 
-use crate::commands::meta::{self, BeginSearch, FindKeys};
+use crate::commands::meta;
 use crate::commands::{eq_ic, parse_int, Ctx, Session, TABLE};
 use crate::shared::Shared;
 
@@ -299,148 +299,26 @@ fn key_ref(pos: usize, flags: &[String]) -> KeyRef {
     }
 }
 
-/// The keys of a request and how it uses each, from Redis's key specs (as Redis's
-/// `getKeysUsingKeySpecs`); commands whose specs are incomplete or depend on arguments use
-/// the table's key positions with what Redis's key callbacks say.
+/// The keys of a request and how it uses each: what `COMMAND GETKEYSANDFLAGS` reports
+/// (Redis's key specs, or the command's own rule where they cannot be evaluated alone). A
+/// request whose keys cannot be found (bad arguments) is checked on the table's key
+/// positions, as read and written; the command then fails on its arguments anyway.
 pub fn keys_of(idx: usize, args: &[Bytes]) -> Vec<KeyRef> {
     let spec = &TABLE[idx];
-    let write = spec.flags & crate::commands::flags::WRITE != 0;
-    match spec.name {
-        // Redis's `setGetKeys`: with GET the old value is read.
-        "set" => {
-            let get = args.iter().skip(3).any(|a| eq_ic(a, "get"));
-            return vec![KeyRef {
-                pos: 1,
-                read: get,
-                write: true,
-            }];
-        }
-        // `bitfieldGetKeys`: only GET operations read; SET/INCRBY write too.
-        "bitfield" => {
-            let writes = args
-                .iter()
-                .skip(2)
-                .any(|a| eq_ic(a, "set") || eq_ic(a, "incrby"));
-            return vec![KeyRef {
-                pos: 1,
+    match crate::commands::keys_and_flags(spec, args) {
+        Ok(keys) => keys
+            .iter()
+            .map(|(pos, flags)| key_ref(*pos, flags))
+            .collect(),
+        Err(_) => crate::commands::key_positions(spec, args)
+            .into_iter()
+            .map(|pos| KeyRef {
+                pos,
                 read: true,
-                write: writes,
-            }];
-        }
-        _ => {}
+                write: true,
+            })
+            .collect(),
     }
-    if let Some(found) = meta::get(spec.name).and_then(|m| keys_by_specs(&m.key_specs, args)) {
-        return found;
-    }
-    let positions = crate::commands::key_positions(spec, args);
-    let first_reads_only = matches!(spec.name, "sort" | "georadius" | "georadiusbymember");
-    positions
-        .into_iter()
-        .enumerate()
-        .map(|(i, pos)| {
-            if first_reads_only {
-                KeyRef {
-                    pos,
-                    read: i == 0,
-                    write: i != 0,
-                }
-            } else {
-                KeyRef {
-                    pos,
-                    read: true,
-                    write,
-                }
-            }
-        })
-        .collect()
-}
-
-/// `None` when a spec is incomplete or cannot be applied (the fallback decides then).
-fn keys_by_specs(specs: &[meta::KeySpec], args: &[Bytes]) -> Option<Vec<KeyRef>> {
-    let argc = args.len() as i64;
-    let mut out = Vec::new();
-    for s in specs {
-        let has = |f: &str| s.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
-        if has("not_key") {
-            continue;
-        }
-        if has("variable_flags") {
-            return None;
-        }
-        let first = match &s.begin {
-            BeginSearch::Index(i) => *i,
-            BeginSearch::Keyword { keyword, startfrom } => {
-                let start = if *startfrom > 0 {
-                    *startfrom
-                } else {
-                    argc + startfrom
-                };
-                let end = if *startfrom > 0 { argc - 1 } else { 1 };
-                let mut found = 0;
-                let mut i = start;
-                loop {
-                    if i >= argc || i < 1 {
-                        break;
-                    }
-                    if eq_ic(&args[i as usize], keyword) {
-                        found = i + 1;
-                        break;
-                    }
-                    if i == end {
-                        break;
-                    }
-                    i += if start <= end { 1 } else { -1 };
-                }
-                if found == 0 {
-                    continue;
-                }
-                found
-            }
-            BeginSearch::Unknown => return None,
-        };
-        let (first, last, step) = match &s.find {
-            FindKeys::Range {
-                lastkey,
-                keystep,
-                limit,
-            } => {
-                let last = if *lastkey >= 0 {
-                    first + lastkey
-                } else if *limit == 0 {
-                    argc + lastkey
-                } else {
-                    first + ((argc - first) / limit + lastkey)
-                };
-                (first, last, *keystep)
-            }
-            FindKeys::Keynum {
-                keynumidx,
-                firstkey,
-                keystep,
-            } => {
-                let at = first + keynumidx;
-                if at >= argc {
-                    return None;
-                }
-                let n = parse_int(&args[at as usize]).ok().filter(|n| *n >= 0)?;
-                let f = first + firstkey;
-                (f, f + n - 1, *keystep)
-            }
-            FindKeys::Unknown => return None,
-        };
-        let mut i = first;
-        while i <= last && step > 0 {
-            if i >= argc || i < first {
-                break;
-            }
-            out.push(key_ref(i as usize, &s.flags));
-            i += step;
-        }
-        if has("incomplete") {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 fn now_ms() -> u64 {

@@ -16,7 +16,7 @@ pub mod meta;
 pub mod multi;
 pub mod pubsub;
 mod server;
-pub(crate) use server::own_acl_categories;
+pub(crate) use server::{keys_and_flags, own_acl_categories};
 mod sets;
 mod sort;
 pub mod streams;

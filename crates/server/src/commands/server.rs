@@ -553,7 +553,10 @@ fn listed_names() -> Vec<(String, Vec<String>)> {
 /// The keys of a request with their key-spec flags, as `COMMAND GETKEYSANDFLAGS` reports
 /// them: by Redis's key specs, or by the command's own rule where its specs cannot be
 /// evaluated alone (SORT's STORE, SET's GET, BITFIELD's operations).
-fn keys_and_flags(spec: &CommandSpec, args: &[Bytes]) -> Result<Vec<(usize, Vec<String>)>, Frame> {
+pub(crate) fn keys_and_flags(
+    spec: &CommandSpec,
+    args: &[Bytes],
+) -> Result<Vec<(usize, Vec<String>)>, Frame> {
     let invalid = || Frame::error("ERR Invalid arguments specified for command");
     let by_specs = match meta::get(spec.name) {
         Some(m) => meta::keys_by_specs(&m.key_specs, args, spec.arity),
@@ -591,10 +594,13 @@ fn keys_and_flags(spec: &CommandSpec, args: &[Bytes]) -> Result<Vec<(usize, Vec<
             _ => Ok(super::key_positions(spec, args)
                 .into_iter()
                 .map(|p| {
-                    // SORT/SORT_RO: the source is read; SORT's STORE destination overwritten.
+                    // SORT, GEORADIUS[BYMEMBER]: the source is read; the STORE destination
+                    // overwritten.
+                    let reads_first =
+                        matches!(spec.name, "sort" | "georadius" | "georadiusbymember");
                     let f = if p > 1 {
                         fl(&["OW", "update"])
-                    } else if spec.flags & flags::WRITE != 0 && spec.name != "sort" {
+                    } else if spec.flags & flags::WRITE != 0 && !reads_first {
                         fl(&["RW", "access", "update"])
                     } else {
                         fl(&["RO", "access"])
