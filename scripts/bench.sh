@@ -15,6 +15,10 @@
 # 100-byte values (-d 100). Results go to stdout as a Markdown table (paste into
 # docs/benchmarks.md). Every run is bounded by the request count. Extra Strata arguments can be
 # given in STRATA_ARGS (e.g. STRATA_ARGS="--worker-threads 1").
+#
+# TLS=1: both servers also listen on a TLS port (certificates made with openssl, no client
+# certificates) and redis-benchmark runs with --tls against those ports (default TESTS "set
+# get"); the table says TLS in its pipeline column.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -29,9 +33,27 @@ BIN="$CARGO_TARGET_DIR/release/strata-server"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 WORK=$(mktemp -d)
 SP=$(free_port); RP=$(free_port)
-"$BIN" --port "$SP" --dir "$WORK/strata" --appendfsync everysec --loglevel warning ${STRATA_ARGS:-} 2>"$WORK/strata.log" &
+TLS_SERVER=(); TLS_CLIENT=(); SBP="$SP"; RBP="$RP"; TAG=""
+if [ "${TLS:-0}" = 1 ]; then
+  (cd "$WORK" && openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout ca.key -out ca.crt -days 2 -subj "/CN=bench CA" -addext basicConstraints=critical,CA:TRUE \
+      -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null \
+    && openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout server.key \
+      -out server.csr -subj "/CN=localhost" 2>/dev/null \
+    && printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext \
+    && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+      -days 2 -extfile server.ext 2>/dev/null)
+  SBP=$(free_port); RBP=$(free_port)
+  TLS_SERVER=(--tls-cert-file "$WORK/server.crt" --tls-key-file "$WORK/server.key" --tls-auth-clients no)
+  TLS_CLIENT=(--tls --cacert "$WORK/ca.crt")
+  TAG=" TLS"
+fi
+"$BIN" --port "$SP" --dir "$WORK/strata" --appendfsync everysec --loglevel warning \
+  ${TLS_SERVER[@]+"${TLS_SERVER[@]}"} $([ "${TLS:-0}" = 1 ] && echo --tls-port "$SBP") \
+  ${STRATA_ARGS:-} 2>"$WORK/strata.log" &
 SPID=$!
 redis-server --port "$RP" --dir "$WORK" --appendonly yes --appendfsync everysec --save "" \
+  ${TLS_SERVER[@]+"${TLS_SERVER[@]}"} $([ "${TLS:-0}" = 1 ] && echo --tls-port "$RBP") \
   --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
 RPID=$!
 cleanup() { kill "$SPID" "$RPID" 2>/dev/null || true; wait "$SPID" "$RPID" 2>/dev/null || true; rm -rf "$WORK"; }
@@ -59,7 +81,7 @@ run() { # port test pipeline -> ops/s
     xadd_one) what=(xadd "bench-stream" "*" field "$VALUE") ;;
     xrange_10) what=(xrange "bench-stream" - + COUNT 10) ;;
   esac
-  redis-benchmark -h 127.0.0.1 -p "$1" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv "${what[@]}" 2>/dev/null \
+  redis-benchmark ${TLS_CLIENT[@]+"${TLS_CLIENT[@]}"} -h 127.0.0.1 -p "$1" -n "$N" -c 50 -P "$3" -r 1000000 -d 100 --csv "${what[@]}" 2>/dev/null \
     | awk -F'","' 'NR>1 {gsub(/"/,"",$2); v=$2} END {print v}'
 }
 
@@ -68,18 +90,20 @@ median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] 
 echo "| test | pipeline | Strata ops/s | Redis AOF everysec ops/s | Strata/Redis |"
 echo "|---|---|---:|---:|---:|"
 for P in 1 16; do
-  for T in ${TESTS:-set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100 evalsha_set evalsha_3 xadd xadd_one xrange_10}; do
+  DEFAULT_TESTS="set get incr mset lpush lpop sadd hset spop zadd zpopmin lrange_100 evalsha_set evalsha_3 xadd xadd_one xrange_10"
+  [ "${TLS:-0}" = 1 ] && DEFAULT_TESTS="set get"
+  for T in ${TESTS:-$DEFAULT_TESTS}; do
     ss=(); rs=()
     for i in $(seq 1 "$ROUNDS"); do
       if [ $((i % 2)) -eq 1 ]; then
-        ss+=("$(run "$SP" "$T" "$P")"); rs+=("$(run "$RP" "$T" "$P")")
+        ss+=("$(run "$SBP" "$T" "$P")"); rs+=("$(run "$RBP" "$T" "$P")")
       else
-        rs+=("$(run "$RP" "$T" "$P")"); ss+=("$(run "$SP" "$T" "$P")")
+        rs+=("$(run "$RBP" "$T" "$P")"); ss+=("$(run "$SBP" "$T" "$P")")
       fi
     done
     s=$(median "${ss[@]}"); r=$(median "${rs[@]}")
     ratio=$(python3 -c "print(f'{$s/$r:.2f}')" 2>/dev/null || echo "n/a")
-    echo "| ${T^^} | $P | $s | $r | $ratio |"
+    echo "| ${T^^} | $P$TAG | $s | $r | $ratio |"
   done
 done
 echo

@@ -2,12 +2,13 @@
 # Installs what building and testing Strata needs on Debian, if missing:
 #   libclang-dev + clang (bindgen for the RocksDB bindings), redis-tools (redis-cli,
 #   redis-benchmark), redis-server (the reference peer in tests and benchmarks), redis-sentinel
-#   and prometheus-redis-exporter (the stock exporter, pointed at Strata in a test).
+#   and prometheus-redis-exporter (the stock exporter, pointed at Strata in a test), openssl
+#   (the command: test certificates for the TLS tests and benchmark).
 # Usage: scripts/deps.sh [build|test]   (build = only what compiling needs)
 set -euo pipefail
 want=(libclang-dev clang)
 if [ "${1:-test}" != build ]; then
-  want+=(redis-tools redis-server redis-sentinel prometheus-redis-exporter)
+  want+=(redis-tools redis-server redis-sentinel prometheus-redis-exporter openssl)
 fi
 missing=()
 for p in "${want[@]}"; do

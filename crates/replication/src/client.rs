@@ -3,7 +3,12 @@
 //! never an allocation it asks for).
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Largest bulk reply accepted (a transfer chunk is far smaller).
@@ -126,9 +131,63 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, 
     }))
 }
 
+/// The socket of a [`Conn`]: plain TCP, or TLS over it (`tls-replication`).
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// How to reach a server over TLS: the client configuration (trusted CAs, an optional client
+/// certificate) and the name to verify in its certificate.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: String,
+}
+
 /// A connection to a server.
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub rbuf: BytesMut,
 }
 
@@ -138,12 +197,32 @@ fn io_err(e: impl std::fmt::Display) -> std::io::Error {
 
 impl Conn {
     pub async fn connect(addr: &str, timeout: std::time::Duration) -> std::io::Result<Conn> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        Conn::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects over TLS when `tls` is given (the handshake within the same timeout).
+    pub async fn connect_with(
+        addr: &str,
+        timeout: std::time::Duration,
+        tls: Option<&TlsClient>,
+    ) -> std::io::Result<Conn> {
+        let timed_out = |_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        let _ = stream.set_nodelay(true);
+            .map_err(timed_out)??;
+        let _ = tcp.set_nodelay(true);
+        let stream = match tls {
+            None => Stream::Plain(tcp),
+            Some(t) => {
+                let name = rustls::pki_types::ServerName::try_from(t.server_name.clone())
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let connector = tokio_rustls::TlsConnector::from(t.config.clone());
+                let s = tokio::time::timeout(timeout, connector.connect(name, tcp))
+                    .await
+                    .map_err(timed_out)??;
+                Stream::Tls(Box::new(s))
+            }
+        };
         Ok(Conn {
             stream,
             rbuf: BytesMut::with_capacity(64 * 1024),
@@ -153,7 +232,8 @@ impl Conn {
     pub async fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> std::io::Result<()> {
         let mut out = BytesMut::new();
         encode_request(args, &mut out);
-        self.stream.write_all(&out).await
+        self.stream.write_all(&out).await?;
+        self.stream.flush().await
     }
 
     /// Reads one reply (EOF and protocol errors are I/O errors).

@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::tls::Conn as TcpStream;
 use bytes::{Bytes, BytesMut};
 use resp::{Frame, Limits, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::clients::ClientEntry;
 use crate::commands::{self, flags, multi, Session, TABLE};
@@ -578,7 +578,11 @@ async fn flush(
     // one that still does not read when shutdown's stage 2 ends (it must not hold it).
     let shutdown_grace = shared.shutdown_force.cancelled();
     let ok = tokio::select! {
-        r = stream.write_all(wbuf) => r.is_ok(),
+        r = async {
+            stream.write_all(wbuf).await?;
+            // TLS: the records still buffered go out now.
+            stream.flush().await
+        } => r.is_ok(),
         _ = session.client.kill.cancelled() => false,
         _ = shutdown_grace => {
             tracing::warn!(client = session.client.id, "shutdown: dropping replies of a client that does not read");

@@ -21,6 +21,7 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod shared;
+pub mod tls;
 pub mod tracking;
 
 pub use server::{run, start, ServerHandle};

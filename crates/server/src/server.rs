@@ -149,18 +149,40 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
         .unwrap_or("127.0.0.1")
         .to_string();
     let port = config.get_i64("port");
-    let listener = TcpListener::bind((bind.as_str(), port as u16))
-        .await
-        .map_err(|e| format!("cannot listen on {bind}:{port}: {e}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read listening address: {e}"))?;
+    let tls_port = config.get_i64("tls-port");
+    // `port 0` with a `tls-port`: TLS only (as Redis).
+    let plain = if port != 0 || tls_port == 0 {
+        Some(
+            TcpListener::bind((bind.as_str(), port as u16))
+                .await
+                .map_err(|e| format!("cannot listen on {bind}:{port}: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let tls = if tls_port != 0 {
+        Some(
+            TcpListener::bind((bind.as_str(), tls_port as u16))
+                .await
+                .map_err(|e| format!("cannot listen for TLS on {bind}:{tls_port}: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let addr = plain
+        .as_ref()
+        .or(tls.as_ref())
+        .map(|l| l.local_addr())
+        .transpose()
+        .map_err(|e| format!("cannot read listening address: {e}"))?
+        .ok_or("no listener")?;
     let repl = crate::replication::Repl::new(std::path::PathBuf::from(&dir), state);
     let _ = repl.runtime.set(tokio::runtime::Handle::current());
     let shared = Arc::new(Shared::new(storage, config, repl));
     shared.set_me();
     shared.port.store(addr.port() as u64, Ordering::Relaxed);
     apply_config(&shared);
+    crate::tls::reload(&shared).map_err(|e| format!("TLS: {e}"))?;
     // ACL: `requirepass` is the default user's password; then the config file's `user`
     // lines or the ACL file (a bad one stops start-up, naming the line).
     shared
@@ -203,11 +225,28 @@ pub async fn start(config: Config) -> Result<ServerHandle, String> {
         }
         crate::replication::replica::follow(&shared, host, port.parse().unwrap_or(6379));
     }
-    let join = tokio::spawn(run(listener, shared.clone()));
+    let join = tokio::spawn(run(Listeners { plain, tls }, shared.clone()));
     Ok(ServerHandle { addr, shared, join })
 }
 
-type NewConnection = (std::net::TcpStream, Arc<ClientEntry>);
+/// A connection for a worker: the socket, its registry entry, and whether it came in on
+/// `tls-port` (the worker then runs the TLS handshake before serving it).
+type NewConnection = (std::net::TcpStream, Arc<ClientEntry>, bool);
+
+/// What the server accepts connections on: `port` and `tls-port`, either may be off.
+pub struct Listeners {
+    pub plain: Option<TcpListener>,
+    pub tls: Option<TcpListener>,
+}
+
+async fn accept_on(l: &Option<TcpListener>) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts one worker: a thread with its own single-threaded runtime that serves the
 /// connections handed to it. Connections stay on their worker (no work stealing, no
@@ -233,7 +272,7 @@ fn spawn_worker(
         .spawn(move || {
             rt.block_on(async move {
                 let tracker = TaskTracker::new();
-                while let Some((std_stream, entry)) = rx.recv().await {
+                while let Some((std_stream, entry, tls)) = rx.recv().await {
                     let id = entry.id;
                     let stream = match TcpStream::from_std(std_stream) {
                         Ok(s) => s,
@@ -245,7 +284,18 @@ fn spawn_worker(
                     };
                     let sh = shared.clone();
                     tracker.spawn(async move {
-                        crate::connection::serve(sh.clone(), stream, entry).await;
+                        let conn = if tls {
+                            match tls_accept(&sh, stream).await {
+                                Some(c) => c,
+                                None => {
+                                    sh.clients.unregister(id);
+                                    return;
+                                }
+                            }
+                        } else {
+                            crate::tls::Conn::Plain(stream)
+                        };
+                        crate::connection::serve(sh.clone(), conn, entry).await;
                         sh.clients.unregister(id);
                     });
                 }
@@ -257,9 +307,27 @@ fn spawn_worker(
     Ok((tx, handle))
 }
 
-/// Serves until `shared.shutdown` is cancelled, then stops in order: close the listener,
+/// The TLS handshake of a connection accepted on `tls-port`, with the configuration in force
+/// now; `None` (logged) when it fails or takes too long.
+async fn tls_accept(shared: &Shared, stream: TcpStream) -> Option<crate::tls::Conn> {
+    let acceptor = shared.tls.acceptor.load_full()?;
+    let peer = stream.peer_addr().ok();
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(crate::tls::Conn::Tls(Box::new(s))),
+        Ok(Err(e)) => {
+            tracing::info!(peer = ?peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(peer = ?peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// Serves until `shared.shutdown` is cancelled, then stops in order: close the listeners,
 /// let connections finish the requests they hold, sync and flush the storage.
-pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
+pub async fn run(listeners: Listeners, shared: Arc<Shared>) -> bool {
     // Default: one worker per core but one. Writes commit one at a time (binlog order), and
     // the core left serves RocksDB's background work and the fsync thread; on 2 cores two
     // workers contending for the commit lock were measured slower than one (docs/benchmarks.md).
@@ -297,7 +365,13 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
     let mut next = 0usize;
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = async {
+                tokio::select! {
+                    a = accept_on(&listeners.plain) => (a, false),
+                    a = accept_on(&listeners.tls) => (a, true),
+                }
+            } => {
+                let (accepted, tls) = accepted;
                 let (mut stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
@@ -329,7 +403,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
                         .store(std_stream.as_raw_fd() as i64, Ordering::Relaxed);
                 }
                 let id = entry.id;
-                if workers.is_empty() || workers[next % workers.len()].0.send((std_stream, entry)).is_err() {
+                if workers.is_empty() || workers[next % workers.len()].0.send((std_stream, entry, tls)).is_err() {
                     tracing::error!("worker gone; dropping connection");
                     shared.clients.unregister(id);
                 }
@@ -338,7 +412,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>) -> bool {
             _ = shared.shutdown.cancelled() => break,
         }
     }
-    shutdown_stages(listener, shared, workers, maintenance).await
+    shutdown_stages(listeners, shared, workers, maintenance).await
 }
 
 /// A shutdown waiting for its replicas before the stages begin (as Redis 7: writes are paused,
@@ -496,7 +570,7 @@ async fn wait_until(shared: &Shared, deadline: Duration, done: impl Fn() -> bool
 /// sync the binlog and the engine, remove the pid file. A stage past its deadline, or a
 /// second signal, moves on and logs what it cut. Returns whether the shutdown was clean.
 async fn shutdown_stages(
-    listener: TcpListener,
+    listener: Listeners,
     shared: Arc<Shared>,
     workers: Vec<(
         mpsc::UnboundedSender<NewConnection>,

@@ -132,6 +132,8 @@ pub struct Shared {
     pub clients: Clients,
     /// ACL users, the ACL log and settings.
     pub access: crate::access::Access,
+    /// The TLS configurations in force (`tls-port`, `tls-replication`).
+    pub tls: crate::tls::Tls,
     pub stats: Stats,
     pub cmdstats: Vec<CommandStat>,
     /// Per subcommand of a container (`cmdstat_config|get`), in the order of
@@ -249,6 +251,7 @@ impl Shared {
             config: RwLock::new(config),
             clients: Clients::default(),
             access: crate::access::Access::default(),
+            tls: Default::default(),
             stats: Stats::default(),
             cmdstats: crate::commands::TABLE
                 .iter()

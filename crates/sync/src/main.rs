@@ -714,6 +714,7 @@ async fn send_and_check(dst: &mut Conn, out: &[u8], n: usize) -> Result<(), Stop
     }
     use tokio::io::AsyncWriteExt;
     dst.stream.write_all(out).await.map_err(io)?;
+    dst.stream.flush().await.map_err(io)?;
     let mut first_error = None;
     for _ in 0..n {
         let r = tokio::time::timeout(Duration::from_secs(60), dst.read())

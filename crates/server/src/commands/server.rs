@@ -449,6 +449,24 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
         }
     }
     drop(cfg);
+    if staged.iter().any(|(p, _)| crate::tls::is_tls_param(p.name)) {
+        // New certificates, CAs or suites for new connections; a bad one changes nothing.
+        if let Err(e) = crate::tls::reload(ctx.shared) {
+            tracing::warn!(error = %e, "TLS configuration not updated");
+            let mut cfg = match ctx.shared.config.write() {
+                Ok(c) => c,
+                Err(p) => p.into_inner(),
+            };
+            *cfg = before;
+            let name = staged
+                .iter()
+                .find(|(p, _)| crate::tls::is_tls_param(p.name))
+                .map_or("", |(p, _)| p.name);
+            return Frame::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - Unable to update TLS configuration: {e}"
+            ));
+        }
+    }
     crate::server::apply_config(ctx.shared);
     if staged.iter().any(|(p, _)| p.name == "requirepass") {
         // Redis: the default user's passwords become this one (or `nopass`).

@@ -165,7 +165,10 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
     let (host, port) = chosen;
     let addr = format!("{host}:{port}");
     let promoted = async {
-        let mut c = replication::client::Conn::connect(&addr, Duration::from_secs(5)).await?;
+        let tls = shared.tls.client.load_full();
+        let mut c =
+            replication::client::Conn::connect_with(&addr, Duration::from_secs(5), tls.as_deref())
+                .await?;
         let (user, pass) = shared.with_config(|c| {
             (
                 c.get("masteruser").to_string(),

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::tls::Conn as TcpStream;
 use bytes::{Bytes, BytesMut};
 use replication::manifest::Manifest;
 use resp::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::{lock, Repl};
 use crate::commands::{eq_ic, parse_int, syntax_error, Ctx, Session};
@@ -544,7 +544,7 @@ pub async fn feed(
     let why = match reader {
         Err(e) => format!("cannot read the binlog from {next}: {e}"),
         Ok(reader) => {
-            let (mut rd, mut wr) = stream.split();
+            let (mut rd, mut wr) = tokio::io::split(stream);
             let acks = read_acks(shared, &mut rd, rbuf, &feeder, &log, lease);
             let send = send_records(shared, &mut wr, reader, &feeder, &log);
             tokio::select! {
@@ -562,7 +562,7 @@ pub async fn feed(
 
 async fn read_acks(
     shared: &Shared,
-    rd: &mut tokio::net::tcp::ReadHalf<'_>,
+    rd: &mut tokio::io::ReadHalf<&mut TcpStream>,
     rbuf: &mut BytesMut,
     feeder: &Feeder,
     log: &crate::commitlog::Log,
@@ -618,7 +618,7 @@ async fn read_acks(
 
 async fn send_records(
     shared: &Shared,
-    wr: &mut tokio::net::tcp::WriteHalf<'_>,
+    wr: &mut tokio::io::WriteHalf<&mut TcpStream>,
     mut reader: ::binlog::Reader,
     feeder: &Feeder,
     log: &crate::commitlog::Log,
@@ -673,6 +673,9 @@ async fn send_records(
         }
         if !out.is_empty() {
             if let Err(e) = wr.write_all(&out).await {
+                return format!("write error: {e}");
+            }
+            if let Err(e) = wr.flush().await {
                 return format!("write error: {e}");
             }
             shared.bump(&shared.stats.net_output_bytes, out.len() as u64);

@@ -141,7 +141,9 @@ fn err(e: impl std::fmt::Display) -> String {
 
 async fn connect(shared: &Shared, link: &Link) -> Result<Conn, String> {
     let addr = format!("{}:{}", link.host, link.port);
-    let mut conn = Conn::connect(&addr, Duration::from_secs(5))
+    // `tls-replication yes`: this link and the transfer streams go over TLS.
+    let tls = shared.tls.client.load_full();
+    let mut conn = Conn::connect_with(&addr, Duration::from_secs(5), tls.as_deref())
         .await
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let t = timeout(shared);

@@ -26,5 +26,6 @@ mod storage_full;
 mod streams;
 mod strings;
 mod swapdb;
+mod tls;
 mod tools;
 mod transactions;
