@@ -388,6 +388,13 @@ pub fn check_at_exec(
     Some(Frame::Error(format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}")))
 }
 
+/// Whether the session's user may run this request, without logging a refusal: the batched
+/// paths ask before taking a request; a refused one goes the normal way and gets its error
+/// (and its ACL log entry) there.
+pub fn allowed(session: &Session, idx: usize, args: &[Bytes]) -> bool {
+    session.user.is_open() || denied(session, idx, args).is_none()
+}
+
 fn denied(session: &Session, idx: usize, args: &[Bytes]) -> Option<Denied> {
     let user = session.user.get();
     request_denied(&user, idx, args)

@@ -170,6 +170,10 @@ async fn serve_session(
                     && args.len() == 2
                     && gets.len() < MAX_GET_BATCH
                     && is_get(&args[0])
+                    // A request the user's ACL refuses goes the normal way (its error there).
+                    && (session.user.is_open()
+                        || commands::lookup(b"get")
+                            .is_some_and(|i| crate::access::allowed(session, i, args)))
                 {
                     gets.push(args[1].clone());
                     continue;
@@ -183,7 +187,7 @@ async fn serve_session(
                         && !shared.shutdown_wait.paused.load(Ordering::Relaxed)
                         && !crate::replication::is_replica(shared)
                     {
-                        batchable_write(args)
+                        batchable_write(args).filter(|&i| crate::access::allowed(session, i, args))
                     } else {
                         None
                     };
@@ -598,8 +602,6 @@ async fn flush(
 /// CLIENT PAUSE, MULTI queueing, Pub/Sub mode, a dropped namespace).
 fn batchable(shared: &Shared, session: &Session) -> bool {
     session.authed
-        // A user with ACL restrictions takes the path of the central checks.
-        && session.user.is_open()
         && session.replies_on()
         && !session.tracking
         && shared.monitors.count() == 0

@@ -84,6 +84,34 @@ fn least_privilege_users() {
         a.cmd(&["FLUSHALL"]).err_text(),
         "NOPERM this user has no permissions to run the 'flushall' command"
     );
+    // Pipelined, through the batched GET and key-batch paths: each request still checked.
+    let mut pipe = Vec::new();
+    for args in [
+        &["SET", "app:2", "x"][..],
+        &["SET", "other:2", "x"],
+        &["SET", "app:3", "y"],
+        &["GET", "app:2"],
+        &["GET", "other:1"],
+        &["GET", "app:3"],
+    ] {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        pipe.extend(Client::encode(&a));
+    }
+    a.send_raw(&pipe).expect("send");
+    let replies: Vec<Reply> = (0..6).map(|_| a.read_reply().expect("reply")).collect();
+    let key_err = "NOPERM this user has no permissions to access one of the keys used as arguments";
+    assert_eq!(
+        replies,
+        vec![
+            Reply::ok(),
+            Reply::Error(key_err.into()),
+            Reply::ok(),
+            Reply::bulk("x"),
+            Reply::Error(key_err.into()),
+            Reply::bulk("y"),
+        ]
+    );
+    assert!(admin.cmd(&["EXISTS", "other:2"]).int() == 0);
 
     // A user without &chan cannot subscribe to it.
     let mut n = s.client();

@@ -243,3 +243,101 @@ fn sentinel_fails_over_and_every_wait_acknowledged_write_survives() {
         "{conf}"
     );
 }
+
+/// Sentinel logging in with a user of its own that has only what Sentinel needs (the rules
+/// Redis's documentation gives), on servers that require a password for the default user:
+/// it monitors, discovers the replica and carries out a manual failover. (Without `+info` in
+/// the rules it never sees the replica: the rules are what lets it work.)
+#[test]
+fn sentinel_with_its_own_acl_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let users = "requirepass adminpw\nmasterauth adminpw\n\
+                 user sentinel-user on >spw allchannels +multi +slaveof +replicaof +ping +exec \
+                 +subscribe +config|rewrite +role +publish +info +client|setname +client|kill \
+                 +script|kill\n";
+    let a = with_conf(dir, "a", users);
+    let b = with_conf(
+        dir,
+        "b",
+        &format!("{users}replicaof 127.0.0.1 {}\n", a.port),
+    );
+    let mut ac = a.client();
+    assert!(ac.cmd(&["AUTH", "adminpw"]).is_ok());
+    wait_for("replica attached", Duration::from_secs(30), || {
+        info_field(&ac.cmd(&["INFO", "replication"]).text(), "connected_slaves") == 1
+    });
+    let port = free_port();
+    let conf = dir.join("sentinel-acl.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {}\nlogfile {}\n\
+             sentinel monitor mymaster 127.0.0.1 {} 1\n\
+             sentinel auth-user mymaster sentinel-user\n\
+             sentinel auth-pass mymaster spw\n\
+             sentinel down-after-milliseconds mymaster 1000\n\
+             sentinel failover-timeout mymaster 10000\n",
+            dir.display(),
+            dir.join("sentinel-acl.log").display(),
+            a.port
+        ),
+    )
+    .expect("write sentinel config");
+    let child = Command::new("redis-sentinel")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-sentinel");
+    let sentinels = vec![Sentinel { child, port }];
+    let field = |name: &str| -> String {
+        let Ok(mut s) = Client::try_connect(port) else {
+            return String::new();
+        };
+        let Ok(r) = s.try_cmd(&["SENTINEL", "master", "mymaster"]) else {
+            return String::new();
+        };
+        let fields: Vec<String> = r.array().iter().map(|x| x.text()).collect();
+        fields
+            .iter()
+            .position(|f| f == name)
+            .and_then(|i| fields.get(i + 1).cloned())
+            .unwrap_or_default()
+    };
+    wait_for(
+        "sentinel sees the master and its replica",
+        Duration::from_secs(30),
+        || field("num-slaves") == "1" && field("flags") == "master",
+    );
+    let mut s = Client::connect(port);
+    assert!(s.cmd(&["SENTINEL", "FAILOVER", "mymaster"]).is_ok());
+    wait_for("the replica promoted", Duration::from_secs(60), || {
+        master_addr(&sentinels) == Some(b.port)
+    });
+    let mut bc = b.client();
+    assert!(bc.cmd(&["AUTH", "adminpw"]).is_ok());
+    wait_for("b is a master", Duration::from_secs(30), || {
+        text_field(&bc.cmd(&["INFO", "replication"]).text(), "role") == "master"
+    });
+    // The ACL log of the servers has no refusal of Sentinel's commands.
+    for c in [&mut ac, &mut bc] {
+        let log = c.cmd(&["ACL", "LOG"]);
+        // Each entry: field, value, ... (username and object are bulk strings).
+        let refused: Vec<String> = log
+            .array()
+            .iter()
+            .filter_map(|e| {
+                let kv = e.array();
+                let get = |k: &str| {
+                    kv.chunks(2)
+                        .find(|p| p[0].text() == k)
+                        .map(|p| p[1].text())
+                        .unwrap_or_default()
+                };
+                (get("username") == "sentinel-user").then(|| get("object"))
+            })
+            .collect();
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+}
