@@ -436,10 +436,10 @@ impl Selector {
             })
     }
 
-    fn check<A: AsRef<[u8]>>(
+    fn check<A: AsRef<[u8]>, F: FnOnce() -> Vec<KeyRef>>(
         &self,
         req: &Request<'_, A>,
-        keys: &mut KeyCache<'_>,
+        keys: &mut KeyCache<F>,
     ) -> Result<(), Denied> {
         let cmd = req.catalog.get(req.id);
         if !self.allcommands && !cmd.no_auth && !self.bit(req.id) {
@@ -533,16 +533,17 @@ pub struct Request<'a, A> {
     pub channels: Channels,
 }
 
-/// The keys of a request, found once however many selectors look at them.
-pub struct KeyCache<'a> {
-    find: Option<Box<dyn FnOnce() -> Vec<KeyRef> + 'a>>,
+/// The keys of a request, found once however many selectors look at them (and not at all
+/// when every selector allows all keys).
+pub struct KeyCache<F> {
+    find: Option<F>,
     keys: Vec<KeyRef>,
 }
 
-impl<'a> KeyCache<'a> {
-    pub fn new(find: impl FnOnce() -> Vec<KeyRef> + 'a) -> KeyCache<'a> {
+impl<F: FnOnce() -> Vec<KeyRef>> KeyCache<F> {
+    pub fn new(find: F) -> KeyCache<F> {
         KeyCache {
-            find: Some(Box::new(find)),
+            find: Some(find),
             keys: Vec::new(),
         }
     }
@@ -749,10 +750,10 @@ impl User {
 
     /// Whether a request may run; the refusal of the "most relevant" selector otherwise
     /// (Redis's choice: a channel over a key over the command, the later argument first).
-    pub fn check<A: AsRef<[u8]>>(
+    pub fn check<A: AsRef<[u8]>, F: FnOnce() -> Vec<KeyRef>>(
         &self,
         req: &Request<'_, A>,
-        keys: &mut KeyCache<'_>,
+        keys: &mut KeyCache<F>,
     ) -> Result<(), Denied> {
         let mut worst = Denied::Command;
         for s in &self.selectors {

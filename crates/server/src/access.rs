@@ -395,9 +395,15 @@ pub fn allowed(session: &Session, idx: usize, args: &[Bytes]) -> bool {
     session.user.is_open() || denied(session, idx, args).is_none()
 }
 
+/// [`allowed`] for `GET key` (the batched GET path), the command looked up once.
+pub fn allowed_get(session: &Session, args: &[Bytes]) -> bool {
+    static GET: OnceLock<Option<usize>> = OnceLock::new();
+    GET.get_or_init(|| crate::commands::lookup(b"get"))
+        .is_some_and(|i| allowed(session, i, args))
+}
+
 fn denied(session: &Session, idx: usize, args: &[Bytes]) -> Option<Denied> {
-    let user = session.user.get();
-    request_denied(&user, idx, args)
+    request_denied(&session.user.user.load(), idx, args)
 }
 
 fn request_denied(user: &User, idx: usize, args: &[Bytes]) -> Option<Denied> {

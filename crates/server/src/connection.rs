@@ -171,9 +171,7 @@ async fn serve_session(
                     && gets.len() < MAX_GET_BATCH
                     && is_get(&args[0])
                     // A request the user's ACL refuses goes the normal way (its error there).
-                    && (session.user.is_open()
-                        || commands::lookup(b"get")
-                            .is_some_and(|i| crate::access::allowed(session, i, args)))
+                    && (session.user.is_open() || crate::access::allowed_get(session, args))
                 {
                     gets.push(args[1].clone());
                     continue;
