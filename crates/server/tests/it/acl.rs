@@ -477,3 +477,25 @@ fn replica_logs_in_with_masteruser() {
     assert!(wait_until(Duration::from_secs(10), || r.cmd(&["GET", "k"])
         == Reply::bulk("v2")));
 }
+
+/// redis-py's ACL API (modelled on redis-py's own ACL tests): the same script passes against
+/// Debian's redis-server and against Strata.
+#[test]
+fn redis_py_acl_api() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/redis_py_acl.py");
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    for (who, port) in [("redis-server", redis.port), ("strata", strata.port)] {
+        let out = std::process::Command::new("python3")
+            .args([script, &port.to_string()])
+            .output()
+            .expect("python3");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{who}: {text}");
+        assert!(text.contains("redis-py acl ok"), "{who}: {text}");
+    }
+}

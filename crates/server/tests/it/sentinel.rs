@@ -311,7 +311,12 @@ fn sentinel_with_its_own_acl_user() {
         || field("num-slaves") == "1" && field("flags") == "master",
     );
     let mut s = Client::connect(port);
-    assert!(s.cmd(&["SENTINEL", "FAILOVER", "mymaster"]).is_ok());
+    // Until Sentinel has fresh INFO of the replica it answers -NOGOODSLAVE: ask again.
+    wait_for(
+        "SENTINEL FAILOVER accepted",
+        Duration::from_secs(30),
+        || s.cmd(&["SENTINEL", "FAILOVER", "mymaster"]).is_ok(),
+    );
     wait_for("the replica promoted", Duration::from_secs(60), || {
         master_addr(&sentinels) == Some(b.port)
     });
