@@ -604,6 +604,26 @@ fn read_file(path: &std::path::Path, name: &str, rules: Rules<'_>) -> Result<Vec
     acl::file::parse(&text, name, rules)
 }
 
+/// What CONFIG REWRITE writes for the users: a `user` line each, unless they live in an
+/// `aclfile` (then none, as Redis).
+pub fn config_lines(shared: &Shared) -> Vec<String> {
+    let access = &shared.access;
+    if access
+        .file
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_some()
+    {
+        return Vec::new();
+    }
+    let rules = access.rules();
+    access
+        .users_snapshot()
+        .iter()
+        .map(|h| format!("user {} {}", h.name, h.get().describe(rules)))
+        .collect()
+}
+
 const NO_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 fn bulk(s: impl Into<String>) -> Frame {

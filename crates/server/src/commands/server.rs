@@ -343,7 +343,8 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             if args.len() != 2 {
                 return arity_err("rewrite");
             }
-            match ctx.shared.with_config(|c| c.rewrite()) {
+            let users = crate::access::config_lines(ctx.shared);
+            match ctx.shared.with_config(|c| c.rewrite(&users)) {
                 Ok(()) => Frame::ok(),
                 Err(e) => Frame::Error(format!("ERR Rewriting config file: {e}")),
             }

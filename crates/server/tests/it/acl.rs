@@ -294,6 +294,24 @@ fn user_lines_in_the_config_file() {
     assert!(c.cmd(&["AUTH", "ops", "opspw"]).is_ok());
     assert!(c.cmd(&["SET", "k", "v"]).is_ok());
     assert!(c.cmd(&["DEBUG", "SLEEP", "0"]).is_error());
+    // CONFIG REWRITE writes the users as they are now; a restart has them.
+    assert!(c.cmd(&["AUTH", "default", "x"]).is_ok());
+    assert!(c
+        .cmd(&["ACL", "SETUSER", "late", "on", ">latepw", "~l:*", "+@all"])
+        .is_ok());
+    assert_eq!(c.cmd(&["ACL", "DELUSER", "ro"]).int(), 1);
+    let before = c.cmd(&["ACL", "LIST"]);
+    assert!(c.cmd(&["CONFIG", "REWRITE"]).is_ok());
+    let text = std::fs::read_to_string(&conf).expect("read");
+    assert!(
+        text.contains("user late on #") && !text.contains("user ro "),
+        "{text}"
+    );
+    let mut s = s;
+    s.stop();
+    s.spawn();
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["ACL", "LIST"]), before);
 
     std::fs::write(&conf, "user bad on +@nosuch\n").expect("write");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata-server"))
