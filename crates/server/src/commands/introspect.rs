@@ -454,12 +454,18 @@ impl Monitors {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
+        // A script's commands show `lua` where a client's show its address (as Redis).
+        let from = if session.in_script {
+            "lua".to_string()
+        } else {
+            session.client.addr.to_string()
+        };
         let mut line = format!(
             "{}.{:06} [{} {}]",
             now.as_secs(),
             now.subsec_micros(),
             session.ldb - session.base(),
-            session.client.addr
+            from
         );
         for a in redacted(spec, args) {
             line.push(' ');

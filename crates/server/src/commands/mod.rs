@@ -850,6 +850,12 @@ pub fn call_in(
         None
     };
     let pdb = session.db;
+    // MONITOR shows a script's EVAL/FCALL before the commands it runs (as Redis 7.0 does);
+    // every other command after it ran.
+    let feed_first = spec.flags & RUNS_SCRIPT != 0;
+    if feed_first && shared.monitors.count() > 0 {
+        shared.monitors.feed(shared, session, spec, args);
+    }
     let run = |session: &mut Session, db: storage::Db<'_>| {
         let mut ctx = Ctx {
             shared,
@@ -897,7 +903,7 @@ pub fn call_in(
         session.caching = false;
     }
     crate::commands::introspect::after_call(shared, session, spec, args, elapsed);
-    if shared.monitors.count() > 0 {
+    if !feed_first && shared.monitors.count() > 0 {
         shared.monitors.feed(shared, session, spec, args);
     }
     if reply.is_error() {

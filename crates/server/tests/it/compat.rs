@@ -715,6 +715,12 @@ fn monitor_shows_what_redis_shows() {
         &["INCR", "n"],
         &["EXEC"],
         &["AUTH", "secret"],
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'v') return redis.call('get', KEYS[1])",
+            "1",
+            "s",
+        ],
         &["PING"],
     ];
     let mut transcripts = Vec::new();
@@ -731,11 +737,15 @@ fn monitor_shows_what_redis_shows() {
                 Reply::Status(s) => s,
                 other => panic!("{other:?}"),
             };
-            // "1700000000.123456 [0 127.0.0.1:5555] "set" ..." -> "[0] "set" ..."
+            // "1700000000.123456 [0 127.0.0.1:5555] "set" ..." -> "[0 client] "set" ..."
+            // (a script's commands: "[0 lua] ...")
             let (_, rest) = line.split_once(' ').expect("timestamp");
             let db = &rest[1..rest.find(' ').expect("db")];
-            let args = &rest[rest.find("] ").expect("addr") + 2..];
-            lines.push(format!("[{db}] {args}"));
+            let end = rest.find("] ").expect("addr");
+            let from = &rest[rest.find(' ').expect("db") + 1..end];
+            let from = if from == "lua" { "lua" } else { "client" };
+            let args = &rest[end + 2..];
+            lines.push(format!("[{db} {from}] {args}"));
             if args.eq_ignore_ascii_case("\"ping\"") {
                 break;
             }
