@@ -230,6 +230,23 @@ fn random_arguments_to_every_command_never_crash_the_server() {
         "WITHDIST",
         "ANY",
         "STOREDIST",
+        // ACL rules (ACL SETUSER / DRYRUN get them as arguments).
+        "SETUSER",
+        "DRYRUN",
+        "~*",
+        "%R~x",
+        "%W~",
+        "+@all",
+        "-@all",
+        "+get|x",
+        "(+get ~x",
+        "(+set ~y)",
+        "&*",
+        ">pw",
+        "#00",
+        "nopass",
+        "resetchannels",
+        "namespace=x",
     ];
     let setup: &[&[&str]] = &[
         &["SET", "str", "hello"],
