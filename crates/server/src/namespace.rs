@@ -162,13 +162,23 @@ pub fn namespace(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let result = match (sub.as_str(), args.len()) {
         ("add", 4) | ("set", 4) => {
             let (name, token) = (arg(2).unwrap_or_default(), arg(3).unwrap_or_default());
-            if shared.requirepass().is_empty() {
+            // The default user must need a password (requirepass, or ACL rules on `default`):
+            // otherwise every client is the admin and a token isolates nothing.
+            if !shared.access.auth_required() {
                 return Frame::error("ERR forbidden to add namespace when requirepass was empty");
             }
             if !valid_name(&name) || name == "default" || name == "*" {
                 return Frame::error("ERR invalid namespace name");
             }
-            if token.is_empty() || token == shared.requirepass() || shared.namespaces.token_used(&token)
+            // A token must not also be a password of the default user (AUTH <token> would then
+            // be ambiguous).
+            if token.is_empty()
+                || shared
+                    .access
+                    .default_user()
+                    .get()
+                    .password_ok(token.as_bytes())
+                || shared.namespaces.token_used(&token)
             {
                 return Frame::error("ERR the token has already exists");
             }

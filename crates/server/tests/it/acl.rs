@@ -173,10 +173,20 @@ fn requirepass_is_the_default_users_password() {
     let mut c2 = s.client();
     assert!(c2.cmd(&["AUTH", "sekret"]).is_error());
     assert!(c2.cmd(&["AUTH", "other"]).is_ok());
+    // Namespaces follow the default user's password, whether set by requirepass or ACL.
+    assert!(c2
+        .cmd(&["NAMESPACE", "ADD", "t", "other"])
+        .err_text()
+        .contains("token has already exists"));
+    assert!(c2.cmd(&["NAMESPACE", "ADD", "t", "ttoken"]).is_ok());
     // nopass: new connections are authenticated at once.
     assert!(c.cmd(&["ACL", "SETUSER", "default", "nopass"]).is_ok());
     let mut c3 = s.client();
     assert!(c3.cmd(&["PING"]).text() == "PONG");
+    assert!(c3
+        .cmd(&["NAMESPACE", "ADD", "u", "utoken"])
+        .err_text()
+        .contains("forbidden to add namespace"));
     // CONFIG SET requirepass sets it again.
     assert!(c.cmd(&["CONFIG", "SET", "requirepass", "third"]).is_ok());
     let mut c4 = s.client();
