@@ -221,23 +221,39 @@ fn sentinel_fails_over_and_every_wait_acknowledged_write_survives() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    wait_for("everyone caught up", Duration::from_secs(30), || {
-        let m = info_field(&info(new), "master_repl_offset");
-        [&a, other]
+    // Two sentinels may have raced (different epochs) and the master may have moved once more
+    // since: whoever is the one master now, the other two follow it and have all it has.
+    wait_for("everyone caught up", Duration::from_secs(60), || {
+        let all = [&a, new, other];
+        let infos: Vec<String> = all.iter().map(|s| info(s)).collect();
+        let masters: Vec<&String> = infos
             .iter()
-            .all(|s| info_field(&info(s), "slave_repl_offset") >= m)
+            .filter(|i| text_field(i, "role") == "master")
+            .collect();
+        if masters.len() != 1 {
+            return false;
+        }
+        let m = info_field(masters[0], "master_repl_offset");
+        infos
+            .iter()
+            .filter(|i| text_field(i, "role") == "slave")
+            .all(|i| {
+                text_field(i, "slave_repl_offset")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    >= m
+            })
     });
     let cut = cutoff();
     let want = dump(&mut nc, cut);
     assert_same(&want, &dump(&mut a.client(), cut), "old master");
     assert_same(&want, &dump(&mut other.client(), cut), "other replica");
-    // CONFIG REWRITE persisted the roles.
-    let conf = std::fs::read_to_string(dir.join(if new_port == b.port {
-        "b.conf"
-    } else {
-        "c.conf"
-    }))
-    .unwrap();
+    // CONFIG REWRITE persisted the roles: the master's file names no master.
+    let master_conf = [(&a, "a.conf"), (&b, "b.conf"), (&c, "c.conf")]
+        .into_iter()
+        .find(|(s, _)| text_field(&info(s), "role") == "master")
+        .map_or("b.conf", |(_, f)| f);
+    let conf = std::fs::read_to_string(dir.join(master_conf)).unwrap();
     assert!(
         !conf.lines().any(|l| l.starts_with("replicaof 127.0.0.1")),
         "{conf}"
