@@ -157,8 +157,30 @@ fn read_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, St
     Ok(certs)
 }
 
-fn read_key(path: &str, what: &str) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{what} '{path}': {e}"))
+/// A private key from a PEM file: PKCS#8, PKCS#1 or SEC1; or PKCS#8 encrypted with a
+/// password (`ENCRYPTED PRIVATE KEY`, what `openssl ... -passout` writes), decrypted with
+/// `pass` (`tls-key-file-pass` / `tls-client-key-file-pass`).
+fn read_key(path: &str, what: &str, pass: &str) -> Result<PrivateKeyDer<'static>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{what} '{path}': {e}"))?;
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        if pass.is_empty() {
+            return Err(format!(
+                "{what} '{path}': the key is encrypted and no password is configured"
+            ));
+        }
+        let start = text
+            .find("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            .unwrap_or(0);
+        let (_, der) = pkcs8::der::pem::decode_vec(text[start..].trim().as_bytes())
+            .map_err(|e| format!("{what} '{path}': {e}"))?;
+        let enc = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+            .map_err(|e| format!("{what} '{path}': {e}"))?;
+        let doc = enc
+            .decrypt(pass.as_bytes())
+            .map_err(|e| format!("{what} '{path}': cannot decrypt the key: {e}"))?;
+        return Ok(PrivateKeyDer::Pkcs8(doc.as_bytes().to_vec().into()));
+    }
+    PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|e| format!("{what} '{path}': {e}"))
 }
 
 /// The CAs of `tls-ca-cert-file` and every certificate file in `tls-ca-cert-dir`.
@@ -279,7 +301,7 @@ fn server_config(c: &Config) -> Result<rustls::ServerConfig, String> {
         return Err("tls-port needs tls-cert-file and tls-key-file".into());
     }
     let certs = read_certs(cert_file, "tls-cert-file")?;
-    let key = read_key(key_file, "tls-key-file")?;
+    let key = read_key(key_file, "tls-key-file", c.get("tls-key-file-pass"))?;
     let provider = provider(c)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(c)?)
@@ -322,9 +344,17 @@ fn client_config(c: &Config) -> Result<rustls::ClientConfig, String> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyName(inner)));
     // The certificate shown to the master: tls-client-cert-file, else tls-cert-file.
-    let (cert, key) = match c.get("tls-client-cert-file") {
-        "" => (c.get("tls-cert-file"), c.get("tls-key-file")),
-        f => (f, c.get("tls-client-key-file")),
+    let (cert, key, pass) = match c.get("tls-client-cert-file") {
+        "" => (
+            c.get("tls-cert-file"),
+            c.get("tls-key-file"),
+            c.get("tls-key-file-pass"),
+        ),
+        f => (
+            f,
+            c.get("tls-client-key-file"),
+            c.get("tls-client-key-file-pass"),
+        ),
     };
     if cert.is_empty() || key.is_empty() {
         return Ok(builder.with_no_client_auth());
@@ -332,7 +362,7 @@ fn client_config(c: &Config) -> Result<rustls::ClientConfig, String> {
     builder
         .with_client_auth_cert(
             read_certs(cert, "tls-client-cert-file")?,
-            read_key(key, "tls-client-key-file")?,
+            read_key(key, "tls-client-key-file", pass)?,
         )
         .map_err(|e| format!("tls client certificate: {e}"))
 }

@@ -258,8 +258,30 @@ fn tls_only_server_and_bad_certificates_at_start() {
     let certs = make_certs();
     let tmp = tempfile::tempdir().expect("tempdir");
     let tls_port = free_port();
+    // The key encrypted with a password (PKCS#8, as `openssl ... -passout` writes it).
+    openssl(
+        &certs.dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "server.key",
+            "-out",
+            "server-enc.key",
+            "-passout",
+            "pass:s3cret",
+        ],
+    );
     let mut args = tls_args(&certs, &tls_port.to_string());
+    let at = args
+        .iter()
+        .position(|a| a == "--tls-key-file")
+        .expect("key arg")
+        + 1;
+    args[at] = certs.path("server-enc.key");
     args.extend([
+        "--tls-key-file-pass".into(),
+        "s3cret".into(),
         "--port".into(),
         "0".into(),
         "--tls-auth-clients".into(),
@@ -308,6 +330,29 @@ fn tls_only_server_and_bad_certificates_at_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tls-cert-file '/nonexistent.crt'"), "{err}");
+    // A wrong password for the encrypted key: no start either.
+    let out = Command::new(env!("CARGO_BIN_EXE_strata-server"))
+        .args([
+            "--port",
+            "0",
+            "--dir",
+            &tmp.path().join("f").display().to_string(),
+            "--tls-port",
+            &free_port().to_string(),
+            "--tls-cert-file",
+            &certs.path("server.crt"),
+            "--tls-key-file",
+            &certs.path("server-enc.key"),
+            "--tls-key-file-pass",
+            "wrong",
+            "--tls-auth-clients",
+            "no",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot decrypt the key"), "{err}");
 }
 
 #[test]
