@@ -636,6 +636,22 @@ pub fn acl_command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let shared = ctx.shared;
     let access = &shared.access;
     let rules = access.rules();
+    // The argument counts each subcommand takes (Redis checks them in the command).
+    let n = args.len();
+    let fits = match sub.as_str() {
+        "setuser" | "deluser" => n >= 3,
+        "getuser" => n == 3,
+        "list" | "users" | "whoami" | "load" | "save" | "help" => n == 2,
+        "cat" | "genpass" | "log" => n == 2 || n == 3,
+        "dryrun" => n >= 4,
+        _ => false,
+    };
+    if !fits {
+        return Frame::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            String::from_utf8_lossy(&args[1])
+        ));
+    }
     match sub.as_str() {
         "setuser" => setuser(ctx, args),
         "deluser" => {
@@ -983,5 +999,5 @@ const HELP: &[&str] = &[
     "WHOAMI",
     "    Return the current connection username.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
