@@ -487,6 +487,11 @@ fn flag_frames(spec: &CommandSpec) -> Vec<Frame> {
 
 /// ACL categories of a command Redis does not have (Strata's own).
 pub(crate) fn own_acl_categories(spec: &CommandSpec) -> Vec<String> {
+    if spec.flags & flags::ADMIN != 0 {
+        // Administration (NAMESPACE, BINLOG, SYNCFILE, COMPACT): only in the admin
+        // categories, so `+@write` or `+@read` never grants it.
+        return vec!["@admin".into(), "@slow".into(), "@dangerous".into()];
+    }
     let mut cats = Vec::new();
     if spec.flags & flags::WRITE != 0 {
         cats.push("@write".to_string());

@@ -62,6 +62,22 @@ fn least_privilege_users() {
         ])
         .is_ok());
 
+    // Strata's own admin commands are only in the admin categories: +@write does not give
+    // NAMESPACE, -@dangerous takes it away.
+    assert!(admin
+        .cmd(&["ACL", "SETUSER", "writer", "on", "nopass", "~*", "+@write"])
+        .is_ok());
+    for user in ["writer", "app"] {
+        assert_eq!(
+            admin.cmd(&["ACL", "DRYRUN", user, "NAMESPACE", "ADD", "x", "y"]),
+            Reply::bulk("This user has no permissions to run the 'namespace' command"),
+            "{user}"
+        );
+    }
+    assert!(admin
+        .cmd(&["ACL", "CAT", "admin"])
+        .array()
+        .contains(&Reply::bulk("namespace")));
     // A read-only user cannot write.
     let mut r = s.client();
     assert!(r.cmd(&["AUTH", "reader", "rpw"]).is_ok());
