@@ -13,12 +13,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme, SupportedProtocolVersion};
+use rustls::{RootCertStore, SupportedProtocolVersion};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -139,7 +138,7 @@ pub fn reload(shared: &Shared) -> Result<(), String> {
     shared.tls.client.store(client.map(|config| {
         Arc::new(replication::client::TlsClient {
             config: Arc::new(config),
-            // Not verified (see `AnyName`); rustls needs one to send SNI.
+            // Not verified (see `ChainOnly`); rustls needs one to send SNI.
             server_name: "strata-master".into(),
         })
     }));
@@ -342,7 +341,7 @@ fn client_config(c: &Config) -> Result<rustls::ClientConfig, String> {
         .with_protocol_versions(&versions(c)?)
         .map_err(|e| format!("tls-protocols: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyName(inner)));
+        .with_custom_certificate_verifier(Arc::new(replication::client::ChainOnly::new(inner)));
     // The certificate shown to the master: tls-client-cert-file, else tls-cert-file.
     let (cert, key, pass) = match c.get("tls-client-cert-file") {
         "" => (
@@ -365,54 +364,6 @@ fn client_config(c: &Config) -> Result<rustls::ClientConfig, String> {
             read_key(key, "tls-client-key-file", pass)?,
         )
         .map_err(|e| format!("tls client certificate: {e}"))
-}
-
-/// Verifies the master's certificate chain, not its name (as Redis).
-#[derive(Debug)]
-struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -24,14 +24,26 @@ const EXIT_REJECTED: i32 = 5;
 const POSITION_KEY: &str = "strata-sync:position";
 
 const USAGE: &str =
-    "usage: strata-sync --source HOST:PORT [--source-password PW] [--namespace NAME]
-                   --target HOST:PORT [--target-password PW] --state-file PATH
+    "usage: strata-sync --source HOST:PORT [--source-user USER] [--source-password PW]
+                   [--source-tls] [--namespace NAME]
+                   --target HOST:PORT [--target-user USER] [--target-password PW]
+                   [--target-tls] --state-file PATH
+                   [--tls-ca-cert-file PATH] [--tls-cert-file PATH --tls-key-file PATH]
                    [--work-dir DIR] [--status-file PATH] [--no-transactions]";
 
 #[derive(Clone, Debug)]
 struct Opts {
     source: String,
+    /// ACL user to log in as (AUTH user password); empty: the default user.
+    source_user: String,
     source_password: String,
+    /// Connect over TLS (the server's `tls-port`).
+    source_tls: bool,
+    target_user: String,
+    target_tls: bool,
+    tls_ca_cert_file: Option<String>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
     namespace: Option<String>,
     target: String,
     target_password: String,
@@ -46,7 +58,14 @@ struct Opts {
 fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         source: String::new(),
+        source_user: String::new(),
         source_password: String::new(),
+        source_tls: false,
+        target_user: String::new(),
+        target_tls: false,
+        tls_ca_cert_file: None,
+        tls_cert_file: None,
+        tls_key_file: None,
         namespace: None,
         target: String::new(),
         target_password: String::new(),
@@ -65,6 +84,13 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         match a.as_str() {
             "--source" => o.source = val()?,
             "--source-password" => o.source_password = val()?,
+            "--source-user" => o.source_user = val()?,
+            "--source-tls" => o.source_tls = true,
+            "--target-user" => o.target_user = val()?,
+            "--target-tls" => o.target_tls = true,
+            "--tls-ca-cert-file" => o.tls_ca_cert_file = Some(val()?),
+            "--tls-cert-file" => o.tls_cert_file = Some(val()?),
+            "--tls-key-file" => o.tls_key_file = Some(val()?),
             "--namespace" => o.namespace = Some(val()?),
             "--target" => o.target = val()?,
             "--target-password" => o.target_password = val()?,
@@ -77,6 +103,12 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     }
     if o.source.is_empty() || o.target.is_empty() || o.state_file.as_os_str().is_empty() {
         return Err("--source, --target and --state-file are required".into());
+    }
+    if (o.source_tls || o.target_tls) && o.tls_ca_cert_file.is_none() {
+        return Err("--source-tls/--target-tls need --tls-ca-cert-file".into());
+    }
+    if o.tls_cert_file.is_some() != o.tls_key_file.is_some() {
+        return Err("--tls-cert-file and --tls-key-file go together".into());
     }
     if o.work_dir.as_os_str().is_empty() {
         o.work_dir = o.state_file.with_extension("work");
@@ -243,17 +275,73 @@ impl Progress {
     }
 }
 
-async fn connect(addr: &str, password: &str, side: &str) -> Result<Conn, Stop> {
-    let mut c = Conn::connect(addr, Duration::from_secs(5))
+/// One side's connection settings.
+struct Side<'a> {
+    addr: &'a str,
+    user: &'a str,
+    password: &'a str,
+    tls: bool,
+    name: &'a str,
+}
+
+impl Opts {
+    fn source_side(&self) -> Side<'_> {
+        Side {
+            addr: &self.source,
+            user: &self.source_user,
+            password: &self.source_password,
+            tls: self.source_tls,
+            name: "source",
+        }
+    }
+
+    fn target_side(&self) -> Side<'_> {
+        Side {
+            addr: &self.target,
+            user: &self.target_user,
+            password: &self.target_password,
+            tls: self.target_tls,
+            name: "target",
+        }
+    }
+
+    /// The TLS client configuration, when a side uses TLS.
+    fn tls_client(&self) -> Result<Option<replication::client::TlsClient>, Stop> {
+        match &self.tls_ca_cert_file {
+            Some(ca) if self.source_tls || self.target_tls => {
+                replication::client::TlsClient::from_files(
+                    ca,
+                    self.tls_cert_file.as_deref(),
+                    self.tls_key_file.as_deref(),
+                )
+                .map(Some)
+                .map_err(|e| Stop::Fatal(format!("TLS: {e}")))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+async fn connect(
+    side: Side<'_>,
+    tls: Option<&replication::client::TlsClient>,
+) -> Result<Conn, Stop> {
+    let (addr, name) = (side.addr, side.name);
+    let tls = if side.tls { tls } else { None };
+    let mut c = Conn::connect_with(addr, Duration::from_secs(5), tls)
         .await
-        .map_err(|e| Stop::Transient(format!("{side} {addr} unreachable: {e}")))?;
-    if !password.is_empty() {
-        if let Reply::Error(e) = c
-            .call(&["AUTH", password], Duration::from_secs(10))
-            .await
-            .map_err(io)?
-        {
-            return Err(classify(side, &e));
+        .map_err(|e| Stop::Transient(format!("{name} {addr} unreachable: {e}")))?;
+    if !side.password.is_empty() {
+        let reply = if side.user.is_empty() {
+            c.call(&["AUTH", side.password], Duration::from_secs(10))
+                .await
+        } else {
+            c.call(&["AUTH", side.user, side.password], Duration::from_secs(10))
+                .await
+        }
+        .map_err(io)?;
+        if let Reply::Error(e) = reply {
+            return Err(classify(name, &e));
         }
     }
     Ok(c)
@@ -281,8 +369,9 @@ impl Sync {
     }
 
     async fn session(&mut self) -> Result<(), Stop> {
-        let mut src = connect(&self.opts.source, &self.opts.source_password, "source").await?;
-        let mut dst = connect(&self.opts.target, &self.opts.target_password, "target").await?;
+        let tls = self.opts.tls_client()?;
+        let mut src = connect(self.opts.source_side(), tls.as_ref()).await?;
+        let mut dst = connect(self.opts.target_side(), tls.as_ref()).await?;
         self.target_db = 0;
         if self.opts.transactions {
             // The target may be ahead of the state file (a crash between its EXEC and our
@@ -355,7 +444,8 @@ impl Sync {
     /// the target (each key replaced as a whole, so a copy that is started again is
     /// harmless). Returns the namespace's base keyspace id.
     async fn snapshot(&mut self, snap: &str, dst: &mut Conn) -> Result<u32, Stop> {
-        let mut src = connect(&self.opts.source, &self.opts.source_password, "source").await?;
+        let tls = self.opts.tls_client()?;
+        let mut src = connect(self.opts.source_side(), tls.as_ref()).await?;
         let m = match src
             .call(&["SYNCFILE", "MANIFEST", snap], Duration::from_secs(30))
             .await

@@ -621,3 +621,194 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is required");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// strata-sync reaching a source that takes it only over TLS and only as an ACL user with the
+/// replication commands: the snapshot and then the stream arrive.
+#[test]
+fn follows_over_tls_as_a_restricted_acl_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sync test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    std::fs::write(
+        d.join("server.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=strata",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    let tls_port = free_port();
+    let (_strata, src) = start_on_free_port(
+        |port| {
+            let mut c = Command::new(server_bin());
+            c.args(["--port", &port.to_string(), "--dir"])
+                .arg(d.join("src"))
+                .args([
+                    "--requirepass",
+                    "adminpw",
+                    "--tls-port",
+                    &tls_port.to_string(),
+                ])
+                .arg("--tls-cert-file")
+                .arg(d.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(d.join("server.key"))
+                .args(["--tls-auth-clients", "no"]);
+            c
+        },
+        "strata-server",
+        None,
+    );
+    let (_redis, dst) = start_redis(d, None);
+    let mut admin = conn(src, "adminpw");
+    add_app_namespace(&mut admin);
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "syncer",
+            "on",
+            ">syncpw",
+            "+psync",
+            "+replconf",
+            "+syncfile",
+        ])
+        .query(&mut admin)
+        .expect("acl setuser");
+    let mut app = conn(src, "tapp");
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query(&mut app)
+            .expect("set");
+    }
+    let state = d.join("sync.state");
+    let log = std::fs::File::create(d.join("sync.log")).expect("log");
+    let _sync = Proc(
+        Command::new(SYNC)
+            .args([
+                "--source",
+                &format!("127.0.0.1:{tls_port}"),
+                "--source-user",
+                "syncer",
+                "--source-password",
+                "syncpw",
+                "--source-tls",
+                "--tls-ca-cert-file",
+            ])
+            .arg(d.join("ca.crt"))
+            .args([
+                "--namespace",
+                "app",
+                "--target",
+                &format!("127.0.0.1:{dst}"),
+                "--state-file",
+            ])
+            .arg(&state)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn strata-sync"),
+    );
+    let mut target = conn(dst, "");
+    let wait = |target: &mut redis::Connection, key: &str, want: &str| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            let v: Option<String> = redis::cmd("GET").arg(key).query(target).unwrap_or(None);
+            if v.as_deref() == Some(want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(
+        wait(&mut target, "k199", "199"),
+        "snapshot over TLS; strata-sync log:\n{}",
+        std::fs::read_to_string(d.join("sync.log")).unwrap_or_default()
+    );
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg("stream")
+        .query(&mut app)
+        .expect("set");
+    assert!(wait(&mut target, "after", "stream"), "the stream over TLS");
+    // The ACL log of the source has no refusal of strata-sync's commands.
+    let log: Vec<redis::Value> = redis::cmd("ACL")
+        .arg("LOG")
+        .query(&mut admin)
+        .expect("acl log");
+    assert!(log.is_empty(), "{log:?}");
+}
