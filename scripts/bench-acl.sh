@@ -8,17 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 source scripts/env.sh
+source scripts/lib.sh
 N="${1:-200000}"
 ROUNDS="${2:-2}"
 cargo build --release --workspace --all-targets >&2
 BIN="$CARGO_TARGET_DIR/release/strata-server"
-P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+P=$(free_port)
 WORK=$(mktemp -d)
 "$BIN" --port "$P" --dir "$WORK/strata" --loglevel warning 2>"$WORK/strata.log" &
-SPID=$!
-cleanup() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-for _ in $(seq 1 100); do redis-cli -p "$P" ping >/dev/null 2>&1 && break; sleep 0.1; done
+PIDS+=($!)
+wait_up "$P"
 redis-cli -p "$P" acl setuser app on '>pw' '~*' '&*' '+@all' '-@dangerous' >/dev/null
 echo "| user | pipeline | SET ops/s | GET ops/s |"
 echo "|---|---|---:|---:|"

@@ -9,23 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 source scripts/env.sh
+source scripts/lib.sh
 cargo build --release --workspace --all-targets >&2
 BIN="$CARGO_TARGET_DIR/release/strata-server"
 VER="${1:-$(python3 -c 'import redis; print(redis.__version__)')}"
 WORK=$(mktemp -d)
 python3 -m pip install -q pytest pytest-asyncio >&2 || python3 -m pip install -q --break-system-packages pytest pytest-asyncio >&2
 (cd "$WORK" && python3 -m pip download -q "redis==$VER" --no-binary :all: --no-deps >&2 && tar xzf redis-*.tar.gz)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 SP=$(free_port); RP=$(free_port)
 "$BIN" --port "$SP" --dir "$WORK/strata" --loglevel warning 2>"$WORK/strata.log" &
-SPID=$!
+PIDS+=($!)
 redis-server --port "$RP" --save "" --daemonize no --loglevel warning >"$WORK/redis.log" 2>&1 &
-RPID=$!
-cleanup() { kill "$SPID" "$RPID" 2>/dev/null || true; wait "$SPID" "$RPID" 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-for p in "$SP" "$RP"; do
-  for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+PIDS+=($!)
+wait_up "$SP"; wait_up "$RP"
 cd "$WORK"/redis-"$VER"
 for who in "redis-server:$RP" "strata:$SP"; do
   echo "== ${who%%:*}"

@@ -593,6 +593,19 @@ fn valid_hash(h: &[u8]) -> bool {
     h.len() == 64 && h.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The hash a password rule names: hashed from the clear text after `>`/`<`, or given after
+/// `#`/`!` (then it must be a valid SHA-256 hex digest).
+fn password_hash(op: &[u8]) -> Result<String, RuleError> {
+    let rest = &op[1..];
+    if op[0] == b'>' || op[0] == b'<' {
+        return Ok(hash_password(rest));
+    }
+    if !valid_hash(rest) {
+        return Err(RuleError::BadHash);
+    }
+    Ok(String::from_utf8_lossy(rest).into_owned())
+}
+
 /// Compares without leaking where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
@@ -662,27 +675,13 @@ impl User {
             self.nopass = false;
             self.passwords.clear();
         } else if op[0] == b'>' || op[0] == b'#' {
-            let hash = if op[0] == b'>' {
-                hash_password(&op[1..])
-            } else {
-                if !valid_hash(&op[1..]) {
-                    return Err(RuleError::BadHash);
-                }
-                String::from_utf8_lossy(&op[1..]).into_owned()
-            };
+            let hash = password_hash(op)?;
             if !self.passwords.contains(&hash) {
                 self.passwords.push(hash);
             }
             self.nopass = false;
         } else if op[0] == b'<' || op[0] == b'!' {
-            let hash = if op[0] == b'<' {
-                hash_password(&op[1..])
-            } else {
-                if !valid_hash(&op[1..]) {
-                    return Err(RuleError::BadHash);
-                }
-                String::from_utf8_lossy(&op[1..]).into_owned()
-            };
+            let hash = password_hash(op)?;
             let at = self
                 .passwords
                 .iter()

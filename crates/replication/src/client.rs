@@ -131,13 +131,26 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Option<Reply>, 
     }))
 }
 
-/// The socket of a [`Conn`]: plain TCP, or TLS over it (`tls-replication`).
-pub enum Stream {
+/// A connection's socket: plain TCP, or TLS over it. `T` is the TLS stream: the client side
+/// for a [`Conn`] (`tls-replication`, strata-sync), the server side for the server's client
+/// connections (`tls-port`).
+pub enum Stream<T = tokio_rustls::client::TlsStream<TcpStream>> {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<T>),
 }
 
-impl AsyncRead for Stream {
+impl<T> Stream<T> {
+    /// Writes what the socket takes now without waiting; a TLS stream always says
+    /// `WouldBlock` (its records go through `write_all` and `flush`).
+    pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.try_write(buf),
+            Stream::Tls(_) => Err(std::io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Stream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -150,7 +163,7 @@ impl AsyncRead for Stream {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Stream<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -173,7 +173,7 @@ impl Access {
         *map = next;
         drop(map);
         for name in old {
-            kill_clients_of(shared, &name, None);
+            let_go(shared, &name, None, false);
         }
         self.default_changed(shared);
     }
@@ -187,20 +187,24 @@ impl Access {
     }
 }
 
-/// Lets go of the connections authenticated as `name` (the one running the command, if
-/// given, after its reply).
-fn kill_clients_of(shared: &Shared, name: &str, current: Option<&mut Session>) {
+/// Lets go of the connections authenticated as `name` (only its subscribed ones with
+/// `subscribers_only`); the one running the command (`current`) closes after its reply.
+fn let_go(shared: &Shared, name: &str, current: Option<&mut Session>, subscribers_only: bool) {
     let me = current.as_ref().map(|s| s.client.id);
+    let mut mine = false;
     for c in shared.clients.all() {
         let of_user = c.user.lock().map(|u| u.as_str() == name).unwrap_or(false);
-        if of_user && Some(c.id) != me {
+        if !of_user || (subscribers_only && c.kind() != "pubsub") {
+            continue;
+        }
+        if Some(c.id) == me {
+            mine = true;
+        } else {
             c.kill.cancel();
         }
     }
-    if let Some(s) = current {
-        if s.user.name == name {
-            s.close_after_reply = true;
-        }
+    if let Some(s) = current.filter(|_| mine) {
+        s.close_after_reply = true;
     }
 }
 
@@ -669,7 +673,7 @@ pub fn acl_command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(name);
                 if removed.is_some() {
-                    kill_clients_of(shared, name, Some(ctx.session));
+                    let_go(shared, name, Some(ctx.session), false);
                     deleted += 1;
                 }
             }
@@ -930,7 +934,7 @@ fn setuser(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
     }
     if revoked_channels {
-        kill_subscribers_of(shared, name, ctx.session);
+        let_go(shared, name, Some(ctx.session), true);
     }
     if name == "default" {
         access.default_changed(shared);
@@ -955,19 +959,6 @@ fn channels_revoked(old: &User, new: &User) -> bool {
     };
     let newp = pats(new);
     all(old) || pats(old).iter().any(|p| !newp.contains(p))
-}
-
-fn kill_subscribers_of(shared: &Shared, name: &str, current: &mut Session) {
-    for c in shared.clients.all() {
-        let of_user = c.user.lock().map(|u| u.as_str() == name).unwrap_or(false);
-        if of_user && c.kind() == "pubsub" {
-            if c.id == current.client.id {
-                current.close_after_reply = true;
-            } else {
-                c.kill.cancel();
-            }
-        }
-    }
 }
 
 const HELP: &[&str] = &[

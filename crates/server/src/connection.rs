@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::tls::Conn as TcpStream;
+use crate::tls::Conn;
 use bytes::{Bytes, BytesMut};
 use resp::{Frame, Limits, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,7 +37,7 @@ fn limits(shared: &Shared) -> (Limits, usize) {
 }
 
 /// Serves one client until it quits, is killed, breaks the protocol or the server stops.
-pub async fn serve(shared: Arc<Shared>, stream: TcpStream, client: Arc<ClientEntry>) {
+pub async fn serve(shared: Arc<Shared>, stream: Conn, client: Arc<ClientEntry>) {
     let mut session = Session::new(
         client.clone(),
         !shared.hot.password_set.load(Ordering::Relaxed),
@@ -106,11 +106,10 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
 /// connection's received requests were all answered (`Some(stream)`, still open).
 async fn serve_session(
     shared: &Arc<Shared>,
-    mut stream: TcpStream,
+    mut stream: Conn,
     client: &Arc<ClientEntry>,
     session: &mut Session,
-) -> Option<TcpStream> {
-    let _ = stream.set_nodelay(true);
+) -> Option<Conn> {
     let (lim, mut qbuf_limit) = limits(shared);
     let mut parser = RequestParser::new(lim);
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -415,7 +414,7 @@ async fn serve_session(
 async fn block(
     shared: &Arc<Shared>,
     client: &Arc<ClientEntry>,
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     rbuf: &mut BytesMut,
     mut wait: crate::blocking::Wait,
     ns: Option<Arc<crate::namespace::Ns>>,
@@ -520,7 +519,7 @@ fn deliver(session: &mut Session, first: crate::pubsub::Message, wbuf: &mut Byte
 async fn flush(
     shared: &Arc<Shared>,
     session: &mut Session,
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     wbuf: &mut BytesMut,
 ) -> bool {
     if session.wal_seq > 0 {

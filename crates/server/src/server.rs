@@ -282,6 +282,7 @@ fn spawn_worker(
                             continue;
                         }
                     };
+                    let _ = stream.set_nodelay(true);
                     let sh = shared.clone();
                     tracker.spawn(async move {
                         let conn = if tls {

@@ -8,9 +8,7 @@
 //! asks for none. A replica verifies its master's certificate chain against the same CAs
 //! but not the host name (Redis does not either: masters are often reached by IP).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
 use rustls::crypto::CryptoProvider;
@@ -18,83 +16,13 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, SupportedProtocolVersion};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::shared::Shared;
 
-/// A client's connection: plain TCP or TLS.
-pub enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl Conn {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Conn::Plain(s) => s,
-            Conn::Tls(s) => s.get_ref().0,
-        }
-    }
-
-    pub fn set_nodelay(&self, on: bool) -> std::io::Result<()> {
-        self.tcp().set_nodelay(on)
-    }
-
-    /// Writes what the socket takes now without waiting; a TLS connection always says
-    /// `WouldBlock` (its records go through `write_all` and `flush`).
-    pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.try_write(buf),
-            Conn::Tls(_) => Err(std::io::ErrorKind::WouldBlock.into()),
-        }
-    }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Conn::Tls(_))
-    }
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// A client's connection: plain TCP or TLS (the replication crate's stream, server side).
+pub type Conn = replication::client::Stream<tokio_rustls::server::TlsStream<TcpStream>>;
 
 /// The TLS configurations in force.
 #[derive(Default)]

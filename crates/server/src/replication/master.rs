@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::tls::Conn as TcpStream;
+use crate::tls::Conn;
 use bytes::{Bytes, BytesMut};
 use replication::manifest::Manifest;
 use resp::Frame;
@@ -515,7 +515,7 @@ pub fn unregister(shared: &Shared, feeder: &Arc<Feeder>) {
 
 pub async fn feed(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut Conn,
     rbuf: &mut BytesMut,
     session: &Session,
     next: u64,
@@ -562,7 +562,7 @@ pub async fn feed(
 
 async fn read_acks(
     shared: &Shared,
-    rd: &mut tokio::io::ReadHalf<&mut TcpStream>,
+    rd: &mut tokio::io::ReadHalf<&mut Conn>,
     rbuf: &mut BytesMut,
     feeder: &Feeder,
     log: &crate::commitlog::Log,
@@ -618,7 +618,7 @@ async fn read_acks(
 
 async fn send_records(
     shared: &Shared,
-    wr: &mut tokio::io::WriteHalf<&mut TcpStream>,
+    wr: &mut tokio::io::WriteHalf<&mut Conn>,
     mut reader: ::binlog::Reader,
     feeder: &Feeder,
     log: &crate::commitlog::Log,

@@ -526,20 +526,11 @@ fn replica_logs_in_with_masteruser() {
 /// Debian's redis-server and against Strata.
 #[test]
 fn redis_py_acl_api() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/redis_py_acl.py");
     let redis = RedisServer::start();
     let strata = Server::start(&[]);
     for (who, port) in [("redis-server", redis.port), ("strata", strata.port)] {
-        let out = std::process::Command::new("python3")
-            .args([script, &port.to_string()])
-            .output()
-            .expect("python3");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{who}: {text}");
+        let (ok, text) = crate::util::run_python("redis_py_acl.py", port);
+        assert!(ok, "{who}: {text}");
         assert!(text.contains("redis-py acl ok"), "{who}: {text}");
     }
 }

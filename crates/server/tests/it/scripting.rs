@@ -281,17 +281,8 @@ fn scripts_inside_multi_see_the_transaction_and_info_counts_the_cache() {
 #[test]
 fn redis_py_lock_works() {
     let s = Server::start(&[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/redis_py_lock.py");
-    let out = std::process::Command::new("python3")
-        .args([script, &s.port.to_string()])
-        .output()
-        .expect("python3");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = crate::util::run_python("redis_py_lock.py", s.port);
+    assert!(ok, "{text}");
     assert!(text.contains("redis-py lock ok"), "{text}");
 }
 

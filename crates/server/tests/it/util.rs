@@ -387,6 +387,13 @@ impl Client {
     }
 }
 
+/// Runs one of the Python scripts of `tests/py` (redis-py against a server) with the server's
+/// port: (exit ok, stdout+stderr).
+pub fn run_python(script: &str, port: u16) -> (bool, String) {
+    let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
+    run_tool("python3", &[&path, &port.to_string()])
+}
+
 /// Runs a command-line tool and returns (exit ok, stdout+stderr).
 pub fn run_tool(cmd: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(cmd)
