@@ -166,9 +166,21 @@ fn least_privilege_users() {
         Reply::Int(1)
     );
     assert!(r.is_closed());
-    // The refusals are in the ACL log.
+    // The refusals are in the ACL log, at most `acllog-max-len` of them.
     let log = admin.cmd(&["ACL", "LOG"]);
     assert!(log.array().len() >= 3, "{log:?}");
+    assert!(admin.cmd(&["CONFIG", "SET", "acllog-max-len", "2"]).is_ok());
+    assert!(admin
+        .cmd(&["ACL", "DRYRUN", "writer", "GET", "x"])
+        .text()
+        .contains("no permissions"));
+    let mut w = s.client();
+    assert!(w.cmd(&["AUTH", "writer", "x"]).is_ok());
+    for k in ["a", "b", "c"] {
+        assert!(w.cmd(&["GET", k]).is_error());
+        assert!(w.cmd(&["HGET", k, "f"]).is_error());
+    }
+    assert_eq!(admin.cmd(&["ACL", "LOG"]).array().len(), 2);
 }
 
 #[test]
