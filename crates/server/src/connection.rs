@@ -644,8 +644,10 @@ const MAX_GET_BATCH: usize = 128;
 const MAX_SCRIPT_BATCH: usize = 64;
 
 /// Runs a run of pipelined scripts on the script thread in one hand-over: each goes through
-/// the central checks and runs as its own unit, in order; the replies are those of running
-/// them one by one (a run that meets a script busy past the threshold gets -BUSY for each).
+/// the central checks and runs as its own atomic unit's part, in order, with one record each;
+/// the run is committed together (and with the runs of other connections queued at the same
+/// time, see `scripting::group`). The replies are those of running them one by one (a run
+/// that meets a script busy past the threshold gets -BUSY for each).
 async fn execute_scripts(
     shared: &Arc<Shared>,
     session: &mut Session,
@@ -659,57 +661,19 @@ async fn execute_scripts(
         vec![Frame::error(crate::scripting::BUSY); batch.len()]
     } else {
         let n = batch.len();
-        let done = on_script_thread(shared, session, move |sh, moved| {
-            // One unit for the run: the scripts run one after the other (each sees the writes
-            // of those before it), one engine batch and one binlog append for all, one record
-            // per script.
-            let engine = sh.storage();
-            let mut replies: Vec<Frame> = Vec::with_capacity(batch.len());
-            let unit = crate::commitlog::run_unit(
-                sh,
-                &engine,
-                moved,
-                crate::commitlog::Unit::Alone,
-                crate::commitlog::Commit::Logged { one_record: true },
-                "script-batch-before-commit",
-                |session, txn| {
-                    for (idx, args) in &batch {
-                        let reply = match commands::check(sh, session, args) {
-                            Ok(_) => {
-                                session.client.touch(*idx);
-                                commands::call_in(sh, session, txn.db(), *idx, args)
-                            }
-                            Err(f) => f,
-                        };
-                        if let Some(sink) = session.sink.as_mut() {
-                            sink.seal();
-                        }
-                        replies.push(reply);
-                        if sh.scripts.run.abort.load(Ordering::Acquire) {
-                            // SHUTDOWN NOSAVE: nothing of the run is kept.
-                            return None;
-                        }
-                    }
-                    Some(())
-                },
-            );
-            let replies = match unit {
-                Ok(Some(())) => replies,
-                Ok(None) => vec![Frame::error(crate::scripting::SHUTDOWN_KILLED); batch.len()],
-                Err(e) => vec![commands::storage_error(e); batch.len()],
-            };
-            if sh.blocked.count() > 0 {
-                let ldb = moved.ldb;
-                let keys: Vec<(u32, Bytes)> = batch
-                    .iter()
-                    .flat_map(|(_, args)| crate::blocking::woken_by(sh, ldb, args))
-                    .collect();
-                crate::blocking::signal(sh, keys);
+        let placeholder =
+            Session::new(session.client.clone(), session.authed, session.user.clone());
+        let moved = std::mem::replace(session, placeholder);
+        match crate::scripting::Scripts::run_scripts(shared, moved, batch).await {
+            Ok((moved, replies)) => {
+                *session = moved;
+                replies
             }
-            replies
-        });
-        done.await
-            .unwrap_or_else(|| vec![Frame::error(SCRIPT_THREAD_GONE); n])
+            Err(_) => {
+                session.close_after_reply = true;
+                vec![Frame::error(SCRIPT_THREAD_GONE); n]
+            }
+        }
     };
     for r in &replies {
         shared.error_reply(r);

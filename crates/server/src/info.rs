@@ -232,22 +232,6 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// Bytes the allocator has handed out (glibc's mallinfo2), or `None` where unavailable.
-#[allow(unsafe_code)]
-fn heap_allocated() -> Option<u64> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallinfo2 takes no arguments, only reads the allocator's counters and
-        // returns a plain struct by value.
-        let mi = unsafe { libc::mallinfo2() };
-        Some((mi.uordblks + mi.hblkhd) as u64)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        None
-    }
-}
-
 fn total_system_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -266,7 +250,7 @@ static STARTUP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 /// `used_memory`: the heap in use (allocator counters; RSS where they are unavailable), with
 /// the peak seen so far. Called at start-up too, so `used_memory_startup` is the heap then.
 pub fn used_memory() -> u64 {
-    let used = heap_allocated().unwrap_or_else(rss_bytes);
+    let used = crate::alloc::stats().map_or_else(rss_bytes, |s| s.allocated);
     STARTUP.get_or_init(|| used);
     PEAK.fetch_max(used, Ordering::Relaxed);
     used
@@ -276,6 +260,11 @@ fn memory(shared: &Shared, out: &mut String) {
     out.push_str("# Memory\r\n");
     let used = used_memory();
     let rss = rss_bytes();
+    let alloc = crate::alloc::stats().unwrap_or(crate::alloc::Stats {
+        allocated: used,
+        active: used,
+        resident: rss,
+    });
     let peak = PEAK.load(Ordering::Relaxed).max(used);
     let startup = STARTUP.get().copied().unwrap_or(0);
     let st = &shared.storage();
@@ -315,11 +304,15 @@ fn memory(shared: &Shared, out: &mut String) {
     line(
         out,
         "used_memory_dataset_perc",
-        pct(dataset, used.saturating_sub(startup)),
+        // The engine's memory partly predates start-up's mark: at most all of it.
+        pct(
+            dataset.min(used.saturating_sub(startup)),
+            used.saturating_sub(startup),
+        ),
     );
-    line(out, "allocator_allocated", used);
-    line(out, "allocator_active", used);
-    line(out, "allocator_resident", rss);
+    line(out, "allocator_allocated", alloc.allocated);
+    line(out, "allocator_active", alloc.active);
+    line(out, "allocator_resident", alloc.resident);
     line(out, "total_system_memory", sys);
     line(out, "total_system_memory_human", human(sys));
     // The Lua interpreter and the script cache (as of the last script run or load).
@@ -354,12 +347,34 @@ fn memory(shared: &Shared, out: &mut String) {
     line(out, "maxmemory", maxmemory);
     line(out, "maxmemory_human", human(maxmemory));
     line(out, "maxmemory_policy", policy);
-    line(out, "allocator_frag_ratio", "1.00");
-    line(out, "allocator_frag_bytes", 0);
-    line(out, "allocator_rss_ratio", ratio(rss, used));
-    line(out, "allocator_rss_bytes", rss as i64 - used as i64);
-    line(out, "rss_overhead_ratio", "1.00");
-    line(out, "rss_overhead_bytes", 0);
+    // As Redis: fragmentation inside the allocator's pages, pages it keeps resident, and
+    // the rest of the process's RSS (RocksDB's mmaps, stacks, the binary).
+    line(
+        out,
+        "allocator_frag_ratio",
+        ratio(alloc.active, alloc.allocated),
+    );
+    line(
+        out,
+        "allocator_frag_bytes",
+        alloc.active as i64 - alloc.allocated as i64,
+    );
+    line(
+        out,
+        "allocator_rss_ratio",
+        ratio(alloc.resident, alloc.active),
+    );
+    line(
+        out,
+        "allocator_rss_bytes",
+        alloc.resident as i64 - alloc.active as i64,
+    );
+    line(out, "rss_overhead_ratio", ratio(rss, alloc.resident));
+    line(
+        out,
+        "rss_overhead_bytes",
+        rss as i64 - alloc.resident as i64,
+    );
     line(out, "mem_fragmentation_ratio", ratio(rss, used));
     line(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
     line(out, "mem_not_counted_for_evict", 0);
@@ -369,7 +384,7 @@ fn memory(shared: &Shared, out: &mut String) {
     line(out, "mem_clients_normal", clients_normal);
     line(out, "mem_cluster_links", 0);
     line(out, "mem_aof_buffer", 0);
-    line(out, "mem_allocator", "libc");
+    line(out, "mem_allocator", crate::alloc::name());
     line(out, "active_defrag_running", 0);
     line(out, "lazyfree_pending_objects", 0);
     line(out, "lazyfreed_objects", 0);
@@ -611,6 +626,10 @@ fn stats(shared: &Shared, out: &mut String) {
     line(out, "io_threaded_writes_processed", 0);
     line(out, "reply_buffer_shrinks", 0);
     line(out, "reply_buffer_expands", 0);
+    // Strata: pipelined and concurrent scripts committed together (docs/scripting.md).
+    let sc = &shared.scripts;
+    line(out, "script_commits", g(&sc.commits));
+    line(out, "script_commit_scripts", g(&sc.committed_scripts));
 }
 
 fn replication(shared: &Shared, out: &mut String) {

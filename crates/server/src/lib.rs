@@ -4,6 +4,7 @@
 //! `run` is a plain async function that tests can start on port 0 and stop on demand.
 
 pub mod access;
+pub mod alloc;
 pub mod blocking;
 pub mod clients;
 pub mod commands;

@@ -17,6 +17,7 @@
 mod cjson;
 mod cmsgpack;
 pub mod functions;
+mod group;
 mod structlib;
 pub mod vm;
 
@@ -49,7 +50,13 @@ pub struct RunState {
     function: Mutex<Option<(String, Vec<Bytes>)>>,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for the script thread.
+enum Job {
+    /// Anything to run there (a script outside a pipeline batch, EXEC calling scripts).
+    Call(Box<dyn FnOnce() + Send>),
+    /// A connection's scripts: runs queued together are committed as one unit (`group`).
+    Scripts(Box<group::ScriptRun>),
+}
 
 /// See [`Scripts::hold`].
 pub struct RunningGuard<'a>(&'a Scripts);
@@ -81,6 +88,10 @@ pub struct Scripts {
     /// Libraries and functions loaded (all namespaces), as of the last registry build (INFO).
     pub libraries: AtomicU64,
     pub functions: AtomicU64,
+    /// Units of pipelined or concurrent scripts committed (`group`), and the scripts they
+    /// held (INFO `script_commits`, `script_commit_scripts`: their ratio is the grouping).
+    pub commits: AtomicU64,
+    pub committed_scripts: AtomicU64,
 }
 
 impl Default for Scripts {
@@ -96,6 +107,8 @@ impl Default for Scripts {
             functions_version: AtomicU64::new(0),
             libraries: AtomicU64::new(0),
             functions: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            committed_scripts: AtomicU64::new(0),
         }
     }
 }
@@ -160,13 +173,38 @@ impl Scripts {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> tokio::sync::oneshot::Receiver<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
+        self.submit(Job::Call(Box::new(move || {
             let _ = tx.send(f());
-        });
+        })));
+        rx
+    }
+
+    /// Runs a connection's scripts (`batch`: command index and request of each, in order)
+    /// on the script thread with its session, possibly in one unit with other connections'
+    /// scripts queued at the same time (see `group`); the receiver gets the session back with
+    /// one reply per script (an error if the thread is gone).
+    pub fn run_scripts(
+        shared: &Arc<Shared>,
+        session: Session,
+        batch: Vec<(usize, Vec<Bytes>)>,
+    ) -> tokio::sync::oneshot::Receiver<(Session, Vec<Frame>)> {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        shared
+            .scripts
+            .submit(Job::Scripts(Box::new(group::ScriptRun {
+                shared: shared.clone(),
+                session,
+                batch,
+                done,
+            })));
+        rx
+    }
+
+    fn submit(&self, job: Job) {
         let mut runner = self.runner.lock().unwrap_or_else(|p| p.into_inner());
         let job = match runner.as_ref() {
             Some(r) => match r.send(job) {
-                Ok(()) => return rx,
+                Ok(()) => return,
                 Err(std::sync::mpsc::SendError(job)) => job,
             },
             None => job,
@@ -176,12 +214,7 @@ impl Scripts {
             .name("strata-script".into())
             // Deeply nested script replies are converted recursively (see `lua_to_frame`).
             .stack_size(64 << 20)
-            .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    // A panic in a script's command is contained to that request.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                }
-            });
+            .spawn(move || script_thread(queue));
         match spawned {
             Ok(_) => {
                 let _ = jobs.send(job);
@@ -189,7 +222,6 @@ impl Scripts {
             }
             Err(e) => tracing::error!(error = %e, "cannot start the script thread"),
         }
-        rx
     }
 
     /// SCRIPT KILL.
@@ -247,6 +279,44 @@ impl Scripts {
         self.cached
             .store(vm.scripts.len() as u64, Ordering::Relaxed);
         self.cached_bytes.store(vm.cached_bytes, Ordering::Relaxed);
+    }
+}
+
+/// The script thread: runs jobs in arrival order; scripts of connections queued behind each
+/// other run as one unit (at most `group::MAX_GROUP` connections).
+fn script_thread(queue: std::sync::mpsc::Receiver<Job>) {
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(j) => j,
+            None => match queue.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        // A panic in a script's command is contained to its request(s): their connections
+        // get an error and are closed (their sessions stayed here).
+        match job {
+            Job::Call(f) => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            }
+            Job::Scripts(first) => {
+                let mut runs = vec![*first];
+                while runs.len() < group::MAX_GROUP {
+                    match queue.try_recv() {
+                        Ok(Job::Scripts(r)) => runs.push(*r),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    group::run_group(runs)
+                }));
+            }
+        }
     }
 }
 

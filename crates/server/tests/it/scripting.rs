@@ -107,6 +107,58 @@ fn scripts_are_atomic_units_that_replicas_and_a_restart_after_kill_9_reproduce()
     println!("kill -9 under EVALSHA load: {acked} acknowledged, {n} after restart");
 }
 
+fn info_field(c: &mut Client, section: &str, field: &str) -> i64 {
+    let info = c.cmd(&["INFO", section]).text();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}: {info}"))
+}
+
+/// Scripts of different connections that queue on the script thread at the same time are
+/// committed as one unit (one engine batch, one binlog append, one record per script): each
+/// connection still gets the reply of its own script run in arrival order, a replica and a
+/// restart after kill -9 hold every script's effect.
+#[test]
+fn scripts_of_connections_queued_together_commit_as_one_unit() {
+    let mut master = Server::start(&["--appendfsync", "always"]);
+    let replica = replica_of(&master, &[]);
+    let mut c = master.client();
+    let sha = sha1(COUNT_AND_LOG, &mut c);
+    let before = info_field(&mut c, "stats", "script_commits");
+    // The first script pauses before its commit on the script thread: the others queue.
+    c.cmd(&["DEBUG", "FAILPOINT", "script-batch-before-commit", "1500"]);
+    let port = master.port;
+    let run = |sha: String| {
+        std::thread::spawn(move || {
+            Client::connect(port)
+                .cmd(&["EVALSHA", &sha, "2", "n", "log"])
+                .int()
+        })
+    };
+    let first = run(sha.clone());
+    std::thread::sleep(Duration::from_millis(300));
+    let others: Vec<_> = (0..10).map(|_| run(sha.clone())).collect();
+    assert_eq!(first.join().expect("first script"), 1);
+    let mut got: Vec<i64> = others
+        .into_iter()
+        .map(|t| t.join().expect("script"))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (2..=11).collect::<Vec<i64>>(), "one reply per script");
+    // Two commits: the first script's, then the ten queued behind it together.
+    assert_eq!(info_field(&mut c, "stats", "script_commits") - before, 2);
+    assert!(info_field(&mut c, "stats", "script_commit_scripts") >= 11);
+    assert_eq!(c.cmd(&["LLEN", "log"]), Reply::Int(11));
+    wait_caught_up(&master, &replica, Duration::from_secs(20));
+    assert_same_data(&master, &replica, "after grouped scripts");
+    master.kill9().expect("kill -9");
+    master.spawn();
+    let mut c = master.client();
+    assert_eq!(c.cmd(&["GET", "n"]), Reply::bulk("11"));
+    assert_eq!(c.cmd(&["LRANGE", "log", "0", "-1"]).array().len(), 11);
+}
+
 fn wait_busy(c: &mut Client) {
     let t = Instant::now();
     loop {
