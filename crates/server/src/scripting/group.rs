@@ -11,6 +11,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use resp::Frame;
@@ -24,6 +25,9 @@ pub struct ScriptRun {
     pub(super) session: Session,
     /// (command index, request) of each script, in the connection's order.
     pub(super) batch: Vec<(usize, Vec<Bytes>)>,
+    /// When it was handed over (see [`run_batch`]: a run that waited while another
+    /// connection's script went past `busy-reply-threshold` gets -BUSY).
+    pub(super) queued: Instant,
     pub(super) done: tokio::sync::oneshot::Sender<(Session, Vec<Frame>)>,
 }
 
@@ -50,6 +54,7 @@ pub(super) fn run_group(mut runs: Vec<ScriptRun>) {
     // their own events until the commit and borrow the unit's records while they run.
     let holding: Vec<bool> = rest.iter().map(|r| r.session.held.begin()).collect();
     let first_batch = &first.batch;
+    let first_queued = first.queued;
     let unit = crate::commitlog::run_unit(
         &sh,
         &engine,
@@ -59,12 +64,12 @@ pub(super) fn run_group(mut runs: Vec<ScriptRun>) {
         "script-batch-before-commit",
         |session, txn| {
             let (mine, others) = replies.split_first_mut()?;
-            run_batch(&sh, session, txn, first_batch, mine)?;
+            run_batch(&sh, session, txn, first_batch, first_queued, mine)?;
             for (run, out) in rest.iter_mut().zip(others.iter_mut()) {
                 let s = &mut run.session;
                 s.resolve_db(&txn.db());
                 s.sink = session.sink.take();
-                let ran = run_batch(&sh, s, txn, &run.batch, out);
+                let ran = run_batch(&sh, s, txn, &run.batch, run.queued, out);
                 session.sink = s.sink.take();
                 ran?;
             }
@@ -123,14 +128,27 @@ pub(super) fn run_group(mut runs: Vec<ScriptRun>) {
 
 /// Runs one connection's scripts inside the unit: each through the central checks, each its
 /// own record. `None`: SHUTDOWN NOSAVE stopped the unit.
+///
+/// If a script of another connection ran past `busy-reply-threshold` after this run was
+/// handed over, the run is answered -BUSY and not run: in Redis its requests would have been
+/// read during that script and refused (`wait_or_busy` does the same for other commands; a
+/// connection's own later scripts wait for its long one, as Redis keeps a client's pipeline
+/// for after its script).
 fn run_batch(
     sh: &Arc<Shared>,
     session: &mut Session,
     txn: &storage::Txn<'_>,
     batch: &[(usize, Vec<Bytes>)],
+    queued: Instant,
     replies: &mut Vec<Frame>,
 ) -> Option<()> {
+    if sh.scripts.busy_after(queued) {
+        replies.extend(std::iter::repeat_n(Frame::error(super::BUSY), batch.len()));
+        return Some(());
+    }
+    let threshold = Duration::from_millis(sh.hot.busy_reply_threshold_ms.load(Ordering::Relaxed));
     for (idx, args) in batch {
+        let started = Instant::now();
         let reply = match commands::check(sh, session, args) {
             Ok(_) => {
                 session.client.touch(*idx);
@@ -138,6 +156,9 @@ fn run_batch(
             }
             Err(f) => f,
         };
+        if started.elapsed() >= threshold {
+            sh.scripts.note_busy();
+        }
         if let Some(sink) = session.sink.as_mut() {
             sink.seal();
         }

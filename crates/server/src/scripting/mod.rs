@@ -92,6 +92,8 @@ pub struct Scripts {
     /// held (INFO `script_commits`, `script_commit_scripts`: their ratio is the grouping).
     pub commits: AtomicU64,
     pub committed_scripts: AtomicU64,
+    /// When a script last ended after running past `busy-reply-threshold` (see `group`).
+    busy_mark: Mutex<Option<Instant>>,
 }
 
 impl Default for Scripts {
@@ -109,6 +111,7 @@ impl Default for Scripts {
             functions: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             committed_scripts: AtomicU64::new(0),
+            busy_mark: Mutex::new(None),
         }
     }
 }
@@ -195,6 +198,7 @@ impl Scripts {
                 shared: shared.clone(),
                 session,
                 batch,
+                queued: Instant::now(),
                 done,
             })));
         rx
@@ -244,6 +248,19 @@ impl Scripts {
             self.run.abort.store(true, Ordering::Release);
             self.run.kill.store(true, Ordering::Release);
         }
+    }
+
+    /// A script has just ended after running past `busy-reply-threshold`.
+    fn note_busy(&self) {
+        *self.busy_mark.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether a script ran past `busy-reply-threshold` and ended after `since`.
+    fn busy_after(&self, since: Instant) -> bool {
+        self.busy_mark
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|m| m > since)
     }
 
     /// A script is running and has run for `threshold` already.

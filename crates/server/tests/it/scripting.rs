@@ -285,6 +285,51 @@ fn a_busy_script_gets_busy_replies_script_kill_ends_it_and_unkillable_needs_shut
     assert_eq!(s.client().cmd(&["GET", "x"]), Reply::bulk("script"));
 }
 
+/// A script handed to the script thread while another connection's script runs, and still
+/// waiting when that one passes `busy-reply-threshold`, is answered -BUSY and not run (Redis
+/// reads it during the busy script and refuses it); the same connection is served again after.
+#[test]
+fn a_script_queued_behind_a_busy_one_gets_busy_and_does_not_run() {
+    let s = Server::start(&["--busy-reply-threshold", "1000"]);
+    let mut a = s.client();
+    let mut b = s.client();
+    let mut k = s.client();
+    let lib = "#!lua name=spin\nredis.register_function('spin', function() while true do end end)";
+    assert_eq!(k.cmd(&["FUNCTION", "LOAD", lib]), Reply::bulk("spin"));
+    a.send_raw(&Client::encode(&[b"FCALL", b"spin", b"0"]))
+        .expect("send");
+    let t = Instant::now();
+    while let Reply::Array(stats) = k.cmd(&["FUNCTION", "STATS"]) {
+        if stats[1] != Reply::Nil {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "never ran");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Below the threshold: handed over, queued behind the spinning function.
+    b.send_raw(&Client::encode(&[
+        b"EVAL",
+        b"return redis.call('incr', 'queued')",
+        b"0",
+    ]))
+    .expect("send");
+    wait_busy(&mut k);
+    assert_eq!(k.cmd(&["FUNCTION", "KILL"]), Reply::ok());
+    assert!(a.read_reply().expect("reply").is_error());
+    assert_eq!(
+        b.read_reply().expect("reply"),
+        Reply::Error(
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                .into()
+        )
+    );
+    assert!(k.cmd(&["GET", "queued"]).is_null(), "the queued script ran");
+    assert_eq!(
+        b.cmd(&["EVAL", "return redis.call('incr', 'queued')", "0"]),
+        Reply::Int(1)
+    );
+}
+
 #[test]
 fn scripts_inside_multi_see_the_transaction_and_info_counts_the_cache() {
     let s = Server::start(&[]);
