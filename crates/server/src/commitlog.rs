@@ -257,133 +257,6 @@ impl Sink {
     }
 }
 
-fn eq_ic(a: &[u8], b: &str) -> bool {
-    a.eq_ignore_ascii_case(b.as_bytes())
-}
-
-fn cmd(parts: &[&[u8]]) -> Vec<Bytes> {
-    parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()
-}
-
-/// The deterministic form of a command that ran (and wrote): what replaying it must do.
-fn rewrite(
-    db: &storage::Db<'_>,
-    ks: u32,
-    name: &str,
-    args: &[Bytes],
-    reply: &Frame,
-) -> Vec<Vec<Bytes>> {
-    let key = || args.get(1).cloned().unwrap_or_default();
-    // The key's state after the command (as the unit sees it), for relative TTLs turned
-    // absolute.
-    let meta = || db.get_meta(ks, &key(), db.now_ms()).ok().flatten();
-    match name {
-        "set" | "setex" | "psetex" => {
-            let has_ttl = name != "set"
-                || args.iter().skip(3).any(|a| {
-                    ["ex", "px", "exat", "pxat", "keepttl"]
-                        .iter()
-                        .any(|o| eq_ic(a, o))
-                });
-            if !has_ttl {
-                return vec![args.to_vec()];
-            }
-            let value = if name == "set" { &args[2] } else { &args[3] };
-            match meta() {
-                None => vec![cmd(&[b"DEL", &key()])],
-                Some(m) if m.expire_ms != 0 => vec![cmd(&[
-                    b"SET",
-                    &key(),
-                    value,
-                    b"PXAT",
-                    m.expire_ms.to_string().as_bytes(),
-                ])],
-                Some(_) => vec![cmd(&[b"SET", &key(), value])],
-            }
-        }
-        // The ID it got and the length its trimming left (see `streams::logged_xadd`).
-        "xadd" => match reply {
-            Frame::Bulk(id) => {
-                let len = db.xlen(ks, &key()).unwrap_or(0);
-                vec![crate::commands::streams::logged_xadd(args, id, len)]
-            }
-            _ => vec![args.to_vec()],
-        },
-        "xreadgroup" | "xclaim" | "xautoclaim" => {
-            crate::commands::streams::logged_group_change(db, ks, name, args, reply)
-        }
-        "xtrim" => {
-            let len = db.xlen(ks, &key()).unwrap_or(0).to_string();
-            vec![cmd(&[b"XTRIM", &key(), b"MAXLEN", b"=", len.as_bytes()])]
-        }
-        "expire" | "pexpire" | "expireat" | "pexpireat" | "getex" => match meta() {
-            None => vec![cmd(&[b"DEL", &key()])],
-            Some(m) if m.expire_ms != 0 => vec![cmd(&[
-                b"PEXPIREAT",
-                &key(),
-                m.expire_ms.to_string().as_bytes(),
-            ])],
-            Some(_) => vec![cmd(&[b"PERSIST", &key()])],
-        },
-        // The payload with the absolute expiry it got (or the deletion an expired TTL with
-        // REPLACE made); IDLETIME/FREQ have no effect to replay.
-        "restore" | "restore-asking" => match meta() {
-            None => vec![cmd(&[b"DEL", &key()])],
-            Some(m) => vec![cmd(&[
-                b"RESTORE",
-                &key(),
-                m.expire_ms.to_string().as_bytes(),
-                &args[3],
-                b"REPLACE",
-                b"ABSTTL",
-            ])],
-        },
-        // The keys it deleted after the target took them (never the transfer itself).
-        "migrate" => {
-            let spec = &TABLE[crate::commands::lookup(b"migrate").unwrap_or(0)];
-            let mut del = vec![Bytes::from_static(b"DEL")];
-            del.extend(
-                commands::key_positions(spec, args)
-                    .into_iter()
-                    .filter_map(|i| args.get(i).cloned())
-                    .filter(|k| !k.is_empty()),
-            );
-            if del.len() > 1 {
-                vec![del]
-            } else {
-                Vec::new()
-            }
-        }
-        "incrbyfloat" => match reply {
-            Frame::Bulk(v) => vec![cmd(&[b"SET", &key(), v, b"KEEPTTL"])],
-            _ => vec![args.to_vec()],
-        },
-        "hincrbyfloat" => match reply {
-            Frame::Bulk(v) => vec![cmd(&[b"HSET", &key(), &args[2], v])],
-            _ => vec![args.to_vec()],
-        },
-        "spop" => {
-            let mut out = cmd(&[b"SREM", &key()]);
-            match reply {
-                Frame::Bulk(m) => out.push(m.clone()),
-                Frame::Array(items) | Frame::Set(items) => {
-                    out.extend(items.iter().filter_map(|f| match f {
-                        Frame::Bulk(m) => Some(m.clone()),
-                        _ => None,
-                    }))
-                }
-                _ => return Vec::new(),
-            }
-            if out.len() > 2 {
-                vec![out]
-            } else {
-                Vec::new()
-            }
-        }
-        _ => vec![args.to_vec()],
-    }
-}
-
 /// Runs `f` as the command `idx`/`args` and describes it into the session's records
 /// (`Session::sink`): the expired keys it met (deleted, and logged as DEL before it), then its
 /// deterministic form if it wrote anything.
@@ -397,7 +270,10 @@ fn run_described(
 ) -> Frame {
     let seen = db.collect_expired();
     let before = db.writes();
+    session.logged_as = None;
     let reply = f(session, db);
+    // What the command reported of itself (`Ctx::log_as`), else its arguments as given.
+    let logged = session.logged_as.take();
     if shared.failpoints.take("write-panic") {
         // Tests: a bug that panics in the middle of a write (records, key locks, the
         // transaction and held events are all live here).
@@ -421,8 +297,9 @@ fn run_described(
     if wrote {
         // Records name the database the client selected (logical): replay and replicas
         // resolve it through their own map, which SWAPDB records change at the same points.
-        for c in rewrite(&db, session.db, TABLE[idx].name, args, &reply) {
-            cmds.push((session.ldb, c));
+        match logged {
+            Some(effect) => cmds.extend(effect.into_iter().map(|c| (session.ldb, c))),
+            None => cmds.push((session.ldb, args.to_vec())),
         }
     }
     if let Some(sink) = session.sink.as_mut() {
@@ -655,7 +532,7 @@ pub fn expire_entry(shared: &Shared, raw: &[u8]) -> Result<Option<(u32, Vec<u8>)
     let txn = storage.begin_key_batch(storage.lock(&[(ks, key)]));
     let deleted = txn.db().expire_entry(raw)?;
     let records = if deleted {
-        vec![encode(&[(ks, cmd(&[b"DEL", key]))])]
+        vec![encode(&[(ks, commands::effects::cmd(&[b"DEL", key]))])]
     } else {
         Vec::new()
     };

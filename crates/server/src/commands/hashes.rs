@@ -137,7 +137,12 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .hincr_by_float(ctx.session.db, &args[1], &args[2], delta)
     {
-        Ok(v) => Frame::Bulk(v),
+        Ok(v) => {
+            // The result, not the increment: float formatting is replayed exactly.
+            let logged = vec![super::effects::cmd(&[b"HSET", &args[1], &args[2], &v])];
+            ctx.log_as(|_, _| logged);
+            Frame::Bulk(v)
+        }
         Err(e) => storage_error(e),
     }
 }

@@ -96,7 +96,10 @@ fn expire_generic(
     }
     let at = at.max(0) as u64;
     match ctx.db.expire_at(ctx.session.db, &args[1], at.max(1), cond) {
-        Ok(done) => Frame::Integer(done as i64),
+        Ok(done) => {
+            ctx.log_as(|db, ks| super::effects::expiry_of(db, ks, &args[1]));
+            Frame::Integer(done as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -564,11 +567,15 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             if let Err(e) = storage.del(db, &[args[1].clone()]) {
                 return storage_error(e);
             }
+            ctx.log_as(|_, _| vec![super::effects::cmd(&[b"DEL", &args[1]])]);
         }
         return Frame::ok();
     }
     match storage.restore_value(db, &args[1], &value, expire as u64, replace) {
-        Ok(true) => Frame::ok(),
+        Ok(true) => {
+            ctx.log_as(|db, ks| super::effects::restored(db, ks, &args[1], &args[3]));
+            Frame::ok()
+        }
         Ok(false) => Frame::error("BUSYKEY Target key name already exists."),
         Err(e) => storage_error(e),
     }
@@ -710,6 +717,10 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         if let Err(e) = storage.del(db, &restored) {
             return storage_error(e);
         }
+        // The keys it deleted after the target took them (never the transfer itself).
+        let mut del = vec![Bytes::from_static(b"DEL")];
+        del.extend(restored.iter().cloned());
+        ctx.log_as(|_, _| vec![del]);
     }
     match first_error {
         Some(e) => Frame::Error(format!("ERR Target instance replied with error: {e}")),

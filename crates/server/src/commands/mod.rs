@@ -6,6 +6,7 @@
 
 mod bits;
 mod connection;
+pub mod effects;
 pub mod geo;
 mod geohash;
 mod hashes;
@@ -148,6 +149,9 @@ pub struct Session {
     /// Keyspace events, Pub/Sub messages and invalidations of the unit this session is
     /// running, held until it commits (see `notify::Held`).
     pub held: crate::notify::Held,
+    /// The deterministic form the running write command reported of itself
+    /// (`Ctx::log_as`); `None`: its arguments as given. Taken by `commitlog::run_described`.
+    pub logged_as: Option<effects::Logged>,
 }
 
 impl Session {
@@ -229,6 +233,7 @@ impl Session {
             sink: None,
             replaying: false,
             held: Default::default(),
+            logged_as: None,
         }
     }
 }

@@ -57,7 +57,19 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(c) => c,
         Err(f) => return f,
     };
-    match ctx.db.spop(ctx.session.db, &args[1], count) {
+    let popped = ctx.db.spop(ctx.session.db, &args[1], count);
+    if let Ok(v) = &popped {
+        // The members it chose at random, removed.
+        ctx.log_as(|_, _| {
+            if v.is_empty() {
+                return Vec::new();
+            }
+            let mut srem = vec![Bytes::from_static(b"SREM"), args[1].clone()];
+            srem.extend(v.iter().cloned());
+            vec![srem]
+        });
+    }
+    match popped {
         Ok(v) if count.is_none() => super::bulk_or_null(v.into_iter().next()),
         Ok(v) => members_frame(v),
         Err(e) => storage_error(e),

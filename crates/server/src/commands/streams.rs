@@ -428,7 +428,17 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         parsed.nomkstream,
         parsed.trim,
     ) {
-        Ok(Some(id)) => id_frame(id),
+        Ok(Some(id)) => {
+            let reply = id_frame(id);
+            if let Frame::Bulk(got) = &reply {
+                // The ID it got and the length its trimming left.
+                ctx.log_as(|db, ks| {
+                    let len = db.xlen(ks, &args[1]).unwrap_or(0);
+                    vec![logged_xadd(args, got, len)]
+                });
+            }
+            reply
+        }
         Ok(None) => Frame::Null,
         Err(e) => error(e),
     }
@@ -450,7 +460,20 @@ pub fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return syntax_error();
     };
     match ctx.db.xtrim(ctx.session.db, &args[1], &trim) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            // The exact length it left (`~` and LIMIT resolved).
+            ctx.log_as(|db, ks| {
+                let len = db.xlen(ks, &args[1]).unwrap_or(0).to_string();
+                vec![super::effects::cmd(&[
+                    b"XTRIM",
+                    &args[1],
+                    b"MAXLEN",
+                    b"=",
+                    len.as_bytes(),
+                ])]
+            });
+            Frame::Integer(n as i64)
+        }
         Err(e) => error(e),
     }
 }
@@ -790,7 +813,14 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// Runs an XREADGROUP (without BLOCK) inside its unit: a null array when no stream had
 /// anything new for `>` and no history was asked.
+/// Its effect is logged as the pending entries and consumer it left (`logged_group_change`).
 fn xreadgroup_serve(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let reply = xreadgroup_serve_run(ctx, args);
+    ctx.log_as(|db, ks| logged_group_change(db, ks, "xreadgroup", args, &reply));
+    reply
+}
+
+fn xreadgroup_serve_run(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let read = match parse_read(ctx, args, true) {
         Ok(r) => r,
         Err(f) => return f,
@@ -1167,6 +1197,12 @@ pub fn xpending(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
 /// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]
 pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let reply = xclaim_run(ctx, args);
+    ctx.log_as(|db, ks| logged_group_change(db, ks, "xclaim", args, &reply));
+    reply
+}
+
+fn xclaim_run(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let (key, group, consumer) = (&args[1], &args[2], &args[3]);
     let db = ctx.session.db;
     let found = match ctx.db.stream_exists(db, key) {
@@ -1260,6 +1296,12 @@ pub fn xclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub fn xautoclaim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    let reply = xautoclaim_run(ctx, args);
+    ctx.log_as(|db, ks| logged_group_change(db, ks, "xautoclaim", args, &reply));
+    reply
+}
+
+fn xautoclaim_run(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let (key, group, consumer) = (&args[1], &args[2], &args[3]);
     let min_idle = match storage::num::parse_i64(&args[4]) {
         Some(n) => n.max(0) as u64,

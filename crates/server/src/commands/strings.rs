@@ -104,10 +104,14 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 1;
     }
-    match ctx
+    let expiring = expiry_given;
+    let out = ctx
         .db
-        .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get)
-    {
+        .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get);
+    if expiring && out.as_ref().is_ok_and(|o| o.written) {
+        ctx.log_as(|db, ks| super::effects::value_with_expiry(db, ks, &args[1], &args[2]));
+    }
+    match out {
         Ok(out) if get => bulk_or_null(out.old),
         Ok(out) if out.written => Frame::ok(),
         Ok(_) => Frame::Null,
@@ -142,7 +146,10 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, cmd: &str) -> Fra
         SetExpiry::At(at),
         false,
     ) {
-        Ok(_) => Frame::ok(),
+        Ok(_) => {
+            ctx.log_as(|db, ks| super::effects::value_with_expiry(db, ks, &args[1], &args[3]));
+            Frame::ok()
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -229,7 +236,10 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         i += 1;
     }
     match ctx.db.getex(ctx.session.db, &args[1], expiry) {
-        Ok(v) => bulk_or_null(v),
+        Ok(v) => {
+            ctx.log_as(|db, ks| super::effects::expiry_of(db, ks, &args[1]));
+            bulk_or_null(v)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -283,7 +293,12 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR value is not a valid float");
     };
     match ctx.db.incr_by_float(ctx.session.db, &args[1], delta) {
-        Ok(v) => Frame::Bulk(v),
+        Ok(v) => {
+            // The result, not the increment: float formatting is replayed exactly.
+            let logged = vec![super::effects::cmd(&[b"SET", &args[1], &v, b"KEEPTTL"])];
+            ctx.log_as(|_, _| logged);
+            Frame::Bulk(v)
+        }
         Err(e) => storage_error(e),
     }
 }

@@ -1168,3 +1168,44 @@ fn stream_dump_payloads_restore_across_redis_and_strata_in_both_directions() {
         );
     }
 }
+
+/// MIGRATE logs what it did (a typed effect): the DEL of exactly the keys the target took.
+/// A key the target refused (BUSYKEY) stays on the master and on its replica.
+#[test]
+fn a_partly_refused_migrate_deletes_only_the_moved_keys_on_replicas_too() {
+    let redis = RedisServer::start();
+    let master = Server::start(&[]);
+    let replica = crate::replication::replica_of(&master, &[]);
+    let mut r = Client::connect(redis.port);
+    let mut s = master.client();
+    let rp = redis.port.to_string();
+    s.cmd(&["SET", "moved", "1"]);
+    s.cmd(&["SET", "refused", "2"]);
+    r.cmd(&["SET", "refused", "already there"]);
+    let out = s.cmd(&[
+        "MIGRATE",
+        "127.0.0.1",
+        &rp,
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        "moved",
+        "refused",
+    ]);
+    assert_eq!(
+        out.err_text(),
+        "ERR Target instance replied with error: BUSYKEY Target key name already exists."
+    );
+    assert_eq!(s.cmd(&["EXISTS", "moved"]), Reply::Int(0));
+    assert_eq!(s.cmd(&["GET", "refused"]), Reply::bulk("2"));
+    assert_eq!(r.cmd(&["GET", "moved"]), Reply::bulk("1"));
+    crate::replication::wait_caught_up(&master, &replica, std::time::Duration::from_secs(20));
+    let mut rc = replica.client();
+    assert_eq!(rc.cmd(&["EXISTS", "moved"]), Reply::Int(0));
+    assert_eq!(
+        rc.cmd(&["GET", "refused"]),
+        Reply::bulk("2"),
+        "the replica deleted a key the master kept"
+    );
+}
