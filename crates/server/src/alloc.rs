@@ -31,6 +31,23 @@ pub fn stats() -> Option<Stats> {
     })
 }
 
+/// `jemalloc-bg-thread` (as in Redis): background threads return freed pages to the system
+/// as they age instead of the threads that free memory doing it inline.
+pub fn set_background_thread(on: bool) {
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(on) {
+        tracing::warn!(error = %e, "cannot set jemalloc's background thread");
+    }
+}
+
+/// MEMORY MALLOC-STATS: jemalloc's own statistics report.
+pub fn stats_report() -> String {
+    let mut out = Vec::new();
+    match tikv_jemalloc_ctl::stats_print::stats_print(&mut out, Default::default()) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(e) => format!("jemalloc statistics unavailable: {e}\n"),
+    }
+}
+
 /// `mem_allocator` as INFO reports it, e.g. `jemalloc-5.3.0`.
 pub fn name() -> String {
     match tikv_jemalloc_ctl::version::read() {

@@ -322,7 +322,7 @@ pub static PARAMS: &[Param] = &[
     noop("oom-score-adj", STR, "no"),
     noop("oom-score-adj-values", STR, "0 200 800"),
     noop("disable-thp", BOOL, "yes"),
-    noop("jemalloc-bg-thread", BOOL, "yes"),
+    p("jemalloc-bg-thread", BOOL, "yes", true),
     noop("io-threads", int(1, 128), "1"),
     noop("io-threads-do-reads", BOOL, "no"),
     noop("lfu-log-factor", int(0, I64MAX), "10"),

@@ -83,6 +83,7 @@ pub fn apply_config(shared: &Shared) {
         h.replica_read_only
             .store(c.get_bool("replica-read-only"), r);
         h.databases.store(c.get_u64("databases"), r);
+        crate::alloc::set_background_thread(c.get_bool("jemalloc-bg-thread"));
         let (hard, soft, secs) =
             crate::pubsub::parse_output_limits(c.get("client-output-buffer-limit"))
                 .ok()

@@ -412,9 +412,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         ("doctor", 2) => Frame::Verbatim(Bytes::from_static(
             b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base. (Strata keeps its data in RocksDB: memory here is the engine's memtables and block cache plus connections; see INFO memory.)\n",
         )),
-        ("malloc-stats", 2) => Frame::Verbatim(Bytes::from_static(
-            b"Stats not supported for the current allocator\n",
-        )),
+        ("malloc-stats", 2) => Frame::Verbatim(Bytes::from(crate::alloc::stats_report())),
         ("purge", 2) => Frame::ok(),
         _ => unknown_sub(args, "MEMORY"),
     }

@@ -1,6 +1,6 @@
 //! Server and connection commands: INFO, CONFIG, COMMAND, CLIENT, AUTH, HELLO, TIME.
 
-use crate::util::{Reply, Server};
+use crate::util::{Client, Reply, Server};
 
 fn map_or_pairs(r: &Reply) -> Vec<(String, String)> {
     match r {
@@ -459,4 +459,54 @@ fn bottommost_compression_can_be_chosen_at_start() {
     );
     assert!(!ok);
     assert!(out.contains("rocksdb-bottommost-compression"), "{out}");
+}
+
+fn memory_field(c: &mut Client, name: &str) -> String {
+    let info = c.cmd(&["INFO", "memory"]).text();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .to_string()
+}
+
+/// The allocator is jemalloc (RocksDB's allocations too): INFO memory reports its counters as
+/// Redis does, MEMORY MALLOC-STATS its report, and `jemalloc-bg-thread` is applied.
+#[test]
+fn memory_is_reported_from_jemalloc() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    assert!(memory_field(&mut c, "mem_allocator").starts_with("jemalloc-5."));
+    let used: u64 = memory_field(&mut c, "used_memory")
+        .parse()
+        .expect("used_memory");
+    let active: u64 = memory_field(&mut c, "allocator_active")
+        .parse()
+        .expect("active");
+    let resident: u64 = memory_field(&mut c, "allocator_resident")
+        .parse()
+        .expect("resident");
+    assert_eq!(
+        memory_field(&mut c, "allocator_allocated"),
+        used.to_string()
+    );
+    assert!(used > 1 << 20 && active >= used && resident >= active);
+    // 20 MB of values held by the engine's memtables: the allocator's count follows.
+    let value = "v".repeat(1000);
+    for i in 0..20_000 {
+        c.cmd(&["SET", &format!("k{i}"), &value]);
+    }
+    let after: u64 = memory_field(&mut c, "used_memory")
+        .parse()
+        .expect("used_memory");
+    assert!(after > used + (10 << 20), "{used} -> {after}");
+    let report = c.cmd(&["MEMORY", "MALLOC-STATS"]).text();
+    assert!(report.contains("jemalloc"), "{report}");
+    assert!(c
+        .cmd(&["CONFIG", "SET", "jemalloc-bg-thread", "no"])
+        .is_ok());
+    assert!(c
+        .cmd(&["CONFIG", "SET", "jemalloc-bg-thread", "yes"])
+        .is_ok());
+    assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
 }
