@@ -347,34 +347,16 @@ fn memory(shared: &Shared, out: &mut String) {
     line(out, "maxmemory", maxmemory);
     line(out, "maxmemory_human", human(maxmemory));
     line(out, "maxmemory_policy", policy);
-    // As Redis: fragmentation inside the allocator's pages, pages it keeps resident, and
-    // the rest of the process's RSS (RocksDB's mmaps, stacks, the binary).
-    line(
-        out,
-        "allocator_frag_ratio",
-        ratio(alloc.active, alloc.allocated),
-    );
-    line(
-        out,
-        "allocator_frag_bytes",
-        alloc.active as i64 - alloc.allocated as i64,
-    );
-    line(
-        out,
-        "allocator_rss_ratio",
-        ratio(alloc.resident, alloc.active),
-    );
-    line(
-        out,
-        "allocator_rss_bytes",
-        alloc.resident as i64 - alloc.active as i64,
-    );
-    line(out, "rss_overhead_ratio", ratio(rss, alloc.resident));
-    line(
-        out,
-        "rss_overhead_bytes",
-        rss as i64 - alloc.resident as i64,
-    );
+    // As Redis: fragmentation inside the allocator's pages, pages it keeps resident, and the
+    // rest of the process's RSS (RocksDB's mmaps, stacks, the binary).
+    for (name, a, b) in [
+        ("allocator_frag", alloc.active, alloc.allocated),
+        ("allocator_rss", alloc.resident, alloc.active),
+        ("rss_overhead", rss, alloc.resident),
+    ] {
+        line(out, &format!("{name}_ratio"), ratio(a, b));
+        line(out, &format!("{name}_bytes"), a as i64 - b as i64);
+    }
     line(out, "mem_fragmentation_ratio", ratio(rss, used));
     line(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
     line(out, "mem_not_counted_for_evict", 0);

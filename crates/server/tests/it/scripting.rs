@@ -159,6 +159,18 @@ fn scripts_of_connections_queued_together_commit_as_one_unit() {
     assert_eq!(c.cmd(&["LRANGE", "log", "0", "-1"]).array().len(), 11);
 }
 
+/// Waits until a function runs (FUNCTION STATS names it).
+fn wait_function_running(c: &mut Client) {
+    let t = Instant::now();
+    while let Reply::Array(stats) = c.cmd(&["FUNCTION", "STATS"]) {
+        if stats[1] != Reply::Nil {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "never ran");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn wait_busy(c: &mut Client) {
     let t = Instant::now();
     loop {
@@ -196,14 +208,7 @@ fn a_busy_script_gets_busy_replies_script_kill_ends_it_and_unkillable_needs_shut
     a.send_raw(&Client::encode(&[b"FCALL", b"slow", b"0"]))
         .expect("send");
     // Once it runs (FUNCTION STATS names it), this GET waits for it to end.
-    let t = Instant::now();
-    while let Reply::Array(stats) = b.cmd(&["FUNCTION", "STATS"]) {
-        if stats[1] != Reply::Nil {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "never ran");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_function_running(&mut b);
     assert_eq!(b.cmd(&["GET", "x"]), Reply::bulk("script"));
     assert_eq!(a.read_reply().expect("reply"), Reply::Int(100_000_000));
     b.cmd(&["CONFIG", "SET", "lua-time-limit", "200"]);
@@ -298,14 +303,7 @@ fn a_script_queued_behind_a_busy_one_gets_busy_and_does_not_run() {
     assert_eq!(k.cmd(&["FUNCTION", "LOAD", lib]), Reply::bulk("spin"));
     a.send_raw(&Client::encode(&[b"FCALL", b"spin", b"0"]))
         .expect("send");
-    let t = Instant::now();
-    while let Reply::Array(stats) = k.cmd(&["FUNCTION", "STATS"]) {
-        if stats[1] != Reply::Nil {
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "never ran");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_function_running(&mut k);
     // Below the threshold: handed over, queued behind the spinning function.
     b.send_raw(&Client::encode(&[
         b"EVAL",
