@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Strata needs on Debian, if missing:
-#   libclang-dev + clang (bindgen for the RocksDB bindings), redis-tools (redis-cli,
+#   libclang-dev + clang (bindgen for the RocksDB bindings), make + g++ (jemalloc's and
+#   RocksDB's native builds), redis-tools (redis-cli,
 #   redis-benchmark), redis-server (the reference peer in tests and benchmarks), redis-sentinel
 #   and prometheus-redis-exporter (the stock exporter, pointed at Strata in a test), openssl
 #   (the command: test certificates for the TLS tests and benchmark).
 # Usage: scripts/deps.sh [build|test]   (build = only what compiling needs)
 set -euo pipefail
-want=(libclang-dev clang)
+want=(libclang-dev clang make g++)
 if [ "${1:-test}" != build ]; then
   want+=(redis-tools redis-server redis-sentinel prometheus-redis-exporter openssl)
 fi
