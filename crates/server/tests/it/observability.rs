@@ -145,6 +145,14 @@ fn the_stock_prometheus_exporter_scrapes_strata_without_errors() {
     // An error, for the error counters.
     assert!(c.cmd(&["INCR", "k1"]).is_error());
     wait_caught_up(&master, &replica, Duration::from_secs(20));
+    // A known slow log: PING logged under a 0 threshold, then a threshold nothing reaches
+    // (a loaded machine must not add entries of its own).
+    c.cmd(&["SLOWLOG", "RESET"]);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    c.cmd(&["PING"]);
+    c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "60000000"]);
+    let slow = c.cmd(&["SLOWLOG", "LEN"]).int();
+    assert!(slow >= 1, "PING was not logged");
 
     let port = free_port();
     let log = tempfile::NamedTempFile::new().expect("log file");
@@ -185,7 +193,7 @@ fn the_stock_prometheus_exporter_scrapes_strata_without_errors() {
     assert_eq!(v("redis_db_keys", &[("db", "db3")]), 1.0);
     assert_eq!(v("redis_db_keys_expiring", &[("db", "db3")]), 1.0);
     assert!(v("redis_commands_total", &[("cmd", "set")]) >= 26.0);
-    assert_eq!(v("redis_slowlog_length", &[]), 0.0);
+    assert_eq!(v("redis_slowlog_length", &[]), slow as f64);
     assert_eq!(v("redis_errors_total", &[("err", "ERR")]), 1.0);
     // Replication: the replica is seen with its offset and lag.
     assert_eq!(v("redis_connected_slaves", &[]), 1.0);
