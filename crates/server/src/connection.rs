@@ -610,25 +610,17 @@ fn batchable(shared: &Shared, session: &Session) -> bool {
 
 const SCRIPT_THREAD_GONE: &str = "ERR the script thread stopped";
 
-/// Runs `f` on the script thread with this connection's session (moved there and back, the
-/// worker serving its other connections meanwhile), scripts counted as running throughout
-/// (`Scripts::hold`). `None` if the script thread is gone: the connection is then closed
-/// after the reply (its session stayed there).
-async fn on_script_thread<T: Send + 'static>(
-    shared: &Arc<Shared>,
+/// Lends this connection's session to the script thread: `send` hands it over (the worker
+/// serves its other connections meanwhile) and the receiver brings it back with the result.
+/// `None` if the script thread is gone: the connection is then closed after the reply (its
+/// session stayed there).
+async fn lend_session<T>(
     session: &mut Session,
-    f: impl FnOnce(&Arc<Shared>, &mut Session) -> T + Send + 'static,
+    send: impl FnOnce(Session) -> tokio::sync::oneshot::Receiver<(Session, T)>,
 ) -> Option<T> {
     let placeholder = Session::new(session.client.clone(), session.authed, session.user.clone());
-    let mut moved = std::mem::replace(session, placeholder);
-    let sh = shared.clone();
-    let done = shared.scripts.offload(move || {
-        let running = sh.scripts.hold();
-        let out = f(&sh, &mut moved);
-        drop(running);
-        (moved, out)
-    });
-    match done.await {
+    let moved = std::mem::replace(session, placeholder);
+    match send(moved).await {
         Ok((moved, out)) => {
             *session = moved;
             Some(out)
@@ -638,6 +630,25 @@ async fn on_script_thread<T: Send + 'static>(
             None
         }
     }
+}
+
+/// Runs `f` on the script thread with this connection's session (see [`lend_session`]),
+/// scripts counted as running throughout (`Scripts::hold`).
+async fn on_script_thread<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    session: &mut Session,
+    f: impl FnOnce(&Arc<Shared>, &mut Session) -> T + Send + 'static,
+) -> Option<T> {
+    let sh = shared.clone();
+    lend_session(session, move |mut moved| {
+        shared.scripts.offload(move || {
+            let running = sh.scripts.hold();
+            let out = f(&sh, &mut moved);
+            drop(running);
+            (moved, out)
+        })
+    })
+    .await
 }
 
 const MAX_GET_BATCH: usize = 128;
@@ -661,19 +672,11 @@ async fn execute_scripts(
         vec![Frame::error(crate::scripting::BUSY); batch.len()]
     } else {
         let n = batch.len();
-        let placeholder =
-            Session::new(session.client.clone(), session.authed, session.user.clone());
-        let moved = std::mem::replace(session, placeholder);
-        match crate::scripting::Scripts::run_scripts(shared, moved, batch).await {
-            Ok((moved, replies)) => {
-                *session = moved;
-                replies
-            }
-            Err(_) => {
-                session.close_after_reply = true;
-                vec![Frame::error(SCRIPT_THREAD_GONE); n]
-            }
-        }
+        lend_session(session, |moved| {
+            crate::scripting::Scripts::run_scripts(shared, moved, batch)
+        })
+        .await
+        .unwrap_or_else(|| vec![Frame::error(SCRIPT_THREAD_GONE); n])
     };
     for r in &replies {
         shared.error_reply(r);

@@ -139,8 +139,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     {
         Ok(v) => {
             // The result, not the increment: float formatting is replayed exactly.
-            let logged = vec![super::effects::cmd(&[b"HSET", &args[1], &args[2], &v])];
-            ctx.log_as(|_, _| logged);
+            ctx.log_as(|_, _| vec![super::effects::cmd(&[b"HSET", &args[1], &args[2], &v])]);
             Frame::Bulk(v)
         }
         Err(e) => storage_error(e),

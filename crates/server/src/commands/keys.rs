@@ -718,9 +718,11 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             return storage_error(e);
         }
         // The keys it deleted after the target took them (never the transfer itself).
-        let mut del = vec![Bytes::from_static(b"DEL")];
-        del.extend(restored.iter().cloned());
-        ctx.log_as(|_, _| vec![del]);
+        ctx.log_as(|_, _| {
+            let mut del = vec![Bytes::from_static(b"DEL")];
+            del.extend(restored.iter().cloned());
+            vec![del]
+        });
     }
     match first_error {
         Some(e) => Frame::Error(format!("ERR Target instance replied with error: {e}")),

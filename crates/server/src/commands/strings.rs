@@ -104,11 +104,10 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 1;
     }
-    let expiring = expiry_given;
     let out = ctx
         .db
         .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get);
-    if expiring && out.as_ref().is_ok_and(|o| o.written) {
+    if expiry_given && out.as_ref().is_ok_and(|o| o.written) {
         ctx.log_as(|db, ks| super::effects::value_with_expiry(db, ks, &args[1], &args[2]));
     }
     match out {
@@ -295,8 +294,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.incr_by_float(ctx.session.db, &args[1], delta) {
         Ok(v) => {
             // The result, not the increment: float formatting is replayed exactly.
-            let logged = vec![super::effects::cmd(&[b"SET", &args[1], &v, b"KEEPTTL"])];
-            ctx.log_as(|_, _| logged);
+            ctx.log_as(|_, _| vec![super::effects::cmd(&[b"SET", &args[1], &v, b"KEEPTTL"])]);
             Frame::Bulk(v)
         }
         Err(e) => storage_error(e),

@@ -11,7 +11,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use resp::Frame;
@@ -146,9 +146,7 @@ fn run_batch(
         replies.extend(std::iter::repeat_n(Frame::error(super::BUSY), batch.len()));
         return Some(());
     }
-    let threshold = Duration::from_millis(sh.hot.busy_reply_threshold_ms.load(Ordering::Relaxed));
     for (idx, args) in batch {
-        let started = Instant::now();
         let reply = match commands::check(sh, session, args) {
             Ok(_) => {
                 session.client.touch(*idx);
@@ -156,9 +154,6 @@ fn run_batch(
             }
             Err(f) => f,
         };
-        if started.elapsed() >= threshold {
-            sh.scripts.note_busy();
-        }
         if let Some(sink) = session.sink.as_mut() {
             sink.seal();
         }

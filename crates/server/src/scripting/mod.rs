@@ -154,9 +154,18 @@ impl Scripts {
         *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
-    /// One script of the running unit has ended (the unit may go on with others).
-    fn end(&self) {
-        *self.run.started.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    /// One script of the running unit has ended (the unit may go on with others). One that
+    /// ran past `threshold` marks when it ended: scripts queued before get -BUSY (`group`).
+    fn end(&self, threshold: Duration) {
+        let started = self
+            .run
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if started.is_some_and(|s| s.elapsed() >= threshold) {
+            *self.busy_mark.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
     }
 
     /// Marks scripts as running until the guard is dropped: taken on the script thread around
@@ -248,11 +257,6 @@ impl Scripts {
             self.run.abort.store(true, Ordering::Release);
             self.run.kill.store(true, Ordering::Release);
         }
-    }
-
-    /// A script has just ended after running past `busy-reply-threshold`.
-    fn note_busy(&self) {
-        *self.busy_mark.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
     /// Whether a script ran past `busy-reply-threshold` and ended after `since`.
@@ -500,7 +504,9 @@ fn run(ctx: &mut Ctx<'_>, args: &[Bytes], target: Target, read_only: bool) -> Fr
             );
             session.in_exec = saved_exec;
             session.in_script = saved_script;
-            shared.scripts.end();
+            shared.scripts.end(Duration::from_millis(
+                shared.hot.busy_reply_threshold_ms.load(Ordering::Relaxed),
+            ));
             Ok(out)
         });
         match out {
