@@ -265,6 +265,13 @@ fn attempt(
     let Some(idx) = commands::lookup(&req.twin[0]) else {
         return Err(Frame::error("ERR internal: no twin command"));
     };
+    // The twin's handler publishes its events (`Ctx::notify`); `new` as for any write.
+    let notifying = crate::notify::enabled(shared);
+    if notifying {
+        session.resolve_db(&db);
+        session.new_keys =
+            crate::notify::absent_keys(shared, &db, session.db, &TABLE[idx], &req.twin);
+    }
     let reply = crate::commitlog::run_write(shared, session, db, idx, &req.twin, |session, db| {
         let mut ctx = Ctx {
             shared,
@@ -273,20 +280,16 @@ fn attempt(
         };
         (req.serve.unwrap_or(TABLE[idx].handler))(&mut ctx, &req.twin)
     });
+    if notifying {
+        if !reply.is_error() {
+            crate::notify::flush_new(shared, &db, session);
+        }
+        session.new_keys.clear();
+    }
     match reply {
         Frame::Null | Frame::NullArray => Ok(None),
         Frame::Error(_) => Err(reply),
-        other => {
-            if crate::notify::enabled(shared) {
-                let w = crate::notify::Emitter {
-                    shared,
-                    view: &db,
-                    held: &session.held,
-                };
-                crate::notify::after(&w, session.db, TABLE[idx].name, &req.twin, &other, None);
-            }
-            Ok(Some(reshape(req.shape, other)))
-        }
+        other => Ok(Some(reshape(req.shape, other))),
     }
 }
 

@@ -269,8 +269,18 @@ fn run_described(
     f: impl FnOnce(&mut Session, storage::Db<'_>) -> Frame,
 ) -> Frame {
     let seen = db.collect_expired();
+    if crate::notify::enabled(shared) {
+        // Every key the command names is looked up first, as Redis's lookups expire them:
+        // one found expired gets `expired` before the command's events, also for a write
+        // that reads nothing (SET).
+        let now = db.now_ms();
+        for p in commands::key_positions(&TABLE[idx], args) {
+            let _ = db.get_meta(session.db, &args[p], now);
+        }
+    }
     let before = db.writes();
     session.logged_as = None;
+    session.expired_notified = 0;
     let reply = f(session, db);
     // What the command reported of itself (`Ctx::log_as`), else its arguments as given.
     let logged = session.logged_as.take();
@@ -282,6 +292,17 @@ fn run_described(
     // PUBLISH writes nothing but is logged for the replicas' subscribers.
     let wrote = db.writes() != before || TABLE[idx].flags & flags::MAY_REPLICATE != 0;
     let expired = seen.take();
+    if crate::notify::enabled(shared) {
+        // `expired` of those met after the command's last event (the others had theirs).
+        let w = crate::notify::Emitter {
+            shared,
+            view: &db,
+            held: &session.held,
+        };
+        for (eks, key) in expired.iter().skip(session.expired_notified) {
+            crate::notify::emit(&w, crate::notify::EXPIRED, "expired", *eks, key);
+        }
+    }
     let mut cmds: Vec<LoggedCommand> = Vec::new();
     for (eks, key) in expired {
         // Still expired (the command did not re-create it): delete it for real, as the

@@ -2,11 +2,14 @@
 //! events it caused are published on `__keyspace@<db>__:<key>` (payload: the event) and
 //! `__keyevent@<db>__:<event>` (payload: the key), filtered by the configured classes.
 //!
-//! Events are derived from each command and its reply, with Redis's event names. Commands
-//! that remove a collection's last element also emit `del`. Active expiry emits `expired`.
-//! `new` (class `n`, Redis 7.0) is emitted before a command's own events for each of its keys
-//! that did not exist before it and does after. Not emitted: `evicted` (nothing is evicted),
-//! `keymiss`.
+//! Each write handler publishes the events of what it did, where it did it
+//! (`Ctx::notify`, as Redis's `notifyKeyspaceEvent`), with Redis's event names and order:
+//! nothing here matches command names or replies. Commands that remove a collection's last
+//! element also emit `del`. Active expiry emits `expired`. `new` (class `n`, Redis 7.0) is
+//! emitted for each key of a command that did not exist before it and does after, just
+//! before the first event about it (or after the command's events). Not emitted: `evicted`
+//! (nothing is evicted), `keymiss`. A replica publishes the events of the records it applies,
+//! as a Redis replica does for the commands its master sends.
 //!
 //! Events of commands that run inside a transaction or a key batch (EXEC, a pipelined run of
 //! writes to one key, a record a replica applies) are held back until its engine batch
@@ -18,7 +21,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
-use resp::Frame;
 
 use crate::shared::Shared;
 
@@ -208,433 +210,40 @@ pub fn enabled(shared: &Shared) -> bool {
     f & (KEYSPACE | KEYEVENT) != 0 && f & !(KEYSPACE | KEYEVENT) != 0
 }
 
-/// State taken before a command runs, for events that depend on it.
-#[derive(Default)]
-pub struct Before {
-    /// DEL/UNLINK: the keys that existed; *STORE, SORT STORE: the destination, if it existed.
-    existing: Vec<Bytes>,
-    /// With `n`: the command's keys that did not exist (a `new` event if they do after).
-    absent: Vec<Bytes>,
-    /// XADD with a trimming option: the stream's length before (it trimmed if the length
-    /// after is not one more).
-    len: Option<u64>,
-    /// XGROUP DELCONSUMER: whether the consumer existed (the event is only for a deletion).
-    existed: bool,
-}
-
-pub fn before(
+/// With the `n` class: the keys of a write command that do not exist before it runs (those
+/// that do after it get a `new` event, see [`crate::commands::Ctx::notify`]).
+pub fn absent_keys(
     shared: &Shared,
     view: &storage::Db<'_>,
     db: u32,
     spec: &crate::commands::CommandSpec,
     args: &[Bytes],
-) -> Option<Before> {
-    let mut b = before_command(view, db, spec.name, args);
-    if shared.hot.notify_flags.load(Ordering::Relaxed) & NEW != 0 {
-        let mut absent: Vec<Bytes> = Vec::new();
-        for p in crate::commands::key_positions(spec, args) {
-            let k = &args[p];
-            if !absent.contains(k) && view.exists(db, std::slice::from_ref(k)).unwrap_or(1) == 0 {
-                absent.push(k.clone());
-            }
-        }
-        b.get_or_insert_with(Before::default).absent = absent;
+) -> Vec<Bytes> {
+    let mut absent: Vec<Bytes> = Vec::new();
+    if shared.hot.notify_flags.load(Ordering::Relaxed) & NEW == 0 {
+        return absent;
     }
-    b
-}
-
-fn before_command(view: &storage::Db<'_>, db: u32, name: &str, args: &[Bytes]) -> Option<Before> {
-    match name {
-        "del" | "unlink" => {
-            let mut existing = Vec::new();
-            for k in &args[1..] {
-                if !existing.contains(k)
-                    && view.exists(db, std::slice::from_ref(k)).unwrap_or(0) > 0
-                {
-                    existing.push(k.clone());
-                }
-            }
-            Some(Before {
-                existing,
-                ..Default::default()
-            })
+    for p in crate::commands::key_positions(spec, args) {
+        let k = &args[p];
+        if !absent.contains(k) && view.exists(db, std::slice::from_ref(k)).unwrap_or(1) == 0 {
+            absent.push(k.clone());
         }
-        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
-        | "zdiffstore" | "zrangestore" | "bitop" | "sort" => {
-            let dst = match name {
-                "bitop" => &args[2],
-                "sort" => {
-                    let i = args.iter().position(|a| a.eq_ignore_ascii_case(b"store"))?;
-                    args.get(i + 1)?
-                }
-                _ => &args[1],
-            };
-            let existed = view.exists(db, std::slice::from_ref(dst)).unwrap_or(0) > 0;
-            Some(Before {
-                existing: if existed {
-                    vec![dst.clone()]
-                } else {
-                    Vec::new()
-                },
-                ..Default::default()
-            })
-        }
-        "xgroup" if args.len() == 5 && args[1].eq_ignore_ascii_case(b"delconsumer") => {
-            Some(Before {
-                existed: view
-                    .xconsumer_exists(db, &args[2], &args[3], &args[4])
-                    .unwrap_or(false),
-                ..Default::default()
-            })
-        }
-        "xadd" if crate::commands::streams::add_trims(args) => Some(Before {
-            len: view.xlen(db, &args[1]).ok(),
-            ..Default::default()
-        }),
-        "georadius" | "georadiusbymember" | "geosearchstore" => {
-            let dst = crate::commands::geo::store_key(args)?;
-            let existed = view.exists(db, std::slice::from_ref(dst)).unwrap_or(0) > 0;
-            Some(Before {
-                existing: if existed {
-                    vec![dst.clone()]
-                } else {
-                    Vec::new()
-                },
-                ..Default::default()
-            })
-        }
-        _ => None,
     }
+    absent
 }
 
-fn positive(reply: &Frame) -> bool {
-    match reply {
-        Frame::Integer(n) => *n > 0,
-        Frame::Null | Frame::NullArray | Frame::Error(_) => false,
-        Frame::Array(v) => !v.is_empty(),
-        _ => true,
-    }
-}
-
-/// Emits `del` if a command emptied (and so removed) `key`.
-fn del_if_gone(w: &Emitter<'_>, db: u32, key: &Bytes) {
-    if w.view.exists(db, std::slice::from_ref(key)).unwrap_or(1) == 0 {
-        emit(w, GENERIC, "del", db, key);
-    }
-}
-
-fn has_flag(args: &[Bytes], from: usize, flag: &str) -> bool {
-    args.iter()
-        .skip(from)
-        .any(|a| a.eq_ignore_ascii_case(flag.as_bytes()))
-}
-
-/// Emits the events of a write command that succeeded.
-pub fn after(
-    w: &Emitter<'_>,
-    db: u32,
-    name: &str,
-    args: &[Bytes],
-    reply: &Frame,
-    before: Option<Before>,
-) {
-    let view = w.view;
-    // `new` for the keys the command created, each just before the first event about it (as
-    // Redis emits it when the key is added); the rest after the command's events.
-    let created: Vec<Bytes> = before
-        .as_ref()
-        .map(|b| {
-            b.absent
-                .iter()
-                .filter(|k| view.exists(db, std::slice::from_ref(*k)).unwrap_or(0) > 0)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let pending = std::cell::RefCell::new(created);
-    let ev = |class: u32, event: &str, k: &Bytes| {
-        let first = {
-            let mut p = pending.borrow_mut();
-            p.iter().position(|x| x == k).map(|i| p.remove(i))
-        };
-        if let Some(k) = first {
-            emit(w, NEW, "new", db, &k);
-        }
-        emit(w, class, event, db, k)
+/// After a write command: `new` for each key it created that none of its events named (in
+/// the order the command names them).
+pub fn flush_new(shared: &Shared, view: &storage::Db<'_>, session: &mut crate::commands::Session) {
+    let db = session.db;
+    let w = Emitter {
+        shared,
+        view,
+        held: &session.held,
     };
-    let flush_new = || {
-        for k in pending.take() {
-            emit(w, NEW, "new", db, &k);
+    for k in std::mem::take(&mut session.new_keys) {
+        if view.exists(db, std::slice::from_ref(&k)).unwrap_or(0) > 0 {
+            emit(&w, NEW, "new", db, &k);
         }
-    };
-    if matches!(name, "rename" | "renamenx") {
-        // The destination is added before the source goes: its `new` comes first.
-        flush_new();
-    }
-    events_of(w, db, name, args, reply, before, &ev);
-    flush_new();
-}
-
-/// The events of one command (see [`after`]), sent through `ev`.
-fn events_of(
-    w: &Emitter<'_>,
-    db: u32,
-    name: &str,
-    args: &[Bytes],
-    reply: &Frame,
-    before: Option<Before>,
-    ev: &dyn Fn(u32, &str, &Bytes),
-) {
-    let view = w.view;
-    let key = || args.get(1).cloned().unwrap_or_default();
-    let ok = positive(reply);
-    match name {
-        "set" => {
-            // With NX/XX the reply tells whether it set: OK/nil, or with GET the old value
-            // (NX sets only when there was none, XX only when there was one).
-            let get = has_flag(args, 3, "get");
-            let set = if has_flag(args, 3, "nx") {
-                if get {
-                    matches!(reply, Frame::Null)
-                } else {
-                    ok
-                }
-            } else if has_flag(args, 3, "xx") {
-                ok
-            } else {
-                true
-            };
-            if set {
-                ev(STRING, "set", &key());
-                if ["ex", "px", "exat", "pxat"]
-                    .iter()
-                    .any(|f| has_flag(args, 3, f))
-                {
-                    ev(GENERIC, "expire", &key());
-                }
-            }
-        }
-        "setnx" if ok => ev(STRING, "set", &key()),
-        "setex" | "psetex" => {
-            ev(STRING, "set", &key());
-            ev(GENERIC, "expire", &key());
-        }
-        "getset" => ev(STRING, "set", &key()),
-        "mset" => args[1..]
-            .iter()
-            .step_by(2)
-            .for_each(|k| ev(STRING, "set", k)),
-        "msetnx" if ok => args[1..]
-            .iter()
-            .step_by(2)
-            .for_each(|k| ev(STRING, "set", k)),
-        "append" => ev(STRING, "append", &key()),
-        "setrange" => ev(STRING, "setrange", &key()),
-        "incr" | "decr" | "incrby" | "decrby" => ev(STRING, "incrby", &key()),
-        "incrbyfloat" => ev(STRING, "incrbyfloat", &key()),
-        "getdel" if ok => ev(GENERIC, "del", &key()),
-        "getex" if ok => {
-            if has_flag(args, 2, "persist") {
-                ev(GENERIC, "persist", &key());
-            } else if args.len() > 2 {
-                ev(GENERIC, "expire", &key());
-            }
-        }
-        "del" | "unlink" => {
-            for k in before.map(|b| b.existing).unwrap_or_default() {
-                ev(GENERIC, "del", &k);
-            }
-        }
-        "expire" | "pexpire" | "expireat" | "pexpireat" if ok => {
-            if view.exists(db, &[key()]).unwrap_or(1) == 0 {
-                ev(GENERIC, "del", &key());
-            } else {
-                ev(GENERIC, "expire", &key());
-            }
-        }
-        "persist" if ok => ev(GENERIC, "persist", &key()),
-        "rename" | "renamenx" if ok => {
-            ev(GENERIC, "rename_from", &key());
-            ev(GENERIC, "rename_to", &args[2]);
-        }
-        "copy" if ok => ev(GENERIC, "copy_to", &args[2]),
-        "restore" | "restore-asking" if ok && view.exists(db, &[key()]).unwrap_or(0) == 1 => {
-            ev(GENERIC, "restore", &key())
-        }
-        "move" if ok => {
-            ev(GENERIC, "move_from", &key());
-            if let Some(to) = std::str::from_utf8(&args[2])
-                .ok()
-                .and_then(|s| s.parse::<u32>().ok())
-            {
-                // Database indexes are relative to the client's namespace; `emit` takes
-                // where the data is.
-                let to = view.physical(crate::namespace::base_of(db) + to);
-                emit(w, GENERIC, "move_to", to, &key());
-            }
-        }
-        "lpush" | "lpushx" if ok => ev(LIST, "lpush", &key()),
-        "rpush" | "rpushx" if ok => ev(LIST, "rpush", &key()),
-        "lpop" | "rpop" if ok => {
-            ev(LIST, name, &key());
-            del_if_gone(w, db, &key());
-        }
-        "linsert" if ok => ev(LIST, "linsert", &key()),
-        "lset" => ev(LIST, "lset", &key()),
-        "lrem" if ok => {
-            ev(LIST, "lrem", &key());
-            del_if_gone(w, db, &key());
-        }
-        "ltrim" => {
-            ev(LIST, "ltrim", &key());
-            del_if_gone(w, db, &key());
-        }
-        "lmove" | "rpoplpush" if ok => {
-            let from_left = name == "lmove" && args[3].eq_ignore_ascii_case(b"left");
-            let to_left = name == "rpoplpush" || args[4].eq_ignore_ascii_case(b"left");
-            // Redis notifies the push before the pop.
-            ev(LIST, if to_left { "lpush" } else { "rpush" }, &args[2]);
-            ev(LIST, if from_left { "lpop" } else { "rpop" }, &key());
-            del_if_gone(w, db, &key());
-        }
-        "lmpop" | "zmpop" if ok => {
-            if let Frame::Array(v) = reply {
-                if let Some(Frame::Bulk(k)) = v.first() {
-                    let event = match (
-                        name,
-                        args.iter().rev().any(|a| {
-                            a.eq_ignore_ascii_case(b"left") || a.eq_ignore_ascii_case(b"min")
-                        }),
-                    ) {
-                        ("lmpop", true) => "lpop",
-                        ("lmpop", false) => "rpop",
-                        (_, true) => "zpopmin",
-                        _ => "zpopmax",
-                    };
-                    ev(if name == "lmpop" { LIST } else { ZSET }, event, k);
-                    del_if_gone(w, db, k);
-                }
-            }
-        }
-        "sadd" if ok => ev(SET, "sadd", &key()),
-        "srem" if ok => {
-            ev(SET, "srem", &key());
-            del_if_gone(w, db, &key());
-        }
-        "spop" if ok => {
-            ev(SET, "spop", &key());
-            del_if_gone(w, db, &key());
-        }
-        "smove" if ok => {
-            ev(SET, "srem", &key());
-            ev(SET, "sadd", &args[2]);
-            del_if_gone(w, db, &key());
-        }
-        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
-        | "zdiffstore" | "zrangestore" => {
-            let class = if name.starts_with('s') { SET } else { ZSET };
-            if ok {
-                ev(class, name, &key());
-            } else if before.is_some_and(|b| !b.existing.is_empty()) {
-                ev(GENERIC, "del", &key());
-            }
-        }
-        "hset" | "hmset" => ev(HASH, "hset", &key()),
-        "hsetnx" if ok => ev(HASH, "hset", &key()),
-        "hdel" if ok => {
-            ev(HASH, "hdel", &key());
-            del_if_gone(w, db, &key());
-        }
-        "hincrby" => ev(HASH, "hincrby", &key()),
-        "hincrbyfloat" => ev(HASH, "hincrbyfloat", &key()),
-        "zadd" => {
-            let incr = has_flag(args, 2, "incr");
-            if !matches!(reply, Frame::Null) {
-                ev(ZSET, if incr { "zincr" } else { "zadd" }, &key());
-            }
-        }
-        "zincrby" => ev(ZSET, "zincr", &key()),
-        "geoadd" => ev(ZSET, "zadd", &key()),
-        "xadd" if matches!(reply, Frame::Bulk(_)) => {
-            ev(STREAM, "xadd", &key());
-            let before = before.and_then(|b| b.len);
-            if let Some(len) = before {
-                if view.xlen(db, &key()).unwrap_or(len + 1) < len + 1 {
-                    ev(STREAM, "xtrim", &key());
-                }
-            }
-        }
-        "xtrim" if ok => ev(STREAM, "xtrim", &key()),
-        "xdel" if ok => ev(STREAM, "xdel", &key()),
-        "xsetid" if !reply.is_error() => ev(STREAM, "xsetid", &key()),
-        "xgroup" if args.len() >= 3 => {
-            let sub = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
-            let stream_key = &args[2];
-            match (sub.as_str(), reply) {
-                ("create", Frame::Simple(_)) => ev(STREAM, "xgroup-create", stream_key),
-                ("setid", Frame::Simple(_)) => ev(STREAM, "xgroup-setid", stream_key),
-                ("destroy", Frame::Integer(1)) => ev(STREAM, "xgroup-destroy", stream_key),
-                ("createconsumer", Frame::Integer(1)) => {
-                    ev(STREAM, "xgroup-createconsumer", stream_key)
-                }
-                ("delconsumer", Frame::Integer(_))
-                    if before.as_ref().is_some_and(|b| b.existed) =>
-                {
-                    ev(STREAM, "xgroup-delconsumer", stream_key)
-                }
-                _ => {}
-            }
-        }
-        "georadius" | "georadiusbymember" | "geosearchstore" => {
-            if let Some(dst) = crate::commands::geo::store_key(args) {
-                let event = if name == "geosearchstore" {
-                    "geosearchstore"
-                } else {
-                    "georadiusstore"
-                };
-                if ok {
-                    ev(ZSET, event, dst);
-                } else if before.is_some_and(|b| !b.existing.is_empty()) {
-                    ev(GENERIC, "del", dst);
-                }
-            }
-        }
-        "zrem" if ok => {
-            ev(ZSET, "zrem", &key());
-            del_if_gone(w, db, &key());
-        }
-        "zremrangebyscore" | "zremrangebyrank" | "zremrangebylex" if ok => {
-            ev(ZSET, name, &key());
-            del_if_gone(w, db, &key());
-        }
-        "zpopmin" | "zpopmax" if ok => {
-            ev(ZSET, name, &key());
-            del_if_gone(w, db, &key());
-        }
-        "setbit" => ev(STRING, "setbit", &key()),
-        "bitop" => {
-            if view.exists(db, &[args[2].clone()]).unwrap_or(1) > 0 {
-                ev(STRING, "set", &args[2]);
-            } else if before.is_some_and(|b| !b.existing.is_empty()) {
-                ev(GENERIC, "del", &args[2]);
-            }
-        }
-        "bitfield" if has_flag(args, 2, "set") || has_flag(args, 2, "incrby") => {
-            ev(STRING, "setbit", &key())
-        }
-        "pfadd" if ok => ev(STRING, "pfadd", &key()),
-        "pfmerge" => ev(STRING, "pfadd", &key()),
-        "sort" => {
-            if let Some(i) = args.iter().position(|a| a.eq_ignore_ascii_case(b"store")) {
-                if let Some(dst) = args.get(i + 1) {
-                    if ok {
-                        ev(LIST, "sortstore", dst);
-                    } else if before.is_some_and(|b| !b.existing.is_empty()) {
-                        ev(GENERIC, "del", dst);
-                    }
-                }
-            }
-        }
-        _ => {}
     }
 }

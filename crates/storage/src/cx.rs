@@ -249,6 +249,15 @@ impl<'a> Db<'a> {
         ExpiredSeen(self.cx)
     }
 
+    /// The keys found expired since [`Db::collect_expired`], from the `from`-th on (a
+    /// command's `expired` events, published as they are met).
+    pub fn expired_seen_from(&self, from: usize) -> Vec<OwnedKey> {
+        match self.cx.expired.borrow().as_ref() {
+            Some(v) if v.len() > from => v[from..].to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn note_expired(&self, ks: KeyspaceId, key: &[u8]) {
         if let Some(v) = self.cx.expired.borrow_mut().as_mut() {
             if !v.iter().any(|(k, x)| *k == ks && x == key) {

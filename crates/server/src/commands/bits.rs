@@ -4,6 +4,8 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::bits::{self, BitOp, Field, FieldOp, FieldType, Overflow, MAX_BITS};
 
+use crate::notify;
+
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 fn offset_error() -> Frame {
@@ -28,7 +30,10 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         _ => return Frame::error("ERR bit is not an integer or out of range"),
     };
     match ctx.db.setbit(ctx.session.db, &args[1], offset, bit) {
-        Ok(old) => Frame::Integer(old as i64),
+        Ok(old) => {
+            ctx.notify(notify::STRING, "setbit", &args[1]);
+            Frame::Integer(old as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -122,8 +127,12 @@ pub fn bitop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if op == BitOp::Not && args.len() != 4 {
         return Frame::error("ERR BITOP NOT must be called with a single source key.");
     }
+    let existed = ctx.existed_for_events(&args[2]);
     match ctx.db.bitop(ctx.session.db, op, &args[2], &args[3..]) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            ctx.notify_stored(notify::STRING, "set", &args[2], n as u64, existed);
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -208,11 +217,21 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame
         Err(f) => return f,
     };
     match ctx.db.bitfield(ctx.session.db, &args[1], &fields) {
-        Ok(out) => Frame::Array(
-            out.into_iter()
-                .map(|v| v.map_or(Frame::Null, Frame::Integer))
-                .collect(),
-        ),
+        Ok(out) => {
+            // `setbit` if a SET or INCRBY was applied (not refused by OVERFLOW FAIL).
+            let changed = fields
+                .iter()
+                .zip(&out)
+                .any(|(f, v)| !matches!(f.op, FieldOp::Get) && v.is_some());
+            if changed {
+                ctx.notify(notify::STRING, "setbit", &args[1]);
+            }
+            Frame::Array(
+                out.into_iter()
+                    .map(|v| v.map_or(Frame::Null, Frame::Integer))
+                    .collect(),
+            )
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -228,7 +247,12 @@ pub fn bitfield_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// PFADD key [element ...]
 pub fn pfadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.pfadd(ctx.session.db, &args[1], &args[2..]) {
-        Ok(changed) => Frame::Integer(changed as i64),
+        Ok(changed) => {
+            if changed {
+                ctx.notify(notify::STRING, "pfadd", &args[1]);
+            }
+            Frame::Integer(changed as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -244,7 +268,10 @@ pub fn pfcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 /// PFMERGE destkey [sourcekey ...]
 pub fn pfmerge(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.pfmerge(ctx.session.db, &args[1], &args[2..]) {
-        Ok(()) => Frame::ok(),
+        Ok(()) => {
+            ctx.notify(notify::STRING, "pfadd", &args[1]);
+            Frame::ok()
+        }
         Err(e) => storage_error(e),
     }
 }

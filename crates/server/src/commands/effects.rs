@@ -3,10 +3,15 @@
 //! TTLs, random choices, computed results, IDs it chose) says so with [`Ctx::log_as`] from
 //! what it knows at that point; every other write is logged as given. The commit layer
 //! (`commitlog::run_described`) never looks at command names.
+//!
+//! Keyspace events are effects too: a handler publishes each one where it made the change
+//! ([`Ctx::notify`], as Redis's `notifyKeyspaceEvent`), with Redis's event names and order;
+//! they are held with the unit's other messages until it commits (`notify::Held`).
 
 use bytes::Bytes;
 
 use super::Ctx;
+use crate::notify;
 
 pub type Logged = Vec<Vec<Bytes>>;
 
@@ -27,6 +32,121 @@ impl Ctx<'_> {
         if self.describing() {
             let cmds = effect(&self.db, self.session.db);
             self.session.logged_as = Some(cmds);
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Publishes keyspace event `event` (of class `class`, see `notify`) about `key` in the
+    /// selected database, if notifications of that class are on. A key the command created
+    /// gets its `new` event first (class `n`).
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.session.db;
+        self.notify_in(class, event, db, key);
+    }
+
+    /// [`Ctx::notify`] about a key of (physical) database `db`: MOVE's destination.
+    pub fn notify_in(&mut self, class: u32, event: &str, db: u32, key: &[u8]) {
+        if !notify::enabled(self.shared) {
+            return;
+        }
+        // Keys the command found expired (and deletes) were deleted before it changed
+        // anything: their `expired` comes first, as Redis's lazy expiry sends it.
+        self.notify_expired_seen();
+        if db == self.session.db {
+            self.created(key);
+        }
+        notify::emit(&self.emitter(), class, event, db, key);
+    }
+
+    /// The `new` event of `key` now, if the command created it and it was not sent yet.
+    fn created(&mut self, key: &[u8]) {
+        let Some(i) = self.session.new_keys.iter().position(|k| k[..] == *key) else {
+            return;
+        };
+        let k = self.session.new_keys.swap_remove(i);
+        if self.key_exists(&k) {
+            let db = self.session.db;
+            notify::emit(&self.emitter(), notify::NEW, "new", db, &k);
+        }
+    }
+
+    /// The `new` event of `key`, added to (physical) database `db` even if a key of that
+    /// name was there before (RENAME, COPY, RESTORE REPLACE and MOVE delete the old one and
+    /// add theirs, as Redis's `dbAdd`).
+    pub fn added_in(&mut self, db: u32, key: &[u8]) {
+        if !notify::enabled(self.shared) {
+            return;
+        }
+        self.notify_expired_seen();
+        if db == self.session.db {
+            if let Some(i) = self.session.new_keys.iter().position(|k| k[..] == *key) {
+                self.session.new_keys.swap_remove(i);
+            }
+        }
+        notify::emit(&self.emitter(), notify::NEW, "new", db, key);
+    }
+
+    /// [`Ctx::added_in`] the selected database.
+    pub fn added(&mut self, key: &[u8]) {
+        let db = self.session.db;
+        self.added_in(db, key);
+    }
+
+    /// `del` if `key` no longer exists: a command that removed a collection's last element
+    /// (or set an expiry in the past).
+    pub fn notify_del_if_gone(&mut self, key: &[u8]) {
+        if notify::enabled(self.shared) && !self.key_exists(key) {
+            self.notify(notify::GENERIC, "del", key);
+        }
+    }
+
+    /// Whether `key` exists now, asked only when its events need it (before a command
+    /// that may delete it).
+    pub fn existed_for_events(&self, key: &[u8]) -> bool {
+        self.notifying() && self.key_exists(key)
+    }
+
+    /// The events of a *STORE into `dst`: `event` if it stored a non-empty result, else
+    /// `del` if it deleted the destination that `existed`.
+    pub fn notify_stored(&mut self, class: u32, event: &str, dst: &[u8], len: u64, existed: bool) {
+        if len > 0 {
+            self.notify(class, event, dst);
+        } else if existed {
+            self.notify(notify::GENERIC, "del", dst);
+        }
+    }
+
+    /// Whether `key` exists in the selected database, as the unit sees it now.
+    pub fn key_exists(&self, key: &[u8]) -> bool {
+        let now = self.db.now_ms();
+        matches!(self.db.get_meta(self.session.db, key, now), Ok(Some(_)))
+    }
+
+    /// Whether any keyspace event would be published: handlers skip lookups made only for
+    /// their events otherwise.
+    pub fn notifying(&self) -> bool {
+        notify::enabled(self.shared)
+    }
+
+    /// `expired` for each key the command found expired since the last event.
+    pub fn notify_expired_seen(&mut self) {
+        let from = self.session.expired_notified;
+        let seen = self.db.expired_seen_from(from);
+        if seen.is_empty() {
+            return;
+        }
+        self.session.expired_notified = from + seen.len();
+        for (ks, key) in seen {
+            notify::emit(&self.emitter(), notify::EXPIRED, "expired", ks, &key);
+        }
+    }
+
+    fn emitter(&self) -> notify::Emitter<'_> {
+        notify::Emitter {
+            shared: self.shared,
+            view: &self.db,
+            held: &self.session.held,
         }
     }
 }

@@ -115,7 +115,10 @@ pub fn geoadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         pairs.push((score as f64, c[2].clone()));
     }
     match ctx.db.zadd(ctx.session.db, &args[1], flags, &pairs) {
-        Ok(o) => Frame::Integer((o.added + if ch { o.changed } else { 0 }) as i64),
+        Ok(o) => {
+            super::zsets::zadded(ctx, &args[1], &o, false);
+            Frame::Integer((o.added + if ch { o.changed } else { 0 }) as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -325,9 +328,25 @@ fn member_position(ctx: &Ctx<'_>, key: &[u8], member: &Bytes) -> Result<(f64, f6
 }
 
 fn search(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> Frame {
-    match search_inner(ctx, args, kind) {
+    // A search that stores: its event (or `del` of a destination it emptied), as Redis.
+    let (dst, event) = match kind {
+        Kind::Radius {
+            store_allowed: true,
+        }
+        | Kind::ByMember {
+            store_allowed: true,
+        } => (store_key(args).cloned(), "georadiusstore"),
+        Kind::SearchStore => (store_key(args).cloned(), "geosearchstore"),
+        _ => (None, ""),
+    };
+    let existed = dst.as_ref().is_some_and(|d| ctx.existed_for_events(d));
+    let reply = match search_inner(ctx, args, kind) {
         Ok(f) | Err(f) => f,
+    };
+    if let (Some(dst), Frame::Integer(n)) = (&dst, &reply) {
+        ctx.notify_stored(crate::notify::ZSET, event, dst, *n as u64, existed);
     }
+    reply
 }
 
 fn search_inner(ctx: &mut Ctx<'_>, args: &[Bytes], kind: Kind) -> Result<Frame, Frame> {

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::num::parse_f64;
 
+use crate::notify;
+
 use super::{bulk_or_null, eq_ic, parse_int, storage_error, syntax_error, wrong_arity, Ctx};
 
 fn pairs(args: &[Bytes]) -> Vec<(Bytes, Bytes)> {
@@ -20,7 +22,10 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
     {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            ctx.notify(notify::HASH, "hset", &args[1]);
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -33,7 +38,10 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .hset(ctx.session.db, &args[1], &pairs(&args[2..]), false)
     {
-        Ok(_) => Frame::ok(),
+        Ok(_) => {
+            ctx.notify(notify::HASH, "hset", &args[1]);
+            Frame::ok()
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -43,7 +51,12 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .hset(ctx.session.db, &args[1], &pairs(&args[2..4]), true)
     {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::HASH, "hset", &args[1]);
+            }
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -64,7 +77,13 @@ pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.hdel(ctx.session.db, &args[1], &args[2..]) {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::HASH, "hdel", &args[1]);
+                ctx.notify_del_if_gone(&args[1]);
+            }
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -121,7 +140,10 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     match ctx.db.hincr_by(ctx.session.db, &args[1], &args[2], delta) {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            ctx.notify(notify::HASH, "hincrby", &args[1]);
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -138,6 +160,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .hincr_by_float(ctx.session.db, &args[1], &args[2], delta)
     {
         Ok(v) => {
+            ctx.notify(notify::HASH, "hincrbyfloat", &args[1]);
             // The result, not the increment: float formatting is replayed exactly.
             ctx.log_as(|_, _| vec![super::effects::cmd(&[b"HSET", &args[1], &args[2], &v])]);
             Frame::Bulk(v)

@@ -4,11 +4,27 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::{now_ms, ExpireCond, KeyType};
 
+use crate::notify;
+
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    // Each key it deletes gets `del` (a key named twice once).
+    let mut existing: Vec<&Bytes> = Vec::new();
+    if ctx.notifying() {
+        for k in &args[1..] {
+            if !existing.contains(&k) && ctx.key_exists(k) {
+                existing.push(k);
+            }
+        }
+    }
     match ctx.db.del(ctx.session.db, &args[1..]) {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            for k in existing {
+                ctx.notify(notify::GENERIC, "del", k);
+            }
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -97,6 +113,14 @@ fn expire_generic(
     let at = at.max(0) as u64;
     match ctx.db.expire_at(ctx.session.db, &args[1], at.max(1), cond) {
         Ok(done) => {
+            if done {
+                // A time in the past deletes the key.
+                if ctx.notifying() && !ctx.key_exists(&args[1]) {
+                    ctx.notify(notify::GENERIC, "del", &args[1]);
+                } else {
+                    ctx.notify(notify::GENERIC, "expire", &args[1]);
+                }
+            }
             ctx.log_as(|db, ks| super::effects::expiry_of(db, ks, &args[1]));
             Frame::Integer(done as i64)
         }
@@ -152,21 +176,46 @@ pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.persist(ctx.session.db, &args[1]) {
-        Ok(done) => Frame::Integer(done as i64),
+        Ok(done) => {
+            if done {
+                ctx.notify(notify::GENERIC, "persist", &args[1]);
+            }
+            Frame::Integer(done as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
 
+/// The events of a rename that happened: the destination is added (its `new`, even over an
+/// existing key) before the source goes.
+fn renamed(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args[1] == args[2] {
+        // A key renamed to itself: nothing changed, no event (as Redis).
+        return;
+    }
+    ctx.added(&args[2]);
+    ctx.notify(notify::GENERIC, "rename_from", &args[1]);
+    ctx.notify(notify::GENERIC, "rename_to", &args[2]);
+}
+
 pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.rename(ctx.session.db, &args[1], &args[2], false) {
-        Ok(_) => Frame::ok(),
+        Ok(_) => {
+            renamed(ctx, args);
+            Frame::ok()
+        }
         Err(e) => storage_error(e),
     }
 }
 
 pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.rename(ctx.session.db, &args[1], &args[2], true) {
-        Ok(done) => Frame::Integer(done as i64),
+        Ok(done) => {
+            if done {
+                renamed(ctx, args);
+            }
+            Frame::Integer(done as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -196,7 +245,13 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .copy(ctx.session.db, &args[1], dst_db, &args[2], replace)
     {
-        Ok(done) => Frame::Integer(done as i64),
+        Ok(done) => {
+            if done {
+                ctx.added_in(dst_db, &args[2]);
+                ctx.notify_in(notify::GENERIC, "copy_to", dst_db, &args[2]);
+            }
+            Frame::Integer(done as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -471,7 +526,14 @@ pub fn move_(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR source and destination objects are the same");
     }
     match ctx.db.move_key(ctx.session.db, &args[1], dst) {
-        Ok(moved) => Frame::Integer(moved as i64),
+        Ok(moved) => {
+            if moved {
+                ctx.added_in(dst, &args[1]);
+                ctx.notify(notify::GENERIC, "move_from", &args[1]);
+                ctx.notify_in(notify::GENERIC, "move_to", dst, &args[1]);
+            }
+            Frame::Integer(moved as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -564,8 +626,10 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     if expire != 0 && expire <= now {
         if replace {
-            if let Err(e) = storage.del(db, &[args[1].clone()]) {
-                return storage_error(e);
+            match storage.del(db, &[args[1].clone()]) {
+                Ok(n) if n > 0 => ctx.notify(notify::GENERIC, "del", &args[1]),
+                Ok(_) => {}
+                Err(e) => return storage_error(e),
             }
             ctx.log_as(|_, _| vec![super::effects::cmd(&[b"DEL", &args[1]])]);
         }
@@ -573,6 +637,8 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match storage.restore_value(db, &args[1], &value, expire as u64, replace) {
         Ok(true) => {
+            ctx.added(&args[1]);
+            ctx.notify(notify::GENERIC, "restore", &args[1]);
             ctx.log_as(|db, ks| super::effects::restored(db, ks, &args[1], &args[3]));
             Frame::ok()
         }
@@ -716,6 +782,9 @@ pub fn migrate(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if !copy && !restored.is_empty() {
         if let Err(e) = storage.del(db, &restored) {
             return storage_error(e);
+        }
+        for k in &restored {
+            ctx.notify(notify::GENERIC, "del", k);
         }
         // The keys it deleted after the target took them (never the transfer itself).
         ctx.log_as(|_, _| {

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::End;
 
+use crate::notify;
+
 use super::{bulk_or_null, eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool) -> Frame {
@@ -11,7 +13,12 @@ fn push(ctx: &mut Ctx<'_>, args: &[Bytes], end: End, only_existing: bool) -> Fra
         .db
         .push(ctx.session.db, &args[1], end, &args[2..], only_existing)
     {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::LIST, end_event(end, "push"), &args[1]);
+            }
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -29,6 +36,22 @@ pub fn rpushx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     push(ctx, args, End::Right, true)
 }
 
+/// `lpush`, `rpop`, ...: the event of `op` at `end`.
+fn end_event(end: End, op: &str) -> &'static str {
+    match (end, op) {
+        (End::Left, "push") => "lpush",
+        (End::Right, "push") => "rpush",
+        (End::Left, _) => "lpop",
+        (End::Right, _) => "rpop",
+    }
+}
+
+/// The events of elements popped from `key`'s `end`: the pop, and `del` if it emptied it.
+fn popped(ctx: &mut Ctx<'_>, key: &[u8], end: End) {
+    ctx.notify(notify::LIST, end_event(end, "pop"), key);
+    ctx.notify_del_if_gone(key);
+}
+
 fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
     if args.len() > 3 {
         // LPOP/RPOP take at most a count: Redis answers with the arity error.
@@ -39,10 +62,16 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], end: End) -> Frame {
         Ok(c) => c,
         Err(f) => return f,
     };
-    match ctx
+    let out = ctx
         .db
-        .pop(ctx.session.db, &args[1], end, count.unwrap_or(1))
+        .pop(ctx.session.db, &args[1], end, count.unwrap_or(1));
+    if out
+        .as_ref()
+        .is_ok_and(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
     {
+        popped(ctx, &args[1], end);
+    }
+    match out {
         Ok(None) if count.is_some() => Frame::NullArray,
         Ok(None) => Frame::Null,
         Ok(Some(v)) if count.is_none() => bulk_or_null(v.into_iter().next()),
@@ -82,7 +111,10 @@ pub fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     match ctx.db.lset(ctx.session.db, &args[1], i, args[3].clone()) {
-        Ok(()) => Frame::ok(),
+        Ok(()) => {
+            ctx.notify(notify::LIST, "lset", &args[1]);
+            Frame::ok()
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -108,7 +140,11 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     match ctx.db.ltrim(ctx.session.db, &args[1], s, e) {
-        Ok(()) => Frame::ok(),
+        Ok(()) => {
+            ctx.notify(notify::LIST, "ltrim", &args[1]);
+            ctx.notify_del_if_gone(&args[1]);
+            Frame::ok()
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -119,7 +155,13 @@ pub fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     match ctx.db.lrem(ctx.session.db, &args[1], count, &args[3]) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::LIST, "lrem", &args[1]);
+                ctx.notify_del_if_gone(&args[1]);
+            }
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -136,7 +178,12 @@ pub fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .linsert(ctx.session.db, &args[1], before, &args[3], args[4].clone())
     {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::LIST, "linsert", &args[1]);
+            }
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -211,7 +258,14 @@ fn parse_end(b: &[u8]) -> Option<End> {
 
 fn do_lmove(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> Frame {
     match ctx.db.lmove(ctx.session.db, src, dst, from, to) {
-        Ok(v) => bulk_or_null(v),
+        Ok(v) => {
+            if v.is_some() {
+                // The push is notified before the pop, as Redis does.
+                ctx.notify(notify::LIST, end_event(to, "push"), dst);
+                popped(ctx, src, from);
+            }
+            bulk_or_null(v)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -252,10 +306,13 @@ pub fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     match ctx.db.lmpop(ctx.session.db, keys, end, count) {
         Ok(None) => Frame::NullArray,
-        Ok(Some((k, v))) => Frame::Array(vec![
-            Frame::Bulk(k),
-            Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
-        ]),
+        Ok(Some((k, v))) => {
+            popped(ctx, &k, end);
+            Frame::Array(vec![
+                Frame::Bulk(k),
+                Frame::Array(v.into_iter().map(Frame::Bulk).collect()),
+            ])
+        }
         Err(e) => storage_error(e),
     }
 }

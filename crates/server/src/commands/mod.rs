@@ -152,6 +152,11 @@ pub struct Session {
     /// The deterministic form the running write command reported of itself
     /// (`Ctx::log_as`); `None`: its arguments as given. Taken by `commitlog::run_described`.
     pub logged_as: Option<effects::Logged>,
+    /// With the `n` event class: the keys the running write command names that did not
+    /// exist before it (each gets `new` before the first event about it, see `Ctx::notify`).
+    pub new_keys: Vec<Bytes>,
+    /// How many of the keys the running write found expired got their `expired` event.
+    pub expired_notified: usize,
 }
 
 impl Session {
@@ -234,6 +239,8 @@ impl Session {
             replaying: false,
             held: Default::default(),
             logged_as: None,
+            new_keys: Vec::new(),
+            expired_notified: 0,
         }
     }
 }
@@ -849,12 +856,11 @@ pub fn call_in(
     let notify = spec.flags & WRITE != 0
         && spec.flags & flags::BLOCKING == 0
         && crate::notify::enabled(shared);
-    let before = if notify {
-        crate::notify::before(shared, &db, session.db, spec, args)
-    } else {
-        None
-    };
-    let pdb = session.db;
+    // A command run by a script keeps its own list; the script's is put back after it.
+    let outer_new_keys = std::mem::take(&mut session.new_keys);
+    if notify {
+        session.new_keys = crate::notify::absent_keys(shared, &db, session.db, spec, args);
+    }
     // MONITOR shows a script's EVAL/FCALL before the commands it runs (as Redis 7.0 does);
     // every other command after it ran.
     let feed_first = spec.flags & RUNS_SCRIPT != 0;
@@ -889,14 +895,12 @@ pub fn call_in(
     } else {
         run(session, db)
     };
+    // The handler published its events (`Ctx::notify`); `new` of the keys it created that
+    // no event named goes after them.
     if notify && !reply.is_error() {
-        let w = crate::notify::Emitter {
-            shared,
-            view: &db,
-            held: &session.held,
-        };
-        crate::notify::after(&w, pdb, spec.name, args, &reply, before);
+        crate::notify::flush_new(shared, &db, session);
     }
+    session.new_keys = outer_new_keys;
     let elapsed = start.elapsed();
     let st = shared.stat(idx, args);
     shared.record_call(st, elapsed, 1);

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use resp::Frame;
 use storage::SetOp;
 
+use crate::notify;
+
 use super::{parse_int, storage_error, syntax_error, Ctx};
 
 fn members_frame(v: Vec<Bytes>) -> Frame {
@@ -12,14 +14,25 @@ fn members_frame(v: Vec<Bytes>) -> Frame {
 
 pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.sadd(ctx.session.db, &args[1], &args[2..]) {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::SET, "sadd", &args[1]);
+            }
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
 
 pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.srem(ctx.session.db, &args[1], &args[2..]) {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::SET, "srem", &args[1]);
+                ctx.notify_del_if_gone(&args[1]);
+            }
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -58,6 +71,10 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     let popped = ctx.db.spop(ctx.session.db, &args[1], count);
+    if popped.as_ref().is_ok_and(|v| !v.is_empty()) {
+        ctx.notify(notify::SET, "spop", &args[1]);
+        ctx.notify_del_if_gone(&args[1]);
+    }
     if let Ok(v) = &popped {
         // The members it chose at random, removed.
         ctx.log_as(|_, _| {
@@ -94,8 +111,25 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
+    // Events as Redis: none when source and destination are the same set; `sadd` only if
+    // the destination did not have the member.
+    let notifying = ctx.notifying() && args[1] != args[2];
+    let dst_had = notifying
+        && ctx
+            .db
+            .sismember(ctx.session.db, &args[2], &args[3])
+            .unwrap_or(false);
     match ctx.db.smove(ctx.session.db, &args[1], &args[2], &args[3]) {
-        Ok(b) => Frame::Integer(b as i64),
+        Ok(b) => {
+            if b && notifying {
+                ctx.notify(notify::SET, "srem", &args[1]);
+                ctx.notify_del_if_gone(&args[1]);
+                if !dst_had {
+                    ctx.notify(notify::SET, "sadd", &args[2]);
+                }
+            }
+            Frame::Integer(b as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -107,12 +141,16 @@ fn combine(ctx: &mut Ctx<'_>, op: SetOp, keys: &[Bytes]) -> Frame {
     }
 }
 
-fn combine_store(ctx: &mut Ctx<'_>, op: SetOp, args: &[Bytes]) -> Frame {
+fn combine_store(ctx: &mut Ctx<'_>, op: SetOp, args: &[Bytes], event: &str) -> Frame {
+    let existed = ctx.existed_for_events(&args[1]);
     match ctx
         .db
         .set_combine_store(ctx.session.db, op, &args[1], &args[2..])
     {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            ctx.notify_stored(notify::SET, event, &args[1], n, existed);
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -130,15 +168,15 @@ pub fn sdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 pub fn sinterstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    combine_store(ctx, SetOp::Inter, args)
+    combine_store(ctx, SetOp::Inter, args, "sinterstore")
 }
 
 pub fn sunionstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    combine_store(ctx, SetOp::Union, args)
+    combine_store(ctx, SetOp::Union, args, "sunionstore")
 }
 
 pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    combine_store(ctx, SetOp::Diff, args)
+    combine_store(ctx, SetOp::Diff, args, "sdiffstore")
 }
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]

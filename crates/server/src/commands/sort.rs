@@ -177,8 +177,12 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
     match o.store {
         Some(dst) => {
             let items: Vec<Bytes> = out.into_iter().map(|v| v.unwrap_or_default()).collect();
+            let existed = ctx.existed_for_events(&dst);
             match ctx.db.list_replace(ctx.session.db, &dst, &items) {
-                Ok(n) => Frame::Integer(n as i64),
+                Ok(n) => {
+                    ctx.notify_stored(crate::notify::LIST, "sortstore", &dst, n, existed);
+                    Frame::Integer(n as i64)
+                }
                 Err(e) => storage_error(e),
             }
         }

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use resp::{Frame, Protocol};
 use storage::{AddId, StreamEntry, StreamError, StreamId, Trim, TrimBy};
 
+use crate::notify;
+
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -420,6 +422,12 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if let AddId::Exact(StreamId { ms: 0, seq: 0 }) = id {
         return Frame::error("ERR The ID specified in XADD must be greater than 0-0");
     }
+    // With a trimming option: the length before, to tell whether it trimmed (`xtrim`).
+    let len_before = if parsed.trim.is_some() && ctx.notifying() {
+        ctx.db.xlen(ctx.session.db, &args[1]).ok()
+    } else {
+        None
+    };
     match ctx.db.xadd(
         ctx.session.db,
         &args[1],
@@ -429,6 +437,12 @@ pub fn xadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         parsed.trim,
     ) {
         Ok(Some(id)) => {
+            ctx.notify(notify::STREAM, "xadd", &args[1]);
+            if let Some(len) = len_before {
+                if ctx.db.xlen(ctx.session.db, &args[1]).unwrap_or(len + 1) < len + 1 {
+                    ctx.notify(notify::STREAM, "xtrim", &args[1]);
+                }
+            }
             let reply = id_frame(id);
             if let Frame::Bulk(got) = &reply {
                 // The ID it got and the length its trimming left.
@@ -461,6 +475,9 @@ pub fn xtrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx.db.xtrim(ctx.session.db, &args[1], &trim) {
         Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::STREAM, "xtrim", &args[1]);
+            }
             // The exact length it left (`~` and LIMIT resolved).
             ctx.log_as(|db, ks| {
                 let len = db.xlen(ks, &args[1]).unwrap_or(0).to_string();
@@ -493,7 +510,12 @@ pub fn xdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
     }
     match ctx.db.xdel(ctx.session.db, &args[1], &ids) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                ctx.notify(notify::STREAM, "xdel", &args[1]);
+            }
+            Frame::Integer(n as i64)
+        }
         Err(e) => error(e),
     }
 }
@@ -870,21 +892,8 @@ fn xreadgroup_serve_run(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 /// The `xgroup-createconsumer` event of a consumer a read or a claim created.
-fn consumer_created(ctx: &Ctx<'_>, key: &Bytes) {
-    if crate::notify::enabled(ctx.shared) {
-        let w = crate::notify::Emitter {
-            shared: ctx.shared,
-            view: &ctx.db,
-            held: &ctx.session.held,
-        };
-        crate::notify::emit(
-            &w,
-            crate::notify::STREAM,
-            "xgroup-createconsumer",
-            ctx.session.db,
-            key,
-        );
-    }
+fn consumer_created(ctx: &mut Ctx<'_>, key: &Bytes) {
+    ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
 }
 
 /// Entries handed out by a group: `[id, fields]`, `[id, nil]` for one deleted since, or just
@@ -1025,7 +1034,10 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .db
             .xgroup_create(db, key, group, id, mkstream, entries_read)
         {
-            Ok(storage::Created::Created) => Frame::ok(),
+            Ok(storage::Created::Created) => {
+                ctx.notify(notify::STREAM, "xgroup-create", key);
+                Frame::ok()
+            }
             Ok(storage::Created::Exists) => {
                 Frame::error("BUSYGROUP Consumer Group name already exists")
             }
@@ -1038,24 +1050,48 @@ pub fn xgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             Err(f) => return f,
         };
         match ctx.db.xgroup_setid(db, key, group, id, entries_read) {
-            Ok(true) => Frame::ok(),
+            Ok(true) => {
+                ctx.notify(notify::STREAM, "xgroup-setid", key);
+                Frame::ok()
+            }
             Ok(false) => nogroup_named(key, group),
             Err(e) => error(e),
         }
     } else if eq_ic(sub, "destroy") && argc == 4 {
         match ctx.db.xgroup_destroy(db, key, group) {
-            Ok(d) => Frame::Integer(d as i64),
+            Ok(d) => {
+                if d {
+                    ctx.notify(notify::STREAM, "xgroup-destroy", key);
+                }
+                Frame::Integer(d as i64)
+            }
             Err(e) => error(e),
         }
     } else if eq_ic(sub, "createconsumer") && argc == 5 {
         match ctx.db.xgroup_createconsumer(db, key, group, &args[4]) {
-            Ok(Some(c)) => Frame::Integer(c as i64),
+            Ok(Some(c)) => {
+                if c {
+                    ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
+                }
+                Frame::Integer(c as i64)
+            }
             Ok(None) => nogroup_named(key, group),
             Err(e) => error(e),
         }
     } else if eq_ic(sub, "delconsumer") && argc == 5 {
+        // The event is for a consumer that existed.
+        let existed = ctx.notifying()
+            && ctx
+                .db
+                .xconsumer_exists(db, key, group, &args[4])
+                .unwrap_or(false);
         match ctx.db.xgroup_delconsumer(db, key, group, &args[4]) {
-            Ok(Some(n)) => Frame::Integer(n as i64),
+            Ok(Some(n)) => {
+                if existed {
+                    ctx.notify(notify::STREAM, "xgroup-delconsumer", key);
+                }
+                Frame::Integer(n as i64)
+            }
             Ok(None) => nogroup_named(key, group),
             Err(e) => error(e),
         }
@@ -1405,7 +1441,10 @@ pub fn xsetid(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .xsetid(ctx.session.db, &args[1], last, entries_added, max_deleted)
     {
-        Ok(()) => Frame::ok(),
+        Ok(()) => {
+            ctx.notify(notify::STREAM, "xsetid", &args[1]);
+            Frame::ok()
+        }
         Err(e) => error(e),
     }
 }

@@ -5,6 +5,7 @@ use resp::Frame;
 use storage::{now_ms, SetCond, SetExpiry};
 
 use super::{bulk_or_null, eq_ic, not_integer, parse_int, storage_error, syntax_error, Ctx};
+use crate::notify;
 
 fn invalid_expire(cmd: &str) -> Frame {
     Frame::Error(format!("ERR invalid expire time in '{cmd}' command"))
@@ -107,8 +108,14 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let out = ctx
         .db
         .set(ctx.session.db, &args[1], args[2].clone(), cond, expiry, get);
-    if expiry_given && out.as_ref().is_ok_and(|o| o.written) {
-        ctx.log_as(|db, ks| super::effects::value_with_expiry(db, ks, &args[1], &args[2]));
+    if out.as_ref().is_ok_and(|o| o.written) {
+        ctx.notify(notify::STRING, "set", &args[1]);
+        if matches!(expiry, SetExpiry::At(_)) {
+            ctx.notify(notify::GENERIC, "expire", &args[1]);
+        }
+        if expiry_given {
+            ctx.log_as(|db, ks| super::effects::value_with_expiry(db, ks, &args[1], &args[2]));
+        }
     }
     match out {
         Ok(out) if get => bulk_or_null(out.old),
@@ -127,7 +134,12 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         SetExpiry::Clear,
         false,
     ) {
-        Ok(out) => Frame::Integer(out.written as i64),
+        Ok(out) => {
+            if out.written {
+                ctx.notify(notify::STRING, "set", &args[1]);
+            }
+            Frame::Integer(out.written as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -146,6 +158,8 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], unit: i64, cmd: &str) -> Fra
         false,
     ) {
         Ok(_) => {
+            ctx.notify(notify::STRING, "set", &args[1]);
+            ctx.notify(notify::GENERIC, "expire", &args[1]);
             ctx.log_as(|db, ks| super::effects::value_with_expiry(db, ks, &args[1], &args[3]));
             Frame::ok()
         }
@@ -176,9 +190,16 @@ fn mset_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool, name: &str) -> Resu
         .chunks(2)
         .map(|c| (c[0].clone(), c[1].clone()))
         .collect();
-    ctx.db
+    let done = ctx
+        .db
         .mset(ctx.session.db, &pairs, nx)
-        .map_err(storage_error)
+        .map_err(storage_error)?;
+    if done {
+        for (k, _) in &pairs {
+            ctx.notify(notify::STRING, "set", k);
+        }
+    }
+    Ok(done)
 }
 
 pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -204,14 +225,22 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         SetExpiry::Clear,
         true,
     ) {
-        Ok(out) => bulk_or_null(out.old),
+        Ok(out) => {
+            ctx.notify(notify::STRING, "set", &args[1]);
+            bulk_or_null(out.old)
+        }
         Err(e) => storage_error(e),
     }
 }
 
 pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.getdel(ctx.session.db, &args[1]) {
-        Ok(v) => bulk_or_null(v),
+        Ok(v) => {
+            if v.is_some() {
+                ctx.notify(notify::GENERIC, "del", &args[1]);
+            }
+            bulk_or_null(v)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -234,8 +263,29 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         }
         i += 1;
     }
+    // PERSIST's event is for a key that had an expiry.
+    let had_ttl = matches!(expiry, Some(SetExpiry::Clear))
+        && ctx.notifying()
+        && ctx
+            .db
+            .get_meta(ctx.session.db, &args[1], ctx.db.now_ms())
+            .is_ok_and(|m| m.is_some_and(|m| m.expire_ms != 0));
+    let persist = matches!(expiry, Some(SetExpiry::Clear));
     match ctx.db.getex(ctx.session.db, &args[1], expiry) {
         Ok(v) => {
+            if v.is_some() {
+                if persist {
+                    if had_ttl {
+                        ctx.notify(notify::GENERIC, "persist", &args[1]);
+                    }
+                } else if args.len() > 2 {
+                    if ctx.key_exists(&args[1]) {
+                        ctx.notify(notify::GENERIC, "expire", &args[1]);
+                    } else {
+                        ctx.notify(notify::GENERIC, "del", &args[1]);
+                    }
+                }
+            }
             ctx.log_as(|db, ks| super::effects::expiry_of(db, ks, &args[1]));
             bulk_or_null(v)
         }
@@ -245,7 +295,10 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.append(ctx.session.db, &args[1], &args[2]) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            ctx.notify(notify::STRING, "append", &args[1]);
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -259,7 +312,10 @@ pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 
 fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], delta: i64) -> Frame {
     match ctx.db.incr_by(ctx.session.db, key, delta) {
-        Ok(n) => Frame::Integer(n),
+        Ok(n) => {
+            ctx.notify(notify::STRING, "incrby", key);
+            Frame::Integer(n)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -293,6 +349,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     match ctx.db.incr_by_float(ctx.session.db, &args[1], delta) {
         Ok(v) => {
+            ctx.notify(notify::STRING, "incrbyfloat", &args[1]);
             // The result, not the increment: float formatting is replayed exactly.
             ctx.log_as(|_, _| vec![super::effects::cmd(&[b"SET", &args[1], &v, b"KEEPTTL"])]);
             Frame::Bulk(v)
@@ -318,7 +375,13 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Err(f) => return f,
     };
     match ctx.db.setrange(ctx.session.db, &args[1], offset, &args[3]) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            // An empty value changes nothing (no event, as Redis).
+            if !args[3].is_empty() {
+                ctx.notify(notify::STRING, "setrange", &args[1]);
+            }
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }

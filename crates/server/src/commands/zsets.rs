@@ -4,6 +4,8 @@ use bytes::Bytes;
 use resp::{Frame, Protocol};
 use storage::{Aggregate, LexBound, ScoreBound, ZOp, ZaddFlags};
 
+use crate::notify;
+
 use super::{eq_ic, parse_int, storage_error, syntax_error, Ctx};
 
 fn not_float() -> Frame {
@@ -103,7 +105,11 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         };
         pairs.push((s, c[1].clone()));
     }
-    match ctx.db.zadd(ctx.session.db, &args[1], flags, &pairs) {
+    let out = ctx.db.zadd(ctx.session.db, &args[1], flags, &pairs);
+    if let Ok(o) = &out {
+        zadded(ctx, &args[1], o, flags.incr);
+    }
+    match out {
         Ok(o) if flags.incr => match o.score {
             Some(s) => score_frame(ctx.session.proto, s),
             None => Frame::Null,
@@ -111,6 +117,20 @@ pub fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(o) => Frame::Integer((o.added + if ch { o.changed } else { 0 }) as i64),
         Err(e) => storage_error(e),
     }
+}
+
+/// The event of a ZADD (ZINCRBY, GEOADD) that added or changed a member, as Redis: none if
+/// nothing changed.
+pub(crate) fn zadded(ctx: &mut Ctx<'_>, key: &[u8], o: &storage::ZaddOutcome, incr: bool) {
+    if o.added + o.changed > 0 {
+        ctx.notify(notify::ZSET, if incr { "zincr" } else { "zadd" }, key);
+    }
+}
+
+/// The events of members removed from `key` by `event`: it, and `del` if it emptied it.
+fn removed(ctx: &mut Ctx<'_>, event: &str, key: &[u8]) {
+    ctx.notify(notify::ZSET, event, key);
+    ctx.notify_del_if_gone(key);
 }
 
 pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -125,17 +145,25 @@ pub fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         .db
         .zadd(ctx.session.db, &args[1], flags, &[(delta, args[3].clone())])
     {
-        Ok(o) => match o.score {
-            Some(s) => score_frame(ctx.session.proto, s),
-            None => Frame::Null,
-        },
+        Ok(o) => {
+            zadded(ctx, &args[1], &o, true);
+            match o.score {
+                Some(s) => score_frame(ctx.session.proto, s),
+                None => Frame::Null,
+            }
+        }
         Err(e) => storage_error(e),
     }
 }
 
 pub fn zrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     match ctx.db.zrem(ctx.session.db, &args[1], &args[2..]) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            if n > 0 {
+                removed(ctx, "zrem", &args[1]);
+            }
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -328,8 +356,12 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(i) => i,
         Err(f) => return f,
     };
+    let existed = ctx.existed_for_events(&args[1]);
     match ctx.db.zstore(ctx.session.db, &args[1], &items) {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            ctx.notify_stored(notify::ZSET, "zrangestore", &args[1], n, existed);
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -348,7 +380,7 @@ pub fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     count_generic(ctx, args, By::Lex)
 }
 
-fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
+fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By, event: &str) -> Frame {
     let spec = default_spec(by, false);
     // Validate arguments before taking the lock.
     let probe = match by {
@@ -386,19 +418,24 @@ fn remrange(ctx: &mut Ctx<'_>, args: &[Bytes], by: By) -> Frame {
         },
     });
     match result {
-        Ok(v) => Frame::Integer(v.len() as i64),
+        Ok(v) => {
+            if !v.is_empty() {
+                removed(ctx, event, &key);
+            }
+            Frame::Integer(v.len() as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    remrange(ctx, args, By::Rank)
+    remrange(ctx, args, By::Rank, "zremrangebyrank")
 }
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    remrange(ctx, args, By::Score)
+    remrange(ctx, args, By::Score, "zremrangebyscore")
 }
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    remrange(ctx, args, By::Lex)
+    remrange(ctx, args, By::Lex, "zremrangebylex")
 }
 
 fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
@@ -410,6 +447,9 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Frame {
     let db = ctx.session.db;
     let key = args[1].clone();
     let result = ctx.db.zpop(db, &key, n as u64, max);
+    if result.as_ref().is_ok_and(|items| !items.is_empty()) {
+        removed(ctx, if max { "zpopmax" } else { "zpopmin" }, &key);
+    }
     let proto = ctx.session.proto;
     match result {
         Ok(items) if count.is_none() && proto == Protocol::Resp3 => {
@@ -535,11 +575,15 @@ fn combine_store(ctx: &mut Ctx<'_>, args: &[Bytes], op: ZOp, name: &str) -> Fram
         Ok(x) => x,
         Err(f) => return f,
     };
+    let existed = ctx.existed_for_events(&args[1]);
     match ctx
         .db
         .zcombine_store(ctx.session.db, op, &args[1], &keys, &weights, agg)
     {
-        Ok(n) => Frame::Integer(n as i64),
+        Ok(n) => {
+            ctx.notify_stored(notify::ZSET, name, &args[1], n, existed);
+            Frame::Integer(n as i64)
+        }
         Err(e) => storage_error(e),
     }
 }
@@ -617,15 +661,18 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let proto = ctx.session.proto;
     match ctx.db.zmpop(ctx.session.db, keys, max, count) {
         Ok(None) => Frame::NullArray,
-        Ok(Some((k, items))) => Frame::Array(vec![
-            Frame::Bulk(k),
-            Frame::Array(
-                items
-                    .into_iter()
-                    .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(proto, s)]))
-                    .collect(),
-            ),
-        ]),
+        Ok(Some((k, items))) => {
+            removed(ctx, if max { "zpopmax" } else { "zpopmin" }, &k);
+            Frame::Array(vec![
+                Frame::Bulk(k),
+                Frame::Array(
+                    items
+                        .into_iter()
+                        .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(proto, s)]))
+                        .collect(),
+                ),
+            ])
+        }
         Err(e) => storage_error(e),
     }
 }
