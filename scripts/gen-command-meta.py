@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates crates/server/src/commands/redis-commands.json from Debian's redis-server.
+"""Regenerates crates/core/src/commands/redis-commands.json from Debian's redis-server.
 
 The file holds, for every command of the reference Redis (7.0.15 on Debian 12), what
 `COMMAND INFO` and `COMMAND DOCS` reply in RESP3: flags, ACL categories, key specs, tips,
@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "server", "src", "commands",
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "core", "src", "commands",
                    "redis-commands.json")
 
 

@@ -147,7 +147,7 @@ async fn async_main(cfg: Config) -> u8 {
                 shared.shutdown_force.cancel();
             } else {
                 tracing::info!("received {which}, shutting down");
-                server::server::request_shutdown(&shared, false);
+                server::lifecycle::request_shutdown(&shared, false);
             }
         }
     });

@@ -25,51 +25,6 @@ use crate::shared::Shared;
 
 type Labels = Vec<(String, String)>;
 
-/// Keys per namespace, counted by walking the keyspaces: kept for a while (at least 5 s, and
-/// 50 times what counting took) so that frequent scrapes of a big dataset cost little.
-#[derive(Default)]
-pub struct NamespaceKeys {
-    cache: std::sync::Mutex<Option<Counted>>,
-}
-
-/// When the counts were taken, how long counting took (ms), the counts.
-type Counted = (std::time::Instant, u64, Vec<(String, u64)>);
-
-impl NamespaceKeys {
-    fn get(&self, shared: &Shared) -> Vec<(String, u64)> {
-        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let bases = shared.namespaces.bases();
-        if let Some((at, took_ms, v)) = c.as_ref() {
-            let same_set = v.len() == bases.len() && v.iter().zip(&bases).all(|(a, b)| a.0 == b.0);
-            if same_set && (at.elapsed().as_millis() as u64) < (took_ms * 50).max(5000) {
-                return v.clone();
-            }
-        }
-        let t = std::time::Instant::now();
-        let engine = shared.storage();
-        let cx = storage::WriteCx::new();
-        let view = engine.db(&cx);
-        let counts: Vec<(String, u64)> = bases
-            .into_iter()
-            .map(|(name, base)| {
-                let keys = (0..16u32)
-                    .map(|db| {
-                        view.dbsize(engine.committed_physical(base + db))
-                            .map_or(0, |(k, _)| k)
-                    })
-                    .sum();
-                (name, keys)
-            })
-            .collect();
-        *c = Some((
-            std::time::Instant::now(),
-            t.elapsed().as_millis() as u64,
-            counts.clone(),
-        ));
-        counts
-    }
-}
-
 /// INFO's fields by section (`section` lower-case, `field` as printed).
 fn info_fields(shared: &Shared) -> HashMap<String, HashMap<String, String>> {
     let text = crate::info::render(shared, &["everything".to_string()], 0);
@@ -496,7 +451,7 @@ pub fn render(shared: &Shared) -> String {
         "Keys per namespace (all its databases; counted at most every 5 s)",
         shared
             .namespace_keys
-            .get(shared)
+            .counts(shared)
             .into_iter()
             .map(|(name, keys)| (vec![("namespace".to_string(), name)], keys as f64))
             .collect(),

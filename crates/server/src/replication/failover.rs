@@ -5,9 +5,10 @@
 //! `masterauth` if set), and this server follows it. ABORT, or a TIMEOUT without FORCE,
 //! unpauses and stays master. `INFO replication` shows `master_failover_state`.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use strata_core::replication::failover::*;
 
 use bytes::Bytes;
 use resp::Frame;
@@ -15,27 +16,6 @@ use resp::Frame;
 use super::{lock, master::Feeder};
 use crate::commands::{eq_ic, parse_int, syntax_error, Ctx};
 use crate::shared::Shared;
-
-const NONE: u8 = 0;
-const WAITING: u8 = 1;
-const IN_PROGRESS: u8 = 2;
-
-#[derive(Default)]
-pub struct Failover {
-    state: AtomicU8,
-    abort: AtomicBool,
-}
-
-impl Failover {
-    /// `master_failover_state` of INFO.
-    pub fn state_name(&self) -> &'static str {
-        match self.state.load(Ordering::Acquire) {
-            WAITING => "waiting-for-sync",
-            IN_PROGRESS => "failover-in-progress",
-            _ => "no-failover",
-        }
-    }
-}
 
 /// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: Redis's checks and texts.
 pub fn failover(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
@@ -70,7 +50,7 @@ pub fn failover(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     let f = &shared.repl.failover;
     if abort {
-        if f.state.load(Ordering::Acquire) == NONE {
+        if f.state.load(Ordering::Acquire) == FAILOVER_NONE {
             return Frame::error("ERR No failover in progress.");
         }
         f.abort.store(true, Ordering::Release);
@@ -88,7 +68,7 @@ pub fn failover(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     if replicas.is_empty() {
         return Frame::error("ERR FAILOVER requires connected replicas.");
     }
-    if f.state.load(Ordering::Acquire) != NONE {
+    if f.state.load(Ordering::Acquire) != FAILOVER_NONE {
         return Frame::error("ERR FAILOVER already in progress.");
     }
     if let Some(h) = &host {
@@ -104,7 +84,7 @@ pub fn failover(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         return Frame::error("ERR server not ready");
     };
     f.abort.store(false, Ordering::Release);
-    f.state.store(WAITING, Ordering::Release);
+    f.state.store(FAILOVER_WAITING, Ordering::Release);
     // Writes wait (reads go on) until the switch is done or given up.
     shared
         .client_pause
@@ -122,7 +102,7 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
     let start = Instant::now();
     let deadline = (timeout_ms > 0).then(|| start + Duration::from_millis(timeout_ms as u64));
     let end = |why: &str| {
-        f.state.store(NONE, Ordering::Release);
+        f.state.store(FAILOVER_NONE, Ordering::Release);
         shared.client_pause.failover_pause(None);
         tracing::warn!(
             reason = why,
@@ -161,7 +141,7 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    f.state.store(IN_PROGRESS, Ordering::Release);
+    f.state.store(FAILOVER_IN_PROGRESS, Ordering::Release);
     let (host, port) = chosen;
     let addr = format!("{host}:{port}");
     let promoted = async {
@@ -209,7 +189,7 @@ async fn run(shared: &Arc<Shared>, target: Option<(String, u16)>, timeout_ms: i6
         .await;
     }
     let _ = shared.with_config_mut(|c| c.set("replicaof", &format!("{host} {port}")));
-    f.state.store(NONE, Ordering::Release);
+    f.state.store(FAILOVER_NONE, Ordering::Release);
     shared.client_pause.failover_pause(None);
     tracing::info!(new_master = %addr, "FAILOVER done: now a replica");
 }

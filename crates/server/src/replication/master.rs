@@ -1,10 +1,10 @@
 //! The serving side of replication: `PSYNC`, `REPLCONF`, `SYNCFILE`, `WAIT`, snapshots and
 //! the binlog stream (see `docs/replication.md`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use strata_core::replication::master::*;
 
 use crate::tls::Conn;
 use bytes::{Bytes, BytesMut};
@@ -16,75 +16,8 @@ use super::{lock, Repl};
 use crate::commands::{eq_ic, parse_int, syntax_error, Ctx, Session};
 use crate::shared::Shared;
 
-/// What a command asks its connection to do after it ran (the work is asynchronous or owns
-/// the socket).
-pub enum Takeover {
-    /// `PSYNC` accepted a continuation: the connection becomes a binlog feeder from `next`
-    /// (registered already, so WAIT and shutdown count it from the `+CONTINUE` on).
-    Feed { next: u64, feeder: Arc<Feeder> },
-    /// `PSYNC` needs a full sync: build (or reuse) a snapshot, then reply `+FULLRESYNC`.
-    FullSync,
-    /// `WAIT`: reply when `n` replicas acknowledged `target`, or at the deadline.
-    Wait {
-        n: u64,
-        target: u64,
-        deadline: Option<Instant>,
-    },
-    /// A transfer chunk waits this long before it is sent (the throttle).
-    Delay(Duration),
-    /// `SHUTDOWN` while the shutdown waits for replicas: the caller waits for the outcome.
-    ShutdownWait,
-}
-
-/// A replica fed by this server, as INFO, ROLE and WAIT see it.
-pub struct Feeder {
-    pub client: u64,
-    pub ip: String,
-    pub port: u16,
-    pub acked: AtomicU64,
-    pub sent: AtomicU64,
-    pub last_ack: std::sync::Mutex<Instant>,
-    /// 0 wait_bgsave, 1 send_bulk, 2 online.
-    pub state: AtomicU8,
-}
-
-impl Feeder {
-    pub fn state_name(&self) -> &'static str {
-        match self.state.load(Ordering::Relaxed) {
-            0 => "wait_bgsave",
-            1 => "send_bulk",
-            _ => "online",
-        }
-    }
-
-    pub fn lag_secs(&self) -> u64 {
-        lock(&self.last_ack).elapsed().as_secs()
-    }
-}
-
-/// A snapshot served to replicas: a RocksDB checkpoint holding exactly the records up to
-/// `offset`, and the lease that keeps the binlog from `offset + 1` on.
-pub struct Snapshot {
-    pub id: String,
-    pub dir: PathBuf,
-    pub manifest: Manifest,
-    pub lease: u64,
-    pub created: Instant,
-    /// Chunk reads in progress (the directory is never removed under one).
-    pub readers: AtomicU64,
-    /// Last request for it, and whether a replica continued from its offset (installed it).
-    pub last_use: std::sync::Mutex<Instant>,
-    pub installed: std::sync::atomic::AtomicBool,
-}
-
 /// How long a snapshot some replica installed stays for others after its last request.
 const SNAPSHOT_LINGER: Duration = Duration::from_secs(30);
-
-impl Snapshot {
-    fn files(&self) -> PathBuf {
-        self.dir.join("db")
-    }
-}
 
 fn log_or_err(shared: &Shared) -> Result<&Arc<crate::commitlog::Log>, Frame> {
     shared

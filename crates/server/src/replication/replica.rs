@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use strata_core::replication::replica::*;
 
 use bytes::Bytes;
 use replication::client::{Conn, Reply};
@@ -16,66 +17,6 @@ use tokio_util::sync::CancellationToken;
 use super::{lock, Role};
 use crate::commands::{eq_ic, Ctx};
 use crate::shared::Shared;
-
-/// Link states (INFO `master_link_status` is `up` only in `CONNECTED`).
-pub const CONNECTING: u8 = 0;
-pub const HANDSHAKE: u8 = 1;
-pub const SYNCING: u8 = 2;
-pub const CONNECTED: u8 = 3;
-
-pub struct Link {
-    pub host: String,
-    pub port: u16,
-    pub cancel: CancellationToken,
-    pub status: AtomicU8,
-    pub down_since: Mutex<Option<Instant>>,
-    pub last_io: Mutex<Instant>,
-    /// Full sync in progress: bytes of the snapshot, and bytes verified so far.
-    pub sync_total: AtomicU64,
-    pub sync_read: AtomicU64,
-    /// File bytes received over the network (all full syncs), chunks that failed their
-    /// checksum, full syncs done.
-    pub fetched: AtomicU64,
-    pub corrupt_chunks: AtomicU64,
-    pub full_syncs: AtomicU64,
-    /// The master's last offset as it last said (PING).
-    pub master_offset: AtomicU64,
-    /// Held while a batch of records is applied (promotion waits for it).
-    pub apply_lock: Mutex<()>,
-    /// Applying waits because this server's storage is full.
-    pub paused: std::sync::atomic::AtomicBool,
-    /// When the last record received was written on the master (Unix ms): the lag in time.
-    pub last_record_ms: AtomicU64,
-}
-
-impl Link {
-    pub fn status_name(&self) -> &'static str {
-        match self.status.load(Ordering::Relaxed) {
-            CONNECTING => "connecting",
-            HANDSHAKE => "handshake",
-            SYNCING => "sync",
-            _ => "connected",
-        }
-    }
-
-    pub fn up(&self) -> bool {
-        self.status.load(Ordering::Relaxed) == CONNECTED
-    }
-
-    fn set_status(&self, s: u8) {
-        self.status.store(s, Ordering::Relaxed);
-        let mut d = lock(&self.down_since);
-        if s == CONNECTED {
-            *d = None;
-        } else if d.is_none() {
-            *d = Some(Instant::now());
-        }
-    }
-
-    fn io(&self) {
-        *lock(&self.last_io) = Instant::now();
-    }
-}
 
 /// Starts following `host:port` (the link runs on the main runtime until cancelled).
 pub fn start(shared: &Arc<Shared>, host: &str, port: u16) -> Arc<Link> {
@@ -456,7 +397,7 @@ fn install(shared: &Arc<Shared>, staging: &Staging, m: &Manifest) -> Result<(), 
     replication::sync_dir(&dir).map_err(err)?;
     let prepared = (|| -> Result<(storage::Storage, ::binlog::Binlog), String> {
         let config = shared.with_config(|c| c.clone());
-        let opts = crate::server::storage_options(&config, &db);
+        let opts = crate::lifecycle::storage_options(&config, &db);
         let st = storage::Storage::open(&opts)
             .map_err(|e| format!("cannot open the transferred engine: {e}"))?;
         if st.max_applied() != m.offset {

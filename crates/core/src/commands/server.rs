@@ -240,7 +240,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     }
     if args[1..].iter().any(|a| eq_ic(a, "abort")) {
         // Only a shutdown waiting for its replicas (before its stages) can be aborted.
-        if args.len() == 2 && crate::server::abort_shutdown(ctx.shared) {
+        if args.len() == 2 && crate::lifecycle::abort_shutdown(ctx.shared) {
             return Frame::ok();
         }
         return Frame::error("ERR No shutdown in progress.");
@@ -265,7 +265,7 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     let Some(me) = ctx.shared.me() else {
         return Frame::error("ERR server not ready");
     };
-    if crate::server::request_shutdown(&me, has("now")) {
+    if crate::lifecycle::request_shutdown(&me, has("now")) {
         // Waiting for replicas: this client waits for the outcome (an error if aborted).
         ctx.session.takeover = Some(crate::replication::master::Takeover::ShutdownWait);
         return Frame::Null;
@@ -468,7 +468,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) -> Frame {
             ));
         }
     }
-    crate::server::apply_config(ctx.shared);
+    crate::lifecycle::apply_config(ctx.shared);
     if staged.iter().any(|(p, _)| p.name == "requirepass") {
         // Redis: the default user's passwords become this one (or `nopass`).
         let pass = ctx.shared.requirepass();

@@ -93,7 +93,7 @@ pub struct KeyspaceCache {
 }
 
 /// Configuration values read on every request, kept in atomics so the hot path takes no lock
-/// and does no lookup. Refreshed by `server::apply_config` at start and after CONFIG SET.
+/// and does no lookup. Refreshed by `lifecycle::apply_config` at start and after CONFIG SET.
 #[derive(Default)]
 pub struct HotConfig {
     pub max_bulk_len: AtomicU64,
@@ -162,8 +162,8 @@ pub struct Shared {
     /// `SHUTDOWN NOW`: skip waiting for replicas.
     pub shutdown_now: std::sync::atomic::AtomicBool,
     /// A shutdown waits for lagging replicas before its stages (writes paused meanwhile;
-    /// `SHUTDOWN ABORT` cancels it): see `server::request_shutdown`.
-    pub shutdown_wait: crate::server::ShutdownWait,
+    /// `SHUTDOWN ABORT` cancels it): see `lifecycle::request_shutdown`.
+    pub shutdown_wait: crate::lifecycle::ShutdownWait,
     pub port: AtomicU64,
     pub hot: HotConfig,
     pub blocked: crate::blocking::Blocked,
@@ -176,7 +176,7 @@ pub struct Shared {
     /// RocksDB write stalls seen by the maintenance cycle.
     pub stalls: crate::diskguard::Stalls,
     /// Keys per namespace for /metrics (cached).
-    pub namespace_keys: crate::metrics::NamespaceKeys,
+    pub namespace_keys: crate::namespace::NamespaceKeys,
     pub repl: crate::replication::Repl,
     pub namespaces: crate::namespace::Namespaces,
     /// Lua scripts: the interpreter, its cache, the running script (`scripting`).
