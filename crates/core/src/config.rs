@@ -769,12 +769,13 @@ pub fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    /// Every parameter the server reads by name exists, with a kind that fits the getter:
+    /// Every parameter the server (both crates) reads by name exists, with a kind that fits the getter:
     /// a misspelt name would otherwise read as "" (0, no) without a word.
     #[test]
     fn every_parameter_read_by_name_exists_with_a_fitting_kind() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = vec![src.clone()];
+        // This crate's sources and the server crate's above it (listeners, links, metrics).
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![here.join("src"), here.join("../server/src")];
         let mut checked = 0;
         while let Some(f) = files.pop() {
             if f.is_dir() {
