@@ -197,27 +197,6 @@ fn replies_match_redis_server() {
     );
 }
 
-/// Reads Pub/Sub messages until the end marker; returns (channel, payload) pairs.
-fn collect_events(c: &mut Client) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    loop {
-        let m = c.read_reply().expect("event");
-        let v = match m {
-            Reply::Array(v) | Reply::Push(v) => v,
-            other => panic!("not a message: {other:?}"),
-        };
-        let text = |r: &Reply| match r {
-            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-            other => format!("{other:?}"),
-        };
-        let (ch, payload) = (text(&v[v.len() - 2]), text(&v[v.len() - 1]));
-        if ch == "__keyspace@0__:END" {
-            return out;
-        }
-        out.push((ch, payload));
-    }
-}
-
 #[test]
 fn keyspace_notifications_match_redis_server() {
     let redis = RedisServer::start();
@@ -259,7 +238,7 @@ fn keyspace_notifications_match_redis_server() {
                 send(&mut c, args);
             }
             c.cmd(&["PUBLISH", "__keyspace@0__:END", "end"]);
-            results.push(collect_events(&mut sub));
+            results.push(crate::util::events_until_end(&mut sub));
             c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
         }
         let (r, s) = (&results[0], &results[1]);

@@ -212,26 +212,6 @@ fn keyspace_events_of_a_key_batch_or_a_transaction_go_out_once_it_is_committed()
     );
 }
 
-/// Reads Pub/Sub messages until the `__keyspace@0__:END` marker: (channel, payload) pairs.
-fn events_until_end(c: &mut Client) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    loop {
-        let v = match c.read_reply().expect("event") {
-            Reply::Array(v) | Reply::Push(v) => v,
-            other => panic!("not a message: {other:?}"),
-        };
-        let text = |r: &Reply| match r {
-            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-            other => format!("{other:?}"),
-        };
-        let (ch, payload) = (text(&v[v.len() - 2]), text(&v[v.len() - 1]));
-        if ch == "__keyspace@0__:END" {
-            return out;
-        }
-        out.push((ch, payload));
-    }
-}
-
 #[test]
 fn a_replica_publishes_the_keyspace_events_of_the_writes_it_applies() {
     // As a Redis replica does for the commands its master sends: the events come from the
@@ -263,8 +243,8 @@ fn a_replica_publishes_the_keyspace_events_of_the_writes_it_applies() {
     c.cmd(&["RENAME", "h", "h2"]);
     c.cmd(&["EXEC"]);
     c.cmd(&["PUBLISH", "__keyspace@0__:END", "end"]);
-    let on_master = events_until_end(&mut msub);
-    let on_replica = events_until_end(&mut rsub);
+    let on_master = crate::util::events_until_end(&mut msub);
+    let on_replica = crate::util::events_until_end(&mut rsub);
     assert_eq!(on_master.len(), 28, "{on_master:?}");
     assert_eq!(on_replica, on_master);
 }

@@ -389,6 +389,27 @@ impl Client {
 
 /// Runs one of the Python scripts of `tests/py` (redis-py against a server) with the server's
 /// port: (exit ok, stdout+stderr).
+/// Reads Pub/Sub messages (RESP2 or RESP3) until one on the channel `__keyspace@0__:END` (a
+/// marker the test PUBLISHes after its commands): the (channel, payload) pairs before it.
+pub fn events_until_end(c: &mut Client) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    loop {
+        let v = match c.read_reply().expect("event") {
+            Reply::Array(v) | Reply::Push(v) => v,
+            other => panic!("not a message: {other:?}"),
+        };
+        let text = |r: &Reply| match r {
+            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        let (ch, payload) = (text(&v[v.len() - 2]), text(&v[v.len() - 1]));
+        if ch == "__keyspace@0__:END" {
+            return out;
+        }
+        out.push((ch, payload));
+    }
+}
+
 pub fn run_python(script: &str, port: u16) -> (bool, String) {
     let path = format!("{}/tests/py/{script}", env!("CARGO_MANIFEST_DIR"));
     run_tool("python3", &[&path, &port.to_string()])
