@@ -260,6 +260,72 @@ fn keyspace_notifications_match_redis_server() {
     }
 }
 
+/// The events of a blocked client served later (its twin runs when another client's write
+/// makes the key ready), with `new` for the destination it creates: each blocking command
+/// waits first, then a push serves it; compared with redis-server in order.
+#[test]
+fn keyspace_events_of_blocked_clients_served_later_match_redis_server() {
+    let redis = RedisServer::start();
+    let strata = Server::start(&[]);
+    let scenarios: &[(&[&str], &[&str])] = &[
+        (
+            &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"],
+            &["RPUSH", "src", "a"],
+        ),
+        (&["BLPOP", "l1", "l2", "0"], &["LPUSH", "l2", "x"]),
+        (
+            &["BLMPOP", "0", "1", "l3", "RIGHT", "COUNT", "2"],
+            &["RPUSH", "l3", "a", "b", "c"],
+        ),
+        (&["BZPOPMIN", "z1", "0"], &["ZADD", "z1", "1", "m"]),
+        (
+            &["BZMPOP", "0", "1", "z2", "MAX"],
+            &["ZADD", "z2", "1", "a", "2", "b"],
+        ),
+        (
+            &["BRPOPLPUSH", "src2", "src2", "0"],
+            &["RPUSH", "src2", "only"],
+        ),
+    ];
+    let mut results = Vec::new();
+    for port in [redis.port, strata.port] {
+        let mut c = Client::connect(port);
+        c.cmd(&["FLUSHALL"]);
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"]);
+        let mut sub = Client::connect(port);
+        sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+        let mut waiter = Client::connect(port);
+        for (block, push) in scenarios {
+            let a: Vec<&[u8]> = block.iter().map(|x| x.as_bytes()).collect();
+            waiter.send_raw(&Client::encode(&a)).expect("send");
+            // Blocked before the push (CLIENT LIST shows it waiting).
+            let t = Instant::now();
+            loop {
+                let list = c.cmd(&["CLIENT", "LIST"]);
+                let text = match list {
+                    Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                    other => format!("{other:?}"),
+                };
+                if text.lines().any(|l| l.contains("flags=b")) {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "never blocked: {text}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            c.cmd(push);
+            waiter.read_reply().expect("served");
+        }
+        c.cmd(&["PUBLISH", "__keyspace@0__:END", "end"]);
+        results.push(crate::util::events_until_end(&mut sub));
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    }
+    assert!(results[0].len() > 20, "{:?}", results[0]);
+    assert_eq!(results[1], results[0], "strata (left) / redis (right)");
+}
+
 #[test]
 fn hyperloglog_estimates_match_redis_server() {
     let redis = RedisServer::start();
