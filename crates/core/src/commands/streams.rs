@@ -617,6 +617,55 @@ pub struct ReadArgs {
 /// Parses XREAD or XREADGROUP (`grouped`) with Redis's checks in Redis's order: the options,
 /// then for each stream its type, its group, its ID (`$` resolved now).
 fn parse_read(ctx: &Ctx<'_>, args: &[Bytes], grouped: bool) -> Result<ReadArgs, Frame> {
+    let (mut read, at) = parse_read_options(ctx, args, grouped)?;
+    let group = read.group.clone();
+    let n = (args.len() - at) / 2;
+    let mut streams = Vec::with_capacity(n);
+    for k in 0..n {
+        let key = &args[at + k];
+        let raw = &args[at + n + k];
+        let last = ctx.db.xlast_id(ctx.session.db, key).map_err(error)?;
+        if let Some((g, _)) = &group {
+            let found = last.is_some()
+                && ctx
+                    .db
+                    .xgroup_position(ctx.session.db, key, g)
+                    .map_err(error)?
+                    .is_some();
+            if !found {
+                return Err(Frame::Error(format!(
+                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(g)
+                )));
+            }
+        }
+        let id = if raw.as_ref() == b"$" {
+            if grouped {
+                return Err(Frame::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
+            }
+            Some(last.unwrap_or_default())
+        } else if raw.as_ref() == b">" {
+            if !grouped {
+                return Err(Frame::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
+            }
+            None
+        } else {
+            Some(parse_id(raw, 0, IdForm::Strict)?)
+        };
+        streams.push((key.clone(), id));
+    }
+    read.streams = streams;
+    Ok(read)
+}
+
+/// The options of XREAD / XREADGROUP (everything Redis checks before it looks at a stream):
+/// the read with no streams yet, and where the keys start.
+fn parse_read_options(
+    ctx: &Ctx<'_>,
+    args: &[Bytes],
+    grouped: bool,
+) -> Result<(ReadArgs, usize), Frame> {
     let mut block = None;
     let mut count = 0u64;
     let mut noack = false;
@@ -675,49 +724,16 @@ fn parse_read(ctx: &Ctx<'_>, args: &[Bytes], grouped: bool) -> Result<ReadArgs, 
     if grouped && group.is_none() {
         return Err(Frame::error("ERR Missing GROUP option for XREADGROUP"));
     }
-    let n = (args.len() - at) / 2;
-    let mut streams = Vec::with_capacity(n);
-    for k in 0..n {
-        let key = &args[at + k];
-        let raw = &args[at + n + k];
-        let last = ctx.db.xlast_id(ctx.session.db, key).map_err(error)?;
-        if let Some((g, _)) = &group {
-            let found = last.is_some()
-                && ctx
-                    .db
-                    .xgroup_position(ctx.session.db, key, g)
-                    .map_err(error)?
-                    .is_some();
-            if !found {
-                return Err(Frame::Error(format!(
-                    "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-                    String::from_utf8_lossy(key),
-                    String::from_utf8_lossy(g)
-                )));
-            }
-        }
-        let id = if raw.as_ref() == b"$" {
-            if grouped {
-                return Err(Frame::error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."));
-            }
-            Some(last.unwrap_or_default())
-        } else if raw.as_ref() == b">" {
-            if !grouped {
-                return Err(Frame::error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
-            }
-            None
-        } else {
-            Some(parse_id(raw, 0, IdForm::Strict)?)
-        };
-        streams.push((key.clone(), id));
-    }
-    Ok(ReadArgs {
-        block,
-        count,
-        noack,
-        group,
-        streams,
-    })
+    Ok((
+        ReadArgs {
+            block,
+            count,
+            noack,
+            group,
+            streams: Vec::new(),
+        },
+        at,
+    ))
 }
 
 /// The reply of a read that served some streams: `[[key, entries] ...]`, a map in RESP3.
@@ -755,8 +771,14 @@ fn read_now(ctx: &Ctx<'_>, read: &ReadArgs) -> Result<Option<Frame>, Frame> {
 }
 
 /// The twin of a read: the same read without BLOCK (a blocked read waits for at most 1000
-/// entries when no COUNT was given, as Redis).
-fn read_twin(args: &[Bytes], read: &ReadArgs, blocking: bool) -> Vec<Bytes> {
+/// entries when no COUNT was given, as Redis), of `keys` after `ids` (as text).
+fn read_twin(
+    args: &[Bytes],
+    read: &ReadArgs,
+    blocking: bool,
+    keys: &[Bytes],
+    ids: Vec<Bytes>,
+) -> Vec<Bytes> {
     let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
     let mut twin = vec![args[0].clone()];
     if let Some((g, c)) = &read.group {
@@ -775,11 +797,8 @@ fn read_twin(args: &[Bytes], read: &ReadArgs, blocking: bool) -> Vec<Bytes> {
         twin.push(b("NOACK"));
     }
     twin.push(b("STREAMS"));
-    twin.extend(read.streams.iter().map(|(k, _)| k.clone()));
-    twin.extend(read.streams.iter().map(|(_, id)| match id {
-        Some(id) => b(&id.to_string()),
-        None => b(">"),
-    }));
+    twin.extend(keys.iter().cloned());
+    twin.extend(ids);
     twin
 }
 
@@ -798,10 +817,16 @@ pub fn xread(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
     };
     // Blocking: its twin is the same read without BLOCK, with `$` resolved now, run again
     // by the writer that adds to one of the streams.
+    let keys: Vec<Bytes> = read.streams.iter().map(|(k, _)| k.clone()).collect();
+    let ids = read
+        .streams
+        .iter()
+        .map(|(_, id)| Bytes::from(id.unwrap_or_default().to_string()))
+        .collect();
     let req = crate::blocking::Request {
         timeout: (block > 0).then(|| std::time::Duration::from_millis(block)),
-        twin: read_twin(args, &read, true),
-        keys: read.streams.iter().map(|(k, _)| k.clone()).collect(),
+        twin: read_twin(args, &read, true, &keys, ids),
+        keys,
         shape: crate::blocking::Shape::Array,
         serve: None,
     };
@@ -809,24 +834,27 @@ pub fn xread(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
 }
 
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key [key ...]
-/// id|> [...]: checked here; what it does runs as its twin (`xreadgroup_serve`), now or when a
-/// writer makes one of its streams ready.
+/// id|> [...]: its options are checked here; what it does runs as its twin
+/// (`xreadgroup_serve`, which checks each stream, its group and its ID first, in Redis's
+/// order), now or when a writer makes one of its streams ready.
 pub fn xreadgroup(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
-    let read = match parse_read(ctx, args, true) {
+    let (read, at) = match parse_read_options(ctx, args, true) {
         Ok(r) => r,
         Err(f) => return f,
     };
+    let n = (args.len() - at) / 2;
+    let (keys, ids) = (&args[at..at + n], &args[at + n..]);
     let block = read.block.filter(|_| !ctx.session.in_exec);
     let req = crate::blocking::Request {
         timeout: block
             .filter(|b| *b > 0)
             .map(std::time::Duration::from_millis),
-        twin: read_twin(args, &read, block.is_some()),
-        keys: read.streams.iter().map(|(k, _)| k.clone()).collect(),
+        twin: read_twin(args, &read, block.is_some(), keys, ids.to_vec()),
+        keys: keys.to_vec(),
         shape: crate::blocking::Shape::StreamGroup,
         serve: Some(xreadgroup_serve),
     };
-    if block.is_some() && read.streams.iter().all(|(_, id)| id.is_none()) {
+    if block.is_some() && ids.iter().all(|id| id.as_ref() == b">") {
         return crate::blocking::block_on(ctx, req);
     }
     // History reads are always served at once.
