@@ -622,93 +622,13 @@ fn transient_errors_are_retried_and_logged_once_sigterm_saves_and_bad_auth_exits
     );
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl is required");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// strata-sync reaching a source that takes it only over TLS and only as an ACL user with the
 /// replication commands: the snapshot and then the stream arrive.
 #[test]
 fn follows_over_tls_as_a_restricted_acl_user() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=sync test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    std::fs::write(
-        d.join("server.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext");
-    openssl(
-        d,
-        &[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=strata",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
-    );
+    let certs = testkit::make_certs();
     let tls_port = free_port();
     let (_strata, src) = start_on_free_port(
         |port| {
@@ -722,9 +642,9 @@ fn follows_over_tls_as_a_restricted_acl_user() {
                     &tls_port.to_string(),
                 ])
                 .arg("--tls-cert-file")
-                .arg(d.join("server.crt"))
+                .arg(certs.path("server.crt"))
                 .arg("--tls-key-file")
-                .arg(d.join("server.key"))
+                .arg(certs.path("server.key"))
                 .args(["--tls-auth-clients", "no"]);
             c
         },
@@ -768,7 +688,7 @@ fn follows_over_tls_as_a_restricted_acl_user() {
                 "--source-tls",
                 "--tls-ca-cert-file",
             ])
-            .arg(d.join("ca.crt"))
+            .arg(certs.path("ca.crt"))
             .args([
                 "--namespace",
                 "app",
