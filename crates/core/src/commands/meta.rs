@@ -260,6 +260,34 @@ pub enum KeysError {
 
 /// Finds the keys of a request (`args[0]` is the command name) by key specs, as Redis's
 /// `getKeysUsingKeySpecs`: positions with the flags of the spec that found them.
+/// The subcommand of a container command a request names (`xinfo|stream` for `XINFO STREAM
+/// ...`), if `m` has subcommands and it is one of them.
+pub fn subcommand_of<'a>(m: &'a Meta, name: &str, args: &[Bytes]) -> Option<&'a Meta> {
+    if m.subcommands.is_empty() {
+        return None;
+    }
+    let sub = args.get(1)?;
+    let full = format!(
+        "{name}|{}",
+        String::from_utf8_lossy(sub).to_ascii_lowercase()
+    );
+    m.subcommands
+        .iter()
+        .find(|(n, _)| *n == full)
+        .map(|(_, s)| s)
+}
+
+/// The arity a command's `COMMAND INFO` entry declares.
+pub fn arity_of(m: &Meta) -> Option<i32> {
+    match &m.info {
+        Frame::Array(v) => match v.get(1) {
+            Some(Frame::Integer(n)) => i32::try_from(*n).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub fn keys_by_specs(
     specs: &[KeySpec],
     args: &[Bytes],

@@ -583,7 +583,15 @@ pub(crate) fn keys_and_flags(
 ) -> Result<Vec<(usize, Vec<String>)>, Frame> {
     let invalid = || Frame::error("ERR Invalid arguments specified for command");
     let by_specs = match meta::get(spec.name) {
-        Some(m) => meta::keys_by_specs(&m.key_specs, args, spec.arity),
+        // A container (XINFO, XGROUP, OBJECT, MEMORY, ...): its subcommand's key specs (their
+        // positions count from the container's name, as Redis's).
+        Some(m) => match meta::subcommand_of(m, spec.name, args) {
+            Some(sub) => {
+                let arity = meta::arity_of(sub).unwrap_or(spec.arity);
+                meta::keys_by_specs(&sub.key_specs, args, arity)
+            }
+            None => meta::keys_by_specs(&m.key_specs, args, spec.arity),
+        },
         None => Err(meta::KeysError::NeedsProc),
     };
     let fl = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -695,15 +703,19 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 return Frame::error("ERR Invalid command specified");
             };
             let cmd_args = &args[2..];
+            // A container's subcommand (XINFO STREAM, OBJECT ENCODING) has its own keys and
+            // arity.
+            let m = meta::get(spec.name)
+                .map(|m| meta::subcommand_of(m, spec.name, cmd_args).unwrap_or(m));
             let has_keys = spec.first_key > 0
                 || super::numkeys_position(spec.name).is_some()
-                || meta::get(spec.name)
-                    .is_some_and(|m| m.key_specs.iter().any(|k| !k.has("not_key")));
+                || m.is_some_and(|m| m.key_specs.iter().any(|k| !k.has("not_key")));
             if !has_keys {
                 return Frame::error("ERR The command has no key arguments");
             }
+            let arity = m.and_then(meta::arity_of).unwrap_or(spec.arity);
             let n = cmd_args.len() as i32;
-            if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+            if (arity > 0 && n != arity) || (arity < 0 && n < -arity) {
                 return Frame::error("ERR Invalid number of arguments specified for command");
             }
             let keys = match keys_and_flags(spec, cmd_args) {
