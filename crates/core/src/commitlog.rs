@@ -543,16 +543,31 @@ pub fn expire_entry(shared: &Shared, raw: &[u8]) -> Result<Option<(u32, Vec<u8>)
     let Some((ks, key)) = storage::Db::expiry_entry_key(raw) else {
         return Ok(None);
     };
+    // `expired` goes out under the key's lock, before a write waiting for it can publish
+    // anything about the key (a reader who hears of it finds the key gone either way: it is
+    // expired).
+    let expired = |view: &storage::Db<'_>| {
+        let held = crate::notify::Held::default();
+        let w = crate::notify::Emitter {
+            shared,
+            view,
+            held: &held,
+        };
+        crate::notify::emit(&w, crate::notify::EXPIRED, "expired", ks, key);
+    };
     if !storage.logged() {
         let cx = storage::WriteCx::new();
-        return Ok(storage
-            .db(&cx)
-            .expire_entry(raw)?
-            .then(|| (ks, key.to_vec())));
+        let view = storage.db(&cx);
+        let deleted = view.expire_entry(raw)?;
+        if deleted {
+            expired(&view);
+        }
+        return Ok(deleted.then(|| (ks, key.to_vec())));
     }
     let txn = storage.begin_key_batch(storage.lock(&[(ks, key)]));
     let deleted = txn.db().expire_entry(raw)?;
     let records = if deleted {
+        expired(&txn.db());
         vec![encode(&[(ks, commands::effects::cmd(&[b"DEL", key]))])]
     } else {
         Vec::new()

@@ -613,18 +613,10 @@ async fn maintenance(shared: Arc<Shared>) {
         match tokio::task::spawn_blocking(cycle).await {
             Ok(Ok(keys)) if !keys.is_empty() => {
                 shared.bump(&shared.stats.expired_keys, keys.len() as u64);
-                let engine = shared.storage();
-                let cx = storage::WriteCx::new();
-                let view = engine.db(&cx);
-                // Committed already: nothing is held.
+                // Their `expired` events went out as each was deleted (`expire_entry`).
+                // Invalidations: committed already, nothing is held.
                 let held = crate::notify::Held::default();
-                let w = crate::notify::Emitter {
-                    shared: &shared,
-                    view: &view,
-                    held: &held,
-                };
                 for (db, key) in keys {
-                    crate::notify::emit(&w, crate::notify::EXPIRED, "expired", db, &key);
                     let scoped = crate::namespace::scope(crate::namespace::base_of(db), &key);
                     shared.tracking.invalidate(&shared, &held, 0, &[scoped]);
                 }
