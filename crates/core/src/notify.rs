@@ -7,9 +7,11 @@
 //! nothing here matches command names or replies. Commands that remove a collection's last
 //! element also emit `del`. Active expiry emits `expired`. `new` (class `n`, Redis 7.0) is
 //! emitted for each key of a command that did not exist before it and does after, just
-//! before the first event about it (or after the command's events). Not emitted: `evicted`
-//! (nothing is evicted), `keymiss`. A replica publishes the events of the records it applies,
-//! as a Redis replica does for the commands its master sends.
+//! before the first event about it (or after the command's events). `keymiss` (class `m`) goes
+//! out for each key a command reads that is not there, before anything else it does (see
+//! [`key_misses`]). Not emitted: `evicted` (nothing is evicted). A replica publishes the
+//! events of the records it applies, as a Redis replica does for the commands its master
+//! sends.
 //!
 //! Events of commands that run inside a transaction or a key batch (EXEC, a pipelined run of
 //! writes to one key, a record a replica applies) are held back until its engine batch
@@ -246,4 +248,66 @@ pub fn flush_new(shared: &Shared, view: &storage::Db<'_>, session: &mut crate::c
             emit(&w, NEW, "new", db, &k);
         }
     }
+}
+
+/// With the `m` class: `keymiss` for each key `args` reads that does not exist, in argument
+/// order (a key named twice, twice), as Redis's read lookups send it. Which keys a command
+/// reads is data: every key of a read-only command (not OBJECT's or MEMORY's, which look
+/// without notifying); of a write command the keys its key specs mark read-only (the sources
+/// of a *STORE, COPY, SORT, BITOP), and all keys of GETDEL, GETEX, GETSET, SET ... GET and
+/// PFMERGE, which read their keys first. XREAD looks each stream up twice (once to check it, once to
+/// read), and so sends two, as Redis 7.0 does.
+pub fn key_misses(
+    shared: &Shared,
+    view: &storage::Db<'_>,
+    held: &Held,
+    db: u32,
+    spec: &crate::commands::CommandSpec,
+    args: &[Bytes],
+) {
+    if !key_misses_on(shared) || matches!(spec.name, "object" | "memory") {
+        return;
+    }
+    let all = spec.flags & crate::commands::flags::READONLY != 0
+        || matches!(spec.name, "getdel" | "getex" | "getset" | "pfmerge")
+        || (spec.name == "set" && args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")));
+    let mut read: Vec<usize> = match crate::commands::keys_and_flags(spec, args) {
+        Ok(keys) => keys
+            .iter()
+            .filter(|(_, f)| all || f.iter().any(|x| x == "RO"))
+            .map(|(p, _)| *p)
+            .collect(),
+        // Key specs that cannot place the keys of this request (PFMERGE of a destination
+        // alone): the table's positions.
+        Err(_) if all => crate::commands::key_positions(spec, args),
+        Err(_) => return,
+    };
+    if spec.name == "xread" {
+        read.extend_from_slice(&read.clone());
+    }
+    let w = Emitter { shared, view, held };
+    for p in read {
+        let Some(k) = args.get(p) else { continue };
+        if view.exists(db, std::slice::from_ref(k)).unwrap_or(1) == 0 {
+            emit(&w, KEY_MISS, "keymiss", db, k);
+        }
+    }
+}
+
+/// Whether `keymiss` events are wanted (class `m`, and a channel kind).
+pub fn key_misses_on(shared: &Shared) -> bool {
+    let flags = shared.hot.notify_flags.load(Ordering::Relaxed);
+    flags & KEY_MISS != 0 && flags & (KEYSPACE | KEYEVENT) != 0
+}
+
+/// One `keymiss` (a read that found no `key`), for a path that reads without a command
+/// handler (the pipelined GET batch).
+pub fn key_miss(shared: &Shared, view: &storage::Db<'_>, held: &Held, db: u32, key: &[u8]) {
+    emit(
+        &Emitter { shared, view, held },
+        KEY_MISS,
+        "keymiss",
+        db,
+        key,
+    );
 }

@@ -789,15 +789,22 @@ fn execute_gets(
     let cx = storage::WriteCx::new();
     let db = engine.db(&cx);
     session.resolve_db(&db);
+    let misses = crate::notify::key_misses_on(shared);
     match db.get_many(session.db, keys) {
         Ok(results) => {
-            for r in results {
+            for (i, r) in results.into_iter().enumerate() {
                 let frame = match r {
                     Ok(Some(v)) => {
                         hits += 1;
                         Frame::Bulk(v)
                     }
-                    Ok(None) => Frame::Null,
+                    Ok(None) => {
+                        if misses {
+                            let (pdb, held) = (session.db, &session.held);
+                            crate::notify::key_miss(shared, &db, held, pdb, &keys[i]);
+                        }
+                        Frame::Null
+                    }
                     Err(e) => {
                         failed += 1;
                         commands::storage_error(e)

@@ -856,6 +856,7 @@ pub fn call_in(
     let notify = spec.flags & WRITE != 0
         && spec.flags & flags::BLOCKING == 0
         && crate::notify::enabled(shared);
+    crate::notify::key_misses(shared, &db, &session.held, session.db, spec, args);
     // A command run by a script keeps its own list; the script's is put back after it.
     let outer_new_keys = std::mem::take(&mut session.new_keys);
     if notify {

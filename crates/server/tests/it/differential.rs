@@ -215,8 +215,9 @@ fn keyspace_notifications_match_redis_server() {
                 .collect()
         })
         .collect();
-    // Every class, then every class and `new` (Redis 7.0's key-creation event).
-    for (flags, canonical) in [("KEA", "AKE"), ("KEAn", "AKE")] {
+    // Every class, then every class and `new` (Redis 7.0's key-creation event), then with
+    // `keymiss`.
+    for (flags, canonical) in [("KEA", "AKE"), ("KEAn", "AKE"), ("KEAm", "AKEm")] {
         let mut results = Vec::new();
         for port in [redis.port, strata.port] {
             let mut c = Client::connect(port);
