@@ -336,3 +336,32 @@ fn acl_file_round_trip_and_errors() {
         "f:1: Unknown command or category name in ACL. f:2 should start with user keyword followed by the username. WARNING: Duplicate user 'a' found on line 3. WARNING: ACL errors detected, no change to the previously active ACL rules was performed"
     );
 }
+
+#[test]
+fn unrestricted_read_needs_a_selector_that_allows_the_request_and_reads_every_key() {
+    let c = catalog();
+    let reads = |ops: &[&str], args: &[&str]| {
+        let u = user(&c, ops).expect("rules");
+        let id = c.lookup(args[0]).expect("known command");
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        let req = Request {
+            catalog: &c,
+            id,
+            args: &a,
+            channels: Channels::None,
+        };
+        u.unrestricted_read(&req, &mut KeyCache::new(|| vec![r(1)]))
+    };
+    assert!(reads(&["on", "+get", "~*"], &["get", "k"]));
+    assert!(reads(&["on", "+get", "allkeys"], &["get", "k"]));
+    assert!(reads(&["on", "+get", "%R~*", "~a:*"], &["get", "a:1"]));
+    // Write-only access to every key, or a narrower read pattern, is not enough.
+    assert!(!reads(&["on", "+get", "%W~*", "~a:*"], &["get", "a:1"]));
+    assert!(!reads(&["on", "+get", "~a:*"], &["get", "a:1"]));
+    // The selector with every key must allow the request itself.
+    assert!(!reads(
+        &["on", "+set", "~*", "(+get ~a:*)"],
+        &["get", "a:1"]
+    ));
+    assert!(reads(&["on", "+get", "~a:*", "(+get ~*)"], &["get", "a:1"]));
+}

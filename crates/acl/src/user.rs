@@ -425,6 +425,11 @@ impl Selector {
             })
     }
 
+    /// Every key readable: `allkeys`, or a `*` pattern with read permission.
+    fn all_keys_readable(&self) -> bool {
+        self.allkeys || self.keys.iter().any(|p| p.read && p.pattern == b"*")
+    }
+
     fn check_channel(&self, channel: &[u8], literal: bool) -> bool {
         self.allchannels
             || self.channels.iter().any(|p| {
@@ -766,6 +771,18 @@ impl User {
             }
         }
         Err(worst)
+    }
+
+    /// Whether a selector that allows this request can also read every key (Redis's check
+    /// for SORT's BY and GET patterns, which name keys no key spec declares).
+    pub fn unrestricted_read<A: AsRef<[u8]>, F: FnOnce() -> Vec<KeyRef>>(
+        &self,
+        req: &Request<'_, A>,
+        keys: &mut KeyCache<F>,
+    ) -> bool {
+        self.selectors
+            .iter()
+            .any(|s| s.all_keys_readable() && s.check(req, keys).is_ok())
     }
 
     /// Whether the user may mention this channel (PUBSUB and kills after SETUSER).

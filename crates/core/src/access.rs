@@ -406,6 +406,25 @@ pub fn allowed_get(session: &Session, args: &[Bytes]) -> bool {
         .is_some_and(|i| allowed(session, i, args))
 }
 
+/// Whether the session's user may read every key with this request (SORT's BY and GET
+/// patterns: Redis refuses them otherwise).
+pub fn reads_all_keys(session: &Session, idx: usize, args: &[Bytes]) -> bool {
+    if session.user.is_open() {
+        return true;
+    }
+    let req = Request {
+        catalog: catalog(),
+        id: request_id(idx, args),
+        args,
+        channels: channels_of(TABLE[idx].name),
+    };
+    session
+        .user
+        .user
+        .load()
+        .unrestricted_read(&req, &mut KeyCache::new(|| keys_of(idx, args)))
+}
+
 fn denied(session: &Session, idx: usize, args: &[Bytes]) -> Option<Denied> {
     request_denied(&session.user.user.load(), idx, args)
 }

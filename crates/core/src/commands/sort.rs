@@ -20,7 +20,15 @@ struct Opts {
     store: Option<Bytes>,
 }
 
-fn parse(args: &[Bytes], read_only: bool) -> Result<Opts, Frame> {
+/// `reads_all_keys`: whether the user may read every key (asked at the first BY pattern or
+/// GET; Redis refuses those options otherwise, at the first one in argument order).
+fn parse(
+    args: &[Bytes],
+    read_only: bool,
+    reads_all_keys: impl Fn() -> bool,
+) -> Result<Opts, Frame> {
+    let allowed = std::cell::OnceCell::new();
+    let allowed = || *allowed.get_or_init(&reads_all_keys);
     let mut o = Opts {
         by: None,
         gets: Vec::new(),
@@ -48,9 +56,19 @@ fn parse(args: &[Bytes], read_only: bool) -> Result<Opts, Frame> {
             o.store = Some(args[i + 1].clone());
             i += 1;
         } else if eq_ic(a, "by") && left >= 1 {
+            if args[i + 1].contains(&b'*') && !allowed() {
+                return Err(Frame::error(
+                    "ERR BY option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.by = Some(args[i + 1].clone());
             i += 1;
         } else if eq_ic(a, "get") && left >= 1 {
+            if !allowed() {
+                return Err(Frame::error(
+                    "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                ));
+            }
             o.gets.push(args[i + 1].clone());
             i += 1;
         } else {
@@ -94,7 +112,11 @@ fn score_error() -> Frame {
 }
 
 fn sort_generic(ctx: &mut Ctx<'_>, args: &[Bytes], read_only: bool) -> Frame {
-    let o = match parse(args, read_only) {
+    let session = &*ctx.session;
+    let reads_all_keys = || {
+        super::lookup(&args[0]).is_some_and(|idx| crate::access::reads_all_keys(session, idx, args))
+    };
+    let o = match parse(args, read_only, reads_all_keys) {
         Ok(o) => o,
         Err(f) => return f,
     };
