@@ -305,8 +305,8 @@ fn key_ref(pos: usize, flags: &[String]) -> KeyRef {
 
 /// The keys of a request and how it uses each: what `COMMAND GETKEYSANDFLAGS` reports
 /// (Redis's key specs, or the command's own rule where they cannot be evaluated alone). A
-/// request whose keys cannot be found (bad arguments) is checked on the table's key
-/// positions, as read and written; the command then fails on its arguments anyway.
+/// request whose keys cannot be found (a bad key count) has none, as in Redis: it is not
+/// refused for its keys, and fails on its arguments when it runs.
 pub fn keys_of(idx: usize, args: &[Bytes]) -> Vec<KeyRef> {
     let spec = &TABLE[idx];
     match crate::commands::keys_and_flags(spec, args) {
@@ -314,14 +314,7 @@ pub fn keys_of(idx: usize, args: &[Bytes]) -> Vec<KeyRef> {
             .iter()
             .map(|(pos, flags)| key_ref(*pos, flags))
             .collect(),
-        Err(_) => crate::commands::key_positions(spec, args)
-            .into_iter()
-            .map(|pos| KeyRef {
-                pos,
-                read: true,
-                write: true,
-            })
-            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
