@@ -670,6 +670,16 @@ pub fn check(shared: &Shared, session: &Session, args: &[Bytes]) -> Result<usize
             return Err(wrong_arity(&format!("{}|{}", spec.name, sub.0)));
         }
     }
+    // MODULE LOAD/LOADEX/UNLOAD are Redis's protected subcommands (`enable-module-command
+    // no`): refused before authentication and ACLs, as Redis checks them.
+    // (Redis's `protected` flag is internal: COMMAND INFO does not list it.)
+    if spec.name == "module"
+        && args
+            .get(1)
+            .is_some_and(|s| ["load", "loadex", "unload"].iter().any(|p| eq_ic(s, p)))
+    {
+        return Err(Frame::error(server::MODULE_NOT_ALLOWED));
+    }
     if !session.authed
         && spec.flags & NO_AUTH == 0
         && shared

@@ -577,6 +577,9 @@ fn listed_names() -> Vec<(String, Vec<String>)> {
 /// The keys of a request with their key-spec flags, as `COMMAND GETKEYSANDFLAGS` reports
 /// them: by Redis's key specs, or by the command's own rule where its specs cannot be
 /// evaluated alone (SORT's STORE, SET's GET, BITFIELD's operations).
+/// Redis's refusal of its protected MODULE subcommands (`enable-module-command no`).
+pub(crate) const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
 pub(crate) fn keys_and_flags(
     spec: &CommandSpec,
     args: &[Bytes],
@@ -595,6 +598,16 @@ pub(crate) fn keys_and_flags(
         None => Err(meta::KeysError::NeedsProc),
     };
     let fl = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // ZUNIONSTORE & co. with a key count below 1 name no keys at all (Redis finds their keys
+    // with its own rule, which gives up there): not even the destination.
+    if matches!(spec.name, "zunionstore" | "zinterstore" | "zdiffstore")
+        && args
+            .get(2)
+            .and_then(|n| storage::num::parse_i64(n))
+            .is_none_or(|n| n < 1)
+    {
+        return Err(invalid());
+    }
     match by_specs {
         Ok(k) => Ok(k),
         Err(meta::KeysError::Invalid) => Err(invalid()),
@@ -723,6 +736,10 @@ pub fn command(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
                 Err(f) => return f,
             };
             if keys.is_empty() {
+                // EVAL & co. may name no key at all (Redis's `no_mandatory_keys`).
+                if m.is_some_and(|m| m.flags.iter().any(|f| f == "no_mandatory_keys")) {
+                    return Frame::Array(Vec::new());
+                }
                 return Frame::error("ERR Invalid arguments specified for command");
             }
             let with_flags = sub == "getkeysandflags";
@@ -991,6 +1008,6 @@ pub fn module(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
             .map(|s| Frame::Simple(s.to_string()))
             .collect(),
         ),
-        _ => Frame::error("ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."),
+        _ => Frame::error(MODULE_NOT_ALLOWED),
     }
 }
