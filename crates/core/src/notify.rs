@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
+use resp::Frame;
 
 use crate::shared::Shared;
 
@@ -250,8 +251,10 @@ pub fn flush_new(shared: &Shared, view: &storage::Db<'_>, session: &mut crate::c
     }
 }
 
-/// With the `m` class: `keymiss` for each key `args` reads that does not exist, in argument
-/// order (a key named twice, twice), as Redis's read lookups send it. Which keys a command
+/// With the `m` class: the keys `args` reads that do not exist, in argument order (a key
+/// named twice, twice): each gets `keymiss` before the command's first event, or after it
+/// unless it stopped at its arguments (`Ctx::notify`, `commands::call_in`), as Redis's read
+/// lookups send it. Which keys a command
 /// reads is data: every key of a read-only command (not OBJECT's or MEMORY's, which look
 /// without notifying); of a write command the keys its key specs mark read-only (the sources
 /// of a *STORE, COPY, SORT, BITOP), and all keys of GETDEL, GETEX, GETSET, SET ... GET and
@@ -260,16 +263,18 @@ pub fn flush_new(shared: &Shared, view: &storage::Db<'_>, session: &mut crate::c
 pub fn key_misses(
     shared: &Shared,
     view: &storage::Db<'_>,
-    held: &Held,
     db: u32,
     spec: &crate::commands::CommandSpec,
     args: &[Bytes],
-) {
+) -> Vec<Bytes> {
     if !key_misses_on(shared) || matches!(spec.name, "object" | "memory") {
-        return;
+        return Vec::new();
     }
     let all = spec.flags & crate::commands::flags::READONLY != 0
-        || matches!(spec.name, "getdel" | "getex" | "getset" | "pfmerge")
+        || matches!(
+            spec.name,
+            "getdel" | "getex" | "getset" | "pfmerge" | "xack" | "xclaim" | "xautoclaim"
+        )
         || (spec.name == "set" && args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")));
     let mut read: Vec<usize> = match crate::commands::keys_and_flags(spec, args) {
         Ok(keys) => keys
@@ -280,17 +285,30 @@ pub fn key_misses(
         // Key specs that cannot place the keys of this request (PFMERGE of a destination
         // alone): the table's positions.
         Err(_) if all => crate::commands::key_positions(spec, args),
-        Err(_) => return,
+        Err(_) => return Vec::new(),
     };
     if spec.name == "xread" {
         read.extend_from_slice(&read.clone());
     }
-    let w = Emitter { shared, view, held };
-    for p in read {
-        let Some(k) = args.get(p) else { continue };
-        if view.exists(db, std::slice::from_ref(k)).unwrap_or(1) == 0 {
-            emit(&w, KEY_MISS, "keymiss", db, k);
+    read.into_iter()
+        .filter_map(|p| args.get(p))
+        .filter(|k| view.exists(db, std::slice::from_ref(*k)).unwrap_or(1) == 0)
+        .cloned()
+        .collect()
+}
+
+/// Whether a command's error reply means it stopped at its arguments, before reading any
+/// key (then it sends no `keymiss`, as Redis parses before it looks up). Errors of a lookup
+/// (WRONGTYPE, NOGROUP, "no such key") come after the keys were read.
+/// The GEO searches read their key before their options (Redis's `georadiusGeneric`).
+pub fn stopped_at_arguments(spec: &crate::commands::CommandSpec, reply: &Frame) -> bool {
+    match reply {
+        Frame::Error(e) => {
+            e.starts_with("ERR ")
+                && !e.starts_with("ERR no such key")
+                && !(spec.name.starts_with("georadius") || spec.name.starts_with("geosearch"))
         }
+        _ => false,
     }
 }
 

@@ -29,9 +29,19 @@ pub fn setbit(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         b"1" => 1,
         _ => return Frame::error("ERR bit is not an integer or out of range"),
     };
+    // The event is for a change: a new key, a longer string, or a bit that flipped (Redis).
+    let len_before = if ctx.notifying() {
+        ctx.db.strlen(ctx.session.db, &args[1]).ok()
+    } else {
+        None
+    };
+    let existed = len_before.is_some() && ctx.key_exists(&args[1]);
     match ctx.db.setbit(ctx.session.db, &args[1], offset, bit) {
         Ok(old) => {
-            ctx.notify(notify::STRING, "setbit", &args[1]);
+            let grew = len_before.is_some_and(|l| offset / 8 >= l as u64);
+            if !existed || grew || old != bit {
+                ctx.notify(notify::STRING, "setbit", &args[1]);
+            }
             Frame::Integer(old as i64)
         }
         Err(e) => storage_error(e),

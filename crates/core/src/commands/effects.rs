@@ -50,6 +50,8 @@ impl Ctx<'_> {
         if !notify::enabled(self.shared) {
             return;
         }
+        // The keys it read and did not find were looked up before it changed anything.
+        self.flush_key_misses();
         // Keys the command found expired (and deletes) were deleted before it changed
         // anything: their `expired` comes first, as Redis's lazy expiry sends it.
         self.notify_expired_seen();
@@ -140,6 +142,28 @@ impl Ctx<'_> {
         for (ks, key) in seen {
             notify::emit(&self.emitter(), notify::EXPIRED, "expired", ks, &key);
         }
+    }
+
+    /// `keymiss` of the keys the command read and did not find (`notify::key_misses`), now.
+    fn flush_key_misses(&mut self) {
+        if self.session.pending_misses.is_empty() {
+            return;
+        }
+        let db = self.session.db;
+        for k in std::mem::take(&mut self.session.pending_misses) {
+            notify::emit(&self.emitter(), notify::KEY_MISS, "keymiss", db, &k);
+        }
+    }
+
+    /// `keymiss` of a key the command looked up on its own (SORT's BY and GET patterns),
+    /// after those of its arguments.
+    pub fn key_miss(&mut self, key: &[u8]) {
+        if !notify::key_misses_on(self.shared) {
+            return;
+        }
+        self.flush_key_misses();
+        let db = self.session.db;
+        notify::emit(&self.emitter(), notify::KEY_MISS, "keymiss", db, key);
     }
 
     fn emitter(&self) -> notify::Emitter<'_> {

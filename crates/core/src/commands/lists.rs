@@ -139,10 +139,14 @@ pub fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Frame {
         Ok(x) => x,
         Err(f) => return f,
     };
+    // A missing key is not trimmed: no event (as Redis).
+    let existed = ctx.existed_for_events(&args[1]);
     match ctx.db.ltrim(ctx.session.db, &args[1], s, e) {
         Ok(()) => {
-            ctx.notify(notify::LIST, "ltrim", &args[1]);
-            ctx.notify_del_if_gone(&args[1]);
+            if existed {
+                ctx.notify(notify::LIST, "ltrim", &args[1]);
+                ctx.notify_del_if_gone(&args[1]);
+            }
             Frame::ok()
         }
         Err(e) => storage_error(e),

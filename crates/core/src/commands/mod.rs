@@ -157,6 +157,9 @@ pub struct Session {
     pub new_keys: Vec<Bytes>,
     /// How many of the keys the running write found expired got their `expired` event.
     pub expired_notified: usize,
+    /// With the `m` class: the keys the running command reads that are not there, waiting
+    /// for their `keymiss` (see `notify::key_misses`).
+    pub pending_misses: Vec<Bytes>,
 }
 
 impl Session {
@@ -241,6 +244,7 @@ impl Session {
             logged_as: None,
             new_keys: Vec::new(),
             expired_notified: 0,
+            pending_misses: Vec::new(),
         }
     }
 }
@@ -866,8 +870,12 @@ pub fn call_in(
     let notify = spec.flags & WRITE != 0
         && spec.flags & flags::BLOCKING == 0
         && crate::notify::enabled(shared);
-    crate::notify::key_misses(shared, &db, &session.held, session.db, spec, args);
-    // A command run by a script keeps its own list; the script's is put back after it.
+    let pdb = session.db;
+    // A command run by a script keeps its own lists; the script's are put back after it.
+    let outer_misses = std::mem::replace(
+        &mut session.pending_misses,
+        crate::notify::key_misses(shared, &db, session.db, spec, args),
+    );
     let outer_new_keys = std::mem::take(&mut session.new_keys);
     if notify {
         session.new_keys = crate::notify::absent_keys(shared, &db, session.db, spec, args);
@@ -912,6 +920,12 @@ pub fn call_in(
         crate::notify::flush_new(shared, &db, session);
     }
     session.new_keys = outer_new_keys;
+    let misses = std::mem::replace(&mut session.pending_misses, outer_misses);
+    if !misses.is_empty() && !crate::notify::stopped_at_arguments(spec, &reply) {
+        for k in misses {
+            crate::notify::key_miss(shared, &db, &session.held, pdb, &k);
+        }
+    }
     let elapsed = start.elapsed();
     let st = shared.stat(idx, args);
     shared.record_call(st, elapsed, 1);

@@ -82,7 +82,7 @@ fn parse(
 /// The value a BY/GET pattern names for one element: `#` is the element, `*` is replaced by
 /// it (first `*` only), `key->field` reads a hash field. Anything missing or of another type
 /// is `None`.
-fn lookup(ctx: &Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<Bytes> {
+fn lookup(ctx: &mut Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<Bytes> {
     if pattern == b"#" {
         return Some(Bytes::copy_from_slice(elem));
     }
@@ -98,13 +98,18 @@ fn lookup(ctx: &Ctx<'_>, pattern: &[u8], elem: &[u8]) -> Option<Bytes> {
     key.extend_from_slice(elem);
     key.extend_from_slice(&pattern[star + 1..key_end]);
     let st = &ctx.db;
-    match arrow {
+    let found = match arrow {
         Some(a) => st
             .hget(ctx.session.db, &key, &pattern[a + 2..])
             .ok()
             .flatten(),
         None => st.get(ctx.session.db, &key).ok().flatten(),
+    };
+    if found.is_none() && crate::notify::key_misses_on(ctx.shared) && !ctx.key_exists(&key) {
+        // Each key a pattern names is a read lookup of its own (`keymiss` as Redis).
+        ctx.key_miss(&key);
     }
+    found
 }
 
 fn score_error() -> Frame {
