@@ -426,7 +426,15 @@ fn shutdown_command_stops_cleanly_and_keeps_data() {
         s.client().cmd(&["GET", "before-shutdown"]),
         Reply::bulk("1")
     );
-    let log = s.log_text();
+    // The "ready" line may reach the log file just after the first reply: wait for it.
+    let t = std::time::Instant::now();
+    let mut log = s.log_text();
+    while !log.contains("Strata ready to accept connections")
+        && t.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = s.log_text();
+    }
     assert!(log.contains("Strata ready to accept connections"), "{log}");
 }
 
