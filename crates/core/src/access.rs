@@ -405,17 +405,20 @@ pub fn reads_all_keys(session: &Session, idx: usize, args: &[Bytes]) -> bool {
     if session.user.is_open() {
         return true;
     }
-    let req = Request {
+    session.user.user.load().unrestricted_read(
+        &request(idx, args),
+        &mut KeyCache::new(|| keys_of(idx, args)),
+    )
+}
+
+/// Request `idx` with `args`, as the user's rules see it.
+fn request(idx: usize, args: &[Bytes]) -> Request<'_, Bytes> {
+    Request {
         catalog: catalog(),
         id: request_id(idx, args),
         args,
         channels: channels_of(TABLE[idx].name),
-    };
-    session
-        .user
-        .user
-        .load()
-        .unrestricted_read(&req, &mut KeyCache::new(|| keys_of(idx, args)))
+    }
 }
 
 fn denied(session: &Session, idx: usize, args: &[Bytes]) -> Option<Denied> {
@@ -423,14 +426,11 @@ fn denied(session: &Session, idx: usize, args: &[Bytes]) -> Option<Denied> {
 }
 
 fn request_denied(user: &User, idx: usize, args: &[Bytes]) -> Option<Denied> {
-    let req = Request {
-        catalog: catalog(),
-        id: request_id(idx, args),
-        args,
-        channels: channels_of(TABLE[idx].name),
-    };
-    user.check(&req, &mut KeyCache::new(|| keys_of(idx, args)))
-        .err()
+    user.check(
+        &request(idx, args),
+        &mut KeyCache::new(|| keys_of(idx, args)),
+    )
+    .err()
 }
 
 fn log_denied(

@@ -403,14 +403,7 @@ mod tests {
 
     fn keys(cmd: &str, req: &str) -> Result<Vec<usize>, KeysError> {
         let m = get(cmd).expect("known command");
-        let arity = match &m.info {
-            Frame::Array(a) => match a.get(1) {
-                Some(Frame::Integer(i)) => *i as i32,
-                _ => 0,
-            },
-            _ => 0,
-        };
-        keys_by_specs(&m.key_specs, &args(req), arity)
+        keys_by_specs(&m.key_specs, &args(req), arity_of(m).unwrap_or(0))
             .map(|v| v.into_iter().map(|(p, _)| p).collect())
     }
 

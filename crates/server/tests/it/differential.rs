@@ -197,6 +197,20 @@ fn replies_match_redis_server() {
     );
 }
 
+/// A client of `port` with keyspace notifications `flags` on (everything flushed first) and
+/// a second one subscribed to every keyspace and keyevent channel.
+fn notifying(port: u16, flags: &str) -> (Client, Client) {
+    let mut c = Client::connect(port);
+    c.cmd(&["FLUSHALL"]);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", flags]),
+        Reply::ok()
+    );
+    let mut sub = Client::connect(port);
+    sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+    (c, sub)
+}
+
 #[test]
 fn keyspace_notifications_match_redis_server() {
     let redis = RedisServer::start();
@@ -220,12 +234,7 @@ fn keyspace_notifications_match_redis_server() {
     for (flags, canonical) in [("KEA", "AKE"), ("KEAn", "AKE"), ("KEAm", "AKEm")] {
         let mut results = Vec::new();
         for port in [redis.port, strata.port] {
-            let mut c = Client::connect(port);
-            c.cmd(&["FLUSHALL"]);
-            assert_eq!(
-                c.cmd(&["CONFIG", "SET", "notify-keyspace-events", flags]),
-                Reply::ok()
-            );
+            let (mut c, mut sub) = notifying(port, flags);
             assert_eq!(
                 c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
                 Reply::Array(vec![
@@ -233,8 +242,6 @@ fn keyspace_notifications_match_redis_server() {
                     Reply::bulk(canonical)
                 ])
             );
-            let mut sub = Client::connect(port);
-            sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
             for args in &commands {
                 send(&mut c, args);
             }
@@ -290,11 +297,7 @@ fn keyspace_events_of_blocked_clients_served_later_match_redis_server() {
     ];
     let mut results = Vec::new();
     for port in [redis.port, strata.port] {
-        let mut c = Client::connect(port);
-        c.cmd(&["FLUSHALL"]);
-        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"]);
-        let mut sub = Client::connect(port);
-        sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+        let (mut c, mut sub) = notifying(port, "KEAn");
         let mut waiter = Client::connect(port);
         for (block, push) in scenarios {
             let a: Vec<&[u8]> = block.iter().map(|x| x.as_bytes()).collect();
@@ -418,11 +421,7 @@ fn keyspace_events_of_every_differential_line_match_redis_server() {
             .collect();
         let mut per_server = Vec::new();
         for port in [redis.port, strata.port] {
-            let mut c = Client::connect(port);
-            c.cmd(&["FLUSHALL"]);
-            c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEAnm"]);
-            let mut sub = Client::connect(port);
-            sub.cmd(&["PSUBSCRIBE", "__key*__:*"]);
+            let (mut c, mut sub) = notifying(port, "KEAnm");
             let mut events = Vec::new();
             for (_, args) in &lines {
                 send(&mut c, args);
